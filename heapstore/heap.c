@@ -1,0 +1,562 @@
+/*
+ * heap.c - heaps as objects: name rules, the persistent heap record, the
+ * store's table of open heaps (every handle to one heap shares one object,
+ * and with it one set of locks), properties, and deletion.
+ *
+ * Deletion is two-phase so that a crash cannot leave half a heap reachable:
+ * one synced batch removes the name and marks the record DELETING; then
+ * hs_heap__purge() drops the heap's entries in chunks (each chunk drops the
+ * references its entries held) and finally the record.  hs_store_open()
+ * resumes any purge a crash interrupted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapstore_int.h"
+
+#define PURGE_CHUNK 4096
+
+int hs_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name || !*name)
+		return hs_errno_set(-EINVAL, "name is empty");
+	n = strnlen(name, HS_NAME_MAX + 1);
+	if (n > HS_NAME_MAX)
+		return hs_errno_set(-EINVAL, "name longer than %d bytes", HS_NAME_MAX);
+	if (name[0] == '.')
+		return hs_errno_set(-EINVAL, "name '%s' starts with '.'", name);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return hs_errno_set(-EINVAL,
+					    "name has byte 0x%02x at %zu; allowed: A-Z a-z 0-9 . _ -",
+					    c, i);
+	}
+	return 0;
+}
+
+static int line_size_check(uint32_t ls)
+{
+	if (ls < HS_LINE_SIZE_MIN || ls > HS_LINE_SIZE_MAX || (ls & (ls - 1)))
+		return hs_errno_set(-EINVAL,
+				    "line size %u is not a power of two from 4K to 1M", ls);
+	return 0;
+}
+
+int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
+		     const struct hs_heap_rec *rec)
+{
+	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX];
+	size_t kl = hs_key__meta(key, 'H', h->id, NULL);
+	size_t vl = hs_heap_rec__encode(val, sizeof(val), rec);
+
+	if (!vl)
+		return hs_errno_set(-EINVAL, "heap record too large");
+	rocksdb_writebatch_put_cf(wb, h->store->cf[HS_CF_META], (const char *)key, kl,
+				  (const char *)val, vl);
+	return 0;
+}
+
+int hs_heap__check_live(hs_heap *h)
+{
+	if (h->deleted)
+		return hs_errno_set(-ENOENT, "heap '%s' was deleted", h->rec.name);
+	return 0;
+}
+
+/*
+ * Lock the stripes of @lines in ascending stripe order (no two threads can
+ * then wait on each other).  A bitmap makes the order without sorting.
+ */
+void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n)
+{
+	uint64_t map[HS_STRIPES / 64] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		map[(lines[i] % HS_STRIPES) / 64] |= 1ULL << (lines[i] % 64);
+	for (unsigned w = 0; w < HS_STRIPES / 64; w++) {
+		for (uint64_t m = map[w]; m; m &= m - 1)
+			pthread_mutex_lock(&h->stripes[w * 64 + (unsigned)__builtin_ctzll(m)]);
+	}
+}
+
+void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n)
+{
+	uint64_t map[HS_STRIPES / 64] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		map[(lines[i] % HS_STRIPES) / 64] |= 1ULL << (lines[i] % 64);
+	for (unsigned w = 0; w < HS_STRIPES / 64; w++) {
+		for (uint64_t m = map[w]; m; m &= m - 1)
+			pthread_mutex_unlock(&h->stripes[w * 64 + (unsigned)__builtin_ctzll(m)]);
+	}
+}
+
+/* The id stored under 'N' name, or -ENOENT. */
+static int name_lookup(hs_store *s, const char *name, uint64_t *id)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl = hs_key__meta(key, 'N', 0, name);
+	char *val = NULL;
+	size_t vl = 0;
+	int rc = hs_store__get(s, HS_CF_META, NULL, key, kl, &val, &vl);
+
+	if (rc == -ENOENT)
+		return hs_errno_set(-ENOENT, "no heap named '%s'", name);
+	if (rc < 0)
+		return rc;
+	if (vl != 8)
+		rc = hs_errno_set(-EUCLEAN, "name record of heap '%s' is damaged", name);
+	else
+		*id = hs_be64_get((const uint8_t *)val);
+	rocksdb_free(val);
+	return rc;
+}
+
+static int rec_load(hs_store *s, uint64_t id, struct hs_heap_rec *rec)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl = hs_key__meta(key, 'H', id, NULL);
+	char *val = NULL;
+	size_t vl = 0;
+	int rc = hs_store__get(s, HS_CF_META, NULL, key, kl, &val, &vl);
+
+	if (rc == -ENOENT)
+		return hs_errno_set(-EUCLEAN, "heap %llu has a name but no record",
+				    (unsigned long long)id);
+	if (rc < 0)
+		return rc;
+	rc = hs_heap_rec__decode(rec, (const uint8_t *)val, vl);
+	rocksdb_free(val);
+	return rc;
+}
+
+int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
+{
+	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+	struct hs_heap_rec rec;
+	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], idv[8], zero[8] = { 0 };
+	rocksdb_writebatch_t *wb = NULL;
+	hs_heap tmp;
+	uint64_t id;
+	size_t kl;
+	int rc;
+
+	if (params)
+		p = *params;
+	if (!p.line_size)
+		p.line_size = HS_LINE_SIZE_DEFAULT;
+	if ((rc = hs_name_check(name)) < 0 || (rc = line_size_check(p.line_size)) < 0)
+		return rc;
+	if (p.size_bytes > HS_HEAP_SIZE_MAX)
+		return hs_errno_set(-EFBIG, "size %llu beyond the largest heap (%llu)",
+				    (unsigned long long)p.size_bytes,
+				    (unsigned long long)HS_HEAP_SIZE_MAX);
+
+	memset(&rec, 0, sizeof(rec));
+	rec.state = HS_HEAP_LIVE;
+	rec.line_size = p.line_size;
+	rec.size = p.size_bytes;
+	rec.quota = p.quota_bytes;
+	rec.reserve = p.reserve_bytes;
+	rec.head = 1;
+	rec.created_ns = hs_now_ns();
+	strcpy(rec.name, name);
+
+	pthread_mutex_lock(&s->lock);
+	rc = name_lookup(s, name, &id);
+	if (rc == 0) {
+		rc = hs_errno_set(-EEXIST, "heap '%s' exists", name);
+		goto out;
+	}
+	if (rc != -ENOENT)
+		goto out;
+	id = s->next_heap_id;
+	wb = rocksdb_writebatch_create();
+	hs_be64_put(idv, id);
+	kl = hs_key__meta(key, 'N', 0, name);
+	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, kl,
+				  (const char *)idv, 8);
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.store = s;
+	tmp.id = id;
+	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
+		goto out;
+	kl = hs_key__meta(key, 'C', id, NULL);
+	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, kl,
+				  (const char *)zero, 8);
+	hs_le64_put(val, id + 1);
+	key[0] = 'I';
+	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, 1,
+				  (const char *)val, 8);
+	if ((rc = hs_store__write(s, wb, true)) == 0)
+		s->next_heap_id = id + 1;
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (wb)
+		rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+static void heap_free(hs_heap *h)
+{
+	if (!h)
+		return;
+	pthread_rwlock_destroy(&h->lock);
+	for (int i = 0; i < HS_STRIPES; i++)
+		pthread_mutex_destroy(&h->stripes[i]);
+	free(h);
+}
+
+static int counter_load(hs_heap *h)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl = hs_key__meta(key, 'C', h->id, NULL);
+	char *val = NULL;
+	size_t vl = 0;
+	int rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
+
+	if (rc == -ENOENT) {
+		atomic_store(&h->lines_used, 0);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (vl != 8)
+		rc = hs_errno_set(-EUCLEAN, "line counter of heap '%s' is damaged", h->rec.name);
+	else
+		atomic_store(&h->lines_used, (int64_t)hs_le64_get((const uint8_t *)val));
+	rocksdb_free(val);
+	return rc;
+}
+
+/* Caller holds s->lock. */
+static int heap_load(hs_store *s, uint64_t id, hs_heap **out)
+{
+	pthread_rwlockattr_t attr;
+	hs_heap *h = calloc(1, sizeof(*h));
+	int rc;
+
+	if (!h)
+		return hs_errno_set(-ENOMEM, "out of memory");
+	/* Writer preference: a checkpoint must not starve behind line I/O. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&h->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	for (int i = 0; i < HS_STRIPES; i++)
+		pthread_mutex_init(&h->stripes[i], NULL);
+	h->store = s;
+	h->id = id;
+	h->refs = 1;
+	if ((rc = rec_load(s, id, &h->rec)) < 0)
+		goto fail;
+	if (h->rec.state != HS_HEAP_LIVE) {
+		rc = hs_errno_set(-ENOENT, "heap '%s' is being deleted", h->rec.name);
+		goto fail;
+	}
+	h->line_shift = (unsigned)__builtin_ctz(h->rec.line_size);
+	if ((rc = hs_version__load_all(h)) < 0 || (rc = counter_load(h)) < 0)
+		goto fail;
+	*out = h;
+	return 0;
+fail:
+	heap_free(h);
+	return rc;
+}
+
+int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
+{
+	hs_heap *h;
+	uint64_t id;
+	int rc;
+
+	*out = NULL;
+	if ((rc = hs_name_check(name)) < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if ((rc = name_lookup(s, name, &id)) < 0)
+		goto out;
+	for (h = s->heaps; h; h = h->next) {
+		if (h->id == id) {
+			h->refs++;
+			*out = h;
+			goto out;
+		}
+	}
+	if ((rc = heap_load(s, id, &h)) < 0)
+		goto out;
+	h->next = s->heaps;
+	s->heaps = h;
+	*out = h;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void hs_heap_close(hs_heap *h)
+{
+	hs_store *s;
+	hs_heap **pp;
+
+	if (!h)
+		return;
+	s = h->store;
+	pthread_mutex_lock(&s->lock);
+	if (--h->refs > 0) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	for (pp = &s->heaps; *pp; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	heap_free(h);
+}
+
+/* Delete every key of @cf in [lo, hi) and, for lines, drop references. */
+static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
+		       const uint8_t *hi, size_t klen)
+{
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	uint8_t op[HS_REF_VALUE_LEN] = { 0 };
+	char *err = NULL;
+	int rc = 0, n = 0;
+
+	hs_le64_put(op, (uint64_t)-1);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, klen);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
+	for (rocksdb_iter_seek(it, (const char *)lo, klen); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+
+		rocksdb_writebatch_delete_cf(wb, s->cf[cf], k, kl);
+		if (cf == HS_CF_LINES && vl == HS_HASH_LEN)
+			rocksdb_writebatch_merge_cf(wb, s->cf[HS_CF_REFS], v, vl,
+						    (const char *)op, sizeof(op));
+		if (++n == PURGE_CHUNK) {
+			if ((rc = hs_store__write(s, wb, false)) < 0)
+				goto out;
+			rocksdb_writebatch_clear(wb);
+			n = 0;
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err)
+		rc = hs_rdb_error(err, "purging a deleted heap");
+	else if (n)
+		rc = hs_store__write(s, wb, false);
+out:
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/* Drop everything of heap @id, whose record says DELETING. */
+int hs_heap__purge(hs_store *s, uint64_t id)
+{
+	uint8_t lo[HS_LINE_KEY_LEN] = { 0 }, hi[HS_LINE_KEY_LEN] = { 0 };
+	uint8_t mlo[9], mhi[9];
+	rocksdb_writebatch_t *wb;
+	int rc;
+
+	hs_be64_put(lo, id);
+	hs_be64_put(hi, id + 1);
+	if ((rc = purge_range(s, HS_CF_LINES, lo, hi, sizeof(lo))) < 0 ||
+	    (rc = purge_range(s, HS_CF_CHANGES, lo, hi, sizeof(lo))) < 0)
+		return rc;
+	wb = rocksdb_writebatch_create();
+	for (const char *t = "VL"; *t; t++) {
+		hs_key__meta(mlo, *t, id, NULL);
+		hs_key__meta(mhi, *t, id + 1, NULL);
+		rocksdb_writebatch_delete_range_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9,
+						   (const char *)mhi, 9);
+	}
+	hs_key__meta(mlo, 'C', id, NULL);
+	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9);
+	hs_key__meta(mlo, 'H', id, NULL);
+	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9);
+	rc = hs_store__write(s, wb, true);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+int hs_heap_delete(hs_store *s, const char *name)
+{
+	struct hs_heap_rec rec;
+	uint8_t key[HS_META_KEY_MAX];
+	rocksdb_writebatch_t *wb = NULL;
+	hs_heap *h, tmp;
+	uint64_t id;
+	int rc;
+
+	if ((rc = hs_name_check(name)) < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if ((rc = name_lookup(s, name, &id)) < 0 || (rc = rec_load(s, id, &rec)) < 0)
+		goto out;
+	rec.state = HS_HEAP_DELETING;
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
+				     hs_key__meta(key, 'N', 0, name));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.store = s;
+	tmp.id = id;
+	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
+		goto out;
+	/* Open handles must stop before the purge removes what they read. */
+	for (h = s->heaps; h; h = h->next) {
+		if (h->id == id) {
+			pthread_rwlock_wrlock(&h->lock);
+			h->deleted = true;
+			h->rec.state = HS_HEAP_DELETING;
+			pthread_rwlock_unlock(&h->lock);
+		}
+	}
+	rc = hs_store__write(s, wb, true);
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (wb)
+		rocksdb_writebatch_destroy(wb);
+	return rc < 0 ? rc : hs_heap__purge(s, id);
+}
+
+int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0) {
+		strcpy(out->name, h->rec.name);
+		out->id = h->id;
+		out->size_bytes = h->rec.size;
+		out->line_size = h->rec.line_size;
+		out->state = h->rec.state;
+		out->quota_bytes = h->rec.quota;
+		out->reserve_bytes = h->rec.reserve;
+		out->version = h->rec.head;
+		out->latest = h->latest;
+		out->checkpoints = h->n_checkpoints;
+		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
+		out->created_ns = h->rec.created_ns;
+	}
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
+int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
+{
+	uint8_t start = 'N', end = 'N' + 1;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	hs_heap_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		char name[HS_NAME_MAX + 1];
+		hs_heap *h;
+
+		if (kl < 2 || kl - 1 > HS_NAME_MAX)
+			continue;
+		memcpy(name, k + 1, kl - 1);
+		name[kl - 1] = '\0';
+		if (n == cap) {
+			hs_heap_info *grown = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
+
+			if (!grown) {
+				rc = hs_errno_set(-ENOMEM, "out of memory");
+				break;
+			}
+			arr = grown;
+		}
+		rc = hs_heap_open(&h, s, name);
+		if (rc == -ENOENT) {  /* deleted since the iterator began */
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+			rc = hs_heap_info_get(h, &arr[n]);
+		hs_heap_close(h);
+		if (rc < 0)
+			break;
+		n++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, "listing heaps");
+	else if (err)
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n_out = n;
+	return 0;
+}
+
+static int prop_set(hs_heap *h, uint64_t *field_in_copy, uint64_t value,
+		    struct hs_heap_rec *copy)
+{
+	rocksdb_writebatch_t *wb;
+	int rc;
+
+	*field_in_copy = value;
+	wb = rocksdb_writebatch_create();
+	if ((rc = hs_heap__put_rec(h, wb, copy)) == 0 &&
+	    (rc = hs_store__write(h->store, wb, true)) == 0)
+		h->rec = *copy;
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+int hs_heap_quota_set(hs_heap *h, uint64_t quota_bytes)
+{
+	struct hs_heap_rec copy;
+	int rc;
+
+	pthread_rwlock_wrlock(&h->lock);
+	copy = h->rec;
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = prop_set(h, &copy.quota, quota_bytes, &copy);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
+int hs_heap_reserve_set(hs_heap *h, uint64_t reserve_bytes)
+{
+	struct hs_heap_rec copy;
+	int rc;
+
+	pthread_rwlock_wrlock(&h->lock);
+	copy = h->rec;
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = prop_set(h, &copy.reserve, reserve_bytes, &copy);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}

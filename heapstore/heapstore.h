@@ -1,0 +1,351 @@
+/*
+ * heapstore.h - the heapfs store library (prefix hs_).
+ *
+ * A store is one directory holding an embedded RocksDB database.  It holds
+ * heaps: large sparse byte arrays cut into fixed-size lines.  Each line's
+ * content is stored once per distinct content (key: SHA-256 of the
+ * uncompressed line, value: a zstd frame with its content checksum); all-zero
+ * lines are never stored.  A heap has a live *working version* and a chain of
+ * immutable checkpoints (sealed versions) numbered 1, 2, 3...; sealing costs
+ * O(lines changed since the previous checkpoint).
+ *
+ * Errors: every function that can fail returns 0 (or a count) on success and
+ * a negative errno on failure, and leaves a one-line message for
+ * hs_error_last().  Errnos a caller should expect are listed per function;
+ * any call touching the store may also return -EIO (store I/O), -ENOSPC
+ * (disk full), -ENOMEM, -EUCLEAN (corrupt store record) or -EBADMSG (a blob
+ * whose checksum or hash does not match).
+ *
+ * Threads: an hs_store and the hs_heap handles opened from it are
+ * thread-safe: any number of threads may read and write any heaps at once.
+ * Reads and writes of different lines run in parallel; writes to one line are
+ * serialized; structural operations on a heap (checkpoint, restore, truncate,
+ * extending writes, deleting a checkpoint) exclude that heap's other writers
+ * while they run.  An hs_txn belongs to one thread at a time (the caller
+ * serializes).
+ *
+ * Durability: plain writes are atomic per line and survive a crash of the
+ * process (they reach the RocksDB write-ahead log before returning), but not
+ * necessarily a power loss until hs_heap_sync() returns.  Checkpoints,
+ * transaction commits and structural changes return only after a synced WAL
+ * write.
+ */
+#ifndef HEAPSTORE_H
+#define HEAPSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HS_API __attribute__((visibility("default")))
+
+/** Store format this library writes; stores with any other are refused. */
+#define HS_FORMAT_VERSION 1
+
+#define HS_NAME_MAX 200                 /* heap names and checkpoint labels */
+#define HS_LINE_SIZE_MIN 4096u
+#define HS_LINE_SIZE_MAX (1024u * 1024u)
+#define HS_LINE_SIZE_DEFAULT (64u * 1024u)
+#define HS_HEAP_SIZE_MAX (1ULL << 56)   /* 64 PiB: sparse, so only a bound */
+#define HS_HASH_LEN 32                  /* SHA-256 */
+#define HS_TXN_STAGED_MAX (1ULL << 30)  /* bytes one transaction may stage */
+
+/** Stands for the live (working) version wherever a version is taken. */
+#define HS_VERSION_LIVE UINT64_MAX
+
+typedef struct hs_store hs_store;
+typedef struct hs_heap hs_heap;
+typedef struct hs_txn hs_txn;
+
+/* ---- errors ----------------------------------------------------------- */
+
+/**
+ * The message left by the last failing hs_ call on this thread, or "" if
+ * none.  Borrowed: valid until the next hs_ call on this thread.
+ */
+HS_API const char *hs_error_last(void);
+
+/* ---- stores ----------------------------------------------------------- */
+
+typedef struct hs_store_opts {
+	int zstd_level;              /* compression level for new blobs; 0: 1 */
+	size_t block_cache_bytes;    /* RocksDB block cache; 0: 32 MiB */
+	int blob_files;              /* -1: default (on); 0: keep blobs in the LSM */
+	int read_only;               /* open without writing (fsck); 0 or 1 */
+} hs_store_opts;
+
+#define HS_STORE_OPTS_INIT { 0, 0, -1, 0 }
+
+/**
+ * Open the store in directory @dir, creating it (and the directory) if it
+ * does not exist.  @opts may be NULL for defaults.  A crash-interrupted heap
+ * deletion is finished here.
+ *
+ * Returns 0 and the store in *out (free with hs_store_close()), or
+ * -EINVAL (the directory holds something that is not a heapfs store),
+ * -EPROTONOSUPPORT (a store format this build does not know),
+ * -EBUSY (another process has the store open), -EUCLEAN, -EIO, -ENOMEM.
+ */
+HS_API int hs_store_open(hs_store **out, const char *dir,
+			 const hs_store_opts *opts);
+
+/** Close the store: flushes the WAL (synced) and frees it.  NULL is a no-op.
+ *  Every hs_heap and hs_txn of the store must be freed first. */
+HS_API void hs_store_close(hs_store *store);
+
+typedef struct hs_store_usage {
+	uint64_t blobs;           /* distinct stored line contents still referenced */
+	uint64_t blobs_garbage;   /* stored blobs nothing references (for GC) */
+	uint64_t bytes_stored;    /* compressed bytes of the referenced blobs */
+	uint64_t bytes_unique;    /* uncompressed bytes of the referenced blobs */
+	uint64_t bytes_referenced;/* uncompressed bytes summed over every reference */
+	uint64_t references;      /* line entries pointing at blobs, all versions */
+} hs_store_usage;
+
+/**
+ * Count what the store holds.  Walks the reference table: O(blobs), for
+ * reports and tests, not for hot paths.
+ */
+HS_API int hs_store_usage_get(hs_store *store, hs_store_usage *out);
+
+/* ---- heaps ------------------------------------------------------------ */
+
+/**
+ * Check a heap name: 1-200 bytes of [A-Za-z0-9._-], not starting with '.'.
+ * Returns 0 or -EINVAL (with a message saying which rule failed).
+ */
+HS_API int hs_name_check(const char *name);
+
+typedef struct hs_heap_params {
+	uint64_t size_bytes;      /* initial size, sparse; 0 is fine */
+	uint32_t line_size;       /* power of two in [4 KiB, 1 MiB]; 0: 64 KiB */
+	uint64_t quota_bytes;     /* 0: none */
+	uint64_t reserve_bytes;   /* 0: none */
+} hs_heap_params;
+
+#define HS_HEAP_PARAMS_INIT { 0, 0, 0, 0 }
+
+/**
+ * Create heap @name.  @params may be NULL for defaults.  Synced.
+ * Returns 0, -EINVAL (bad name, line size or size), -EEXIST.
+ */
+HS_API int hs_heap_create(hs_store *store, const char *name,
+			  const hs_heap_params *params);
+
+/**
+ * Open heap @name.  Every handle to one heap shares one in-memory object, so
+ * two handles see one another's writes at once.  Free with hs_heap_close().
+ * Returns 0, -EINVAL (bad name), -ENOENT.
+ */
+HS_API int hs_heap_open(hs_heap **out, hs_store *store, const char *name);
+
+/** Release a handle.  NULL is a no-op. */
+HS_API void hs_heap_close(hs_heap *heap);
+
+/**
+ * Delete heap @name with all its checkpoints, dropping every reference it
+ * holds (space returns after GC).  Open handles fail with -ENOENT afterwards.
+ * The name is free again at once; a crash mid-way is finished at next open.
+ * Returns 0, -EINVAL, -ENOENT.
+ */
+HS_API int hs_heap_delete(hs_store *store, const char *name);
+
+typedef enum hs_heap_state {
+	HS_HEAP_LIVE = 0,
+	HS_HEAP_DELETING = 1,
+} hs_heap_state;
+
+typedef struct hs_heap_info {
+	char name[HS_NAME_MAX + 1];
+	uint64_t id;
+	uint64_t size_bytes;
+	uint32_t line_size;
+	hs_heap_state state;
+	uint64_t quota_bytes;
+	uint64_t reserve_bytes;
+	uint64_t version;         /* the working version: latest checkpoint + 1 */
+	uint64_t latest;          /* newest checkpoint, 0 if none */
+	uint64_t checkpoints;     /* how many checkpoints exist */
+	uint64_t lines_used;      /* non-zero lines in the live heap */
+	uint64_t created_ns;      /* CLOCK_REALTIME */
+} hs_heap_info;
+
+/** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
+HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);
+
+/**
+ * Every live heap of the store, in name order, as a malloc'd array the
+ * caller frees with free().  Returns 0 (*out NULL when *n_out is 0).
+ */
+HS_API int hs_heap_list(hs_store *store, hs_heap_info **out, size_t *n_out);
+
+/** Set the quota or reservation (bytes, 0 for none).  Synced.  -ENOENT. */
+HS_API int hs_heap_quota_set(hs_heap *heap, uint64_t quota_bytes);
+HS_API int hs_heap_reserve_set(hs_heap *heap, uint64_t reserve_bytes);
+
+/* ---- live heap I/O ---------------------------------------------------- */
+
+/**
+ * Read up to @len bytes at byte offset @off of the live heap, like pread(2):
+ * returns the count read, short at the end of the heap (0 at or beyond it).
+ * Never-written lines read as zeros.  If a line in the range is unreadable
+ * (corrupt or missing blob) the read stops before it; a read that starts at
+ * such a line fails with -EBADMSG or -EUCLEAN and a message naming heap,
+ * line and version.  Returns -EINVAL if @off + @len overflows.
+ */
+HS_API ssize_t hs_heap_read(hs_heap *heap, void *buf, size_t len, uint64_t off);
+
+/**
+ * Write @len bytes at @off of the live heap, like pwrite(2): the heap grows
+ * to cover the write.  Each line is written atomically; lines already
+ * holding identical content are left alone.  Returns @len, or -EINVAL (the
+ * end would pass HS_HEAP_SIZE_MAX or overflow), -EFBIG, -ENOENT (deleted).
+ */
+HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
+			     uint64_t off);
+
+/**
+ * Zero the byte range [@off, @off + @len) of the live heap without changing
+ * its size (fallocate PUNCH_HOLE | KEEP_SIZE); whole lines become empty and
+ * are no longer stored.  Bytes past the size are ignored.  Returns 0,
+ * -EINVAL (overflow).
+ */
+HS_API int hs_heap_punch(hs_heap *heap, uint64_t off, uint64_t len);
+
+/**
+ * Set the size of the live heap.  Shrinking drops the lines beyond the new
+ * end (they read as zeros if the heap grows again); growing is sparse.
+ * Synced.  Returns 0, -EINVAL (beyond HS_HEAP_SIZE_MAX), -ENOENT.
+ */
+HS_API int hs_heap_truncate(hs_heap *heap, uint64_t size_bytes);
+
+/** Make every write that returned before this call durable (synced WAL). */
+HS_API int hs_heap_sync(hs_heap *heap);
+
+/**
+ * The first non-empty line at or after line @from_line in @version
+ * (HS_VERSION_LIVE for the live heap), in *line_out.  For directory listings
+ * and SEEK_DATA.  Costs one seek per line that has entries, not per line of
+ * the heap.  Returns 0, -ENXIO (none), -ENOENT (no such version).
+ */
+HS_API int hs_heap_line_next(hs_heap *heap, uint64_t version,
+			     uint64_t from_line, uint64_t *line_out);
+
+/* ---- versions (checkpoints) ------------------------------------------ */
+
+typedef struct hs_version_info {
+	uint64_t version;
+	uint64_t parent;          /* the version it records changes against, 0 if none */
+	uint64_t created_ns;      /* CLOCK_REALTIME */
+	uint64_t size_bytes;      /* heap size when sealed */
+	uint64_t lines_changed;   /* lines it changed against its parent */
+	uint64_t bytes_changed;   /* stored (compressed) bytes of those lines */
+	uint64_t lines_used;      /* non-zero lines it holds */
+	char label[HS_NAME_MAX + 1]; /* "" when unlabelled */
+} hs_version_info;
+
+/**
+ * Seal the working version as a checkpoint, optionally labelled, and start
+ * a new working version.  Costs O(lines changed since the last checkpoint).
+ * One synced batch: after a crash it is wholly present or wholly absent.
+ * Labels follow heap-name rules, are unique per heap, and may be neither
+ * all digits nor "latest".  Returns 0 and the new checkpoint's number in
+ * *version_out (may be NULL), or -EINVAL (bad label), -EEXIST (label taken).
+ */
+HS_API int hs_version_seal(hs_heap *heap, const char *label,
+			   uint64_t *version_out);
+
+/** Describe checkpoint @version.  Returns 0 or -ENOENT. */
+HS_API int hs_version_info_get(hs_heap *heap, uint64_t version,
+			       hs_version_info *out);
+
+/** Find the checkpoint labelled @label.  Returns 0 or -ENOENT. */
+HS_API int hs_version_find_label(hs_heap *heap, const char *label,
+				 uint64_t *version_out);
+
+/**
+ * Every checkpoint of @heap, oldest first, as a malloc'd array the caller
+ * frees with free().  Returns 0 (*out NULL when *n_out is 0).
+ */
+HS_API int hs_version_list(hs_heap *heap, hs_version_info **out, size_t *n_out);
+
+/**
+ * Read like hs_heap_read() but as of checkpoint @version (or
+ * HS_VERSION_LIVE), bounded by that version's size.  Each line is one seek.
+ * Returns the count read, or -ENOENT (no such version), as hs_heap_read().
+ */
+HS_API ssize_t hs_version_read(hs_heap *heap, uint64_t version, void *buf,
+			       size_t len, uint64_t off);
+
+/**
+ * Delete checkpoint @version.  Its changes that later versions still need
+ * are merged into the next version; the rest lose their references (space
+ * returns after GC).  Costs O(lines it changed).  Synced.
+ * Returns 0, -ENOENT.
+ */
+HS_API int hs_version_delete(hs_heap *heap, uint64_t version);
+
+/**
+ * Make the live heap equal to checkpoint @version, size included, in one
+ * synced batch.  Later checkpoints stay.  Costs O(lines changed since
+ * @version).  Returns 0, -ENOENT.
+ */
+HS_API int hs_heap_restore(hs_heap *heap, uint64_t version);
+
+/** Called for each differing line, in line order; non-zero stops the walk
+ *  and becomes hs_version_diff()'s result. */
+typedef int (*hs_diff_cb)(uint64_t line_idx, void *payload);
+
+/**
+ * The lines whose content differs between versions @v1 and @v2 (either may
+ * be HS_VERSION_LIVE), in line order.  Costs O(lines changed between them).
+ * Returns 0, the callback's non-zero value, or -ENOENT.
+ */
+HS_API int hs_version_diff(hs_heap *heap, uint64_t v1, uint64_t v2,
+			   hs_diff_cb cb, void *payload);
+
+/* ---- transactions ----------------------------------------------------- */
+
+/**
+ * Begin a transaction on a snapshot of the live heap.  Free with
+ * hs_txn_free(), which aborts it unless it was committed.
+ * Returns 0, -ENOENT.
+ */
+HS_API int hs_txn_begin(hs_txn **out, hs_heap *heap);
+
+/** Read as of the snapshot, with this transaction's staged writes applied.
+ *  Like hs_heap_read(). */
+HS_API ssize_t hs_txn_read(hs_txn *txn, void *buf, size_t len, uint64_t off);
+
+/**
+ * Stage a write; nothing is visible to others until hs_txn_commit().
+ * Returns @len, -EINVAL (overflow, or the transaction is finished),
+ * -EFBIG (more than HS_TXN_STAGED_MAX bytes staged).
+ */
+HS_API ssize_t hs_txn_write(hs_txn *txn, const void *buf, size_t len,
+			    uint64_t off);
+
+/** Stage zeroing of [@off, @off + @len) like hs_heap_punch().  0 or -errno. */
+HS_API int hs_txn_punch(hs_txn *txn, uint64_t off, uint64_t len);
+
+/**
+ * Commit every staged line atomically (one synced batch): all become
+ * visible together, or none do.  Returns 0; -EBUSY when a staged line's
+ * content changed in the live heap since the snapshot (nothing is written
+ * and the transaction is finished); -EINVAL if it was aborted.  Committing
+ * an already committed transaction returns 0.
+ */
+HS_API int hs_txn_commit(hs_txn *txn);
+
+/** Abort (if not committed) and free.  NULL is a no-op. */
+HS_API void hs_txn_free(hs_txn *txn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HEAPSTORE_H */

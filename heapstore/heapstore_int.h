@@ -1,0 +1,223 @@
+/*
+ * heapstore_int.h - internals shared by the files of heapstore/ only.
+ *
+ * Schema: one RocksDB database, six column families.  Integers in keys are
+ * big-endian so that keys sort numerically.
+ *
+ *   meta     'F'                          -> "heapfs-store\0" u32 format
+ *            'I'                          -> u64 next heap id
+ *            'N' name                     -> u64 heap id
+ *            'H' id                       -> heap record
+ *            'V' id version               -> version (checkpoint) record
+ *            'L' id label                 -> u64 version
+ *            'C' id                       -> i64 live non-zero lines (merge: add)
+ *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
+ *   changes  id version line              -> u32 stored bytes of the new content
+ *   blobs    hash                         -> zstd frame (content size + checksum)
+ *   refs     hash                         -> i64 refcount, u32 stored, u32 raw
+ *                                            (merge: add counts, keep sizes)
+ *
+ * Reading line L as of version v is one seek to (id, L, ~v): the first key
+ * with the (id, L) prefix is the newest entry at or below v.  The live heap
+ * is the working version W = latest checkpoint + 1; a line written live is
+ * an entry at W plus a changes entry (id, W, L), so sealing W only has to
+ * walk changes(W).  Every entry with a hash holds one reference on that blob;
+ * refs are updated by merge operands in the same WriteBatch as the entry.
+ *
+ * Invariant (linear chain): content(v) = content(previous existing version)
+ * overlaid with the lines entries at v.  Deleting a version merges its
+ * still-needed entries into the next existing version, so the invariant
+ * holds for every version that exists.
+ *
+ * Locks, coarse to fine: store->lock (heap table) -> heap->lock (rwlock:
+ * shared for line I/O, exclusive for size, version and record changes) ->
+ * heap->stripes[] (one line's read-modify-write), taken in ascending index.
+ * The heap record fields are written only with heap->lock held exclusively.
+ */
+#ifndef HEAPSTORE_INT_H
+#define HEAPSTORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include <rocksdb/c.h>
+#include <zstd.h>
+#include <openssl/evp.h>
+
+#include "heapstore.h"
+
+enum hs_cf {
+	HS_CF_DEFAULT,
+	HS_CF_META,
+	HS_CF_LINES,
+	HS_CF_CHANGES,
+	HS_CF_BLOBS,
+	HS_CF_REFS,
+	HS_CF_COUNT
+};
+
+#define HS_STRIPES 1024           /* per-heap line lock stripes */
+#define HS_WRITE_CHUNK_LINES 256  /* lines per WriteBatch in a long write */
+#define HS_REF_VALUE_LEN 16
+#define HS_FORMAT_MAGIC "heapfs-store"
+
+struct hs_store {
+	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cf[HS_CF_COUNT];
+	rocksdb_options_t *cf_opts[HS_CF_COUNT];
+	rocksdb_options_t *db_opts;
+	rocksdb_block_based_table_options_t *table_opts[HS_CF_COUNT];
+	rocksdb_cache_t *block_cache;
+	rocksdb_writeoptions_t *wo;       /* WAL, not synced */
+	rocksdb_writeoptions_t *wo_sync;  /* WAL, synced */
+	rocksdb_readoptions_t *ro;
+	int zstd_level;
+	bool read_only;
+	char *dir;
+
+	pthread_mutex_t lock;
+	hs_heap *heaps;                   /* open heap objects; protected by lock */
+	uint64_t next_heap_id;            /* protected by lock */
+};
+
+/* The persistent heap record ('H' id). */
+struct hs_heap_rec {
+	hs_heap_state state;
+	uint32_t line_size;
+	uint64_t size;
+	uint64_t quota;
+	uint64_t reserve;
+	uint64_t head;                    /* working version */
+	uint64_t created_ns;
+	char name[HS_NAME_MAX + 1];
+};
+
+struct hs_heap {
+	hs_store *store;
+	uint64_t id;
+	int refs;                         /* protected by store->lock */
+	hs_heap *next;                    /* protected by store->lock */
+
+	pthread_rwlock_t lock;
+	pthread_mutex_t stripes[HS_STRIPES];
+
+	/* protected by lock: read shared, written exclusive */
+	struct hs_heap_rec rec;
+	unsigned line_shift;
+	uint64_t latest;                  /* newest checkpoint, 0 if none */
+	uint64_t n_checkpoints;
+	bool deleted;
+	atomic_int_fast64_t lines_used;   /* live non-zero lines */
+};
+
+/* A line's value in one version: zero, or the hash of its content. */
+struct hs_lineval {
+	bool zero;
+	uint8_t hash[HS_HASH_LEN];
+};
+
+/* Per-thread scratch: codec contexts and line-sized buffers (STYLE 5, 7). */
+struct hs_scratch {
+	ZSTD_CCtx *cctx;
+	ZSTD_DCtx *dctx;
+	EVP_MD_CTX *md;
+	int cctx_level;
+	uint8_t *line;                    /* HS_LINE_SIZE_MAX bytes */
+	uint8_t *frame;                   /* ZSTD_compressBound(HS_LINE_SIZE_MAX) */
+	size_t frame_cap;
+};
+
+/* One WriteBatch being assembled, with what it will do to counters. */
+#define HS_BATCH_NEW_BLOBS 64
+struct hs_batch {
+	rocksdb_writebatch_t *wb;
+	int64_t lines_used_delta;
+	size_t n_new;                     /* blobs this batch already puts */
+	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
+	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
+};
+
+/* error.c */
+void hs_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int hs_rdb_error(char *err, const char *what);
+int hs_errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* keys.c: encoding of keys and records */
+void hs_be64_put(uint8_t *p, uint64_t v);
+uint64_t hs_be64_get(const uint8_t *p);
+void hs_le32_put(uint8_t *p, uint32_t v);
+uint32_t hs_le32_get(const uint8_t *p);
+void hs_le64_put(uint8_t *p, uint64_t v);
+uint64_t hs_le64_get(const uint8_t *p);
+#define HS_LINE_KEY_LEN 24
+void hs_key__line(uint8_t out[HS_LINE_KEY_LEN], uint64_t heap, uint64_t line,
+		  uint64_t version);
+void hs_key__line_parse(const uint8_t *key, uint64_t *heap, uint64_t *line,
+			uint64_t *version);
+#define HS_CHANGE_KEY_LEN 24
+void hs_key__change(uint8_t out[HS_CHANGE_KEY_LEN], uint64_t heap,
+		    uint64_t version, uint64_t line);
+size_t hs_key__meta(uint8_t *out, char tag, uint64_t id, const char *suffix);
+#define HS_META_KEY_MAX (1 + 8 + 8 + HS_NAME_MAX)
+size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version);
+size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r);
+int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
+size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
+int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
+#define HS_REC_MAX 512
+
+/* codec.c: per-thread scratch, hashing, compression */
+struct hs_scratch *hs_scratch__get(void);
+void hs_codec__hash(struct hs_scratch *sc, const void *data, size_t len,
+		    uint8_t out[HS_HASH_LEN]);
+bool hs_codec__is_zero(const void *data, size_t len);
+int hs_codec__compress(struct hs_scratch *sc, int level, const void *data,
+		       size_t len, const uint8_t **frame, size_t *frame_len);
+int hs_codec__decompress(struct hs_scratch *sc, const void *frame,
+			 size_t frame_len, void *dst, size_t line_size);
+void hs_hash_hex(char *out, size_t cap, const uint8_t hash[HS_HASH_LEN]);
+
+/* store.c */
+int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
+		  const void *key, size_t klen, char **val, size_t *vlen);
+int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync);
+uint64_t hs_now_ns(void);
+
+/* heap.c */
+int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
+		     const struct hs_heap_rec *rec);
+int hs_heap__check_live(hs_heap *h);
+void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
+void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
+int hs_heap__purge(hs_store *s, uint64_t id);
+
+/* line.c: line values, the blob path and the one way to change a line */
+void hs_batch__init(struct hs_batch *b);
+void hs_batch__dispose(struct hs_batch *b);
+int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
+int hs_line__lookup(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
+		    uint64_t version, struct hs_lineval *out,
+		    uint64_t *found_version);
+int hs_line__load(hs_heap *h, const rocksdb_readoptions_t *ro,
+		  rocksdb_iterator_t *it, uint64_t line, uint64_t version,
+		  void *dst);
+int hs_line__stage(hs_heap *h, struct hs_batch *b, rocksdb_iterator_t *it,
+		   uint64_t line, const struct hs_lineval *nv,
+		   const void *content);
+ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
+			    uint64_t version, uint64_t size, void *buf,
+			    size_t len, uint64_t off);
+rocksdb_iterator_t *hs_line__iter(hs_heap *h, const rocksdb_readoptions_t *ro);
+int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
+
+/* version.c */
+int hs_version__load_all(hs_heap *h);
+int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
+int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
+
+/* test hook: return the ready-made Rocksdb handles (tests inject faults). */
+HS_API rocksdb_t *hs_store__db(hs_store *s);
+HS_API rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf);
+
+#endif /* HEAPSTORE_INT_H */

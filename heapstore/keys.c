@@ -1,0 +1,219 @@
+/*
+ * keys.c - byte layout of keys and records (see heapstore_int.h).
+ *
+ * Records carry a leading format byte and explicit lengths; decoders check
+ * every length against what is left before reading, since a record comes
+ * from disk and may be truncated or damaged.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "heapstore_int.h"
+
+void hs_be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+uint64_t hs_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void hs_le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+uint32_t hs_le32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+void hs_le64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+uint64_t hs_le64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void hs_key__line(uint8_t out[HS_LINE_KEY_LEN], uint64_t heap, uint64_t line,
+		  uint64_t version)
+{
+	hs_be64_put(out, heap);
+	hs_be64_put(out + 8, line);
+	hs_be64_put(out + 16, ~version);
+}
+
+void hs_key__line_parse(const uint8_t *key, uint64_t *heap, uint64_t *line,
+			uint64_t *version)
+{
+	*heap = hs_be64_get(key);
+	*line = hs_be64_get(key + 8);
+	*version = ~hs_be64_get(key + 16);
+}
+
+void hs_key__change(uint8_t out[HS_CHANGE_KEY_LEN], uint64_t heap,
+		    uint64_t version, uint64_t line)
+{
+	hs_be64_put(out, heap);
+	hs_be64_put(out + 8, version);
+	hs_be64_put(out + 16, line);
+}
+
+/* tag, then the id unless tag is 'N', then the suffix bytes (may be NULL). */
+size_t hs_key__meta(uint8_t *out, char tag, uint64_t id, const char *suffix)
+{
+	size_t n = 0;
+
+	out[n++] = (uint8_t)tag;
+	if (tag != 'N') {
+		hs_be64_put(out + n, id);
+		n += 8;
+	}
+	if (suffix) {
+		size_t len = strnlen(suffix, HS_NAME_MAX);
+
+		memcpy(out + n, suffix, len);
+		n += len;
+	}
+	return n;
+}
+
+size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version)
+{
+	out[0] = 'V';
+	hs_be64_put(out + 1, id);
+	hs_be64_put(out + 9, version);
+	return 17;
+}
+
+/*
+ * Heap record, format 1:
+ *   u8 format | u8 state | u16 name_len | u32 line_size | u64 size |
+ *   u64 quota | u64 reserve | u64 head | u64 created_ns | name
+ */
+#define HEAP_REC_FIXED 48
+
+size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r)
+{
+	size_t nl = strlen(r->name);
+
+	if (cap < HEAP_REC_FIXED + nl)
+		return 0;
+	out[0] = 1;
+	out[1] = (uint8_t)r->state;
+	out[2] = (uint8_t)(nl & 0xff);
+	out[3] = (uint8_t)(nl >> 8);
+	hs_le32_put(out + 4, r->line_size);
+	hs_le64_put(out + 8, r->size);
+	hs_le64_put(out + 16, r->quota);
+	hs_le64_put(out + 24, r->reserve);
+	hs_le64_put(out + 32, r->head);
+	hs_le64_put(out + 40, r->created_ns);
+	memcpy(out + HEAP_REC_FIXED, r->name, nl);
+	return HEAP_REC_FIXED + nl;
+}
+
+int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
+{
+	size_t nl;
+
+	if (n < HEAP_REC_FIXED)
+		return hs_errno_set(-EUCLEAN, "heap record truncated (%zu bytes)", n);
+	if (p[0] != 1)
+		return hs_errno_set(-EUCLEAN, "heap record of unknown format %u", p[0]);
+	nl = (size_t)p[2] | (size_t)p[3] << 8;
+	if (nl == 0 || nl > HS_NAME_MAX || n != HEAP_REC_FIXED + nl)
+		return hs_errno_set(-EUCLEAN, "heap record has a bad length (%zu bytes, name %zu)",
+				    n, nl);
+	memset(r, 0, sizeof(*r));
+	r->state = (hs_heap_state)p[1];
+	r->line_size = hs_le32_get(p + 4);
+	r->size = hs_le64_get(p + 8);
+	r->quota = hs_le64_get(p + 16);
+	r->reserve = hs_le64_get(p + 24);
+	r->head = hs_le64_get(p + 32);
+	r->created_ns = hs_le64_get(p + 40);
+	memcpy(r->name, p + HEAP_REC_FIXED, nl);
+	r->name[nl] = '\0';
+	if (r->state != HS_HEAP_LIVE && r->state != HS_HEAP_DELETING)
+		return hs_errno_set(-EUCLEAN, "heap record has unknown state %u", p[1]);
+	if (r->line_size < HS_LINE_SIZE_MIN || r->line_size > HS_LINE_SIZE_MAX ||
+	    (r->line_size & (r->line_size - 1)) || r->size > HS_HEAP_SIZE_MAX ||
+	    r->head == 0 || r->head == HS_VERSION_LIVE)
+		return hs_errno_set(-EUCLEAN, "heap record '%s' has impossible values", r->name);
+	return 0;
+}
+
+/*
+ * Version record, format 1:
+ *   u8 format | u8 flags | u16 label_len | u32 pad | u64 version | u64 parent |
+ *   u64 created_ns | u64 size | u64 lines_changed | u64 bytes_changed |
+ *   u64 lines_used | label
+ */
+#define VERSION_REC_FIXED 64
+
+size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v)
+{
+	size_t ll = strlen(v->label);
+
+	if (cap < VERSION_REC_FIXED + ll)
+		return 0;
+	memset(out, 0, VERSION_REC_FIXED);
+	out[0] = 1;
+	out[2] = (uint8_t)(ll & 0xff);
+	out[3] = (uint8_t)(ll >> 8);
+	hs_le64_put(out + 8, v->version);
+	hs_le64_put(out + 16, v->parent);
+	hs_le64_put(out + 24, v->created_ns);
+	hs_le64_put(out + 32, v->size_bytes);
+	hs_le64_put(out + 40, v->lines_changed);
+	hs_le64_put(out + 48, v->bytes_changed);
+	hs_le64_put(out + 56, v->lines_used);
+	memcpy(out + VERSION_REC_FIXED, v->label, ll);
+	return VERSION_REC_FIXED + ll;
+}
+
+int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
+{
+	size_t ll;
+
+	if (n < VERSION_REC_FIXED)
+		return hs_errno_set(-EUCLEAN, "version record truncated (%zu bytes)", n);
+	if (p[0] != 1)
+		return hs_errno_set(-EUCLEAN, "version record of unknown format %u", p[0]);
+	ll = (size_t)p[2] | (size_t)p[3] << 8;
+	if (ll > HS_NAME_MAX || n != VERSION_REC_FIXED + ll)
+		return hs_errno_set(-EUCLEAN, "version record has a bad length (%zu bytes)", n);
+	memset(v, 0, sizeof(*v));
+	v->version = hs_le64_get(p + 8);
+	v->parent = hs_le64_get(p + 16);
+	v->created_ns = hs_le64_get(p + 24);
+	v->size_bytes = hs_le64_get(p + 32);
+	v->lines_changed = hs_le64_get(p + 40);
+	v->bytes_changed = hs_le64_get(p + 48);
+	v->lines_used = hs_le64_get(p + 56);
+	memcpy(v->label, p + VERSION_REC_FIXED, ll);
+	v->label[ll] = '\0';
+	if (v->version == 0 || v->version == HS_VERSION_LIVE ||
+	    v->parent >= v->version || v->size_bytes > HS_HEAP_SIZE_MAX)
+		return hs_errno_set(-EUCLEAN, "version record %llu has impossible values",
+				    (unsigned long long)v->version);
+	return 0;
+}

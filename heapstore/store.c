@@ -1,0 +1,501 @@
+/*
+ * store.c - opening and closing a store: the RocksDB database, its column
+ * families and their options, the format record, the add merge operator
+ * that keeps reference counts and counters, and store-wide usage figures.
+ *
+ * RocksDB options, per column family (figures in README.md):
+ *   blobs    integrated blob files (values of any size go to blob files, so
+ *            compactions move 32-byte keys, not 64 KiB values); no RocksDB
+ *            compression, the values are zstd frames already; bloom filter
+ *            for the point lookups that read a line.
+ *   refs     merge operator "add"; bloom filter: probed on every new line.
+ *   meta     merge operator "add" (per-heap counters); bloom filter.
+ *   lines, changes  default block-based tables: they are read by seeks and
+ *            range scans, which a whole-key bloom filter does not help.
+ */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heapstore_int.h"
+
+static const char *const cf_names[HS_CF_COUNT] = {
+	"default", "meta", "lines", "changes", "blobs", "refs",
+};
+
+uint64_t hs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the add merge operator ------------------------------------------- */
+
+/*
+ * Operands and values are either 8 bytes (an i64 counter, little-endian) or
+ * 16 bytes (a reference record: i64 count, u32 stored bytes, u32 raw bytes;
+ * counts add, sizes keep the largest non-zero).  Anything else is
+ * corruption: RocksDB then fails the read rather than guess.
+ */
+static bool merge_one(uint8_t acc[HS_REF_VALUE_LEN], size_t *acc_len,
+		      const char *v, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)v;
+
+	if ((n != 8 && n != HS_REF_VALUE_LEN) || (*acc_len && *acc_len != n))
+		return false;
+	if (!*acc_len) {
+		memset(acc, 0, HS_REF_VALUE_LEN);
+		*acc_len = n;
+	}
+	hs_le64_put(acc, hs_le64_get(acc) + hs_le64_get(p));
+	if (n == HS_REF_VALUE_LEN) {
+		for (int off = 8; off <= 12; off += 4) {
+			if (hs_le32_get(p + off) > hs_le32_get(acc + off))
+				hs_le32_put(acc + off, hs_le32_get(p + off));
+		}
+	}
+	return true;
+}
+
+static char *merge_result(const uint8_t *acc, size_t len, unsigned char *success,
+			  size_t *new_len)
+{
+	char *out = malloc(len ? len : 1);
+
+	if (!out) {
+		*success = 0;
+		return NULL;
+	}
+	memcpy(out, acc, len);
+	*new_len = len;
+	*success = 1;
+	return out;
+}
+
+static char *merge_full(void *state, const char *key, size_t key_len,
+			const char *existing, size_t existing_len,
+			const char *const *ops, const size_t *ops_len, int n_ops,
+			unsigned char *success, size_t *new_len)
+{
+	uint8_t acc[HS_REF_VALUE_LEN];
+	size_t acc_len = 0;
+
+	(void)state, (void)key, (void)key_len;
+	*success = 0;
+	if (existing && !merge_one(acc, &acc_len, existing, existing_len))
+		return NULL;
+	for (int i = 0; i < n_ops; i++) {
+		if (!merge_one(acc, &acc_len, ops[i], ops_len[i]))
+			return NULL;
+	}
+	return merge_result(acc, acc_len, success, new_len);
+}
+
+static char *merge_partial(void *state, const char *key, size_t key_len,
+			   const char *const *ops, const size_t *ops_len,
+			   int n_ops, unsigned char *success, size_t *new_len)
+{
+	return merge_full(state, key, key_len, NULL, 0, ops, ops_len, n_ops,
+			  success, new_len);
+}
+
+static void merge_delete_value(void *state, const char *value, size_t len)
+{
+	(void)state, (void)len;
+	free((void *)(uintptr_t)value);
+}
+
+/* RocksDB's C wrapper calls the destructor unconditionally. */
+static void merge_state_free(void *state)
+{
+	(void)state;
+}
+
+static const char *merge_name(void *state)
+{
+	(void)state;
+	return "heapfs.add.v1";
+}
+
+static rocksdb_mergeoperator_t *merge_op_new(void)
+{
+	return rocksdb_mergeoperator_create(NULL, merge_state_free, merge_full, merge_partial,
+					    merge_delete_value, merge_name);
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
+{
+	rocksdb_options_t *opt = rocksdb_options_create();
+	rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+	bool blob_files = o->blob_files != 0;
+
+	rocksdb_block_based_options_set_block_cache(t, s->block_cache);
+	switch (cf) {
+	case HS_CF_BLOBS:
+		rocksdb_block_based_options_set_filter_policy(
+			t, rocksdb_filterpolicy_create_bloom_full(10));
+		rocksdb_options_set_compression(opt, rocksdb_no_compression);
+		if (blob_files) {
+			rocksdb_options_set_enable_blob_files(opt, 1);
+			rocksdb_options_set_min_blob_size(opt, 0);
+			rocksdb_options_set_blob_compression_type(opt, rocksdb_no_compression);
+			rocksdb_options_set_enable_blob_gc(opt, 1);
+		}
+		break;
+	case HS_CF_REFS:
+	case HS_CF_META:
+		rocksdb_block_based_options_set_filter_policy(
+			t, rocksdb_filterpolicy_create_bloom_full(10));
+		rocksdb_options_set_merge_operator(opt, merge_op_new());
+		break;
+	default:
+		break;
+	}
+	rocksdb_options_set_block_based_table_factory(opt, t);
+	s->cf_opts[cf] = opt;
+	s->table_opts[cf] = t;
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+/* 1: a RocksDB database; 0: empty or absent directory; <0: not ours. */
+static int dir_probe(const char *dir)
+{
+	char path[4096];
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int entries = 0;
+
+	if (snprintf(path, sizeof(path), "%s/CURRENT", dir) >= (int)sizeof(path))
+		return hs_errno_set(-ENAMETOOLONG, "store path too long");
+	if (stat(path, &st) == 0)
+		return 1;
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		return hs_errno_set(-errno, "%s: %s", dir, strerror(errno));
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			entries++;
+	}
+	closedir(d);
+	if (entries)
+		return hs_errno_set(-EINVAL, "%s: not a heapfs store (directory not empty)", dir);
+	return 0;
+}
+
+static int check_column_families(const hs_store_opts *o, const char *dir)
+{
+	char *err = NULL;
+	size_t n = 0;
+	char **names;
+	rocksdb_options_t *opt = rocksdb_options_create();
+	int found = 0;
+
+	names = rocksdb_list_column_families(opt, dir, &n, &err);
+	rocksdb_options_destroy(opt);
+	(void)o;
+	if (err)
+		return hs_rdb_error(err, dir);
+	for (size_t i = 0; i < n; i++) {
+		for (int cf = 0; cf < HS_CF_COUNT; cf++)
+			found += strcmp(names[i], cf_names[cf]) == 0;
+	}
+	rocksdb_list_column_families_destroy(names, n);
+	if (found != HS_CF_COUNT)
+		return hs_errno_set(-EINVAL, "%s: not a heapfs store (column families differ)", dir);
+	return 0;
+}
+
+static int format_check(hs_store *s, bool fresh)
+{
+	uint8_t want[sizeof(HS_FORMAT_MAGIC) + 4];
+	uint8_t key = 'F';
+	char *val = NULL;
+	size_t vlen = 0;
+	int rc;
+
+	memcpy(want, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC));
+	hs_le32_put(want + sizeof(HS_FORMAT_MAGIC), HS_FORMAT_VERSION);
+	rc = hs_store__get(s, HS_CF_META, s->ro, &key, 1, &val, &vlen);
+	if (rc == -ENOENT && fresh && !s->read_only) {
+		rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+		uint8_t idkey = 'I', id[8];
+
+		hs_le64_put(id, 1);
+		rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)&key, 1,
+					  (const char *)want, sizeof(want));
+		rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)&idkey, 1,
+					  (const char *)id, 8);
+		rc = hs_store__write(s, wb, true);
+		rocksdb_writebatch_destroy(wb);
+		return rc;
+	}
+	if (rc == -ENOENT)
+		return hs_errno_set(-EINVAL, "%s: not a heapfs store (no format record)", s->dir);
+	if (rc < 0)
+		return rc;
+	if (vlen != sizeof(want) || memcmp(val, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC)))
+		rc = hs_errno_set(-EUCLEAN, "%s: store format record is damaged", s->dir);
+	else if (hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)) != HS_FORMAT_VERSION)
+		rc = hs_errno_set(-EPROTONOSUPPORT,
+				  "%s: store format %u, this heapfs reads format %u",
+				  s->dir, hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)),
+				  HS_FORMAT_VERSION);
+	rocksdb_free(val);
+	return rc;
+}
+
+static int next_id_load(hs_store *s)
+{
+	uint8_t key = 'I';
+	char *val = NULL;
+	size_t vlen = 0;
+	int rc = hs_store__get(s, HS_CF_META, s->ro, &key, 1, &val, &vlen);
+
+	if (rc < 0)
+		return rc == -ENOENT ? hs_errno_set(-EUCLEAN, "store has no heap id counter") : rc;
+	if (vlen != 8)
+		rc = hs_errno_set(-EUCLEAN, "heap id counter is damaged");
+	else
+		s->next_heap_id = hs_le64_get((const uint8_t *)val);
+	rocksdb_free(val);
+	return rc;
+}
+
+/* Finish deletions a crash interrupted: heaps whose record says DELETING. */
+static int resume_deletions(hs_store *s)
+{
+	uint8_t start = 'H', end = 'I';
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	uint64_t ids[64];
+	size_t n = 0;
+	int rc = 0;
+
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)&start, 1);
+	     rocksdb_iter_valid(it) && n < 64; rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		struct hs_heap_rec rec;
+
+		if (kl == 9 && hs_heap_rec__decode(&rec, v, vl) == 0 &&
+		    rec.state == HS_HEAP_DELETING)
+			ids[n++] = hs_be64_get(k + 1);
+	}
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = hs_heap__purge(s, ids[i]);
+	return rc;
+}
+
+int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	const char *names[HS_CF_COUNT];
+	const rocksdb_options_t *cfo[HS_CF_COUNT];
+	hs_store *s = NULL;
+	char *err = NULL;
+	int rc, probe;
+
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (o.zstd_level == 0)
+		o.zstd_level = 1;
+	if (o.zstd_level < ZSTD_minCLevel() || o.zstd_level > ZSTD_maxCLevel())
+		return hs_errno_set(-EINVAL, "zstd level %d out of range [%d, %d]",
+				    o.zstd_level, ZSTD_minCLevel(), ZSTD_maxCLevel());
+	if (!o.block_cache_bytes)
+		o.block_cache_bytes = 32u << 20;
+
+	probe = dir_probe(dir);
+	if (probe < 0)
+		return probe;
+	if (probe == 0 && o.read_only)
+		return hs_errno_set(-ENOENT, "%s: no store there", dir);
+	if (probe == 1 && (rc = check_column_families(&o, dir)) < 0)
+		return rc;
+	if (probe == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return hs_errno_set(-errno, "%s: %s", dir, strerror(errno));
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return hs_errno_set(-ENOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	s->dir = strdup(dir);
+	s->zstd_level = o.zstd_level;
+	s->read_only = o.read_only;
+	s->block_cache = rocksdb_cache_create_lru(o.block_cache_bytes);
+	s->db_opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->db_opts, 1);
+	rocksdb_options_set_create_missing_column_families(s->db_opts, 1);
+	rocksdb_options_increase_parallelism(s->db_opts, 2);
+	rocksdb_options_set_max_background_jobs(s->db_opts, 2);
+	rocksdb_options_set_keep_log_file_num(s->db_opts, 4);
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		cf_options_build(s, cf, &o);
+		names[cf] = cf_names[cf];
+		cfo[cf] = s->cf_opts[cf];
+	}
+	s->wo = rocksdb_writeoptions_create();
+	s->wo_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
+	s->ro = rocksdb_readoptions_create();
+	if (!s->dir) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto fail;
+	}
+
+	if (o.read_only)
+		s->db = rocksdb_open_for_read_only_column_families(
+			s->db_opts, dir, HS_CF_COUNT, names, cfo, s->cf, 0, &err);
+	else
+		s->db = rocksdb_open_column_families(s->db_opts, dir, HS_CF_COUNT,
+						     names, cfo, s->cf, &err);
+	if (err) {
+		rc = hs_rdb_error(err, dir);
+		s->db = NULL;
+		goto fail;
+	}
+	if ((rc = format_check(s, probe == 0)) < 0 || (rc = next_id_load(s)) < 0)
+		goto fail;
+	if (!s->read_only && (rc = resume_deletions(s)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	hs_store_close(s);
+	return rc;
+}
+
+void hs_store_close(hs_store *s)
+{
+	char *err = NULL;
+
+	if (!s)
+		return;
+	assert(!s->heaps); /* every heap handle must be closed first */
+	if (s->db && !s->read_only) {
+		rocksdb_flush_wal(s->db, 1, &err);
+		if (err)
+			(void)hs_rdb_error(err, "closing store");
+	}
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		if (s->cf[cf])
+			rocksdb_column_family_handle_destroy(s->cf[cf]);
+	}
+	if (s->db)
+		rocksdb_close(s->db);
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		if (s->cf_opts[cf])
+			rocksdb_options_destroy(s->cf_opts[cf]);
+		if (s->table_opts[cf])
+			rocksdb_block_based_options_destroy(s->table_opts[cf]);
+	}
+	if (s->db_opts)
+		rocksdb_options_destroy(s->db_opts);
+	if (s->block_cache)
+		rocksdb_cache_destroy(s->block_cache);
+	if (s->wo)
+		rocksdb_writeoptions_destroy(s->wo);
+	if (s->wo_sync)
+		rocksdb_writeoptions_destroy(s->wo_sync);
+	if (s->ro)
+		rocksdb_readoptions_destroy(s->ro);
+	pthread_mutex_destroy(&s->lock);
+	free(s->dir);
+	free(s);
+}
+
+/* ---- small wrappers used by every file -------------------------------- */
+
+/* 0 with *val (free with rocksdb_free) or -ENOENT, or an error. */
+int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
+		  const void *key, size_t klen, char **val, size_t *vlen)
+{
+	char *err = NULL;
+
+	*val = rocksdb_get_cf(s->db, ro ? ro : s->ro, s->cf[cf], key, klen, vlen, &err);
+	if (err)
+		return hs_rdb_error(err, "store read");
+	return *val ? 0 : -ENOENT;
+}
+
+int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
+{
+	char *err = NULL;
+
+	if (s->read_only)
+		return hs_errno_set(-EROFS, "store is open read-only");
+	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
+	if (err)
+		return hs_rdb_error(err, "store write");
+	return 0;
+}
+
+rocksdb_t *hs_store__db(hs_store *s)
+{
+	return s->db;
+}
+
+rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf)
+{
+	return s->cf[cf];
+}
+
+/* ---- usage ------------------------------------------------------------ */
+
+int hs_store_usage_get(hs_store *s, hs_store_usage *out)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);
+	char *err = NULL;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t vl;
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		int64_t count;
+
+		if (vl != HS_REF_VALUE_LEN) {
+			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
+			break;
+		}
+		count = (int64_t)hs_le64_get(v);
+		if (count <= 0) {
+			out->blobs_garbage++;
+			continue;
+		}
+		out->blobs++;
+		out->references += (uint64_t)count;
+		out->bytes_stored += hs_le32_get(v + 8);
+		out->bytes_unique += hs_le32_get(v + 12);
+		out->bytes_referenced += (uint64_t)count * hs_le32_get(v + 12);
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, "reading reference counts");
+	else if (err)
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	return rc;
+}

@@ -1,0 +1,594 @@
+/*
+ * version.c - checkpoints: sealing the working version, listing, reading a
+ * checkpoint, diffing two versions, restoring the live heap to one, and
+ * deleting one.
+ *
+ * Every operation here touches only the lines that changed between the
+ * versions involved, found by a range scan of the changes column family:
+ *
+ *     changes  (id, v, line)   for each existing version v: the lines v
+ *                              changed against the version before it
+ *
+ * so a seal walks changes(W), a restore to N and a diff of N..M walk the
+ * changes of the versions between, and a delete walks changes(v).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapstore_int.h"
+
+static int label_check(const char *label)
+{
+	int rc = hs_name_check(label);
+	const char *p = label;
+
+	if (rc < 0)
+		return hs_errno_set(rc, "label: %s", hs_error_last());
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (!*p)
+		return hs_errno_set(-EINVAL, "label '%s' is all digits, like a version number",
+				    label);
+	if (strcmp(label, "latest") == 0)
+		return hs_errno_set(-EINVAL, "label 'latest' is reserved");
+	return 0;
+}
+
+static int version_decode_at(rocksdb_iterator_t *it, hs_version_info *out)
+{
+	size_t vl;
+	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+
+	return hs_version_rec__decode(out, v, vl);
+}
+
+/* Iterate the version records of @h from @from on; the caller destroys. */
+static rocksdb_iterator_t *version_iter(hs_heap *h, uint64_t from,
+					rocksdb_readoptions_t **ro_out,
+					uint8_t *upper)
+{
+	uint8_t key[17];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+
+	hs_key__meta(upper, 'V', h->id + 1, NULL);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, 9);
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
+	hs_key__meta_version(key, h->id, from);
+	rocksdb_iter_seek(it, (const char *)key, sizeof(key));
+	*ro_out = ro;
+	return it;
+}
+
+static int iter_finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro,
+		       int rc, const char *what)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, what);
+	else if (err)
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return rc;
+}
+
+int hs_version__load_all(hs_heap *h)
+{
+	rocksdb_readoptions_t *ro;
+	uint8_t upper[9];
+	rocksdb_iterator_t *it = version_iter(h, 0, &ro, upper);
+	int rc = 0;
+
+	h->latest = 0;
+	h->n_checkpoints = 0;
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		hs_version_info vi;
+
+		if ((rc = version_decode_at(it, &vi)) < 0)
+			break;
+		h->latest = vi.version;
+		h->n_checkpoints++;
+	}
+	if (rc == 0 && h->latest >= h->rec.head)
+		rc = hs_errno_set(-EUCLEAN, "heap '%s': checkpoint %llu is not below working version %llu",
+				  h->rec.name, (unsigned long long)h->latest,
+				  (unsigned long long)h->rec.head);
+	return iter_finish(it, ro, rc, "loading checkpoints");
+}
+
+int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out)
+{
+	uint8_t key[17];
+	char *val = NULL;
+	size_t vl = 0;
+	int rc;
+
+	hs_key__meta_version(key, h->id, version);
+	rc = hs_store__get(h->store, HS_CF_META, NULL, key, sizeof(key), &val, &vl);
+	if (rc == -ENOENT)
+		return hs_errno_set(-ENOENT, "heap '%s' has no checkpoint %llu",
+				    h->rec.name, (unsigned long long)version);
+	if (rc < 0)
+		return rc;
+	rc = hs_version_rec__decode(out, (const uint8_t *)val, vl);
+	rocksdb_free(val);
+	return rc;
+}
+
+/* The next existing version after @version: a checkpoint or the working one. */
+int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out)
+{
+	rocksdb_readoptions_t *ro;
+	uint8_t upper[9];
+	rocksdb_iterator_t *it = version_iter(h, version + 1, &ro, upper);
+	hs_version_info vi;
+	int rc = 0;
+
+	*next_out = h->rec.head;
+	if (rocksdb_iter_valid(it) && (rc = version_decode_at(it, &vi)) == 0)
+		*next_out = vi.version;
+	return iter_finish(it, ro, rc, "finding the next version");
+}
+
+/* The newest existing checkpoint below @version, 0 if none. */
+static int version_prev(hs_heap *h, uint64_t version, uint64_t *prev_out)
+{
+	uint8_t key[17], lower[9];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	hs_version_info vi;
+	int rc = 0;
+
+	hs_key__meta(lower, 'V', h->id, NULL);
+	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, 9);
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
+	hs_key__meta_version(key, h->id, version - 1);
+	rocksdb_iter_seek_for_prev(it, (const char *)key, sizeof(key));
+	*prev_out = 0;
+	if (rocksdb_iter_valid(it)) {
+		size_t kl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+
+		if (kl == 17 && k[0] == 'V' && hs_be64_get(k + 1) == h->id &&
+		    (rc = version_decode_at(it, &vi)) == 0)
+			*prev_out = vi.version;
+	}
+	return iter_finish(it, ro, rc, "finding the previous version");
+}
+
+/* Resolve HS_VERSION_LIVE and check a checkpoint exists.  Lock held. */
+static int version_resolve(hs_heap *h, uint64_t *version, uint64_t *size)
+{
+	hs_version_info vi;
+	int rc;
+
+	if (*version == HS_VERSION_LIVE || *version == h->rec.head) {
+		*version = h->rec.head;
+		if (size)
+			*size = h->rec.size;
+		return 0;
+	}
+	if ((rc = hs_version__exists(h, *version, &vi)) < 0)
+		return rc;
+	if (size)
+		*size = vi.size_bytes;
+	return 0;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The distinct lines changed by versions in (@lo, @hi], sorted: one range
+ * scan of changes.  Optionally sums the count and stored bytes.
+ */
+static int changed_lines(hs_heap *h, uint64_t lo, uint64_t hi, uint64_t **out,
+			 size_t *n_out, uint64_t *bytes_out)
+{
+	uint8_t start[HS_CHANGE_KEY_LEN], end[HS_CHANGE_KEY_LEN];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	uint64_t *arr = NULL, bytes = 0;
+	size_t n = 0, cap = 0, u = 0;
+	int rc = 0;
+
+	hs_key__change(start, h->id, lo + 1, 0);
+	hs_key__change(end, h->id, hi + 1, 0);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end, sizeof(end));
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_CHANGES]);
+	for (rocksdb_iter_seek(it, (const char *)start, sizeof(start));
+	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+
+		if (kl != HS_CHANGE_KEY_LEN || vl != 4) {
+			rc = hs_errno_set(-EUCLEAN, "heap '%s': change record of %zu/%zu bytes",
+					  h->rec.name, kl, vl);
+			break;
+		}
+		if (n == cap) {
+			uint64_t *grown = realloc(arr, (cap = cap ? 2 * cap : 256) * sizeof(*arr));
+
+			if (!grown) {
+				rc = hs_errno_set(-ENOMEM, "out of memory");
+				break;
+			}
+			arr = grown;
+		}
+		arr[n++] = hs_be64_get(k + 16);
+		bytes += hs_le32_get(v);
+	}
+	rc = iter_finish(it, ro, rc, "scanning changes");
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	if (n)
+		qsort(arr, n, sizeof(*arr), u64_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (u == 0 || arr[u - 1] != arr[i])
+			arr[u++] = arr[i];
+	}
+	*out = arr;
+	*n_out = u;
+	if (bytes_out)
+		*bytes_out = bytes;
+	return 0;
+}
+
+int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
+{
+	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], vbuf[8];
+	struct hs_heap_rec copy;
+	hs_version_info vi;
+	struct hs_batch b;
+	uint64_t *lines = NULL, found;
+	size_t n_lines = 0, kl, vl;
+	int rc;
+
+	if (label && *label && (rc = label_check(label)) < 0)
+		return rc;
+	hs_batch__init(&b);
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0)
+		goto out;
+	if (label && *label) {
+		rc = hs_version_find_label(h, label, &found);
+		if (rc == 0) {
+			rc = hs_errno_set(-EEXIST, "heap '%s' has a checkpoint labelled '%s' (%llu)",
+					  h->rec.name, label, (unsigned long long)found);
+			goto out;
+		}
+		if (rc != -ENOENT)
+			goto out;
+	}
+	memset(&vi, 0, sizeof(vi));
+	vi.version = h->rec.head;
+	vi.parent = h->latest;
+	vi.created_ns = hs_now_ns();
+	vi.size_bytes = h->rec.size;
+	vi.lines_used = (uint64_t)atomic_load(&h->lines_used);
+	if ((rc = changed_lines(h, vi.version - 1, vi.version, &lines, &n_lines,
+				&vi.bytes_changed)) < 0)
+		goto out;
+	vi.lines_changed = n_lines;
+	if (label)
+		strcpy(vi.label, label);
+
+	kl = hs_key__meta_version(key, h->id, vi.version);
+	vl = hs_version_rec__encode(val, sizeof(val), &vi);
+	rocksdb_writebatch_put_cf(b.wb, h->store->cf[HS_CF_META], (const char *)key, kl,
+				  (const char *)val, vl);
+	if (label && *label) {
+		kl = hs_key__meta(key, 'L', h->id, label);
+		hs_be64_put(vbuf, vi.version);
+		rocksdb_writebatch_put_cf(b.wb, h->store->cf[HS_CF_META], (const char *)key,
+					  kl, (const char *)vbuf, 8);
+	}
+	copy = h->rec;
+	copy.head = vi.version + 1;
+	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 ||
+	    (rc = hs_batch__commit(h, &b, true)) < 0)
+		goto out;
+	h->rec.head = copy.head;
+	h->latest = vi.version;
+	h->n_checkpoints++;
+	if (version_out)
+		*version_out = vi.version;
+out:
+	pthread_rwlock_unlock(&h->lock);
+	hs_batch__dispose(&b);
+	free(lines);
+	return rc;
+}
+
+int hs_version_info_get(hs_heap *h, uint64_t version, hs_version_info *out)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = hs_version__exists(h, version, out);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
+int hs_version_find_label(hs_heap *h, const char *label, uint64_t *version_out)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl;
+	char *val = NULL;
+	size_t vl = 0;
+	int rc;
+
+	if (hs_name_check(label) < 0)
+		return hs_errno_set(-ENOENT, "no checkpoint labelled '%s'", label);
+	kl = hs_key__meta(key, 'L', h->id, label);
+	rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
+	if (rc == -ENOENT)
+		return hs_errno_set(-ENOENT, "heap '%s' has no checkpoint labelled '%s'",
+				    h->rec.name, label);
+	if (rc < 0)
+		return rc;
+	if (vl != 8)
+		rc = hs_errno_set(-EUCLEAN, "label record '%s' is damaged", label);
+	else
+		*version_out = hs_be64_get((const uint8_t *)val);
+	rocksdb_free(val);
+	return rc;
+}
+
+int hs_version_list(hs_heap *h, hs_version_info **out, size_t *n_out)
+{
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	uint8_t upper[9];
+	hs_version_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0) {
+		pthread_rwlock_unlock(&h->lock);
+		return rc;
+	}
+	it = version_iter(h, 0, &ro, upper);
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		if (n == cap) {
+			hs_version_info *grown = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
+
+			if (!grown) {
+				rc = hs_errno_set(-ENOMEM, "out of memory");
+				break;
+			}
+			arr = grown;
+		}
+		if ((rc = version_decode_at(it, &arr[n])) < 0)
+			break;
+		n++;
+	}
+	rc = iter_finish(it, ro, rc, "listing checkpoints");
+	pthread_rwlock_unlock(&h->lock);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n_out = n;
+	return 0;
+}
+
+ssize_t hs_version_read(hs_heap *h, uint64_t version, void *buf, size_t len,
+			uint64_t off)
+{
+	uint64_t size;
+	ssize_t n;
+
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return hs_errno_set(-EINVAL, "offset %llu + length %zu overflows",
+				    (unsigned long long)off, len);
+	pthread_rwlock_rdlock(&h->lock);
+	n = hs_heap__check_live(h);
+	if (n == 0)
+		n = version_resolve(h, &version, &size);
+	if (n == 0)
+		n = hs_line__read_range(h, NULL, version, size, buf, len, off);
+	pthread_rwlock_unlock(&h->lock);
+	return n;
+}
+
+int hs_heap_restore(hs_heap *h, uint64_t version)
+{
+	hs_version_info vi;
+	struct hs_heap_rec copy;
+	struct hs_batch b;
+	rocksdb_iterator_t *it = NULL;
+	uint64_t *lines = NULL;
+	size_t n = 0;
+	int rc;
+
+	hs_batch__init(&b);
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0 ||
+	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
+	    (rc = changed_lines(h, version, h->rec.head, &lines, &n, NULL)) < 0)
+		goto out;
+	it = hs_line__iter(h, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_lineval old;
+
+		if ((rc = hs_line__lookup(h, it, lines[i], version, &old, NULL)) < 0 ||
+		    (rc = hs_line__stage(h, &b, it, lines[i], &old, NULL)) < 0)
+			goto out;
+	}
+	copy = h->rec;
+	copy.size = vi.size_bytes;
+	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
+	    (rc = hs_batch__commit(h, &b, true)) == 0)
+		h->rec.size = copy.size;
+out:
+	pthread_rwlock_unlock(&h->lock);
+	if (it)
+		rocksdb_iter_destroy(it);
+	hs_batch__dispose(&b);
+	free(lines);
+	return rc;
+}
+
+int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
+		    void *payload)
+{
+	rocksdb_iterator_t *it = NULL;
+	uint64_t *lines = NULL, lo, hi;
+	size_t n = 0, n_diff = 0;
+	int rc;
+
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0 ||
+	    (rc = version_resolve(h, &v1, NULL)) < 0 ||
+	    (rc = version_resolve(h, &v2, NULL)) < 0)
+		goto unlock;
+	lo = v1 < v2 ? v1 : v2;
+	hi = v1 < v2 ? v2 : v1;
+	if (lo == hi || (rc = changed_lines(h, lo, hi, &lines, &n, NULL)) < 0)
+		goto unlock;
+	it = hs_line__iter(h, NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_lineval a, z;
+
+		if ((rc = hs_line__lookup(h, it, lines[i], lo, &a, NULL)) < 0 ||
+		    (rc = hs_line__lookup(h, it, lines[i], hi, &z, NULL)) < 0)
+			goto unlock;
+		if (a.zero != z.zero || (!a.zero && memcmp(a.hash, z.hash, HS_HASH_LEN)))
+			lines[n_diff++] = lines[i];
+	}
+	rc = 0;
+unlock:
+	pthread_rwlock_unlock(&h->lock);
+	if (it)
+		rocksdb_iter_destroy(it);
+	/* Callbacks run unlocked, so they may read the heap. */
+	for (size_t i = 0; i < n_diff && rc == 0; i++)
+		rc = cb(lines[i], payload);
+	free(lines);
+	return rc;
+}
+
+/*
+ * Delete checkpoint @version.  For each line it changed: if the next
+ * existing version has its own entry, or the entry repeats the value before
+ * it, the entry is dropped with its reference; otherwise the entry moves up
+ * to the next version (the reference moves with it), since the next version
+ * reads through it.
+ */
+int hs_version_delete(hs_heap *h, uint64_t version)
+{
+	hs_store *s = h->store;
+	hs_version_info vi, nvi;
+	struct hs_batch b;
+	rocksdb_iterator_t *it = NULL;
+	uint64_t *lines = NULL, next, prev_v = 0, moved = 0, moved_bytes = 0;
+	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], op[HS_REF_VALUE_LEN] = { 0 };
+	size_t n = 0;
+	int rc;
+
+	hs_le64_put(op, (uint64_t)-1);
+	hs_batch__init(&b);
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0 ||
+	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
+	    (rc = hs_version__next(h, version, &next)) < 0 ||
+	    (rc = changed_lines(h, version - 1, version, &lines, &n, NULL)) < 0)
+		goto out;
+	it = hs_line__iter(h, NULL);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t lkey[HS_LINE_KEY_LEN], ckey[HS_CHANGE_KEY_LEN], sz[4];
+		struct hs_lineval mine, above, below;
+		uint64_t fv;
+		char *cv = NULL;
+		size_t cvl = 0;
+
+		if ((rc = hs_line__lookup(h, it, lines[i], version, &mine, &fv)) < 0)
+			goto out;
+		hs_key__change(ckey, h->id, version, lines[i]);
+		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_CHANGES], (const char *)ckey,
+					     sizeof(ckey));
+		if (rc == 0 || fv != version)
+			continue;   /* a change record without its entry: nothing to move */
+		if ((rc = hs_line__lookup(h, it, lines[i], next, &above, &fv)) < 0)
+			goto out;
+		bool next_has_own = rc == 1 && fv == next;
+		if ((rc = hs_line__lookup(h, it, lines[i], version - 1, &below, NULL)) < 0)
+			goto out;
+		hs_key__line(lkey, h->id, lines[i], version);
+		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_LINES], (const char *)lkey,
+					     sizeof(lkey));
+		bool redundant = (mine.zero && below.zero) ||
+				 (!mine.zero && !below.zero &&
+				  memcmp(mine.hash, below.hash, HS_HASH_LEN) == 0);
+		if (next_has_own || redundant) {
+			if (!mine.zero)
+				rocksdb_writebatch_merge_cf(b.wb, s->cf[HS_CF_REFS],
+							    (const char *)mine.hash, HS_HASH_LEN,
+							    (const char *)op, sizeof(op));
+			continue;
+		}
+		hs_key__line(lkey, h->id, lines[i], next);
+		rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_LINES], (const char *)lkey,
+					  sizeof(lkey), (const char *)mine.hash,
+					  mine.zero ? 0 : HS_HASH_LEN);
+		if ((rc = hs_store__get(s, HS_CF_CHANGES, NULL, ckey, sizeof(ckey), &cv, &cvl)) < 0 &&
+		    rc != -ENOENT)
+			goto out;
+		hs_le32_put(sz, cv && cvl == 4 ? hs_le32_get((const uint8_t *)cv) : 0);
+		rocksdb_free(cv);
+		hs_key__change(ckey, h->id, next, lines[i]);
+		rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_CHANGES], (const char *)ckey,
+					  sizeof(ckey), (const char *)sz, 4);
+		moved++;
+		moved_bytes += hs_le32_get(sz);
+	}
+	rc = 0;
+	/* The next checkpoint now records its changes against our parent. */
+	if (next != h->rec.head && (rc = hs_version__exists(h, next, &nvi)) == 0) {
+		nvi.parent = vi.parent;
+		nvi.lines_changed += moved;
+		nvi.bytes_changed += moved_bytes;
+		rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_META], (const char *)key,
+					  hs_key__meta_version(key, h->id, next),
+					  (const char *)val,
+					  hs_version_rec__encode(val, sizeof(val), &nvi));
+	}
+	if (rc < 0)
+		goto out;
+	rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_META], (const char *)key,
+				     hs_key__meta_version(key, h->id, version));
+	if (vi.label[0])
+		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_META], (const char *)key,
+					     hs_key__meta(key, 'L', h->id, vi.label));
+	if (version == h->latest && (rc = version_prev(h, version, &prev_v)) < 0)
+		goto out;
+	if ((rc = hs_batch__commit(h, &b, true)) < 0)
+		goto out;
+	h->n_checkpoints--;
+	if (version == h->latest)
+		h->latest = prev_v;
+out:
+	pthread_rwlock_unlock(&h->lock);
+	if (it)
+		rocksdb_iter_destroy(it);
+	hs_batch__dispose(&b);
+	free(lines);
+	return rc;
+}

@@ -1,0 +1,1172 @@
+/*
+ * test_heapstore.c - the heapstore suite: stores, heaps, byte I/O,
+ * checkpoints (seal, read, diff, restore, delete), transactions, dedup and
+ * concurrency.  Each test gets a fresh store in its own directory.
+ *
+ * After every structural change the tests recount references from the
+ * lines column family and compare them with the refs table exactly
+ * (check_refs), so a batch that forgets a reference cannot pass.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "heapstore_int.h"
+#include "test_util.h"
+
+#define LS 65536u
+#define KIB 1024u
+
+static char *dir;
+static hs_store *st;
+
+static void setup(void)
+{
+	dir = tu_tmpdir("unit");
+	ck_assert_ptr_nonnull(dir);
+	ck_assert_int_eq(hs_store_open(&st, dir, NULL), 0);
+}
+
+static void teardown(void)
+{
+	hs_store_close(st);
+	st = NULL;
+	tu_rmtree(dir);
+	free(dir);
+}
+
+static void reopen(void)
+{
+	hs_store_close(st);
+	ck_assert_int_eq(hs_store_open(&st, dir, NULL), 0);
+}
+
+static hs_heap *mkheap(const char *name, uint64_t size, uint32_t line)
+{
+	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+	hs_heap *h = NULL;
+
+	p.size_bytes = size;
+	p.line_size = line;
+	ck_assert_msg(hs_heap_create(st, name, &p) == 0, "%s", hs_error_last());
+	ck_assert_int_eq(hs_heap_open(&h, st, name), 0);
+	return h;
+}
+
+static void put_line(hs_heap *h, uint64_t line, uint64_t tag)
+{
+	uint32_t ls;
+	uint8_t *buf;
+	hs_heap_info hi;
+
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ls = hi.line_size;
+	buf = malloc(ls);
+	tu_fill(buf, ls, line, tag);
+	ck_assert_int_eq(hs_heap_write(h, buf, ls, line * ls), (ssize_t)ls);
+	free(buf);
+}
+
+/*
+ * Line @line of @version holds tu_fill(line, tag); with tag 0 it is zeros
+ * or lies beyond that version's size.
+ */
+static void expect_line(hs_heap *h, uint64_t version, uint64_t line, uint64_t tag)
+{
+	hs_heap_info hi;
+	uint8_t *got, *want;
+	ssize_t n;
+
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	got = malloc(hi.line_size);
+	want = calloc(1, hi.line_size);
+	if (tag)
+		tu_fill(want, hi.line_size, line, tag);
+	n = hs_version_read(h, version, got, hi.line_size, line * hi.line_size);
+	if (n == 0 && !tag) {
+		free(got);
+		free(want);
+		return;
+	}
+	ck_assert_int_eq(n, (ssize_t)hi.line_size);
+	ck_assert_msg(memcmp(got, want, hi.line_size) == 0,
+		      "line %llu of version %llu differs (want tag %llu)",
+		      (unsigned long long)line, (unsigned long long)version,
+		      (unsigned long long)tag);
+	free(got);
+	free(want);
+}
+
+/*
+ * Recount: for every line entry holding a hash, one reference; the refs
+ * table must say exactly that for every blob, and every referenced blob
+ * must exist.  Returns the number of references.
+ */
+struct refcount {
+	uint8_t hash[HS_HASH_LEN];
+	int64_t n;
+};
+
+static int refcount_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, HS_HASH_LEN);
+}
+
+static uint64_t check_refs(void)
+{
+	rocksdb_t *db = hs_store__db(st);
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	struct refcount *arr = NULL;
+	size_t n = 0, cap = 0, u = 0;
+	uint64_t total = 0;
+
+	it = rocksdb_create_iterator_cf(db, ro, hs_store__cf(st, HS_CF_LINES));
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t vl;
+		const char *v = rocksdb_iter_value(it, &vl);
+
+		ck_assert(vl == 0 || vl == HS_HASH_LEN);
+		if (!vl)
+			continue;
+		if (n == cap)
+			arr = realloc(arr, (cap = cap ? cap * 2 : 64) * sizeof(*arr));
+		memcpy(arr[n].hash, v, HS_HASH_LEN);
+		arr[n++].n = 1;
+	}
+	rocksdb_iter_destroy(it);
+	if (n)
+		qsort(arr, n, sizeof(*arr), refcount_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (u && memcmp(arr[u - 1].hash, arr[i].hash, HS_HASH_LEN) == 0)
+			arr[u - 1].n++;
+		else
+			arr[u++] = arr[i];
+	}
+	/* Every refs record agrees with the recount (absent means 0). */
+	it = rocksdb_create_iterator_cf(db, ro, hs_store__cf(st, HS_CF_REFS));
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		struct refcount *f = NULL;
+		int64_t want = 0;
+
+		ck_assert_uint_eq(vl, HS_REF_VALUE_LEN);
+		if (u)
+			f = bsearch(k, arr, u, sizeof(*arr), refcount_cmp);
+		if (f) {
+			want = f->n;
+			f->n = -f->n;   /* seen */
+		}
+		ck_assert_msg((int64_t)hs_le64_get(v) == want,
+			      "refcount %lld, recount %lld", (long long)hs_le64_get(v),
+			      (long long)want);
+	}
+	rocksdb_iter_destroy(it);
+	for (size_t i = 0; i < u; i++) {
+		char *err = NULL, *val;
+		size_t vl;
+
+		ck_assert_msg(arr[i].n < 0, "a referenced blob has no refs record");
+		total += (uint64_t)-arr[i].n;
+		val = rocksdb_get_cf(db, ro, hs_store__cf(st, HS_CF_BLOBS),
+				     (const char *)arr[i].hash, HS_HASH_LEN, &vl, &err);
+		ck_assert_ptr_null(err);
+		ck_assert_msg(val != NULL, "a referenced blob is missing");
+		rocksdb_free(val);
+	}
+	rocksdb_readoptions_destroy(ro);
+	free(arr);
+	return total;
+}
+
+/* ---- store ------------------------------------------------------------ */
+
+START_TEST(store_open_creates_directory_and_reopens)
+{
+	char *sub;
+	hs_store *s2;
+	hs_heap *h;
+	hs_heap_info hi;
+	struct stat sb;
+
+	ck_assert_int_ne(asprintf(&sub, "%s/nested", dir), -1);
+	ck_assert_int_eq(hs_store_open(&s2, sub, NULL), 0);
+	ck_assert_int_eq(stat(sub, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(hs_heap_create(s2, "app", NULL), 0);
+	hs_store_close(s2);
+	ck_assert_int_eq(hs_store_open(&s2, sub, NULL), 0);
+	ck_assert_int_eq(hs_heap_open(&h, s2, "app"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_str_eq(hi.name, "app");
+	ck_assert_uint_eq(hi.line_size, HS_LINE_SIZE_DEFAULT);
+	hs_heap_close(h);
+	hs_store_close(s2);
+	free(sub);
+}
+END_TEST
+
+START_TEST(store_read_only_refuses_writes)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	hs_heap *h = mkheap("app", 0, 0);
+	hs_store *ro;
+	uint8_t buf[16] = "0123456789abcde";
+
+	put_line(h, 0, 1);
+	hs_heap_close(h);
+	hs_store_close(st);
+	o.read_only = 1;
+	ck_assert_int_eq(hs_store_open(&ro, dir, &o), 0);
+	ck_assert_int_eq(hs_heap_open(&h, ro, "app"), 0);
+	ck_assert_int_eq(hs_heap_write(h, buf, sizeof(buf), 0), -EROFS);
+	ck_assert_int_eq(hs_heap_create(ro, "other", NULL), -EROFS);
+	hs_heap_close(h);
+	hs_store_close(ro);
+	ck_assert_int_eq(hs_store_open(&st, dir, NULL), 0);
+	h = NULL;
+	ck_assert_int_eq(hs_heap_open(&h, st, "other"), -ENOENT);
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	hs_heap_close(h);
+}
+END_TEST
+
+/* ---- heaps ------------------------------------------------------------ */
+
+START_TEST(heap_create_exists_returns_eexist)
+{
+	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+	hs_heap *h;
+	hs_heap_info hi;
+
+	p.size_bytes = 1 << 20;
+	p.line_size = 4096;
+	ck_assert_int_eq(hs_heap_create(st, "app", &p), 0);
+	p.size_bytes = 5;
+	p.line_size = 8192;
+	ck_assert_int_eq(hs_heap_create(st, "app", &p), -EEXIST);
+	ck_assert_ptr_nonnull(strstr(hs_error_last(), "app"));
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 1 << 20);
+	ck_assert_uint_eq(hi.line_size, 4096);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(heap_open_missing_returns_enoent)
+{
+	hs_heap *h = (hs_heap *)1;
+
+	ck_assert_int_eq(hs_heap_open(&h, st, "nope"), -ENOENT);
+	ck_assert_ptr_null(h);
+	ck_assert_int_eq(hs_heap_delete(st, "nope"), -ENOENT);
+}
+END_TEST
+
+START_TEST(heap_properties_persist)
+{
+	hs_heap_params p = { 8ull << 30, 16384, 1ull << 30, 256ull << 20 };
+	hs_heap *h;
+	hs_heap_info hi;
+
+	ck_assert_int_eq(hs_heap_create(st, "db", &p), 0);
+	ck_assert_int_eq(hs_heap_open(&h, st, "db"), 0);
+	ck_assert_int_eq(hs_heap_quota_set(h, 2u << 30), 0);
+	ck_assert_int_eq(hs_heap_reserve_set(h, 128u << 20), 0);
+	hs_heap_close(h);
+	reopen();
+	ck_assert_int_eq(hs_heap_open(&h, st, "db"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 8ull << 30);
+	ck_assert_uint_eq(hi.line_size, 16384);
+	ck_assert_uint_eq(hi.quota_bytes, 2ull << 30);
+	ck_assert_uint_eq(hi.reserve_bytes, 128u << 20);
+	ck_assert_uint_eq(hi.version, 1);
+	ck_assert_uint_eq(hi.latest, 0);
+	ck_assert_uint_eq(hi.checkpoints, 0);
+	ck_assert_uint_eq(hi.lines_used, 0);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(heap_list_in_name_order)
+{
+	const char *names[] = { "zeta", "Alpha", "mid.1", "a-b_c" };
+	hs_heap_info *arr;
+	size_t n;
+
+	ck_assert_int_eq(hs_heap_list(st, &arr, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(arr);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(hs_heap_create(st, names[i], NULL), 0);
+	ck_assert_int_eq(hs_heap_list(st, &arr, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(arr[0].name, "Alpha");
+	ck_assert_str_eq(arr[1].name, "a-b_c");
+	ck_assert_str_eq(arr[2].name, "mid.1");
+	ck_assert_str_eq(arr[3].name, "zeta");
+	free(arr);
+}
+END_TEST
+
+START_TEST(heap_delete_drops_everything_and_frees_the_name)
+{
+	hs_heap *h = mkheap("app", 0, 4096), *h2;
+	hs_store_usage u;
+	uint8_t buf[4096];
+
+	for (int i = 0; i < 20; i++)
+		put_line(h, (uint64_t)i, 7);
+	ck_assert_int_eq(hs_version_seal(h, "first", NULL), 0);
+	for (int i = 0; i < 10; i++)
+		put_line(h, (uint64_t)i, 8);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_uint_eq(check_refs(), 30);
+	ck_assert_int_eq(hs_heap_delete(st, "app"), 0);
+	/* An open handle stops working rather than reading freed entries. */
+	ck_assert_int_eq(hs_heap_read(h, buf, sizeof(buf), 0), -ENOENT);
+	ck_assert_int_eq(hs_heap_write(h, buf, sizeof(buf), 0), -ENOENT);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), -ENOENT);
+	hs_heap_close(h);
+	ck_assert_uint_eq(check_refs(), 0);
+	ck_assert_int_eq(hs_store_usage_get(st, &u), 0);
+	ck_assert_uint_eq(u.blobs, 0);
+	ck_assert_uint_eq(u.references, 0);
+	ck_assert_uint_eq(u.blobs_garbage, 30);
+	/* The name is free, and the new heap shares nothing with the old. */
+	h2 = mkheap("app", 0, 4096);
+	ck_assert_int_eq(hs_heap_read(h2, buf, sizeof(buf), 0), 0);
+	ck_assert_int_eq(hs_version_find_label(h2, "first", &(uint64_t){ 0 }), -ENOENT);
+	hs_heap_close(h2);
+	reopen();
+	ck_assert_int_eq(hs_heap_open(&h2, st, "app"), 0);
+	ck_assert_int_eq(hs_version_list(h2, &(hs_version_info *){ NULL }, &(size_t){ 9 }), 0);
+	hs_heap_close(h2);
+}
+END_TEST
+
+START_TEST(heap_handles_share_state)
+{
+	hs_heap *a = mkheap("app", 0, 4096), *b;
+	hs_heap_info hi;
+
+	ck_assert_int_eq(hs_heap_open(&b, st, "app"), 0);
+	ck_assert_ptr_eq(a, b);
+	put_line(a, 3, 1);
+	ck_assert_int_eq(hs_heap_info_get(b, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 4 * 4096);
+	ck_assert_uint_eq(hi.lines_used, 1);
+	expect_line(b, HS_VERSION_LIVE, 3, 1);
+	hs_heap_close(a);
+	hs_heap_close(b);
+}
+END_TEST
+
+/* ---- live I/O --------------------------------------------------------- */
+
+START_TEST(io_unwritten_reads_zero)
+{
+	hs_heap *h = mkheap("app", 8ull << 30, 0);
+	uint8_t *buf = malloc(3 * LS), *zero = calloc(1, 3 * LS);
+
+	memset(buf, 0xaa, 3 * LS);
+	ck_assert_int_eq(hs_heap_read(h, buf, 3 * LS, (4ull << 30) - LS / 2), 3 * LS);
+	ck_assert_int_eq(memcmp(buf, zero, 3 * LS), 0);
+	ck_assert_uint_eq(check_refs(), 0);
+	free(buf);
+	free(zero);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(io_unaligned_write_spans_lines)
+{
+	const size_t len = 3 * 4096 + 123;
+	const uint64_t off = 4096 - 7;
+	hs_heap *h = mkheap("app", 0, 4096);
+	uint8_t *src = malloc(len), *got = malloc(len + 4096 * 2), *want = calloc(1, len + 8192);
+	hs_heap_info hi;
+
+	tu_fill(src, len, 1, 2);
+	ck_assert_int_eq(hs_heap_write(h, src, len, off), (ssize_t)len);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, off + len);
+	ck_assert_uint_eq(hi.lines_used, 5);   /* lines 0..4 are touched */
+	memcpy(want + off, src, len);
+	/* Reading past the end is short, like pread. */
+	ck_assert_int_eq(hs_heap_read(h, got, len + 8192, 0), (ssize_t)(off + len));
+	ck_assert_int_eq(memcmp(got, want, off + len), 0);
+	ck_assert_int_eq(hs_heap_read(h, got, 10, off + len), 0);
+	ck_assert_int_eq(hs_heap_read(h, got, 10, off + len + 100000), 0);
+	/* Overwrite a middle slice and read it all back again. */
+	tu_fill(src, 5000, 9, 9);
+	ck_assert_int_eq(hs_heap_write(h, src, 5000, 6000), 5000);
+	memcpy(want + 6000, src, 5000);
+	reopen();
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(hs_heap_read(h, got, off + len, 0), (ssize_t)(off + len));
+	ck_assert_int_eq(memcmp(got, want, off + len), 0);
+	ck_assert_uint_eq(check_refs(), 5);
+	hs_heap_close(h);
+	free(src);
+	free(got);
+	free(want);
+}
+END_TEST
+
+START_TEST(io_zero_lines_are_not_stored)
+{
+	hs_heap *h = mkheap("app", 0, 0);
+	uint8_t *zero = calloc(1, 4 * LS);
+	hs_store_usage u;
+	hs_heap_info hi;
+	uint64_t line;
+
+	ck_assert_int_eq(hs_heap_write(h, zero, 4 * LS, 0), 4 * LS);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 4 * LS);
+	ck_assert_uint_eq(hi.lines_used, 0);
+	ck_assert_int_eq(hs_store_usage_get(st, &u), 0);
+	ck_assert_uint_eq(u.blobs, 0);
+	ck_assert_int_eq(hs_heap_line_next(h, HS_VERSION_LIVE, 0, &line), -ENXIO);
+	/* Writing a line, then zeroing it, leaves it zero and unreferenced. */
+	put_line(h, 2, 5);
+	ck_assert_int_eq(hs_heap_line_next(h, HS_VERSION_LIVE, 0, &line), 0);
+	ck_assert_uint_eq(line, 2);
+	ck_assert_int_eq(hs_heap_write(h, zero, LS, 2 * LS), LS);
+	ck_assert_int_eq(hs_heap_line_next(h, HS_VERSION_LIVE, 0, &line), -ENXIO);
+	ck_assert_uint_eq(check_refs(), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.lines_used, 0);
+	free(zero);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(io_punch_zeroes_whole_and_partial_lines)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	uint8_t *want = malloc(8 * 4096), *got = malloc(8 * 4096);
+	hs_heap_info hi;
+	uint64_t line;
+
+	for (int i = 0; i < 8; i++)
+		put_line(h, (uint64_t)i, 3);
+	for (int i = 0; i < 8; i++)
+		tu_fill(want + i * 4096, 4096, (uint64_t)i, 3);
+	/* From the middle of line 1 to the middle of line 4. */
+	ck_assert_int_eq(hs_heap_punch(h, 4096 + 100, 3 * 4096), 0);
+	memset(want + 4096 + 100, 0, 3 * 4096);
+	ck_assert_int_eq(hs_heap_read(h, got, 8 * 4096, 0), 8 * 4096);
+	ck_assert_int_eq(memcmp(got, want, 8 * 4096), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 8 * 4096);
+	ck_assert_uint_eq(hi.lines_used, 6);   /* lines 2 and 3 became empty */
+	ck_assert_int_eq(hs_heap_line_next(h, HS_VERSION_LIVE, 2, &line), 0);
+	ck_assert_uint_eq(line, 4);
+	/* Punching past the end neither grows nor fails. */
+	ck_assert_int_eq(hs_heap_punch(h, 7 * 4096, 1 << 20), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 8 * 4096);
+	ck_assert_uint_eq(hi.lines_used, 5);
+	ck_assert_uint_eq(check_refs(), 5);
+	free(want);
+	free(got);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(io_truncate_shrinks_then_grows_with_zeros)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	uint8_t *got = malloc(10 * 4096), *want = calloc(1, 10 * 4096);
+	hs_heap_info hi;
+
+	for (int i = 0; i < 10; i++)
+		put_line(h, (uint64_t)i, 4);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_truncate(h, 3 * 4096 + 10), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 3 * 4096 + 10);
+	ck_assert_uint_eq(hi.lines_used, 4);
+	ck_assert_int_eq(hs_heap_truncate(h, 10 * 4096), 0);
+	for (int i = 0; i < 3; i++)
+		tu_fill(want + i * 4096, 4096, (uint64_t)i, 4);
+	tu_fill(want + 3 * 4096, 10, 3, 4);   /* first 10 bytes of line 3 */
+	{
+		uint8_t l3[4096];
+
+		tu_fill(l3, 4096, 3, 4);
+		memcpy(want + 3 * 4096, l3, 10);
+	}
+	ck_assert_int_eq(hs_heap_read(h, got, 10 * 4096, 0), 10 * 4096);
+	ck_assert_int_eq(memcmp(got, want, 10 * 4096), 0);
+	/* The checkpoint still holds the old tail. */
+	expect_line(h, 1, 9, 4);
+	ck_assert_uint_eq(check_refs(), 10 + 1);   /* v1's ten, and line 3's new head */
+	free(got);
+	free(want);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(io_rewrite_same_content_changes_nothing)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_version_info vi;
+
+	put_line(h, 0, 1);
+	put_line(h, 1, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	put_line(h, 0, 1);          /* same content: no change */
+	put_line(h, 1, 2);          /* changed ... */
+	put_line(h, 1, 1);          /* ... and back: no change */
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_version_info_get(h, 2, &vi), 0);
+	ck_assert_uint_eq(vi.lines_changed, 0);
+	ck_assert_uint_eq(vi.bytes_changed, 0);
+	ck_assert_uint_eq(check_refs(), 2);
+	hs_heap_close(h);
+}
+END_TEST
+
+/* ---- versions --------------------------------------------------------- */
+
+START_TEST(version_seal_numbers_and_reads_old_content)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_version_info *arr;
+	size_t n;
+	uint64_t v;
+
+	for (uint64_t ver = 1; ver <= 3; ver++) {
+		for (uint64_t l = 0; l < ver * 2; l++)
+			put_line(h, l, ver);
+		ck_assert_int_eq(hs_version_seal(h, NULL, &v), 0);
+		ck_assert_uint_eq(v, ver);
+	}
+	put_line(h, 0, 99);
+	for (uint64_t ver = 1; ver <= 3; ver++) {
+		for (uint64_t l = 0; l < 6; l++)
+			expect_line(h, ver, l, l < ver * 2 ? ver : 0);
+	}
+	expect_line(h, HS_VERSION_LIVE, 0, 99);
+	ck_assert_int_eq(hs_version_list(h, &arr, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(arr[i].version, i + 1);
+		ck_assert_uint_eq(arr[i].parent, i);
+		ck_assert_uint_eq(arr[i].lines_changed, (i + 1) * 2);
+		ck_assert_uint_eq(arr[i].lines_used, (i + 1) * 2);
+		ck_assert_uint_eq(arr[i].size_bytes, (i + 1) * 2 * 4096);
+		ck_assert_uint_gt(arr[i].bytes_changed, 0);
+		ck_assert_uint_lt(arr[i].bytes_changed, (i + 1) * 2 * 4096);
+		ck_assert_uint_gt(arr[i].created_ns, 0);
+	}
+	free(arr);
+	/* A read beyond a checkpoint's own size is short. */
+	ck_assert_int_eq(hs_version_read(h, 1, (uint8_t[8]){ 0 }, 8, 2 * 4096), 0);
+	reopen();
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	expect_line(h, 2, 3, 2);
+	expect_line(h, HS_VERSION_LIVE, 0, 99);
+	ck_assert_uint_eq(check_refs(), 2 + 4 + 6 + 1);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(version_labels)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_version_info vi;
+	uint64_t v;
+
+	put_line(h, 0, 1);
+	ck_assert_int_eq(hs_version_seal(h, "before-upgrade", &v), 0);
+	ck_assert_int_eq(hs_version_seal(h, "before-upgrade", NULL), -EEXIST);
+	ck_assert_int_eq(hs_version_seal(h, "42", NULL), -EINVAL);
+	ck_assert_int_eq(hs_version_seal(h, "latest", NULL), -EINVAL);
+	ck_assert_int_eq(hs_version_find_label(h, "before-upgrade", &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_int_eq(hs_version_info_get(h, 1, &vi), 0);
+	ck_assert_str_eq(vi.label, "before-upgrade");
+	ck_assert_int_eq(hs_version_seal(h, "", &v), 0);   /* unlabelled */
+	ck_assert_uint_eq(v, 2);
+	ck_assert_int_eq(hs_version_delete(h, 1), 0);
+	ck_assert_int_eq(hs_version_find_label(h, "before-upgrade", &v), -ENOENT);
+	ck_assert_int_eq(hs_version_seal(h, "before-upgrade", &v), 0);
+	ck_assert_uint_eq(v, 3);
+	hs_heap_close(h);
+}
+END_TEST
+
+struct diffs {
+	uint64_t lines[64];
+	size_t n;
+};
+
+static int collect_diff(uint64_t line, void *payload)
+{
+	struct diffs *d = payload;
+
+	d->lines[d->n++] = line;
+	return 0;
+}
+
+static int stop_diff(uint64_t line, void *payload)
+{
+	(void)line, (void)payload;
+	return 7;
+}
+
+START_TEST(version_diff_lists_changed_lines)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	struct diffs d = { .n = 0 };
+
+	for (uint64_t l = 0; l < 8; l++)
+		put_line(h, l, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 1 */
+	put_line(h, 5, 2);
+	put_line(h, 2, 2);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 2 */
+	put_line(h, 2, 1);                                     /* back to v1's */
+	put_line(h, 7, 3);
+	ck_assert_int_eq(hs_heap_punch(h, 0, 4096), 0);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 3 */
+	ck_assert_int_eq(hs_version_diff(h, 1, 3, collect_diff, &d), 0);
+	ck_assert_uint_eq(d.n, 3);
+	ck_assert_uint_eq(d.lines[0], 0);
+	ck_assert_uint_eq(d.lines[1], 5);
+	ck_assert_uint_eq(d.lines[2], 7);
+	d.n = 0;   /* symmetric */
+	ck_assert_int_eq(hs_version_diff(h, 3, 1, collect_diff, &d), 0);
+	ck_assert_uint_eq(d.n, 3);
+	d.n = 0;
+	ck_assert_int_eq(hs_version_diff(h, 1, 2, collect_diff, &d), 0);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_uint_eq(d.lines[0], 2);
+	ck_assert_uint_eq(d.lines[1], 5);
+	d.n = 0;
+	put_line(h, 6, 4);
+	ck_assert_int_eq(hs_version_diff(h, 3, HS_VERSION_LIVE, collect_diff, &d), 0);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_uint_eq(d.lines[0], 6);
+	ck_assert_int_eq(hs_version_diff(h, 1, 3, stop_diff, NULL), 7);
+	ck_assert_int_eq(hs_version_diff(h, 1, 9, collect_diff, &d), -ENOENT);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(version_restore_makes_live_equal_and_keeps_later)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_heap_info hi;
+	uint64_t v;
+
+	for (uint64_t l = 0; l < 4; l++)
+		put_line(h, l, 1);
+	ck_assert_int_eq(hs_version_seal(h, "good", NULL), 0);      /* 1: 4 lines */
+	for (uint64_t l = 2; l < 8; l++)
+		put_line(h, l, 2);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);        /* 2: 8 lines */
+	put_line(h, 0, 3);                                          /* live damage */
+	ck_assert_int_eq(hs_heap_punch(h, 4096, 4096), 0);
+	ck_assert_int_eq(hs_heap_restore(h, 1), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 4 * 4096);
+	ck_assert_uint_eq(hi.lines_used, 4);
+	ck_assert_uint_eq(hi.checkpoints, 2);
+	for (uint64_t l = 0; l < 4; l++)
+		expect_line(h, HS_VERSION_LIVE, l, 1);
+	for (uint64_t l = 0; l < 8; l++)
+		expect_line(h, 2, l, l < 2 ? 1 : 2);
+	/* Growing again shows zeros, not the later checkpoint's lines. */
+	ck_assert_int_eq(hs_heap_truncate(h, 8 * 4096), 0);
+	expect_line(h, HS_VERSION_LIVE, 6, 0);
+	/* A checkpoint after the restore holds the restored content. */
+	ck_assert_int_eq(hs_version_seal(h, NULL, &v), 0);
+	ck_assert_uint_eq(v, 3);
+	expect_line(h, 3, 3, 1);
+	expect_line(h, 3, 5, 0);
+	ck_assert_int_eq(hs_heap_restore(h, 2), 0);
+	expect_line(h, HS_VERSION_LIVE, 5, 2);
+	ck_assert_int_eq(hs_heap_restore(h, 77), -ENOENT);
+	expect_line(h, HS_VERSION_LIVE, 5, 2);
+	check_refs();
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(version_delete_middle_keeps_neighbours_exact)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_version_info *arr;
+	hs_version_info vi;
+	size_t n;
+
+	put_line(h, 0, 1);
+	put_line(h, 1, 1);
+	put_line(h, 2, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 1 */
+	put_line(h, 0, 2);                                     /* superseded in 3 */
+	put_line(h, 1, 2);                                     /* must move up to 3 */
+	ck_assert_int_eq(hs_heap_punch(h, 2 * 4096, 4096), 0); /* zero must move too */
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 2 */
+	put_line(h, 0, 3);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 3 */
+	ck_assert_int_eq(hs_version_delete(h, 2), 0);
+	ck_assert_int_eq(hs_version_info_get(h, 2, &vi), -ENOENT);
+	ck_assert_int_eq(hs_version_read(h, 2, (uint8_t[8]){ 0 }, 8, 0), -ENOENT);
+	expect_line(h, 1, 0, 1);
+	expect_line(h, 1, 1, 1);
+	expect_line(h, 1, 2, 1);
+	expect_line(h, 3, 0, 3);
+	expect_line(h, 3, 1, 2);
+	expect_line(h, 3, 2, 0);
+	expect_line(h, HS_VERSION_LIVE, 1, 2);
+	ck_assert_int_eq(hs_version_info_get(h, 3, &vi), 0);
+	ck_assert_uint_eq(vi.parent, 1);
+	ck_assert_uint_eq(vi.lines_changed, 3);
+	ck_assert_int_eq(hs_version_list(h, &arr, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	free(arr);
+	/* line 0 (v1), line 1 (v1, v3), line 2 (v1), line 0 (v3) */
+	ck_assert_uint_eq(check_refs(), 5);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(version_delete_latest_and_oldest)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_heap_info hi;
+	uint64_t v;
+
+	put_line(h, 0, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 1 */
+	put_line(h, 1, 2);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);   /* 2 */
+	ck_assert_int_eq(hs_version_delete(h, 2), 0);          /* merges into live */
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.latest, 1);
+	ck_assert_uint_eq(hi.checkpoints, 1);
+	expect_line(h, HS_VERSION_LIVE, 1, 2);
+	ck_assert_int_eq(hs_version_seal(h, NULL, &v), 0);
+	ck_assert_uint_eq(v, 3);                               /* numbers never reused */
+	expect_line(h, 3, 1, 2);
+	ck_assert_int_eq(hs_version_delete(h, 1), 0);
+	expect_line(h, 3, 0, 1);
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	ck_assert_int_eq(hs_version_delete(h, 3), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.latest, 0);
+	ck_assert_uint_eq(hi.checkpoints, 0);
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	expect_line(h, HS_VERSION_LIVE, 1, 2);
+	ck_assert_uint_eq(check_refs(), 2);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(version_seal_costs_dirty_lines_only)
+{
+	hs_heap *h = mkheap("big", 8ull << 30, 0);
+	hs_version_info vi;
+
+	for (uint64_t l = 0; l < 100; l++)
+		put_line(h, l * 997, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	put_line(h, 997, 2);
+	put_line(h, 5, 2);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_version_info_get(h, 2, &vi), 0);
+	ck_assert_uint_eq(vi.lines_changed, 2);
+	ck_assert_uint_eq(vi.lines_used, 101);
+	ck_assert_uint_eq(vi.size_bytes, 8ull << 30);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(line_next_walks_sparse_lines_per_version)
+{
+	hs_heap *h = mkheap("app", 1ull << 40, 0);
+	uint64_t line, found[8];
+	size_t n = 0;
+
+	put_line(h, 3, 1);
+	put_line(h, 1000000, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	put_line(h, 77, 2);
+	ck_assert_int_eq(hs_heap_punch(h, 3 * (uint64_t)LS, LS), 0);
+	for (uint64_t from = 0; hs_heap_line_next(h, HS_VERSION_LIVE, from, &line) == 0;
+	     from = line + 1)
+		found[n++] = line;
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(found[0], 77);
+	ck_assert_uint_eq(found[1], 1000000);
+	n = 0;
+	for (uint64_t from = 0; hs_heap_line_next(h, 1, from, &line) == 0; from = line + 1)
+		found[n++] = line;
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(found[0], 3);
+	ck_assert_uint_eq(found[1], 1000000);
+	ck_assert_int_eq(hs_heap_line_next(h, 5, 0, &line), -ENOENT);
+	hs_heap_close(h);
+}
+END_TEST
+
+/* ---- transactions ----------------------------------------------------- */
+
+START_TEST(txn_reads_snapshot_and_commits_atomically)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_txn *t;
+	uint8_t a[4096], b[4096], got[4096];
+
+	put_line(h, 0, 1);
+	put_line(h, 1, 1);
+	ck_assert_int_eq(hs_txn_begin(&t, h), 0);
+	put_line(h, 2, 9);                    /* after the snapshot */
+	ck_assert_int_eq(hs_txn_read(t, got, 4096, 2 * 4096), 0);   /* beyond snapshot size */
+	tu_fill(a, 4096, 0, 5);
+	tu_fill(b, 4096, 1, 5);
+	ck_assert_int_eq(hs_txn_write(t, a, 4096, 0), 4096);
+	ck_assert_int_eq(hs_txn_write(t, b + 10, 100, 4096 + 10), 100);   /* partial */
+	/* Staged writes are visible to the transaction only. */
+	ck_assert_int_eq(hs_txn_read(t, got, 4096, 0), 4096);
+	ck_assert_int_eq(memcmp(got, a, 4096), 0);
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	ck_assert_int_eq(hs_txn_commit(t), 0);
+	expect_line(h, HS_VERSION_LIVE, 0, 5);
+	ck_assert_int_eq(hs_heap_read(h, got, 4096, 4096), 4096);
+	tu_fill(a, 4096, 1, 1);
+	memcpy(a + 10, b + 10, 100);
+	ck_assert_int_eq(memcmp(got, a, 4096), 0);
+	expect_line(h, HS_VERSION_LIVE, 2, 9);   /* the other writer's line stays */
+	ck_assert_int_eq(hs_txn_commit(t), 0);   /* idempotent */
+	ck_assert_int_eq(hs_txn_write(t, a, 1, 0), -EINVAL);
+	hs_txn_free(t);
+	ck_assert_uint_eq(check_refs(), 3);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(txn_commit_conflict_returns_ebusy)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_txn *t1, *t2;
+	uint8_t buf[4096];
+
+	put_line(h, 0, 1);
+	put_line(h, 1, 1);
+	ck_assert_int_eq(hs_txn_begin(&t1, h), 0);
+	ck_assert_int_eq(hs_txn_begin(&t2, h), 0);
+	tu_fill(buf, 4096, 0, 2);
+	ck_assert_int_eq(hs_txn_write(t1, buf, 4096, 0), 4096);
+	tu_fill(buf, 4096, 1, 2);
+	ck_assert_int_eq(hs_txn_write(t1, buf, 4096, 4096), 4096);
+	tu_fill(buf, 4096, 1, 3);
+	ck_assert_int_eq(hs_txn_write(t2, buf, 4096, 4096), 4096);
+	ck_assert_int_eq(hs_txn_commit(t2), 0);
+	ck_assert_int_eq(hs_txn_commit(t1), -EBUSY);
+	ck_assert_ptr_nonnull(strstr(hs_error_last(), "line 1"));
+	/* Nothing of t1 was written: line 0 keeps its old content too. */
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	expect_line(h, HS_VERSION_LIVE, 1, 3);
+	ck_assert_int_eq(hs_txn_commit(t1), -EINVAL);
+	hs_txn_free(t1);
+	hs_txn_free(t2);
+	/* A plain write also conflicts with a transaction that staged the line. */
+	ck_assert_int_eq(hs_txn_begin(&t1, h), 0);
+	ck_assert_int_eq(hs_txn_punch(t1, 0, 4096), 0);
+	put_line(h, 0, 4);
+	ck_assert_int_eq(hs_txn_commit(t1), -EBUSY);
+	hs_txn_free(t1);
+	expect_line(h, HS_VERSION_LIVE, 0, 4);
+	ck_assert_uint_eq(check_refs(), 2);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(txn_free_without_commit_aborts)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_txn *t;
+	hs_heap_info hi;
+	uint8_t buf[4096];
+
+	put_line(h, 0, 1);
+	ck_assert_int_eq(hs_txn_begin(&t, h), 0);
+	tu_fill(buf, 4096, 0, 2);
+	ck_assert_int_eq(hs_txn_write(t, buf, 4096, 0), 4096);
+	ck_assert_int_eq(hs_txn_write(t, buf, 4096, 10 * 4096), 4096);
+	hs_txn_free(t);
+	expect_line(h, HS_VERSION_LIVE, 0, 1);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 4096);
+	ck_assert_uint_eq(check_refs(), 1);
+	hs_heap_close(h);
+}
+END_TEST
+
+START_TEST(txn_grows_heap_and_punches)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	hs_txn *t;
+	hs_heap_info hi;
+	uint8_t buf[4096];
+
+	put_line(h, 0, 1);
+	put_line(h, 1, 1);
+	ck_assert_int_eq(hs_txn_begin(&t, h), 0);
+	ck_assert_int_eq(hs_txn_punch(t, 0, 4096), 0);
+	tu_fill(buf, 4096, 5, 1);
+	ck_assert_int_eq(hs_txn_write(t, buf, 4096, 5 * 4096), 4096);
+	ck_assert_int_eq(hs_txn_commit(t), 0);
+	hs_txn_free(t);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.size_bytes, 6 * 4096);
+	ck_assert_uint_eq(hi.lines_used, 2);
+	expect_line(h, HS_VERSION_LIVE, 0, 0);
+	expect_line(h, HS_VERSION_LIVE, 1, 1);
+	expect_line(h, HS_VERSION_LIVE, 5, 1);
+	hs_heap_close(h);
+}
+END_TEST
+
+/* ---- dedup ------------------------------------------------------------ */
+
+START_TEST(dedup_two_heaps_share_one_blob)
+{
+	hs_heap *a = mkheap("a", 0, 4096), *b = mkheap("b", 0, 4096);
+	uint8_t line[4096];
+	hs_store_usage u;
+	char *val, *err = NULL;
+	size_t vl;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	uint8_t hash[HS_HASH_LEN];
+	unsigned int hl;
+
+	tu_fill(line, 4096, 42, 42);
+	ck_assert_int_eq(hs_heap_write(a, line, 4096, 0), 4096);
+	ck_assert_int_eq(hs_heap_write(b, line, 4096, 7 * 4096), 4096);
+	ck_assert_int_eq(hs_store_usage_get(st, &u), 0);
+	ck_assert_uint_eq(u.blobs, 1);
+	ck_assert_uint_eq(u.references, 2);
+	ck_assert_uint_eq(u.bytes_unique, 4096);
+	ck_assert_uint_eq(u.bytes_referenced, 2 * 4096);
+	/* The refs record under SHA-256(line) says 2. */
+	ck_assert_int_eq(EVP_Digest(line, 4096, hash, &hl, EVP_sha256(), NULL), 1);
+	val = rocksdb_get_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS),
+			     (const char *)hash, HS_HASH_LEN, &vl, &err);
+	ck_assert_ptr_null(err);
+	ck_assert_ptr_nonnull(val);
+	ck_assert_uint_eq(vl, HS_REF_VALUE_LEN);
+	ck_assert_int_eq((int64_t)hs_le64_get((const uint8_t *)val), 2);
+	ck_assert_uint_eq(hs_le32_get((const uint8_t *)val + 8), u.bytes_stored);
+	rocksdb_free(val);
+	rocksdb_readoptions_destroy(ro);
+	/* Checkpoints that keep the line add references, not blobs. */
+	ck_assert_int_eq(hs_version_seal(a, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_write(a, line, 4096, 4096), 4096);
+	ck_assert_int_eq(hs_store_usage_get(st, &u), 0);
+	ck_assert_uint_eq(u.blobs, 1);
+	ck_assert_uint_eq(u.references, 3);
+	hs_heap_close(b);
+	ck_assert_int_eq(hs_heap_delete(st, "b"), 0);
+	ck_assert_int_eq(hs_store_usage_get(st, &u), 0);
+	ck_assert_uint_eq(u.references, 2);
+	{
+		uint8_t got[4096];
+
+		ck_assert_int_eq(hs_heap_read(a, got, 4096, 4096), 4096);
+		ck_assert_int_eq(memcmp(got, line, 4096), 0);
+	}
+	ck_assert_uint_eq(check_refs(), 2);
+	hs_heap_close(a);
+}
+END_TEST
+
+/* ---- concurrency ------------------------------------------------------ */
+
+struct worker {
+	hs_heap *h;
+	int id;
+	int n;
+	int failures;
+};
+
+/* Each worker owns every 4th line; all write at once. */
+static void *write_own_lines(void *p)
+{
+	struct worker *w = p;
+	uint8_t buf[4096];
+
+	for (int i = 0; i < w->n; i++) {
+		uint64_t line = (uint64_t)(i * 4 + w->id);
+
+		tu_fill(buf, sizeof(buf), line, 100 + (uint64_t)i % 3);
+		if (hs_heap_write(w->h, buf, sizeof(buf), line * 4096) != 4096)
+			w->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_writers_to_different_lines)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	pthread_t th[4];
+	struct worker w[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .h = h, .id = i, .n = 200 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, write_own_lines, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	for (uint64_t line = 0; line < 800; line++)
+		expect_line(h, HS_VERSION_LIVE, line, 100 + (line / 4) % 3);
+	ck_assert_uint_eq(check_refs(), 800);
+	hs_heap_close(h);
+}
+END_TEST
+
+/* Each worker owns a 16-byte slot of the same line: no update may be lost. */
+static void *write_slots(void *p)
+{
+	struct worker *w = p;
+	uint8_t slot[16];
+
+	for (int i = 0; i < w->n; i++) {
+		memset(slot, (uint8_t)(i + 1), sizeof(slot));
+		if (hs_heap_write(w->h, slot, sizeof(slot), (uint64_t)w->id * 16) != 16)
+			w->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_partial_writes_to_one_line_lose_nothing)
+{
+	hs_heap *h = mkheap("app", 4096, 4096);
+	pthread_t th[4];
+	struct worker w[4];
+	uint8_t got[64];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .h = h, .id = i, .n = 300 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, write_slots, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(w[i].failures, 0);
+	}
+	ck_assert_int_eq(hs_heap_read(h, got, sizeof(got), 0), 64);
+	for (int i = 0; i < 64; i++)
+		ck_assert_uint_eq(got[i], 300 % 256);
+	ck_assert_uint_eq(check_refs(), 1);
+	hs_heap_close(h);
+}
+END_TEST
+
+static void *seal_loop(void *p)
+{
+	struct worker *w = p;
+
+	for (int i = 0; i < w->n; i++) {
+		if (hs_version_seal(w->h, NULL, NULL) != 0)
+			w->failures++;
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_seal_and_writes_keep_every_checkpoint_whole)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	pthread_t tw, ts;
+	struct worker ww = { .h = h, .id = 0, .n = 300 };
+	struct worker ws = { .h = h, .id = 0, .n = 40 };
+	hs_version_info *arr;
+	size_t n;
+
+	ck_assert_int_eq(pthread_create(&tw, NULL, write_own_lines, &ww), 0);
+	ck_assert_int_eq(pthread_create(&ts, NULL, seal_loop, &ws), 0);
+	pthread_join(tw, NULL);
+	pthread_join(ts, NULL);
+	ck_assert_int_eq(ww.failures, 0);
+	ck_assert_int_eq(ws.failures, 0);
+	ck_assert_int_eq(hs_version_list(h, &arr, &n), 0);
+	ck_assert_uint_eq(n, 40);
+	/* Writes are in line order, so checkpoint k holds a prefix of them. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lines = arr[i].lines_used;
+
+		for (uint64_t j = 0; j < 300; j++)
+			expect_line(h, arr[i].version, j * 4,
+				    j < lines ? 100 + j % 3 : 0);
+	}
+	free(arr);
+	check_refs();
+	hs_heap_close(h);
+}
+END_TEST
+
+static Suite *hs_suite(void)
+{
+	Suite *s = suite_create("heapstore");
+	struct {
+		const char *name;
+		const TTest *tests[16];
+	} cases[] = {
+		{ "store", { store_open_creates_directory_and_reopens,
+			     store_read_only_refuses_writes } },
+		{ "heaps", { heap_create_exists_returns_eexist, heap_open_missing_returns_enoent,
+			     heap_properties_persist, heap_list_in_name_order,
+			     heap_delete_drops_everything_and_frees_the_name,
+			     heap_handles_share_state } },
+		{ "io", { io_unwritten_reads_zero, io_unaligned_write_spans_lines,
+			  io_zero_lines_are_not_stored, io_punch_zeroes_whole_and_partial_lines,
+			  io_truncate_shrinks_then_grows_with_zeros,
+			  io_rewrite_same_content_changes_nothing } },
+		{ "versions", { version_seal_numbers_and_reads_old_content, version_labels,
+				version_diff_lists_changed_lines,
+				version_restore_makes_live_equal_and_keeps_later,
+				version_delete_middle_keeps_neighbours_exact,
+				version_delete_latest_and_oldest,
+				version_seal_costs_dirty_lines_only,
+				line_next_walks_sparse_lines_per_version } },
+		{ "txn", { txn_reads_snapshot_and_commits_atomically,
+			   txn_commit_conflict_returns_ebusy, txn_free_without_commit_aborts,
+			   txn_grows_heap_and_punches } },
+		{ "dedup", { dedup_two_heaps_share_one_blob } },
+		{ "concurrency", { concurrent_writers_to_different_lines,
+				   concurrent_partial_writes_to_one_line_lose_nothing,
+				   concurrent_seal_and_writes_keep_every_checkpoint_whole } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 60);
+		for (int j = 0; cases[i].tests[j]; j++)
+			tcase_add_test(tc, cases[i].tests[j]);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(hs_suite());
+}

@@ -1,0 +1,28 @@
+/*
+ * test_util.h - helpers shared by the unit suites: a fresh store directory
+ * per test (mkdtemp, removed afterwards), deterministic line content, and
+ * running a Check suite with its exit status.
+ */
+#ifndef HEAPFS_TEST_UTIL_H
+#define HEAPFS_TEST_UTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A new empty directory under $TMPDIR (or /tmp); the caller frees the path. */
+char *tu_tmpdir(const char *tag);
+
+/* rm -rf @path (nftw); a NULL path is a no-op. */
+void tu_rmtree(const char *path);
+
+/*
+ * Fill @buf with content that is a function of (@a, @b): heap-like (some
+ * pointers, some text, some zeros) and different for every pair.
+ */
+void tu_fill(void *buf, size_t len, uint64_t a, uint64_t b);
+
+/* Run @s with CK_NORMAL output; returns the process exit status. */
+int tu_run(Suite *s);
+
+#endif
