@@ -483,15 +483,8 @@ int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
 			continue;
 		memcpy(name, k + 1, kl - 1);
 		name[kl - 1] = '\0';
-		if (n == cap) {
-			hs_heap_info *grown = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
-
-			if (!grown) {
-				rc = hs_errno_set(-ENOMEM, "out of memory");
-				break;
-			}
-			arr = grown;
-		}
+		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
+			break;
 		rc = hs_heap_open(&h, s, name);
 		if (rc == -ENOENT) {  /* deleted since the iterator began */
 			rc = 0;
@@ -520,43 +513,35 @@ int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
 	return 0;
 }
 
-static int prop_set(hs_heap *h, uint64_t *field_in_copy, uint64_t value,
-		    struct hs_heap_rec *copy)
+enum heap_prop { PROP_QUOTA, PROP_RESERVE };
+
+static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value)
 {
-	rocksdb_writebatch_t *wb;
+	struct hs_heap_rec copy;
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	int rc;
 
-	*field_in_copy = value;
-	wb = rocksdb_writebatch_create();
-	if ((rc = hs_heap__put_rec(h, wb, copy)) == 0 &&
+	pthread_rwlock_wrlock(&h->lock);
+	copy = h->rec;
+	if (which == PROP_QUOTA)
+		copy.quota = value;
+	else
+		copy.reserve = value;
+	if ((rc = hs_heap__check_live(h)) == 0 &&
+	    (rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
-		h->rec = *copy;
+		h->rec = copy;
+	pthread_rwlock_unlock(&h->lock);
 	rocksdb_writebatch_destroy(wb);
 	return rc;
 }
 
 int hs_heap_quota_set(hs_heap *h, uint64_t quota_bytes)
 {
-	struct hs_heap_rec copy;
-	int rc;
-
-	pthread_rwlock_wrlock(&h->lock);
-	copy = h->rec;
-	if ((rc = hs_heap__check_live(h)) == 0)
-		rc = prop_set(h, &copy.quota, quota_bytes, &copy);
-	pthread_rwlock_unlock(&h->lock);
-	return rc;
+	return prop_set(h, PROP_QUOTA, quota_bytes);
 }
 
 int hs_heap_reserve_set(hs_heap *h, uint64_t reserve_bytes)
 {
-	struct hs_heap_rec copy;
-	int rc;
-
-	pthread_rwlock_wrlock(&h->lock);
-	copy = h->rec;
-	if ((rc = hs_heap__check_live(h)) == 0)
-		rc = prop_set(h, &copy.reserve, reserve_bytes, &copy);
-	pthread_rwlock_unlock(&h->lock);
-	return rc;
+	return prop_set(h, PROP_RESERVE, reserve_bytes);
 }

@@ -521,17 +521,7 @@ static int range_check(uint64_t off, uint64_t len, uint64_t limit, int rc)
 
 ssize_t hs_heap_read(hs_heap *h, void *buf, size_t len, uint64_t off)
 {
-	ssize_t n;
-
-	if (off > INT64_MAX || len > INT64_MAX - off)
-		return hs_errno_set(-EINVAL, "offset %llu + length %zu overflows",
-				    (unsigned long long)off, len);
-	pthread_rwlock_rdlock(&h->lock);
-	n = hs_heap__check_live(h);
-	if (n == 0)
-		n = hs_line__read_range(h, NULL, h->rec.head, h->rec.size, buf, len, off);
-	pthread_rwlock_unlock(&h->lock);
-	return n;
+	return hs_version_read(h, HS_VERSION_LIVE, buf, len, off);
 }
 
 ssize_t hs_heap_write(hs_heap *h, const void *buf, size_t len, uint64_t off)

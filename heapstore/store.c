@@ -452,6 +452,22 @@ int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
 	return 0;
 }
 
+/* Make room for element @n of a growing array (doubling). */
+int hs_grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t want;
+	void *grown;
+
+	if (n < *cap)
+		return 0;
+	want = *cap ? 2 * *cap : 16;
+	if (want > SIZE_MAX / elem || !(grown = realloc(*arr, want * elem)))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	*arr = grown;
+	*cap = want;
+	return 0;
+}
+
 rocksdb_t *hs_store__db(hs_store *s)
 {
 	return s->db;

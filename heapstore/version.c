@@ -215,15 +215,8 @@ static int changed_lines(hs_heap *h, uint64_t lo, uint64_t hi, uint64_t **out,
 					  h->rec.name, kl, vl);
 			break;
 		}
-		if (n == cap) {
-			uint64_t *grown = realloc(arr, (cap = cap ? 2 * cap : 256) * sizeof(*arr));
-
-			if (!grown) {
-				rc = hs_errno_set(-ENOMEM, "out of memory");
-				break;
-			}
-			arr = grown;
-		}
+		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
+			break;
 		arr[n++] = hs_be64_get(k + 16);
 		bytes += hs_le32_get(v);
 	}
@@ -365,15 +358,8 @@ int hs_version_list(hs_heap *h, hs_version_info **out, size_t *n_out)
 	}
 	it = version_iter(h, 0, &ro, upper);
 	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		if (n == cap) {
-			hs_version_info *grown = realloc(arr, (cap = cap ? 2 * cap : 16) * sizeof(*arr));
-
-			if (!grown) {
-				rc = hs_errno_set(-ENOMEM, "out of memory");
-				break;
-			}
-			arr = grown;
-		}
+		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
+			break;
 		if ((rc = version_decode_at(it, &arr[n])) < 0)
 			break;
 		n++;

@@ -410,6 +410,7 @@ START_TEST(io_unaligned_write_spans_lines)
 	tu_fill(src, 5000, 9, 9);
 	ck_assert_int_eq(hs_heap_write(h, src, 5000, 6000), 5000);
 	memcpy(want + 6000, src, 5000);
+	hs_heap_close(h);
 	reopen();
 	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
 	ck_assert_int_eq(hs_heap_read(h, got, off + len, 0), (ssize_t)(off + len));
@@ -574,6 +575,7 @@ START_TEST(version_seal_numbers_and_reads_old_content)
 	free(arr);
 	/* A read beyond a checkpoint's own size is short. */
 	ck_assert_int_eq(hs_version_read(h, 1, (uint8_t[8]){ 0 }, 8, 2 * 4096), 0);
+	hs_heap_close(h);
 	reopen();
 	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
 	expect_line(h, 2, 3, 2);
