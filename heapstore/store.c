@@ -15,6 +15,7 @@
  */
 #include <assert.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,23 +170,43 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 
 /* ---- opening ---------------------------------------------------------- */
 
-/* 1: a RocksDB database; 0: empty or absent directory; <0: not ours. */
+/*
+ * Store creation must survive a crash at any instant.  RocksDB creates its
+ * files and column families before heapstore can write the format record,
+ * so creation first writes and syncs a marker file: a directory holding the
+ * marker is a heapfs store, complete or interrupted while being created;
+ * one without it (and not empty) is refused untouched.  An interrupted
+ * creation is finished when every column family is still empty.
+ */
+#define MARKER_NAME "HEAPFS_STORE"
+#define MARKER_TEXT "heapfs store: do not remove; the data is in this directory's RocksDB database\n"
+
+enum probe { PROBE_NEW, PROBE_OURS };
+
+static int path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+	if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
+		return hs_errno_set(-ENAMETOOLONG, "store path too long");
+	return 0;
+}
+
+/* PROBE_NEW: absent or empty; PROBE_OURS: has the marker; <0: not ours. */
 static int dir_probe(const char *dir)
 {
 	char path[4096];
 	struct stat st;
 	DIR *d;
 	struct dirent *e;
-	int entries = 0;
+	int entries = 0, rc;
 
-	if (snprintf(path, sizeof(path), "%s/CURRENT", dir) >= (int)sizeof(path))
-		return hs_errno_set(-ENAMETOOLONG, "store path too long");
+	if ((rc = path_join(path, sizeof(path), dir, MARKER_NAME)) < 0)
+		return rc;
 	if (stat(path, &st) == 0)
-		return 1;
+		return PROBE_OURS;
 	d = opendir(dir);
 	if (!d) {
 		if (errno == ENOENT)
-			return 0;
+			return PROBE_NEW;
 		return hs_errno_set(-errno, "%s: %s", dir, strerror(errno));
 	}
 	while ((e = readdir(d)) != NULL) {
@@ -195,33 +216,92 @@ static int dir_probe(const char *dir)
 	closedir(d);
 	if (entries)
 		return hs_errno_set(-EINVAL, "%s: not a heapfs store (directory not empty)", dir);
-	return 0;
+	return PROBE_NEW;
 }
 
-static int check_column_families(const hs_store_opts *o, const char *dir)
+static int fsync_path(const char *path, int flags)
 {
-	char *err = NULL;
+	int fd = open(path, flags | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return hs_errno_set(-errno, "%s: %s", path, strerror(errno));
+	if (fsync(fd) < 0)
+		rc = hs_errno_set(-errno, "%s: fsync: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Make @dir (if needed) and put the marker in it, durably. */
+static int marker_create(const char *dir)
+{
+	char path[4096];
+	int fd, rc;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return hs_errno_set(-errno, "%s: %s", dir, strerror(errno));
+	if ((rc = path_join(path, sizeof(path), dir, MARKER_NAME)) < 0)
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return hs_errno_set(-errno, "%s: %s", path, strerror(errno));
+	if (write(fd, MARKER_TEXT, strlen(MARKER_TEXT)) != (ssize_t)strlen(MARKER_TEXT) ||
+	    fsync(fd) < 0) {
+		rc = hs_errno_set(-EIO, "%s: cannot write the store marker", path);
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+/* Every column family the database has must be one of ours. */
+static int check_column_families(const char *dir)
+{
+	char path[4096], *err = NULL;
 	size_t n = 0;
 	char **names;
-	rocksdb_options_t *opt = rocksdb_options_create();
-	int found = 0;
+	rocksdb_options_t *opt;
+	struct stat st;
+	int rc = 0;
 
+	if ((rc = path_join(path, sizeof(path), dir, "CURRENT")) < 0)
+		return rc;
+	if (stat(path, &st) < 0)
+		return 0;   /* creation stopped before RocksDB made its database */
+	opt = rocksdb_options_create();
 	names = rocksdb_list_column_families(opt, dir, &n, &err);
 	rocksdb_options_destroy(opt);
-	(void)o;
 	if (err)
 		return hs_rdb_error(err, dir);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int known = 0;
+
 		for (int cf = 0; cf < HS_CF_COUNT; cf++)
-			found += strcmp(names[i], cf_names[cf]) == 0;
+			known += strcmp(names[i], cf_names[cf]) == 0;
+		if (!known)
+			rc = hs_errno_set(-EINVAL, "%s: not a heapfs store (column family '%s')",
+					  dir, names[i]);
 	}
 	rocksdb_list_column_families_destroy(names, n);
-	if (found != HS_CF_COUNT)
-		return hs_errno_set(-EINVAL, "%s: not a heapfs store (column families differ)", dir);
-	return 0;
+	return rc;
 }
 
-static int format_check(hs_store *s, bool fresh)
+static bool store_empty(hs_store *s)
+{
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[cf]);
+		bool any;
+
+		rocksdb_iter_seek_to_first(it);
+		any = rocksdb_iter_valid(it);
+		rocksdb_iter_destroy(it);
+		if (any)
+			return false;
+	}
+	return true;
+}
+
+static int format_check(hs_store *s)
 {
 	uint8_t want[sizeof(HS_FORMAT_MAGIC) + 4];
 	uint8_t key = 'F';
@@ -232,10 +312,15 @@ static int format_check(hs_store *s, bool fresh)
 	memcpy(want, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC));
 	hs_le32_put(want + sizeof(HS_FORMAT_MAGIC), HS_FORMAT_VERSION);
 	rc = hs_store__get(s, HS_CF_META, s->ro, &key, 1, &val, &vlen);
-	if (rc == -ENOENT && fresh && !s->read_only) {
-		rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	if (rc == -ENOENT && store_empty(s)) {
+		/* New, or a creation a crash interrupted: (re)write the records. */
+		rocksdb_writebatch_t *wb;
 		uint8_t idkey = 'I', id[8];
 
+		if (s->read_only)
+			return hs_errno_set(-EUCLEAN, "%s: store creation was interrupted; "
+					    "open it read-write once to finish it", s->dir);
+		wb = rocksdb_writebatch_create();
 		hs_le64_put(id, 1);
 		rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)&key, 1,
 					  (const char *)want, sizeof(want));
@@ -246,7 +331,7 @@ static int format_check(hs_store *s, bool fresh)
 		return rc;
 	}
 	if (rc == -ENOENT)
-		return hs_errno_set(-EINVAL, "%s: not a heapfs store (no format record)", s->dir);
+		return hs_errno_set(-EUCLEAN, "%s: store has data but no format record", s->dir);
 	if (rc < 0)
 		return rc;
 	if (vlen != sizeof(want) || memcmp(val, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC)))
@@ -330,12 +415,12 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	probe = dir_probe(dir);
 	if (probe < 0)
 		return probe;
-	if (probe == 0 && o.read_only)
+	if (probe == PROBE_NEW && o.read_only)
 		return hs_errno_set(-ENOENT, "%s: no store there", dir);
-	if (probe == 1 && (rc = check_column_families(&o, dir)) < 0)
+	if (probe == PROBE_NEW && (rc = marker_create(dir)) < 0)
 		return rc;
-	if (probe == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return hs_errno_set(-errno, "%s: %s", dir, strerror(errno));
+	if ((rc = check_column_families(dir)) < 0)
+		return rc;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -376,7 +461,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		s->db = NULL;
 		goto fail;
 	}
-	if ((rc = format_check(s, probe == 0)) < 0 || (rc = next_id_load(s)) < 0)
+	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0)
 		goto fail;
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
 		goto fail;
