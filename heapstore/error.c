@@ -18,12 +18,24 @@ const char *hs_error_last(void)
 	return errbuf;
 }
 
+/*
+ * Format into a local buffer first: callers may pass hs_error_last() as an
+ * argument to prefix the message with where the failure was seen.
+ */
+static void error_vset(const char *fmt, va_list ap)
+{
+	char tmp[sizeof(errbuf)];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(errbuf, tmp, sizeof(errbuf));
+}
+
 void hs_error_set(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	error_vset(fmt, ap);
 	va_end(ap);
 }
 
@@ -32,7 +44,7 @@ int hs_errno_set(int rc, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	error_vset(fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -70,7 +82,9 @@ int hs_rdb_error(char *err, const char *what)
 	}
 	if (rc == -EIO && strstr(err, "No space left"))
 		rc = -ENOSPC;
-	if (rc == -EIO && strstr(err, "Resource temporarily unavailable"))
+	if (rc == -EIO && (strstr(err, "Resource temporarily unavailable") ||
+			   strstr(err, "lock hold by current process") ||
+			   strstr(err, "No locks available")))
 		rc = -EBUSY;
 	hs_error_set("%s: %s", what, err);
 	rocksdb_free(err);

@@ -118,7 +118,9 @@ static int name_lookup(hs_store *s, const char *name, uint64_t *id)
 	return rc;
 }
 
-static int rec_load(hs_store *s, uint64_t id, struct hs_heap_rec *rec)
+/* Load heap @id's record; @name is the name it was found under (or NULL). */
+static int rec_load(hs_store *s, uint64_t id, const char *name,
+		    struct hs_heap_rec *rec)
 {
 	uint8_t key[HS_META_KEY_MAX];
 	size_t kl = hs_key__meta(key, 'H', id, NULL);
@@ -127,13 +129,19 @@ static int rec_load(hs_store *s, uint64_t id, struct hs_heap_rec *rec)
 	int rc = hs_store__get(s, HS_CF_META, NULL, key, kl, &val, &vl);
 
 	if (rc == -ENOENT)
-		return hs_errno_set(-EUCLEAN, "heap %llu has a name but no record",
-				    (unsigned long long)id);
+		return hs_errno_set(-EUCLEAN, "heap '%s' (id %llu) has a name but no record",
+				    name ? name : "?", (unsigned long long)id);
 	if (rc < 0)
 		return rc;
 	rc = hs_heap_rec__decode(rec, (const uint8_t *)val, vl);
 	rocksdb_free(val);
-	return rc;
+	if (rc < 0)
+		return hs_errno_set(rc, "heap '%s' (id %llu): %s", name ? name : "?",
+				    (unsigned long long)id, hs_error_last());
+	if (name && strcmp(rec->name, name) != 0)
+		return hs_errno_set(-EUCLEAN, "heap '%s' (id %llu): its record names '%s'",
+				    name, (unsigned long long)id, rec->name);
+	return 0;
 }
 
 int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
@@ -236,7 +244,7 @@ static int counter_load(hs_heap *h)
 }
 
 /* Caller holds s->lock. */
-static int heap_load(hs_store *s, uint64_t id, hs_heap **out)
+static int heap_load(hs_store *s, uint64_t id, const char *name, hs_heap **out)
 {
 	pthread_rwlockattr_t attr;
 	hs_heap *h = calloc(1, sizeof(*h));
@@ -254,7 +262,7 @@ static int heap_load(hs_store *s, uint64_t id, hs_heap **out)
 	h->store = s;
 	h->id = id;
 	h->refs = 1;
-	if ((rc = rec_load(s, id, &h->rec)) < 0)
+	if ((rc = rec_load(s, id, name, &h->rec)) < 0)
 		goto fail;
 	if (h->rec.state != HS_HEAP_LIVE) {
 		rc = hs_errno_set(-ENOENT, "heap '%s' is being deleted", h->rec.name);
@@ -289,7 +297,7 @@ int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
 			goto out;
 		}
 	}
-	if ((rc = heap_load(s, id, &h)) < 0)
+	if ((rc = heap_load(s, id, name, &h)) < 0)
 		goto out;
 	h->next = s->heaps;
 	s->heaps = h;
@@ -406,8 +414,18 @@ int hs_heap_delete(hs_store *s, const char *name)
 	if ((rc = hs_name_check(name)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
-	if ((rc = name_lookup(s, name, &id)) < 0 || (rc = rec_load(s, id, &rec)) < 0)
+	if ((rc = name_lookup(s, name, &id)) < 0)
 		goto out;
+	rc = rec_load(s, id, name, &rec);
+	if (rc == -EUCLEAN) {
+		/* A damaged record must not pin the heap: the purge needs only the id. */
+		memset(&rec, 0, sizeof(rec));
+		rec.line_size = HS_LINE_SIZE_DEFAULT;
+		rec.head = 1;
+		strcpy(rec.name, name);
+	} else if (rc < 0) {
+		goto out;
+	}
 	rec.state = HS_HEAP_DELETING;
 	wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,

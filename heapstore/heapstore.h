@@ -131,7 +131,8 @@ typedef struct hs_heap_params {
 
 /**
  * Create heap @name.  @params may be NULL for defaults.  Synced.
- * Returns 0, -EINVAL (bad name, line size or size), -EEXIST.
+ * Returns 0, -EINVAL (bad name or line size), -EFBIG (size beyond
+ * HS_HEAP_SIZE_MAX), -EEXIST.
  */
 HS_API int hs_heap_create(hs_store *store, const char *name,
 			  const hs_heap_params *params);
@@ -202,8 +203,9 @@ HS_API ssize_t hs_heap_read(hs_heap *heap, void *buf, size_t len, uint64_t off);
 /**
  * Write @len bytes at @off of the live heap, like pwrite(2): the heap grows
  * to cover the write.  Each line is written atomically; lines already
- * holding identical content are left alone.  Returns @len, or -EINVAL (the
- * end would pass HS_HEAP_SIZE_MAX or overflow), -EFBIG, -ENOENT (deleted).
+ * holding identical content are left alone.  Returns @len (less if a later
+ * part failed, like write(2)), or -EFBIG (the end would pass
+ * HS_HEAP_SIZE_MAX, as write(2) past the file size limit), -ENOENT (deleted).
  */
 HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
 			     uint64_t off);
@@ -219,7 +221,7 @@ HS_API int hs_heap_punch(hs_heap *heap, uint64_t off, uint64_t len);
 /**
  * Set the size of the live heap.  Shrinking drops the lines beyond the new
  * end (they read as zeros if the heap grows again); growing is sparse.
- * Synced.  Returns 0, -EINVAL (beyond HS_HEAP_SIZE_MAX), -ENOENT.
+ * Synced.  Returns 0, -EFBIG (beyond HS_HEAP_SIZE_MAX), -ENOENT.
  */
 HS_API int hs_heap_truncate(hs_heap *heap, uint64_t size_bytes);
 
@@ -323,8 +325,9 @@ HS_API ssize_t hs_txn_read(hs_txn *txn, void *buf, size_t len, uint64_t off);
 
 /**
  * Stage a write; nothing is visible to others until hs_txn_commit().
- * Returns @len, -EINVAL (overflow, or the transaction is finished),
- * -EFBIG (more than HS_TXN_STAGED_MAX bytes staged).
+ * Returns @len, -EINVAL (the transaction is finished), -EFBIG (past
+ * HS_HEAP_SIZE_MAX, or more than HS_TXN_STAGED_MAX bytes staged; nothing of
+ * the call is staged).
  */
 HS_API ssize_t hs_txn_write(hs_txn *txn, const void *buf, size_t len,
 			    uint64_t off);

@@ -75,6 +75,12 @@ struct hs_store {
 	int zstd_level;
 	bool read_only;
 	char *dir;
+	/*
+	 * The first failed write's errno, sticky: after a failed WAL write
+	 * RocksDB refuses writes, and syncing its WAL trips an assertion, so
+	 * writes and syncs fail until the store is reopened.
+	 */
+	atomic_int write_error;
 
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
@@ -182,6 +188,7 @@ void hs_hash_hex(char *out, size_t cap, const uint8_t hash[HS_HASH_LEN]);
 int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 		  const void *key, size_t klen, char **val, size_t *vlen);
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync);
+int hs_store__sync(hs_store *s);
 int hs_grow(void **arr, size_t *cap, size_t n, size_t elem);
 uint64_t hs_now_ns(void);
 

@@ -630,10 +630,7 @@ out:
 
 int hs_heap_sync(hs_heap *h)
 {
-	char *err = NULL;
-
-	rocksdb_flush_wal(h->store->db, 1, &err);
-	return err ? hs_rdb_error(err, "syncing the store") : 0;
+	return hs_store__sync(h->store);
 }
 
 int hs_heap_line_next(hs_heap *h, uint64_t version, uint64_t from_line,

@@ -436,6 +436,19 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	rocksdb_options_increase_parallelism(s->db_opts, 2);
 	rocksdb_options_set_max_background_jobs(s->db_opts, 2);
 	rocksdb_options_set_keep_log_file_num(s->db_opts, 4);
+	/*
+	 * RocksDB's error handler writes its info log in the store's directory;
+	 * on a full disk that write trips an assertion in Debian's build
+	 * (assertions on) and aborts the process.  Log only fatal errors, so a
+	 * full disk is ENOSPC to the caller.
+	 */
+	rocksdb_options_set_info_log_level(s->db_opts, 4 /* FATAL_LEVEL */);
+	/*
+	 * Bound the WAL: a rarely written family (meta) would otherwise keep
+	 * every WAL file, a second copy of every blob, alive until it flushes.
+	 */
+	rocksdb_options_set_max_total_wal_size(s->db_opts, 64u << 20);
+	rocksdb_options_set_db_write_buffer_size(s->db_opts, 64u << 20);
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		cf_options_build(s, cf, &o);
 		names[cf] = cf_names[cf];
@@ -474,16 +487,11 @@ fail:
 
 void hs_store_close(hs_store *s)
 {
-	char *err = NULL;
-
 	if (!s)
 		return;
 	assert(!s->heaps); /* every heap handle must be closed first */
-	if (s->db && !s->read_only) {
-		rocksdb_flush_wal(s->db, 1, &err);
-		if (err)
-			(void)hs_rdb_error(err, "closing store");
-	}
+	if (s->db && !s->read_only)
+		(void)hs_store__sync(s);
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		if (s->cf[cf])
 			rocksdb_column_family_handle_destroy(s->cf[cf]);
@@ -525,16 +533,49 @@ int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 	return *val ? 0 : -ENOENT;
 }
 
+static int write_stopped(hs_store *s)
+{
+	int rc = atomic_load(&s->write_error);
+
+	if (rc)
+		return hs_errno_set(rc, "%s: store stopped writing after an earlier "
+				    "write failed (%s); reopen it", s->dir, strerror(-rc));
+	return 0;
+}
+
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
 {
 	char *err = NULL;
+	int rc, none = 0;
 
 	if (s->read_only)
 		return hs_errno_set(-EROFS, "store is open read-only");
+	if ((rc = write_stopped(s)) < 0)
+		return rc;
 	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
-	if (err)
-		return hs_rdb_error(err, "store write");
-	return 0;
+	if (!err)
+		return 0;
+	rc = hs_rdb_error(err, "store write");
+	atomic_compare_exchange_strong(&s->write_error, &none, rc);
+	return rc;
+}
+
+/* Make every write that returned durable: one synced WAL flush. */
+int hs_store__sync(hs_store *s)
+{
+	char *err = NULL;
+	int rc, none = 0;
+
+	if (s->read_only)
+		return 0;
+	if ((rc = write_stopped(s)) < 0)
+		return rc;
+	rocksdb_flush_wal(s->db, 1, &err);
+	if (!err)
+		return 0;
+	rc = hs_rdb_error(err, "syncing the store");
+	atomic_compare_exchange_strong(&s->write_error, &none, rc);
+	return rc;
 }
 
 /* Make room for element @n of a growing array (doubling). */

@@ -212,13 +212,40 @@ ssize_t hs_txn_read(hs_txn *t, void *buf, size_t len, uint64_t off)
 	return (ssize_t)done;
 }
 
-/* Stage [off, off + len) from @src, or zeros when @src is NULL. */
+/*
+ * Would staging [off, off + len) pass HS_TXN_STAGED_MAX?  Counts the lines
+ * not yet staged, stopping as soon as the answer is yes, so a huge range
+ * costs at most HS_TXN_STAGED_MAX / line_size lookups.
+ */
+static int txn_budget_check(hs_txn *t, uint64_t off, size_t len)
+{
+	hs_heap *h = t->heap;
+	uint64_t first = off >> h->line_shift, last = (off + len - 1) >> h->line_shift;
+	uint64_t bytes = t->staged_bytes;
+
+	for (uint64_t line = first; line <= last; line++) {
+		if (staged_find(t, line))
+			continue;
+		bytes += h->rec.line_size;
+		if (bytes > HS_TXN_STAGED_MAX)
+			return hs_errno_set(-EFBIG, "transaction would stage more than %llu bytes",
+					    (unsigned long long)HS_TXN_STAGED_MAX);
+	}
+	return 0;
+}
+
+/* Stage [off, off + len) from @src, or zeros when @src is NULL: all or nothing. */
 static ssize_t txn_modify(hs_txn *t, const uint8_t *src, size_t len, uint64_t off)
 {
 	hs_heap *h = t->heap;
 	const uint64_t ls = h->rec.line_size;
 	size_t done = 0;
 	int rc;
+
+	if (len == 0)
+		return 0;
+	if ((rc = txn_budget_check(t, off, len)) < 0)
+		return rc;
 
 	while (done < len) {
 		uint64_t pos = off + done, line = pos >> h->line_shift;

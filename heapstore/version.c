@@ -24,7 +24,7 @@ static int label_check(const char *label)
 	const char *p = label;
 
 	if (rc < 0)
-		return hs_errno_set(rc, "label: %s", hs_error_last());
+		return hs_errno_set(rc, "label: %s", hs_error_last());   /* error_vset copies first */
 	while (*p >= '0' && *p <= '9')
 		p++;
 	if (!*p)
@@ -35,12 +35,32 @@ static int label_check(const char *label)
 	return 0;
 }
 
-static int version_decode_at(rocksdb_iterator_t *it, hs_version_info *out)
+/* Decode checkpoint @version's record; it must agree with its key. */
+static int version_decode(hs_heap *h, uint64_t version, const uint8_t *v,
+			  size_t vl, hs_version_info *out)
 {
-	size_t vl;
+	int rc = hs_version_rec__decode(out, v, vl);
+
+	if (rc == 0 && out->version != version)
+		rc = hs_errno_set(-EUCLEAN, "record says version %llu",
+				  (unsigned long long)out->version);
+	if (rc < 0)
+		return hs_errno_set(rc, "heap '%s' checkpoint %llu: %s", h->rec.name,
+				    (unsigned long long)version, hs_error_last());
+	return 0;
+}
+
+static int version_decode_at(hs_heap *h, rocksdb_iterator_t *it,
+			     hs_version_info *out)
+{
+	size_t kl, vl;
+	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
 	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
 
-	return hs_version_rec__decode(out, v, vl);
+	if (kl != 17)
+		return hs_errno_set(-EUCLEAN, "heap '%s': checkpoint key of %zu bytes",
+				    h->rec.name, kl);
+	return version_decode(h, hs_be64_get(k + 9), v, vl, out);
 }
 
 /* Iterate the version records of @h from @from on; the caller destroys. */
@@ -88,7 +108,7 @@ int hs_version__load_all(hs_heap *h)
 	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		hs_version_info vi;
 
-		if ((rc = version_decode_at(it, &vi)) < 0)
+		if ((rc = version_decode_at(h, it, &vi)) < 0)
 			break;
 		h->latest = vi.version;
 		h->n_checkpoints++;
@@ -114,7 +134,7 @@ int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out)
 				    h->rec.name, (unsigned long long)version);
 	if (rc < 0)
 		return rc;
-	rc = hs_version_rec__decode(out, (const uint8_t *)val, vl);
+	rc = version_decode(h, version, (const uint8_t *)val, vl, out);
 	rocksdb_free(val);
 	return rc;
 }
@@ -129,7 +149,7 @@ int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out)
 	int rc = 0;
 
 	*next_out = h->rec.head;
-	if (rocksdb_iter_valid(it) && (rc = version_decode_at(it, &vi)) == 0)
+	if (rocksdb_iter_valid(it) && (rc = version_decode_at(h, it, &vi)) == 0)
 		*next_out = vi.version;
 	return iter_finish(it, ro, rc, "finding the next version");
 }
@@ -154,7 +174,7 @@ static int version_prev(hs_heap *h, uint64_t version, uint64_t *prev_out)
 		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
 
 		if (kl == 17 && k[0] == 'V' && hs_be64_get(k + 1) == h->id &&
-		    (rc = version_decode_at(it, &vi)) == 0)
+		    (rc = version_decode_at(h, it, &vi)) == 0)
 			*prev_out = vi.version;
 	}
 	return iter_finish(it, ro, rc, "finding the previous version");
@@ -360,7 +380,7 @@ int hs_version_list(hs_heap *h, hs_version_info **out, size_t *n_out)
 	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
 			break;
-		if ((rc = version_decode_at(it, &arr[n])) < 0)
+		if ((rc = version_decode_at(h, it, &arr[n])) < 0)
 			break;
 		n++;
 	}

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "heapstore_int.h"
@@ -1123,6 +1125,97 @@ START_TEST(concurrent_seal_and_writes_keep_every_checkpoint_whole)
 }
 END_TEST
 
+/* ---- a full disk ------------------------------------------------------ */
+
+/*
+ * A private mount namespace holds a small tmpfs that vanishes with this
+ * (forked) test process.  Needs CAP_SYS_ADMIN, which CI and the developers'
+ * machines have (root).
+ */
+static void small_fs(const char *path, const char *size)
+{
+	char opts[32];
+
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS): %s (run as root)",
+		      strerror(errno));
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_msg(mount("tmpfs", path, "tmpfs", 0, opts) == 0, "mount tmpfs: %s",
+		      strerror(errno));
+}
+
+START_TEST(disk_full_returns_enospc_and_loses_nothing)
+{
+	char *fs, *sdir;
+	hs_store *s;
+	hs_heap *h;
+	uint8_t *line = malloc(LS);
+	uint64_t written = 0;
+	ssize_t n = 0;
+	hs_heap_info hi;
+
+	hs_store_close(st);   /* this test makes its own store */
+	st = NULL;
+	ck_assert_int_ne(asprintf(&fs, "%s/fs", dir), -1);
+	ck_assert_int_eq(mkdir(fs, 0700), 0);
+	small_fs(fs, "24m");
+	ck_assert_int_ne(asprintf(&sdir, "%s/store", fs), -1);
+	ck_assert_int_eq(hs_store_open(&s, sdir, NULL), 0);
+	ck_assert_int_eq(hs_heap_create(s, "app", NULL), 0);
+	ck_assert_int_eq(hs_heap_open(&h, s, "app"), 0);
+	/* Incompressible lines until the disk is full. */
+	for (uint64_t i = 0; i < 4096; i++) {
+		for (size_t j = 0; j < LS; j += 8) {
+			uint64_t x = (i * LS + j) * 0x9e3779b97f4a7c15ULL;
+
+			x ^= x >> 29;
+			memcpy(line + j, &x, 8);
+		}
+		n = hs_heap_write(h, line, LS, i * LS);
+		if (n < 0)
+			break;
+		written++;
+	}
+	ck_assert_int_eq(n, -ENOSPC);
+	ck_assert_uint_gt(written, 10);
+	/* Stopped, not torn: every later write and sync says why. */
+	ck_assert_int_eq(hs_heap_write(h, line, 100, 0), -ENOSPC);
+	ck_assert_ptr_nonnull(strstr(hs_error_last(), "reopen"));
+	ck_assert_int_eq(hs_heap_sync(h), -ENOSPC);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), -ENOSPC);
+	hs_heap_close(h);
+	hs_store_close(s);
+	/* With room again, everything that returned is there. */
+	ck_assert_int_eq(mount(NULL, fs, NULL, MS_REMOUNT, "size=96m"), 0);
+	ck_assert_msg(hs_store_open(&st, sdir, NULL) == 0, "%s", hs_error_last());
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_ge(hi.lines_used, written);
+	for (uint64_t i = 0; i < written; i++) {
+		uint8_t *got = malloc(LS);
+
+		for (size_t j = 0; j < LS; j += 8) {
+			uint64_t x = (i * LS + j) * 0x9e3779b97f4a7c15ULL;
+
+			x ^= x >> 29;
+			memcpy(line + j, &x, 8);
+		}
+		ck_assert_int_eq(hs_heap_read(h, got, LS, i * LS), LS);
+		ck_assert_msg(memcmp(got, line, LS) == 0, "line %llu lost", (unsigned long long)i);
+		free(got);
+	}
+	ck_assert_uint_eq(check_refs(), hi.lines_used);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	hs_heap_close(h);
+	hs_store_close(st);
+	st = NULL;
+	ck_assert_int_eq(umount(fs), 0);
+	free(line);
+	free(fs);
+	free(sdir);
+}
+END_TEST
+
 static Suite *hs_suite(void)
 {
 	Suite *s = suite_create("heapstore");
@@ -1154,6 +1247,7 @@ static Suite *hs_suite(void)
 		{ "concurrency", { concurrent_writers_to_different_lines,
 				   concurrent_partial_writes_to_one_line_lose_nothing,
 				   concurrent_seal_and_writes_keep_every_checkpoint_whole } },
+		{ "disk-full", { disk_full_returns_enospc_and_loses_nothing } },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
