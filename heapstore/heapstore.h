@@ -112,6 +112,14 @@ typedef struct hs_store_usage {
  */
 HS_API int hs_store_usage_get(hs_store *store, hs_store_usage *out);
 
+/**
+ * Bytes the store holds: live SST and blob files of every column family,
+ * plus what memtables hold until they are flushed: what df reports as used.  Cheap: RocksDB keeps the
+ * figures, nothing is scanned.  Space freed by deletions shows after GC and
+ * compaction.
+ */
+HS_API int hs_store_space_get(hs_store *store, uint64_t *used_bytes);
+
 /* ---- heaps ------------------------------------------------------------ */
 
 /**

@@ -606,6 +606,26 @@ rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf)
 
 /* ---- usage ------------------------------------------------------------ */
 
+int hs_store_space_get(hs_store *s, uint64_t *used_bytes)
+{
+	/* Memtables too: written data is not in files until a flush. */
+	static const char *const props[] = {
+		"rocksdb.live-sst-files-size", "rocksdb.live-blob-file-size",
+		"rocksdb.cur-size-all-mem-tables",
+	};
+
+	*used_bytes = 0;
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+			uint64_t v = 0;
+
+			if (rocksdb_property_int_cf(s->db, s->cf[cf], props[i], &v) == 0)
+				*used_bytes += v;
+		}
+	}
+	return 0;
+}
+
 int hs_store_usage_get(hs_store *s, hs_store_usage *out)
 {
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);

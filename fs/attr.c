@@ -1,0 +1,215 @@
+/*
+ * attr.c - what each node looks like: stat(2) attributes, entry replies,
+ * and the text of generated files (stat, .heapfs/pool, .heapfs/version).
+ *
+ * Attributes and entries time out at once: the tree changes through
+ * heapctl and other processes' mkdir/rmdir, and a stale size or a cached
+ * name for a deleted checkpoint would be wrong; heap content itself is
+ * kept in the page cache (see file.c).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs_int.h"
+
+static void ts_set(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
+/* Text into a malloc'd buffer, appended by printf. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	int rc;
+};
+
+static void tprintf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tprintf(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->rc)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0,
+			      fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->rc = -EIO;
+			return;
+		}
+		if (t->buf && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		char *grown = realloc(t->buf, t->cap = t->cap * 2 + (size_t)n + 256);
+
+		if (!grown) {
+			t->rc = -ENOMEM;
+			return;
+		}
+		t->buf = grown;
+	}
+}
+
+static const char *state_name(hs_heap_state s)
+{
+	return s == HS_HEAP_LIVE ? "live" : "deleting";
+}
+
+int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
+{
+	struct text t = { 0 };
+	hs_heap_info hi;
+	hs_version_info vi;
+	uint64_t used;
+	int rc = 0;
+
+	switch (n->kind) {
+	case FS_VERSION_FILE:
+		tprintf(&t, "heapfs %s\nstore format %d\n", HEAPFS_VERSION, HS_FORMAT_VERSION);
+		break;
+	case FS_POOL:
+		if ((rc = hs_store_space_get(fs->store, &used)) < 0)
+			break;
+		if (fs->opts.pool_bytes)
+			tprintf(&t, "budget: %llu\n", (unsigned long long)fs->opts.pool_bytes);
+		else
+			tprintf(&t, "budget: unlimited\n");
+		tprintf(&t, "used: %llu\ncache: %llu\nsplit: %u:%u:%u:%u\ncap: %u\n",
+			(unsigned long long)used, (unsigned long long)fs->opts.cache_bytes,
+			fs->opts.split[0], fs->opts.split[1], fs->opts.split[2],
+			fs->opts.split[3], fs->opts.cap_pct);
+		break;
+	case FS_STAT:
+		if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+			break;
+		if (!fs_node_frozen(n)) {
+			tprintf(&t, "size: %llu\nline_size: %u\nlines_used: %llu\n"
+				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
+				"state: %s\nreserve: %llu\nquota: %llu\n",
+				(unsigned long long)hi.size_bytes, hi.line_size,
+				(unsigned long long)hi.lines_used,
+				(unsigned long long)(hi.lines_used * hi.line_size),
+				(unsigned long long)hi.version,
+				(unsigned long long)hi.checkpoints, state_name(hi.state),
+				(unsigned long long)hi.reserve_bytes,
+				(unsigned long long)hi.quota_bytes);
+			break;
+		}
+		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
+			break;
+		tprintf(&t, "version: %llu\nparent: %llu\ncreated: %llu.%09llu\n"
+			"label: %s\nlines: %llu\nbytes: %llu\nsize: %llu\nlines_used: %llu\n",
+			(unsigned long long)vi.version, (unsigned long long)vi.parent,
+			(unsigned long long)(vi.created_ns / 1000000000u),
+			(unsigned long long)(vi.created_ns % 1000000000u), vi.label,
+			(unsigned long long)vi.lines_changed,
+			(unsigned long long)vi.bytes_changed,
+			(unsigned long long)vi.size_bytes,
+			(unsigned long long)vi.lines_used);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (rc == 0)
+		rc = t.rc;
+	if (rc < 0) {
+		free(t.buf);
+		return rc;
+	}
+	*out = t.buf;
+	*len = t.len;
+	return 0;
+}
+
+int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
+{
+	const bool frozen = fs_node_frozen(n);
+	hs_heap_info hi = { .line_size = 4096 };   /* nodes above heaps have none */
+	hs_version_info vi;
+	uint64_t ns = fs->mounted_ns;
+	char *text;
+	size_t len;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	st->st_nlink = 1;
+	if (n->heap) {
+		if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+			return rc;
+		ns = hi.created_ns;
+		st->st_blksize = hi.line_size;
+		if (frozen) {
+			if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
+				return rc;
+			ns = vi.created_ns;
+			hi.size_bytes = vi.size_bytes;
+			hi.lines_used = vi.lines_used;
+		}
+	}
+	switch (n->kind) {
+	case FS_ROOT:
+	case FS_META_DIR:
+	case FS_HEAP_DIR:
+	case FS_LINES:
+	case FS_CKPTS:
+	case FS_CKPT:
+		st->st_mode = S_IFDIR | (frozen ? 0555 : 0755);
+		st->st_nlink = 2;
+		break;
+	case FS_HEAP:
+		st->st_mode = S_IFREG | (frozen ? 0444 : 0644);
+		st->st_size = (off_t)hi.size_bytes;
+		st->st_blocks = (blkcnt_t)(hi.lines_used * hi.line_size / 512);
+		break;
+	case FS_LINE:
+		st->st_mode = S_IFREG | (frozen ? 0444 : 0644);
+		st->st_size = hi.line_size;
+		st->st_blocks = hi.line_size / 512;
+		break;
+	case FS_POOL:
+	case FS_VERSION_FILE:
+	case FS_STAT:
+		if ((rc = fs_text_make(fs, n, &text, &len)) < 0)
+			return rc;
+		free(text);
+		st->st_mode = S_IFREG | 0444;
+		st->st_size = (off_t)len;
+		break;
+	case FS_LATEST:
+	case FS_LABEL: {
+		char target[32];
+
+		if ((rc = fs_do_readlink(fs, n, target, sizeof(target))) < 0)
+			return rc;
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = (off_t)strlen(target);
+		break;
+	}
+	}
+	ts_set(&st->st_mtim, ns);
+	st->st_ctim = st->st_atim = st->st_mtim;
+	return 0;
+}
+
+int fs_entry_fill(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = n->ino;
+	e->attr_timeout = 0;
+	e->entry_timeout = 0;
+	return fs_do_getattr(fs, n, &e->attr);
+}

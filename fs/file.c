@@ -1,0 +1,289 @@
+/*
+ * file.c - opening, reading and writing the tree's files.
+ *
+ * The live heap file goes through the kernel page cache, so mmap works
+ * and re-reads cost nothing; writes are write-through (no writeback cache)
+ * so every write that returns is in the store and visible to lines/ and
+ * checkpoints at once, and keep_cache holds the cache across opens because
+ * every change heapfs makes behind the file's back is invalidated
+ * (inval.c).  Line files, which alias the heap, and generated files use
+ * direct I/O: no second cached copy to go stale.  Checkpoint files never
+ * change, so their cache is kept.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <linux/falloc.h>
+
+#include "fs_int.h"
+
+static bool generated(const struct fs_node *n)
+{
+	return n->kind == FS_POOL || n->kind == FS_VERSION_FILE || n->kind == FS_STAT;
+}
+
+static uint32_t line_size_of(struct fs_node *n)
+{
+	hs_heap_info hi;
+
+	return hs_heap_info_get(n->heap, &hi) == 0 ? hi.line_size : 0;
+}
+
+int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+{
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	struct fs_file *f;
+	int rc;
+
+	switch (n->kind) {
+	case FS_HEAP:
+	case FS_LINE:
+	case FS_POOL:
+	case FS_VERSION_FILE:
+	case FS_STAT:
+		break;
+	case FS_LATEST:
+	case FS_LABEL:
+		return -ELOOP;
+	default:
+		return -EISDIR;
+	}
+	if (writing && fs_node_frozen(n))
+		return -EROFS;
+	if (writing && generated(n))
+		return -EACCES;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->node = n;
+	if (generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) {
+		free(f);
+		return rc;
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->direct_io = n->kind != FS_HEAP;
+	fi->keep_cache = n->kind == FS_HEAP;
+	return 0;
+}
+
+void fs_do_release(struct fs *fs, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	(void)fs;
+	if (!f)
+		return;
+	free(f->text);
+	free(f);
+}
+
+ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		   char *buf, size_t size, off_t off)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+	uint32_t ls;
+
+	(void)fs;
+	if (off < 0)
+		return -EINVAL;
+	switch (n->kind) {
+	case FS_HEAP:
+		return hs_version_read(n->heap, n->version, buf, size, (uint64_t)off);
+	case FS_LINE:
+		if (!(ls = line_size_of(n)))
+			return -ENOENT;
+		if ((uint64_t)off >= ls)
+			return 0;
+		if (size > ls - (uint64_t)off)
+			size = ls - (size_t)off;
+		return hs_version_read(n->heap, n->version, buf, size,
+				       n->line * ls + (uint64_t)off);
+	default:
+		if (!f || !f->text || (size_t)off >= f->text_len)
+			return 0;
+		if (size > f->text_len - (size_t)off)
+			size = f->text_len - (size_t)off;
+		memcpy(buf, f->text + off, size);
+		return (ssize_t)size;
+	}
+}
+
+ssize_t fs_do_write(struct fs *fs, struct fs_node *n, const char *buf,
+		    size_t size, off_t off)
+{
+	ssize_t r;
+	uint32_t ls;
+
+	if (off < 0)
+		return -EINVAL;
+	if (fs_node_frozen(n))
+		return -EROFS;
+	switch (n->kind) {
+	case FS_HEAP:
+		return hs_heap_write(n->heap, buf, size, (uint64_t)off);
+	case FS_LINE:
+		if (!(ls = line_size_of(n)))
+			return -ENOENT;
+		if ((uint64_t)off >= ls)
+			return -EFBIG;   /* a line file is exactly one line */
+		if (size > ls - (uint64_t)off)
+			size = ls - (size_t)off;
+		r = hs_heap_write(n->heap, buf, size, n->line * ls + (uint64_t)off);
+		if (r > 0)
+			fs_inval_heap(fs, n->heap_id, (off_t)(n->line * ls) + off, r);
+		return r;
+	default:
+		return -EACCES;
+	}
+}
+
+int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set)
+{
+	uint32_t ls;
+	int rc;
+
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		return -EPERM;   /* modes and owners follow the mount */
+	if (!(to_set & FUSE_SET_ATTR_SIZE))
+		return 0;        /* times: accepted, not kept */
+	if (attr->st_size < 0)
+		return -EINVAL;
+	if (fs_node_frozen(n))
+		return -EROFS;
+	switch (n->kind) {
+	case FS_HEAP:
+		return hs_heap_truncate(n->heap, (uint64_t)attr->st_size);
+	case FS_LINE:
+		if (!(ls = line_size_of(n)))
+			return -ENOENT;
+		if ((uint64_t)attr->st_size == ls)
+			return 0;
+		if (attr->st_size != 0)
+			return -EINVAL;   /* a line is all there or empty */
+		if ((rc = hs_heap_punch(n->heap, n->line * ls, ls)) == 0)
+			fs_inval_heap(fs, n->heap_id, (off_t)(n->line * ls), ls);
+		return rc;
+	case FS_HEAP_DIR:
+	case FS_LINES:
+	case FS_CKPTS:
+	case FS_ROOT:
+	case FS_META_DIR:
+	case FS_CKPT:
+		return -EISDIR;
+	default:
+		return -EACCES;
+	}
+}
+
+int fs_do_fsync(struct fs *fs, struct fs_node *n)
+{
+	(void)fs;
+	if ((n->kind == FS_HEAP || n->kind == FS_LINE) && !fs_node_frozen(n))
+		return hs_heap_sync(n->heap);
+	return 0;
+}
+
+int fs_do_fallocate(struct fs *fs, struct fs_node *n, int mode, off_t off, off_t len)
+{
+	hs_heap_info hi;
+	int rc;
+
+	(void)fs;
+	if (n->kind != FS_HEAP && n->kind != FS_LINE)
+		return -ENODEV;
+	if (fs_node_frozen(n))
+		return -EROFS;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (n->kind == FS_LINE)
+		return -EOPNOTSUPP;
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+		return hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len);
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	/* Allocation: lines are sparse, so only the size can change. */
+	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+		return rc;
+	if ((uint64_t)off > HS_HEAP_SIZE_MAX || (uint64_t)len > HS_HEAP_SIZE_MAX - (uint64_t)off)
+		return -EFBIG;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && (uint64_t)(off + len) > hi.size_bytes)
+		return hs_heap_truncate(n->heap, (uint64_t)(off + len));
+	return 0;
+}
+
+/*
+ * SEEK_DATA / SEEK_HOLE from the store's lines: one seek per line with
+ * data.  Stores through a mapping that are not yet written back (msync)
+ * are not seen; the kernel reports everything else.
+ */
+int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out)
+{
+	hs_version_info vi;
+	hs_heap_info hi;
+	uint64_t size, line, found;
+	int rc;
+
+	(void)fs;
+	if (n->kind != FS_HEAP)
+		return -EINVAL;
+	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+		return rc;
+	size = hi.size_bytes;
+	if (fs_node_frozen(n)) {
+		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
+			return rc;
+		size = vi.size_bytes;
+	}
+	if (off < 0 || (uint64_t)off >= size)
+		return -ENXIO;
+	line = (uint64_t)off / hi.line_size;
+	if (whence == SEEK_DATA) {
+		rc = hs_heap_line_next(n->heap, n->version, line, &found);
+		if (rc < 0)
+			return rc;
+		*out = found == line ? off : (off_t)(found * hi.line_size);
+		return (uint64_t)*out < size ? 0 : -ENXIO;
+	}
+	if (whence != SEEK_HOLE)
+		return -EINVAL;
+	for (;;) {
+		rc = hs_heap_line_next(n->heap, n->version, line, &found);
+		if (rc == -ENXIO || (rc == 0 && found != line))
+			break;
+		if (rc < 0)
+			return rc;
+		line++;
+	}
+	found = line * hi.line_size;
+	*out = found <= (uint64_t)off ? off : (off_t)(found < size ? found : size);
+	return 0;
+}
+
+int fs_do_statfs(struct fs *fs, struct statvfs *st)
+{
+	struct statvfs under;
+	uint64_t used, total;
+	int rc;
+
+	if ((rc = hs_store_space_get(fs->store, &used)) < 0)
+		return rc;
+	if (statvfs(fs->opts.store_dir, &under) < 0)
+		return -errno;
+	/* Unlimited pool: as large as what the store's disk could hold. */
+	total = fs->opts.pool_bytes ? fs->opts.pool_bytes :
+		used + (uint64_t)under.f_bavail * under.f_frsize;
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = 4096;
+	st->f_frsize = 4096;
+	st->f_blocks = total / 4096;
+	st->f_bfree = total > used ? (total - used) / 4096 : 0;
+	st->f_bavail = st->f_bfree;
+	st->f_files = 1u << 20;
+	st->f_ffree = 1u << 20;
+	st->f_namemax = 255;
+	return 0;
+}

@@ -1,0 +1,186 @@
+/*
+ * fs_int.h - internals of the FUSE layer (prefix fs_), shared by its files.
+ *
+ * Every file and directory of the tree is a node: a kind plus the heap,
+ * version and line it shows.  Nodes live in one table keyed two ways (by
+ * inode number for the kernel, by identity for lookups) and follow the
+ * kernel's lookup counts: +1 per entry reply, -n per forget, freed at zero.
+ *
+ *   ROOT                      /
+ *   META_DIR, POOL, VERSION   /.heapfs, /.heapfs/pool, /.heapfs/version
+ *   HEAP_DIR                  /<heap>                       (version LIVE)
+ *   HEAP, LINES, LINE, STAT   /<heap>/heap, lines/, lines/<off>, stat
+ *   CKPTS                     /<heap>/checkpoints
+ *   CKPT, and HEAP, LINES,    /<heap>/checkpoints/<N>/...   (version N)
+ *     LINE, STAT under it
+ *   LATEST, LABEL             /<heap>/checkpoints/latest, /<label>
+ *
+ * Locks: fs->lock guards the node table and lookup counts only; it is
+ * never held across a store call or a reply.
+ */
+#ifndef FS_INT_H
+#define FS_INT_H
+
+#define FUSE_USE_VERSION 314
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "heapstore.h"
+
+enum fs_kind {
+	FS_ROOT = 1,
+	FS_META_DIR,
+	FS_POOL,
+	FS_VERSION_FILE,
+	FS_HEAP_DIR,
+	FS_HEAP,
+	FS_LINES,
+	FS_LINE,
+	FS_STAT,
+	FS_CKPTS,
+	FS_CKPT,
+	FS_LATEST,
+	FS_LABEL,
+};
+
+struct fs_node {
+	fuse_ino_t ino;
+	enum fs_kind kind;
+	uint64_t heap_id;             /* 0 above heaps */
+	uint64_t version;             /* HS_VERSION_LIVE outside checkpoints/N */
+	uint64_t line;                /* FS_LINE */
+	char *label;                  /* FS_LABEL */
+	hs_heap *heap;                /* a handle of our own, NULL above heaps */
+	uint64_t nlookup;             /* protected by fs->lock */
+	struct fs_node *next_ino;     /* protected by fs->lock */
+	struct fs_node *next_key;     /* protected by fs->lock */
+};
+
+/* Mount options (DESIGN.md "Mount options"). */
+struct fs_opts {
+	char *store_dir;
+	char *mountpoint;
+	bool foreground;
+	uint64_t pool_bytes;          /* 0: unlimited */
+	uint64_t cache_bytes;
+	uint32_t line_size;
+	int zstd_level;
+	unsigned split[4];            /* GL:GP:LE:LP, percent */
+	unsigned cap_pct;
+	unsigned wait_ms;
+	unsigned gc_s;
+	struct fuse_args fuse_args;   /* what FUSE itself takes */
+};
+
+#define FS_TABLE_SIZE 4096
+
+/* A range of an inode's page cache to drop, queued for the inval thread. */
+struct fs_inval {
+	fuse_ino_t ino;
+	off_t off;
+	off_t len;                    /* 0: to the end */
+};
+
+struct fs {
+	struct fs_opts opts;
+	hs_store *store;
+	struct fuse_session *se;
+	uid_t uid;
+	gid_t gid;
+	uint64_t mounted_ns;
+
+	/*
+	 * Invalidations run on their own thread: notifying the kernel from a
+	 * handler can deadlock against the pages that handler's caller holds.
+	 */
+	pthread_t inval_thread;
+	bool inval_running;
+	pthread_mutex_t inval_lock;
+	pthread_cond_t inval_cond;
+	struct fs_inval *inval_q;                  /* protected by inval_lock */
+	size_t inval_n, inval_cap;                 /* protected by inval_lock */
+	bool inval_stop;                           /* protected by inval_lock */
+
+	pthread_mutex_t lock;
+	fuse_ino_t next_ino;                       /* protected by lock */
+	struct fs_node *by_ino[FS_TABLE_SIZE];     /* protected by lock */
+	struct fs_node *by_key[FS_TABLE_SIZE];     /* protected by lock */
+};
+
+/* Per-open state, in fi->fh. */
+struct fs_file {
+	struct fs_node *node;
+	char *text;                   /* generated files: the content at open */
+	size_t text_len;
+};
+
+/* opts.c */
+int fs_opts_parse(struct fs_opts *o, int argc, char **argv);
+void fs_opts_dispose(struct fs_opts *o);
+int fs_size_parse(const char *s, uint64_t *out);
+void fs_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* node.c */
+int fs_nodes_init(struct fs *fs);
+void fs_nodes_dispose(struct fs *fs);
+struct fs_node *fs_node_get(struct fs *fs, fuse_ino_t ino);
+int fs_node_lookup(struct fs *fs, struct fs_node **out, enum fs_kind kind,
+		   uint64_t heap_id, uint64_t version, uint64_t line,
+		   const char *label, hs_heap *heap);
+void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup);
+void fs_node_ref(struct fs *fs, struct fs_node *n);
+fuse_ino_t fs_node_ino(struct fs *fs, enum fs_kind kind, uint64_t heap_id,
+		       uint64_t version);
+
+/* inval.c */
+int fs_inval_start(struct fs *fs);
+void fs_inval_stop(struct fs *fs);
+void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len);
+
+/* attr.c */
+int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st);
+int fs_entry_fill(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e);
+int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len);
+
+/* dir.c */
+int fs_do_lookup(struct fs *fs, struct fs_node *parent, const char *name,
+		 struct fs_node **out);
+int fs_do_mkdir(struct fs *fs, struct fs_node *parent, const char *name,
+		struct fs_node **out);
+int fs_do_rmdir(struct fs *fs, struct fs_node *parent, const char *name);
+int fs_do_unlink(struct fs *fs, struct fs_node *parent, const char *name);
+int fs_do_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t cap);
+struct fs_dirent {
+	char name[64 + HS_NAME_MAX];
+	mode_t type;
+};
+typedef int (*fs_dirent_cb)(const struct fs_dirent *d, off_t next, void *payload);
+int fs_do_readdir(struct fs *fs, struct fs_node *n, off_t off, fs_dirent_cb cb,
+		  void *payload);
+
+/* file.c */
+int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+void fs_do_release(struct fs *fs, struct fuse_file_info *fi);
+ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		   char *buf, size_t size, off_t off);
+ssize_t fs_do_write(struct fs *fs, struct fs_node *n, const char *buf,
+		    size_t size, off_t off);
+int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set);
+int fs_do_fsync(struct fs *fs, struct fs_node *n);
+int fs_do_fallocate(struct fs *fs, struct fs_node *n, int mode, off_t off, off_t len);
+int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
+int fs_do_statfs(struct fs *fs, struct statvfs *st);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Whether @n is inside checkpoints/ (immutable). */
+static inline bool fs_node_frozen(const struct fs_node *n)
+{
+	return n->version != HS_VERSION_LIVE;
+}
+
+#endif /* FS_INT_H */

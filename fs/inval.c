@@ -1,0 +1,94 @@
+/*
+ * inval.c - dropping kernel page cache that heapfs itself made stale.
+ *
+ * When heapfs changes heap content behind the heap file's back (a write
+ * through lines/, a line unlinked; later restore and transaction commit),
+ * the kernel may hold the old pages.  Handlers queue the range here and a
+ * thread of its own tells the kernel, FIFO, never from inside a related
+ * request and never under a heapfs lock (fuse_lowlevel.h warns that either
+ * can deadlock).  A page written by a mapping after the change stays: the
+ * kernel only drops clean pages it can re-read.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "fs_int.h"
+
+static void *inval_main(void *p)
+{
+	struct fs *fs = p;
+
+	pthread_mutex_lock(&fs->inval_lock);
+	for (;;) {
+		while (!fs->inval_n && !fs->inval_stop)
+			pthread_cond_wait(&fs->inval_cond, &fs->inval_lock);
+		if (!fs->inval_n)
+			break;
+		struct fs_inval iv = fs->inval_q[0];
+
+		fs->inval_n--;
+		for (size_t i = 0; i < fs->inval_n; i++)
+			fs->inval_q[i] = fs->inval_q[i + 1];
+		pthread_mutex_unlock(&fs->inval_lock);
+		/* ENOENT: the kernel has forgotten the inode, nothing to drop. */
+		(void)fuse_lowlevel_notify_inval_inode(fs->se, iv.ino, iv.off, iv.len);
+		pthread_mutex_lock(&fs->inval_lock);
+	}
+	pthread_mutex_unlock(&fs->inval_lock);
+	return NULL;
+}
+
+int fs_inval_start(struct fs *fs)
+{
+	pthread_mutex_init(&fs->inval_lock, NULL);
+	pthread_cond_init(&fs->inval_cond, NULL);
+	if (pthread_create(&fs->inval_thread, NULL, inval_main, fs) != 0)
+		return -EAGAIN;
+	fs->inval_running = true;
+	return 0;
+}
+
+/* Drains what is queued, then stops the thread. */
+void fs_inval_stop(struct fs *fs)
+{
+	if (!fs->inval_running)
+		return;
+	pthread_mutex_lock(&fs->inval_lock);
+	fs->inval_stop = true;
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+	pthread_join(fs->inval_thread, NULL);
+	fs->inval_running = false;
+	free(fs->inval_q);
+	pthread_cond_destroy(&fs->inval_cond);
+	pthread_mutex_destroy(&fs->inval_lock);
+}
+
+/* Queue [off, off + len) of heap @heap_id's live heap file, if the kernel has it. */
+void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len)
+{
+	fuse_ino_t ino = fs_node_ino(fs, FS_HEAP, heap_id, HS_VERSION_LIVE);
+
+	if (!ino || !fs->inval_running)
+		return;
+	pthread_mutex_lock(&fs->inval_lock);
+	if (fs->inval_n == fs->inval_cap) {
+		size_t cap = fs->inval_cap ? 2 * fs->inval_cap : 64;
+		struct fs_inval *q = realloc(fs->inval_q, cap * sizeof(*q));
+
+		if (!q && !fs->inval_n) {
+			pthread_mutex_unlock(&fs->inval_lock);
+			return;   /* nothing queued and no memory: nothing we can do */
+		} else if (!q) {
+			/* Out of memory: the last entry drops the whole file instead. */
+			off = 0, len = 0;
+			fs->inval_n--;
+		} else {
+			fs->inval_q = q;
+			fs->inval_cap = cap;
+		}
+	}
+	fs->inval_q[fs->inval_n++] = (struct fs_inval){ ino, off, len };
+	pthread_cond_signal(&fs->inval_cond);
+	pthread_mutex_unlock(&fs->inval_lock);
+}

@@ -1,0 +1,152 @@
+/*
+ * main.c - the heapfs daemon: `heapfs [-f] [-o OPTS] STORE_DIR MOUNTPOINT`.
+ *
+ * Without -f it forks before touching the store (RocksDB's threads would
+ * not survive a later fork); the parent waits until the child has opened
+ * the store and mounted, then exits 0, or 1 after the child's message, so
+ * `heapfs STORE MNT && use MNT` is safe.  fusermount3 -u or SIGTERM ends the
+ * loop; the store is then closed, which syncs its WAL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs_int.h"
+
+/* Fork; the parent returns only to exit with the child's verdict. */
+static int background(int *report_fd)
+{
+	int p[2];
+	pid_t pid;
+	char verdict = 1;
+
+	if (pipe(p) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &verdict, 1) != 1)
+			verdict = 1;   /* the child died before mounting */
+		_exit(verdict ? 1 : 0);
+	}
+	close(p[0]);
+	setsid();
+	*report_fd = p[1];
+	return 0;
+}
+
+static void detach(int report_fd)
+{
+	char ok = 0;
+	int null = open("/dev/null", O_RDWR);
+
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (chdir("/") < 0)
+		(void)0;   /* the mount does not depend on the cwd */
+	if (write(report_fd, &ok, 1) != 1)
+		(void)0;   /* the parent is gone; nothing to tell */
+	close(report_fd);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fs fs;   /* big tables: not on the stack */
+	hs_store_opts so = HS_STORE_OPTS_INIT;
+	struct fuse_loop_config *cfg = NULL;
+	char fsname[4200];
+	int rc, report_fd = -1, status = 1;
+	bool mounted = false;
+
+	rc = fs_opts_parse(&fs.opts, argc, argv);
+	if (rc != 0) {
+		fs_opts_dispose(&fs.opts);
+		return rc == 1 ? 0 : 1;
+	}
+	if (!fs.opts.foreground && (rc = background(&report_fd)) < 0) {
+		fs_fail("fork", "%s", strerror(-rc));
+		goto out;
+	}
+	so.zstd_level = fs.opts.zstd_level;
+	if ((rc = hs_store_open(&fs.store, fs.opts.store_dir, &so)) < 0) {
+		fs_fail(fs.opts.store_dir, "%s", hs_error_last());
+		goto out;
+	}
+	fs.uid = getuid();
+	fs.gid = getgid();
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		fs.mounted_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
+	if ((rc = fs_nodes_init(&fs)) < 0) {
+		fs_fail("start", "%s", strerror(-rc));
+		goto out;
+	}
+	snprintf(fsname, sizeof(fsname), "-ofsname=%s,subtype=heapfs,default_permissions",
+		 fs.opts.store_dir);
+	if (fuse_opt_add_arg(&fs.opts.fuse_args, fsname)) {
+		fs_fail("start", "out of memory");
+		goto out;
+	}
+	fs.se = fuse_session_new(&fs.opts.fuse_args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		fs_fail("options", "FUSE refused them (see above)");
+		goto out;
+	}
+	if (fuse_set_signal_handlers(fs.se) != 0) {
+		fs_fail("start", "cannot install signal handlers");
+		goto out;
+	}
+	if (fuse_session_mount(fs.se, fs.opts.mountpoint) != 0) {
+		fs_fail(fs.opts.mountpoint, "cannot mount (is /dev/fuse usable, and the mount point a directory?)");
+		goto out;
+	}
+	mounted = true;
+	if ((rc = fs_inval_start(&fs)) < 0) {
+		fs_fail("start", "cannot start the invalidation thread");
+		goto out;
+	}
+	if (report_fd >= 0) {
+		detach(report_fd);
+		report_fd = -1;
+	}
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		fs_fail("start", "out of memory");
+		goto out;
+	}
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	rc = fuse_session_loop_mt(fs.se, cfg);
+	status = rc < 0 ? 1 : 0;
+out:
+	if (report_fd >= 0)
+		close(report_fd);   /* the parent reads EOF: failure */
+	if (cfg)
+		fuse_loop_cfg_destroy(cfg);
+	if (mounted)
+		fuse_session_unmount(fs.se);
+	fs_inval_stop(&fs);
+	if (fs.se) {
+		fuse_remove_signal_handlers(fs.se);
+		fuse_session_destroy(fs.se);
+	}
+	if (fs.next_ino)
+		fs_nodes_dispose(&fs);
+	hs_store_close(fs.store);
+	fs_opts_dispose(&fs.opts);
+	return status;
+}
