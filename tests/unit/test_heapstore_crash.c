@@ -32,6 +32,9 @@
  *
  * HEAPFS_CRASH_ROUNDS (default 50) sets the rounds, HEAPFS_CRASH_SEED the
  * seed (default: the time); the seed is printed so a failure can be rerun.
+ *
+ * The operations, their content and the model are in crash_model.c; this
+ * file runs the writer, kills it and checks the store.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -47,49 +50,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crash_model.h"
 #include "heapstore.h"
 #include "test_util.h"
 
-#define LS 4096u                        /* line size of the test heap */
-#define LINES 256u                      /* lines it may use */
-#define BLK 64u                         /* granularity of partial writes */
-#define BPL (LS / BLK)                  /* blocks per line */
-#define NBLK (LINES * BPL)
 #define HEAP_MAX ((uint64_t)LINES * LS)
 #define HEAP_NAME "crash"
-#define CP_MAX 16                       /* the child keeps fewer checkpoints */
-#define CP_CAP (CP_MAX + 2)
-#define SHARED_BIT 0x80000000u          /* source shared by every line */
-#define SHARED_A 0x5ea7edULL
 #define KILL_AFTER_READY_MAX_NS 30000000ULL
 #define READY_TIMEOUT_NS 60000000000ULL
 #define CHILD_FLAG "--crash-child"
 #define NSEC 1000000000ULL
 
 /* ---- small utilities -------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *g)
-{
-	g->s += 0x9e3779b97f4a7c15ULL;
-	return mix64(g->s);
-}
-
-static uint64_t rng_below(struct rng *g, uint64_t n)
-{
-	return n ? rng_next(g) % n : 0;
-}
 
 static uint64_t now_ns(void)
 {
@@ -118,156 +90,6 @@ static int env_rounds(void)
 	return n < 1 ? 1 : n > 1000000 ? 1000000 : (int)n;
 }
 
-static void *xmalloc(size_t n)
-{
-	void *p = malloc(n);
-
-	ck_assert_msg(p != NULL, "out of memory (%zu bytes)", n);
-	return p;
-}
-
-/* ---- content ---------------------------------------------------------- */
-
-/*
- * A block's source: 0 is zeros; otherwise the block holds the same bytes as
- * that block of tu_fill(line, src) (a whole line of version src), or with
- * SHARED_BIT of tu_fill(SHARED_A, src & ~SHARED_BIT), the same in every line.
- */
-static void fill_src(uint8_t *line_buf, uint32_t src, uint64_t line)
-{
-	if (!src)
-		memset(line_buf, 0, LS);
-	else if (src & SHARED_BIT)
-		tu_fill(line_buf, LS, SHARED_A, src & ~SHARED_BIT);
-	else
-		tu_fill(line_buf, LS, line, src);
-}
-
-/* The bytes of line @line whose blocks have sources @src[0..BPL). */
-static void line_build(uint8_t *out, const uint32_t *src, uint64_t line, uint8_t *tmp)
-{
-	bool done[BPL];
-
-	memset(done, 0, sizeof(done));
-	memset(out, 0, LS);
-	for (unsigned b = 0; b < BPL; b++) {
-		if (done[b] || !src[b])
-			continue;
-		fill_src(tmp, src[b], line);
-		for (unsigned c = b; c < BPL; c++) {
-			if (src[c] == src[b]) {
-				memcpy(out + c * BLK, tmp + c * BLK, BLK);
-				done[c] = true;
-			}
-		}
-	}
-}
-
-/* The bytes of blocks [@first, @first + @n) all from source @src. */
-static void range_build(uint8_t *out, uint64_t first, uint64_t n, uint32_t src, uint8_t *tmp)
-{
-	for (uint64_t k = 0; k < n;) {
-		uint64_t blk = first + k, in = blk % BPL;
-		uint64_t take = BPL - in < n - k ? BPL - in : n - k;
-
-		fill_src(tmp, src, blk / BPL);
-		memcpy(out + k * BLK, tmp + in * BLK, take * BLK);
-		k += take;
-	}
-}
-
-/* 0 for an all-zero line, else a 64-bit fingerprint (never 0). */
-static uint64_t line_fp(const uint8_t *p)
-{
-	uint64_t h = 0x243f6a8885a308d3ULL, any = 0;
-
-	for (size_t i = 0; i < LS; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, p + i, 8);
-		any |= w;
-		h = mix64(h ^ w ^ i);
-	}
-	return any ? h | 1 : 0;
-}
-
-/* ---- operations and the pipe protocol ---------------------------------- */
-
-enum op_type {
-	OP_NONE,
-	OP_CREATE,      /* create the heap */
-	OP_WRITE,       /* blocks [x, x + y) := source src (0: zeros, written) */
-	OP_PUNCH,       /* blocks [x, x + y) := zeros, by hs_heap_punch */
-	OP_TRUNC,       /* size := x bytes */
-	OP_COPY,        /* line x := line x of checkpoint y */
-	OP_REWRITE,     /* line x := what it holds (read, then written back) */
-	OP_RESTORE,     /* live := checkpoint y */
-	OP_DELETE,      /* checkpoint y goes */
-	OP_SEAL,        /* seal working version y, labelled "v<y>" if src */
-	OP_HEAP_DELETE, /* delete the heap */
-	OP_COUNT
-};
-
-static const char *const op_names[OP_COUNT] = {
-	"none", "create", "write", "punch", "truncate", "copy", "rewrite",
-	"restore", "delete", "seal", "heap-delete",
-};
-
-struct op {
-	uint32_t type;
-	uint32_t src;
-	uint64_t x;
-	uint64_t y;
-};
-
-enum rec_kind {
-	R_READY = 1,    /* val: working version (0: no heap), val2: checkpoints */
-	R_INTENT,       /* op is about to be called */
-	R_DONE,         /* op returned rc; val: sealed version; val2: ns taken */
-};
-
-/* One pipe record; smaller than PIPE_BUF, so each write(2) is atomic. */
-struct rec {
-	uint32_t kind;
-	uint32_t pad;
-	struct op op;
-	int64_t rc;
-	uint64_t val;
-	uint64_t val2;
-};
-
-static void op_str(const struct op *op, char *buf, size_t cap)
-{
-	const char *name = op->type < OP_COUNT ? op_names[op->type] : "?";
-
-	switch (op->type) {
-	case OP_WRITE:
-	case OP_PUNCH:
-		snprintf(buf, cap, "%s blocks [%" PRIu64 ", +%" PRIu64 ") (line %" PRIu64
-			 " block %" PRIu64 ") src %#x", name, op->x, op->y, op->x / BPL,
-			 op->x % BPL, op->src);
-		break;
-	case OP_TRUNC:
-		snprintf(buf, cap, "%s to %" PRIu64, name, op->x);
-		break;
-	case OP_COPY:
-		snprintf(buf, cap, "%s line %" PRIu64 " from %" PRIu64, name, op->x, op->y);
-		break;
-	case OP_REWRITE:
-		snprintf(buf, cap, "%s line %" PRIu64, name, op->x);
-		break;
-	case OP_RESTORE:
-	case OP_DELETE:
-	case OP_SEAL:
-		snprintf(buf, cap, "%s %" PRIu64 "%s", name, op->y,
-			 op->type == OP_SEAL && op->src ? " labelled" : "");
-		break;
-	default:
-		snprintf(buf, cap, "%s", name);
-		break;
-	}
-}
-
 /* ---- the child (a re-executed copy of this binary) --------------------- */
 
 static void child_send(int fd, uint32_t kind, const struct op *op, int64_t rc,
@@ -292,7 +114,7 @@ static void __attribute__((noreturn)) child_fail(const char *what, const struct 
 	char buf[160] = "";
 
 	if (op)
-		op_str(op, buf, sizeof(buf));
+		cm_op_str(op, buf, sizeof(buf));
 	fprintf(stderr, "crash child %d: %s %s returned %lld: %s\n", (int)getpid(), what,
 		buf, rc, hs_error_last());
 	_exit(3);
@@ -325,7 +147,7 @@ static int child_exec(hs_heap *h, const struct op *op, uint8_t *buf, uint8_t *tm
 
 	switch (op->type) {
 	case OP_WRITE:
-		range_build(buf, op->x, op->y, op->src, tmp);
+		cm_range_build(buf, op->x, op->y, op->src, tmp);
 		n = hs_heap_write(h, buf, op->y * BLK, op->x * BLK);
 		return n == (ssize_t)(op->y * BLK) ? 0 : n < 0 ? (int)n : -ERANGE;
 	case OP_PUNCH:
@@ -366,78 +188,6 @@ static void child_do(int fd, hs_heap *h, const struct op *op, uint8_t *buf, uint
 	if (rc < 0)
 		child_fail("operation", op, rc);
 	child_send(fd, R_DONE, op, rc, sealed, now_ns() - t0);
-}
-
-static uint64_t pick_line(struct rng *g)
-{
-	/* Half the traffic on 32 hot lines, so chains of versions get deep. */
-	return rng_below(g, 2) ? rng_below(g, 32) : rng_below(g, LINES);
-}
-
-/* One or two (a shrink and a regrow) operations for working version @w. */
-static int op_pick(struct rng *g, uint64_t w, const uint64_t *cps, size_t ncp, struct op out[2])
-{
-	uint64_t r = rng_below(g, 100), line = pick_line(g), b, e;
-
-	memset(out, 0, 2 * sizeof(*out));
-	out[0].type = OP_WRITE;
-	out[0].src = (uint32_t)w;
-	out[0].x = line * BPL;
-	out[0].y = BPL;
-	if (r < 40) {                   /* a whole line; sometimes an older content */
-		if (r < 8 && w > 1)
-			out[0].src = (uint32_t)(w - 1 - rng_below(g, w - 1 < 8 ? w - 1 : 8));
-	} else if (r < 52) {            /* across a line boundary */
-		line = rng_below(g, LINES - 1);
-		b = 1 + rng_below(g, BPL - 1);
-		e = rng_below(g, BPL - 1);
-		out[0].x = line * BPL + b;
-		out[0].y = (BPL - b) + e + 1;
-	} else if (r < 64) {            /* part of one line */
-		b = rng_below(g, BPL);
-		e = b + rng_below(g, BPL - b);
-		if (b == 0 && e == BPL - 1)
-			e--;
-		out[0].x = line * BPL + b;
-		out[0].y = e - b + 1;
-	} else if (r < 67) {            /* two lines of one content, one batch */
-		line = rng_below(g, LINES - 1);
-		out[0].x = line * BPL;
-		out[0].y = 2 * BPL;
-		out[0].src = SHARED_BIT | (uint32_t)w;
-	} else if (r < 70) {            /* one of four contents shared store-wide */
-		out[0].src = SHARED_BIT | (uint32_t)(1 + rng_below(g, 4));
-	} else if (r < 73) {            /* zeros, written rather than punched */
-		out[0].src = 0;
-		if (rng_below(g, 2))
-			out[0].y = 1 + rng_below(g, BPL - 1);
-	} else if (r < 80) {            /* punch a line */
-		out[0].type = OP_PUNCH;
-	} else if (r < 84) {            /* punch part of a line */
-		b = rng_below(g, BPL);
-		out[0].type = OP_PUNCH;
-		out[0].x = line * BPL + b;
-		out[0].y = 1 + rng_below(g, BPL - b);
-	} else if (r < 90 && ncp) {     /* a line as it was in a checkpoint */
-		out[0].type = OP_COPY;
-		out[0].x = line;
-		out[0].y = cps[rng_below(g, ncp)];
-	} else if (r < 94) {            /* a line rewritten with what it holds */
-		out[0].type = OP_REWRITE;
-		out[0].x = line;
-	} else if (r < 96) {            /* shrink, then regrow */
-		uint64_t s1 = rng_below(g, 8) ? NBLK - rng_below(g, NBLK / 4)
-					      : rng_below(g, NBLK + 1);
-		uint64_t s2 = s1 + rng_below(g, NBLK - s1 + 1);
-
-		memset(&out[0], 0, sizeof(out[0]));
-		out[0].type = OP_TRUNC;
-		out[0].x = s1 * BLK;
-		out[1].type = OP_TRUNC;
-		out[1].x = s2 * BLK;
-		return 2;
-	}
-	return 1;
 }
 
 static void cps_remove(uint64_t *cps, size_t *ncp, size_t i)
@@ -488,32 +238,32 @@ static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64
 	child_send(fd, R_READY, NULL, 0, info.version, ncp);
 
 	for (uint64_t w = info.version;; w++) {
-		struct rng g = { seed ^ mix64(w) };
+		struct rng g = { seed ^ cm_mix64(w) };
 		struct op op;
 		uint64_t n_ops;
 
 		memset(&op, 0, sizeof(op));
 		/* Checkpoints go: one at random half the time, and down to CP_MAX - 1. */
 		while (ncp && (ncp >= CP_MAX || op.type == OP_NONE)) {
-			size_t i = rng_below(&g, ncp);
+			size_t i = cm_rng_below(&g, ncp);
 
-			if (ncp < CP_MAX && rng_below(&g, 2))
+			if (ncp < CP_MAX && cm_rng_below(&g, 2))
 				break;
 			op.type = OP_DELETE;
 			op.y = cps[i];
 			child_do(fd, h, &op, buf, tmp);
 			cps_remove(cps, &ncp, i);
 		}
-		if (ncp && rng_below(&g, 8) == 0) {
+		if (ncp && cm_rng_below(&g, 8) == 0) {
 			memset(&op, 0, sizeof(op));
 			op.type = OP_RESTORE;
-			op.y = cps[rng_below(&g, ncp)];
+			op.y = cps[cm_rng_below(&g, ncp)];
 			child_do(fd, h, &op, buf, tmp);
 		}
-		n_ops = 1 + rng_below(&g, 40);
+		n_ops = 1 + cm_rng_below(&g, 40);
 		for (uint64_t i = 0; i < n_ops; i++) {
 			struct op ops[2];
-			int k = op_pick(&g, w, cps, ncp, ops);
+			int k = cm_op_pick(&g, w, cps, ncp, ops);
 
 			for (int j = 0; j < k; j++)
 				child_do(fd, h, &ops[j], buf, tmp);
@@ -521,7 +271,7 @@ static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64
 		memset(&op, 0, sizeof(op));
 		op.type = OP_SEAL;
 		op.y = w;
-		op.src = rng_below(&g, 4) == 0;
+		op.src = cm_rng_below(&g, 4) == 0;
 		child_do(fd, h, &op, buf, tmp);
 		cps[ncp++] = w;
 	}
@@ -642,7 +392,7 @@ static size_t watch_n(const struct watch *w)
 
 static void watch_rec(const struct watch *w, size_t i, struct rec *out)
 {
-	memcpy(out, w->bytes + i * sizeof(*out), sizeof(*out));
+	cm_rec_get(w->bytes, i, out);
 }
 
 /*
@@ -721,19 +471,7 @@ static void child_watch(pid_t pid, int fd, uint64_t delay_ns, bool from_fork,
 			      (unsigned long long)(READY_TIMEOUT_NS / NSEC));
 }
 
-/* ---- the model ---------------------------------------------------------- */
-
-struct state {
-	uint64_t size;
-	uint32_t src[NBLK];
-};
-
-struct cp {
-	uint64_t version;
-	bool labelled;
-	struct state *st;
-	uint64_t fp[LINES];             /* line fingerprints, 0 for zero lines */
-};
+/* ---- a run -------------------------------------------------------------- */
 
 enum phase { PH_OPEN, PH_CREATE, PH_IDLE, PH_WRITE, PH_TRUNC, PH_RESTORE, PH_DELETE,
 	     PH_SEAL, PH_COUNT };
@@ -749,16 +487,7 @@ struct run {
 	int round, rounds;
 	char where[96];
 
-	/* the model */
-	bool created;
-	uint64_t head;                  /* working version */
-	struct state live;
-	struct cp cps[CP_CAP];
-	size_t n_cps;
-	uint64_t *dead_labels;          /* labelled checkpoints since deleted */
-	size_t n_dead, cap_dead;
-	bool pending;                   /* an operation was in flight at the kill */
-	struct op pend;
+	struct cm_model m;              /* what the store must hold */
 
 	/* scratch */
 	uint8_t *buf;                   /* HEAP_MAX + LS: a whole version */
@@ -767,28 +496,10 @@ struct run {
 	uint64_t live_fp[LINES];
 
 	/* figures */
-	uint64_t sealed, ops_done, inflight_applied, inflight_absent;
+	uint64_t inflight_applied, inflight_absent;
 	uint64_t kills[PH_COUNT];
-	uint64_t done_by_type[OP_COUNT];
 	uint64_t ready_ns_sum, ready_n;
 };
-
-static struct cp *model_cp(struct run *r, uint64_t version)
-{
-	for (size_t i = 0; i < r->n_cps; i++) {
-		if (r->cps[i].version == version)
-			return &r->cps[i];
-	}
-	return NULL;
-}
-
-static void state_fp(struct run *r, const struct state *st, uint64_t fp[LINES])
-{
-	for (uint64_t l = 0; l < LINES; l++) {
-		line_build(r->line, st->src + l * BPL, l, r->tmp);
-		fp[l] = line_fp(r->line);
-	}
-}
 
 static uint64_t fp_nonzero(const uint64_t fp[LINES])
 {
@@ -799,152 +510,13 @@ static uint64_t fp_nonzero(const uint64_t fp[LINES])
 	return n;
 }
 
-/* Apply a content operation to @st (what the store must do to the live heap). */
-static void state_apply(struct run *r, struct state *st, const struct op *op)
-{
-	const struct cp *cp;
-	uint64_t end;
-
-	switch (op->type) {
-	case OP_WRITE:
-		for (uint64_t b = op->x; b < op->x + op->y; b++)
-			st->src[b] = op->src;
-		end = (op->x + op->y) * BLK;
-		if (end > st->size)
-			st->size = end;
-		break;
-	case OP_PUNCH:          /* blocks past the size are zero already */
-		for (uint64_t b = op->x; b < op->x + op->y; b++)
-			st->src[b] = 0;
-		break;
-	case OP_TRUNC:
-		for (uint64_t b = op->x / BLK; b < NBLK; b++)
-			st->src[b] = 0;
-		st->size = op->x;
-		break;
-	case OP_COPY:
-		cp = model_cp(r, op->y);
-		ck_assert_msg(cp != NULL, "%s: copy from %" PRIu64
-			      ", not a checkpoint in the model", r->where, op->y);
-		memcpy(st->src + op->x * BPL, cp->st->src + op->x * BPL, BPL * sizeof(*st->src));
-		/* the write extends the heap like a rewrite */
-		/* fall through */
-	case OP_REWRITE:
-		end = (op->x + 1) * LS;
-		if (end > st->size)
-			st->size = end;
-		break;
-	case OP_RESTORE:
-		cp = model_cp(r, op->y);
-		ck_assert_msg(cp != NULL, "%s: restore to %" PRIu64
-			      ", not a checkpoint in the model", r->where, op->y);
-		*st = *cp->st;
-		break;
-	default:
-		ck_abort_msg("%s: operation %u is not a content operation", r->where, op->type);
-	}
-}
-
-/* Apply any operation to the model. */
-static void model_apply(struct run *r, const struct op *op)
-{
-	struct cp *cp;
-
-	switch (op->type) {
-	case OP_CREATE:
-		ck_assert_msg(!r->created, "%s: heap created twice", r->where);
-		r->created = true;
-		r->head = 1;
-		memset(&r->live, 0, sizeof(r->live));
-		break;
-	case OP_SEAL:
-		ck_assert_msg(op->y == r->head, "%s: seal of %" PRIu64 " while the model's working "
-			      "version is %" PRIu64, r->where, op->y, r->head);
-		ck_assert_msg(r->n_cps < CP_CAP, "%s: more than %d checkpoints", r->where, CP_CAP);
-		cp = &r->cps[r->n_cps++];
-		cp->version = op->y;
-		cp->labelled = op->src != 0;
-		cp->st = xmalloc(sizeof(*cp->st));
-		*cp->st = r->live;
-		state_fp(r, cp->st, cp->fp);
-		r->head++;
-		r->sealed++;
-		break;
-	case OP_DELETE:
-		cp = model_cp(r, op->y);
-		ck_assert_msg(cp != NULL, "%s: delete of %" PRIu64
-			      ", not a checkpoint in the model", r->where, op->y);
-		if (cp->labelled) {
-			if (r->n_dead == r->cap_dead) {
-				size_t cap = r->cap_dead ? 2 * r->cap_dead : 64;
-				uint64_t *grown = realloc(r->dead_labels, cap * sizeof(*grown));
-
-				ck_assert(grown != NULL);
-				r->dead_labels = grown;
-				r->cap_dead = cap;
-			}
-			r->dead_labels[r->n_dead++] = cp->version;
-		}
-		free(cp->st);
-		memmove(cp, cp + 1, (size_t)(&r->cps[r->n_cps] - (cp + 1)) * sizeof(*cp));
-		r->n_cps--;
-		break;
-	default:
-		state_apply(r, &r->live, op);
-		break;
-	}
-}
-
-/* Replay the records of one child into the model; note the op in flight. */
-static void model_replay(struct run *r, const struct watch *w)
-{
-	char a[160], b[160];
-
-	r->pending = false;
-	for (size_t i = 0; i < watch_n(w); i++) {
-		struct rec rec;
-
-		watch_rec(w, i, &rec);
-		switch (rec.kind) {
-		case R_READY:
-			ck_assert_msg(r->created, "%s: child ready but the heap was never created",
-				      r->where);
-			ck_assert_msg(rec.val == r->head && rec.val2 == r->n_cps,
-				      "%s: child found working version %" PRIu64 " and %" PRIu64
-				      " checkpoints; the model has %" PRIu64 " and %zu",
-				      r->where, rec.val, rec.val2, r->head, r->n_cps);
-			break;
-		case R_INTENT:
-			op_str(&rec.op, a, sizeof(a));
-			ck_assert_msg(!r->pending, "%s: intent %s while an op is open",
-				      r->where, a);
-			r->pend = rec.op;
-			r->pending = true;
-			break;
-		case R_DONE:
-			op_str(&rec.op, a, sizeof(a));
-			op_str(&r->pend, b, sizeof(b));
-			ck_assert_msg(r->pending && memcmp(&rec.op, &r->pend, sizeof(rec.op)) == 0,
-				      "%s: done %s does not match intent %s", r->where, a, b);
-			ck_assert_msg(rec.rc == 0, "%s: %s returned %" PRId64, r->where, a, rec.rc);
-			model_apply(r, &rec.op);
-			r->pending = false;
-			r->ops_done++;
-			r->done_by_type[rec.op.type]++;
-			break;
-		default:
-			ck_abort_msg("%s: record of kind %u", r->where, rec.kind);
-		}
-	}
-}
-
 static enum phase kill_phase(const struct run *r, const struct watch *w)
 {
 	if (!w->t_ready)
-		return r->pending && r->pend.type == OP_CREATE ? PH_CREATE : PH_OPEN;
-	if (!r->pending)
+		return r->m.pending && r->m.pend.type == OP_CREATE ? PH_CREATE : PH_OPEN;
+	if (!r->m.pending)
 		return PH_IDLE;
-	switch (r->pend.type) {
+	switch (r->m.pend.type) {
 	case OP_SEAL:
 		return PH_SEAL;
 	case OP_DELETE:
@@ -988,7 +560,7 @@ static int state_check(struct run *r, hs_heap *h, uint64_t version, uint64_t siz
 		size_t i = 0;
 		uint64_t ga, gb;
 
-		line_build(r->line, st->src + l * BPL, l, r->tmp);
+		cm_line_build(r->line, st->src + l * BPL, l, r->tmp);
 		if (memcmp(got, r->line, len) == 0)
 			continue;
 		while (got[i] == r->line[i])
@@ -1091,7 +663,7 @@ static int u64_cmp(const void *a, const void *b)
  */
 static void usage_check(struct run *r, hs_store *s)
 {
-	uint64_t *all = xmalloc((CP_CAP + 1) * LINES * sizeof(uint64_t));
+	uint64_t *all = cm_xmalloc((CP_CAP + 1) * LINES * sizeof(uint64_t));
 	uint64_t distinct = 0, per_line = 0;
 	hs_store_usage u;
 	size_t n = 0;
@@ -1102,10 +674,10 @@ static void usage_check(struct run *r, hs_store *s)
 		const uint64_t *fps[CP_CAP + 1];
 		size_t k = 0;
 
-		if (r->created)
+		if (r->m.created)
 			fps[k++] = &r->live_fp[l];
-		for (size_t i = 0; i < r->n_cps; i++)
-			fps[k++] = &r->cps[i].fp[l];
+		for (size_t i = 0; i < r->m.n_cps; i++)
+			fps[k++] = &r->m.cps[i].fp[l];
 		for (size_t i = 0; i < k; i++) {
 			bool seen = !*fps[i];
 
@@ -1145,73 +717,73 @@ static void heap_check(struct run *r, hs_store *s, hs_heap *h)
 	ck_assert_msg(rc == 0, "%s: heap info: %d %s", r->where, rc, hs_error_last());
 	ck_assert_msg(info.line_size == LS && info.state == HS_HEAP_LIVE,
 		      "%s: heap line size %u state %d", r->where, info.line_size, (int)info.state);
-	if (r->pending && r->pend.type == OP_SEAL) {
-		ck_assert_msg(info.version == r->head || info.version == r->head + 1,
+	if (r->m.pending && r->m.pend.type == OP_SEAL) {
+		ck_assert_msg(info.version == r->m.head || info.version == r->m.head + 1,
 			      "%s: working version %" PRIu64 " after a kill during the seal of %"
-			      PRIu64, r->where, info.version, r->head);
-		if (info.version == r->head + 1) {
-			model_apply(r, &r->pend);
+			      PRIu64, r->where, info.version, r->m.head);
+		if (info.version == r->m.head + 1) {
+			cm_model_apply(&r->m, &r->m.pend);
 			r->inflight_applied++;
 		} else {
 			r->inflight_absent++;
 		}
-		r->pending = false;
+		r->m.pending = false;
 	}
-	ck_assert_msg(info.version == r->head, "%s: working version %" PRIu64 ", model %" PRIu64,
-		      r->where, info.version, r->head);
+	ck_assert_msg(info.version == r->m.head, "%s: working version %" PRIu64 ", model %" PRIu64,
+		      r->where, info.version, r->m.head);
 
 	rc = hs_version_list(h, &vl, &nv);
 	ck_assert_msg(rc == 0, "%s: version list: %d %s", r->where, rc, hs_error_last());
-	if (r->pending && r->pend.type == OP_DELETE) {
+	if (r->m.pending && r->m.pend.type == OP_DELETE) {
 		bool present = false;
 
 		for (size_t i = 0; i < nv; i++)
-			present |= vl[i].version == r->pend.y;
+			present |= vl[i].version == r->m.pend.y;
 		if (!present) {
-			model_apply(r, &r->pend);
+			cm_model_apply(&r->m, &r->m.pend);
 			r->inflight_applied++;
 		} else {
 			r->inflight_absent++;
 		}
-		r->pending = false;
+		r->m.pending = false;
 	}
-	for (size_t i = 0; i < nv || i < r->n_cps; i++) {
-		ck_assert_msg(i < nv && i < r->n_cps && vl[i].version == r->cps[i].version,
+	for (size_t i = 0; i < nv || i < r->m.n_cps; i++) {
+		ck_assert_msg(i < nv && i < r->m.n_cps && vl[i].version == r->m.cps[i].version,
 			      "%s: checkpoint #%zu is %" PRIu64 " in the store (of %zu), %" PRIu64
 			      " in the model (of %zu)", r->where, i, i < nv ? vl[i].version : 0,
-			      nv, i < r->n_cps ? r->cps[i].version : 0, r->n_cps);
+			      nv, i < r->m.n_cps ? r->m.cps[i].version : 0, r->m.n_cps);
 	}
 
 	/* The live heap: as the model says, or with the operation in flight done. */
-	if (r->pending) {
-		op_str(&r->pend, a, sizeof(a));
-		ck_assert_msg(r->pend.type != OP_CREATE && r->pend.type != OP_HEAP_DELETE,
+	if (r->m.pending) {
+		cm_op_str(&r->m.pend, a, sizeof(a));
+		ck_assert_msg(r->m.pend.type != OP_CREATE && r->m.pend.type != OP_HEAP_DELETE,
 			      "%s: %s in flight", r->where, a);
-		if (state_check(r, h, HS_VERSION_LIVE, info.size_bytes, &r->live, why,
+		if (state_check(r, h, HS_VERSION_LIVE, info.size_bytes, &r->m.live, why,
 				sizeof(why)) == 0) {
 			r->inflight_absent++;
 		} else {
-			r->alt = r->live;
-			state_apply(r, &r->alt, &r->pend);
+			r->alt = r->m.live;
+			cm_state_apply(&r->m, &r->alt, &r->m.pend);
 			rc = state_check(r, h, HS_VERSION_LIVE, info.size_bytes, &r->alt, why2,
 					 sizeof(why2));
 			ck_assert_msg(rc == 0, "%s: live heap (working version %" PRIu64
 				      ") is neither before nor after the %s in flight at the "
-				      "kill: before: %s; after: %s", r->where, r->head, a, why,
+				      "kill: before: %s; after: %s", r->where, r->m.head, a, why,
 				      why2);
-			r->live = r->alt;
+			r->m.live = r->alt;
 			r->inflight_applied++;
 		}
-		r->pending = false;
+		r->m.pending = false;
 	} else {
-		rc = state_check(r, h, HS_VERSION_LIVE, info.size_bytes, &r->live, why,
+		rc = state_check(r, h, HS_VERSION_LIVE, info.size_bytes, &r->m.live, why,
 				 sizeof(why));
 		ck_assert_msg(rc == 0, "%s: live heap (working version %" PRIu64 "): %s",
-			      r->where, r->head, why);
+			      r->where, r->m.head, why);
 	}
-	state_fp(r, &r->live, r->live_fp);
-	ck_assert_msg(info.latest == (r->n_cps ? r->cps[r->n_cps - 1].version : 0) &&
-		      info.checkpoints == r->n_cps,
+	cm_state_fp(&r->m, &r->m.live, r->live_fp);
+	ck_assert_msg(info.latest == (r->m.n_cps ? r->m.cps[r->m.n_cps - 1].version : 0) &&
+		      info.checkpoints == r->m.n_cps,
 		      "%s: heap info says latest %" PRIu64 " of %" PRIu64 " checkpoints",
 		      r->where, info.latest, info.checkpoints);
 	ck_assert_msg(info.lines_used == fp_nonzero(r->live_fp),
@@ -1220,8 +792,8 @@ static void heap_check(struct run *r, hs_store *s, hs_heap *h)
 	line_next_check(r, h, HS_VERSION_LIVE, r->live_fp);
 
 	/* Every checkpoint: complete and exact, with the right record. */
-	for (size_t i = 0; i < r->n_cps; i++) {
-		const struct cp *cp = &r->cps[i];
+	for (size_t i = 0; i < r->m.n_cps; i++) {
+		const struct cp *cp = &r->m.cps[i];
 		const hs_version_info *vi = &vl[i];
 		char label[32] = "";
 		uint64_t found = 0;
@@ -1231,10 +803,10 @@ static void heap_check(struct run *r, hs_store *s, hs_heap *h)
 		rc = state_check(r, h, cp->version, vi->size_bytes, cp->st, why, sizeof(why));
 		ck_assert_msg(rc == 0, "%s: checkpoint %" PRIu64 ": %s", r->where, cp->version,
 			      why);
-		ck_assert_msg(vi->parent == (i ? r->cps[i - 1].version : 0),
+		ck_assert_msg(vi->parent == (i ? r->m.cps[i - 1].version : 0),
 			      "%s: checkpoint %" PRIu64 " has parent %" PRIu64
 			      ", expected %" PRIu64,
-			      r->where, cp->version, vi->parent, i ? r->cps[i - 1].version : 0);
+			      r->where, cp->version, vi->parent, i ? r->m.cps[i - 1].version : 0);
 		ck_assert_msg(vi->lines_used == fp_nonzero(cp->fp),
 			      "%s: checkpoint %" PRIu64 " says %" PRIu64
 			      " lines used, holds %" PRIu64,
@@ -1248,21 +820,21 @@ static void heap_check(struct run *r, hs_store *s, hs_heap *h)
 				      " (%d %s)", r->where, label, found, rc, hs_error_last());
 		}
 		if (i)
-			diff_check(r, h, r->cps[i - 1].version, cp->version, r->cps[i - 1].fp,
+			diff_check(r, h, r->m.cps[i - 1].version, cp->version, r->m.cps[i - 1].fp,
 				   cp->fp);
 		line_next_check(r, h, cp->version, cp->fp);
 	}
-	if (r->n_cps)
-		diff_check(r, h, r->cps[r->n_cps - 1].version, HS_VERSION_LIVE,
-			   r->cps[r->n_cps - 1].fp, r->live_fp);
-	for (size_t i = 0; i < r->n_dead; i++) {
+	if (r->m.n_cps)
+		diff_check(r, h, r->m.cps[r->m.n_cps - 1].version, HS_VERSION_LIVE,
+			   r->m.cps[r->m.n_cps - 1].fp, r->live_fp);
+	for (size_t i = 0; i < r->m.n_dead; i++) {
 		char label[32];
 		uint64_t found = 0;
 
-		snprintf(label, sizeof(label), "v%" PRIu64, r->dead_labels[i]);
+		snprintf(label, sizeof(label), "v%" PRIu64, r->m.dead_labels[i]);
 		rc = hs_version_find_label(h, label, &found);
 		ck_assert_msg(rc == -ENOENT, "%s: label %s of deleted checkpoint %" PRIu64
-			      " finds %" PRIu64 " (%d)", r->where, label, r->dead_labels[i], found,
+			      " finds %" PRIu64 " (%d)", r->where, label, r->m.dead_labels[i], found,
 			      rc);
 	}
 	free(vl);
@@ -1279,21 +851,21 @@ static void round_check(struct run *r)
 	ck_assert_msg(rc == 0, "%s: reopening the store after the kill: %d %s", r->where, rc,
 		      hs_error_last());
 	rc = hs_heap_open(&h, s, HEAP_NAME);
-	if (!r->created) {
-		bool creating = r->pending && r->pend.type == OP_CREATE;
+	if (!r->m.created) {
+		bool creating = r->m.pending && r->m.pend.type == OP_CREATE;
 
 		ck_assert_msg(rc == -ENOENT || (rc == 0 && creating),
 			      "%s: heap open before it was created: %d %s", r->where, rc,
 			      hs_error_last());
 		if (rc == -ENOENT) {
 			r->inflight_absent += creating;
-			r->pending = false;
+			r->m.pending = false;
 			usage_check(r, s);
 			hs_store_close(s);
 			return;
 		}
-		model_apply(r, &r->pend);
-		r->pending = false;
+		cm_model_apply(&r->m, &r->m.pend);
+		r->m.pending = false;
 		r->inflight_applied++;
 	}
 	ck_assert_msg(rc == 0, "%s: heap open: %d %s", r->where, rc, hs_error_last());
@@ -1304,9 +876,7 @@ static void round_check(struct run *r)
 
 static void run_free(struct run *r)
 {
-	for (size_t i = 0; i < r->n_cps; i++)
-		free(r->cps[i].st);
-	free(r->dead_labels);
+	cm_model_dispose(&r->m);
 	free(r->buf);
 	free(r->line);
 	free(r->tmp);
@@ -1322,22 +892,22 @@ static void final_check(struct run *r, struct rng *g)
 	hs_heap *h = NULL;
 	hs_heap_info *heaps = NULL;
 	size_t n_heaps = 0;
-	uint64_t *all = xmalloc(LINES * sizeof(uint64_t));
+	uint64_t *all = cm_xmalloc(LINES * sizeof(uint64_t));
 	uint64_t distinct = 0, n = 0;
 	int rc = hs_store_open(&s, r->dir, NULL);
 
 	snprintf(r->where, sizeof(r->where), "final (seed %" PRIu64 ")", r->seed);
 	ck_assert_msg(rc == 0, "%s: open: %d %s", r->where, rc, hs_error_last());
-	if (r->created) {
+	if (r->m.created) {
 		ck_assert_int_eq(hs_heap_open(&h, s, HEAP_NAME), 0);
-		while (r->n_cps) {
+		while (r->m.n_cps) {
 			struct op op = { .type = OP_DELETE };
 
-			op.y = r->cps[rng_below(g, r->n_cps)].version;
+			op.y = r->m.cps[cm_rng_below(g, r->m.n_cps)].version;
 			rc = hs_version_delete(h, op.y);
 			ck_assert_msg(rc == 0, "%s: delete %" PRIu64 ": %d %s", r->where, op.y, rc,
 				      hs_error_last());
-			model_apply(r, &op);
+			cm_model_apply(&r->m, &op);
 			heap_check(r, s, h);
 		}
 		/* Only the live heap is left: one reference per non-zero line. */
@@ -1382,16 +952,17 @@ START_TEST(heap_survives_sigkill_at_random_moments)
 	g.s = r->seed;
 	r->dir = tu_tmpdir("crash");
 	ck_assert(r->dir != NULL);
-	r->buf = xmalloc(HEAP_MAX + LS);
-	r->line = xmalloc(LS);
-	r->tmp = xmalloc(LS);
+	r->buf = cm_xmalloc(HEAP_MAX + LS);
+	r->line = cm_xmalloc(LS);
+	r->tmp = cm_xmalloc(LS);
+	cm_model_init(&r->m, r->where);
 	fprintf(stderr, "test_heapstore_crash: HEAPFS_CRASH_SEED=%" PRIu64
 		" HEAPFS_CRASH_ROUNDS=%d store %s\n", r->seed, r->rounds, r->dir);
 
 	for (r->round = 1; r->round <= r->rounds; r->round++) {
 		struct watch w;
 		uint64_t est = r->ready_n ? r->ready_ns_sum / r->ready_n : 20000000;
-		bool in_open = r->round > 1 && rng_below(&g, 8) == 0;
+		bool in_open = r->round > 1 && cm_rng_below(&g, 8) == 0;
 		uint64_t delay;
 		int fd;
 		pid_t pid;
@@ -1401,9 +972,9 @@ START_TEST(heap_survives_sigkill_at_random_moments)
 		/* Kill during exec/open/recovery, or after 0-30 ms of work (0 a quarter
 		 * of the time). */
 		if (in_open)
-			delay = rng_below(&g, est + est / 4);
+			delay = cm_rng_below(&g, est + est / 4);
 		else
-			delay = rng_below(&g, 4) == 0 ? 0 : rng_below(&g, KILL_AFTER_READY_MAX_NS);
+			delay = cm_rng_below(&g, 4) == 0 ? 0 : cm_rng_below(&g, KILL_AFTER_READY_MAX_NS);
 		memset(&w, 0, sizeof(w));
 		w.t_fork = now_ns();
 		pid = child_spawn("heap", r->dir, r->seed, &fd);
@@ -1412,26 +983,26 @@ START_TEST(heap_survives_sigkill_at_random_moments)
 			r->ready_ns_sum += w.t_ready - w.t_fork;
 			r->ready_n++;
 		}
-		model_replay(r, &w);
+		cm_model_replay(&r->m, w.bytes, watch_n(&w));
 		r->kills[kill_phase(r, &w)]++;
 		free(w.bytes);
 		round_check(r);
 		if (r->round % 100 == 0)
 			fprintf(stderr, "test_heapstore_crash: round %d, %" PRIu64
-				" versions sealed, %.1f s\n", r->round, r->sealed,
+				" versions sealed, %.1f s\n", r->round, r->m.sealed,
 				(double)(now_ns() - t0) / NSEC);
 	}
 	final_check(r, &g);
 
 	fprintf(stderr, "test_heapstore_crash: %d rounds, %" PRIu64 " versions sealed, %" PRIu64
 		" operations returned; in flight at the kill: %" PRIu64 " found done, %" PRIu64
-		" found not done; mean time to ready %.1f ms; %.1f s\n", r->rounds, r->sealed,
-		r->ops_done, r->inflight_applied, r->inflight_absent,
+		" found not done; mean time to ready %.1f ms; %.1f s\n", r->rounds, r->m.sealed,
+		r->m.ops_done, r->inflight_applied, r->inflight_absent,
 		r->ready_n ? (double)r->ready_ns_sum / (double)r->ready_n / 1e6 : 0.0,
 		(double)(now_ns() - t0) / NSEC);
 	fprintf(stderr, "test_heapstore_crash: operations returned:");
 	for (int t = OP_CREATE; t < OP_HEAP_DELETE; t++)
-		fprintf(stderr, " %s %" PRIu64 "%s", op_names[t], r->done_by_type[t],
+		fprintf(stderr, " %s %" PRIu64 "%s", cm_op_names[t], r->m.done_by_type[t],
 			t + 1 < OP_HEAP_DELETE ? "," : "\n");
 	fprintf(stderr, "test_heapstore_crash: kills during:");
 	for (int p = 0; p < PH_COUNT; p++)
@@ -1475,8 +1046,8 @@ START_TEST(store_creation_killed_store_still_opens)
 		if (i == 0 || targeted)
 			w.trigger = current;
 		delay = i == 0 ? READY_TIMEOUT_NS :
-			targeted ? rng_below(&g, window + window / 8 + 1) :
-			rng_below(&g, full + full / 8 + 1);
+			targeted ? cm_rng_below(&g, window + window / 8 + 1) :
+			cm_rng_below(&g, full + full / 8 + 1);
 		w.t_fork = now_ns();
 		pid = child_spawn("create", dir, seed, &fd);
 		child_watch(pid, fd, delay, !w.trigger, i == 0 ? R_DONE : 0, &w);
@@ -1555,7 +1126,7 @@ START_TEST(heap_delete_killed_finished_at_open)
 	uint64_t seed = env_u64("HEAPFS_CRASH_SEED", (uint64_t)time(NULL));
 	struct rng g = { seed };
 	uint64_t est = 20000000;
-	uint8_t *buf = xmalloc(2048 * LS);
+	uint8_t *buf = cm_xmalloc(2048 * LS);
 	int rounds = env_rounds() / 6, before = 0, resumed = 0, done_n = 0, untouched = 0;
 
 	ck_assert(dir != NULL);
@@ -1568,7 +1139,7 @@ START_TEST(heap_delete_killed_finished_at_open)
 		hs_store *s = NULL;
 		hs_heap *h = NULL;
 		bool done = false, intent = false;
-		uint64_t delay = rng_below(&g, est + est / 4);
+		uint64_t delay = cm_rng_below(&g, est + est / 4);
 		int fd, rc;
 		pid_t pid;
 
