@@ -189,6 +189,9 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)len;
 		break;
+	case FS_CTL:
+		st->st_mode = S_IFREG | 0600;   /* commands are the owner's */
+		break;
 	case FS_LATEST:
 	case FS_LABEL: {
 		char target[32];

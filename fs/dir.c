@@ -34,7 +34,7 @@ static const struct {
 }, ckpt_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "stat", FS_STAT },
 }, meta_dir_entries[] = {
-	{ "pool", FS_POOL }, { "version", FS_VERSION_FILE },
+	{ "pool", FS_POOL }, { "version", FS_VERSION_FILE }, { "ctl", FS_CTL },
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))

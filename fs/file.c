@@ -19,6 +19,7 @@
 
 #include <linux/falloc.h>
 
+#include "cmd.h"
 #include "fs_int.h"
 
 static bool generated(const struct fs_node *n)
@@ -45,6 +46,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	case FS_POOL:
 	case FS_VERSION_FILE:
 	case FS_STAT:
+	case FS_CTL:
 		break;
 	case FS_LATEST:
 	case FS_LABEL:
@@ -60,6 +62,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	if (!f)
 		return -ENOMEM;
 	f->node = n;
+	pthread_mutex_init(&f->lock, NULL);
 	if (generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) {
 		free(f);
 		return rc;
@@ -77,8 +80,71 @@ void fs_do_release(struct fs *fs, struct fuse_file_info *fi)
 	(void)fs;
 	if (!f)
 		return;
+	pthread_mutex_destroy(&f->lock);
+	free(f->req);
 	free(f->text);
 	free(f);
+}
+
+/* restore changed a heap wholesale: drop the heap file's cached pages. */
+static void ctl_heap_changed(uint64_t heap_id, void *payload)
+{
+	fs_inval_heap(payload, heap_id, 0, 0);
+}
+
+/*
+ * .heapfs/ctl: the writes of one open are one request; the first read runs
+ * it (cmd_exec) and every read serves the response.
+ */
+#define CTL_REQUEST_MAX (1u << 20)
+
+static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t off)
+{
+	ssize_t rc = (ssize_t)size;
+
+	pthread_mutex_lock(&f->lock);
+	if (f->answered) {
+		rc = -EBUSY;   /* one request per open */
+	} else if ((size_t)off != f->req_len || size > CTL_REQUEST_MAX - f->req_len) {
+		rc = -EINVAL;  /* appended in order, and not huge */
+	} else {
+		char *grown = realloc(f->req, f->req_len + size + 1);
+
+		if (!grown) {
+			rc = -ENOMEM;
+		} else {
+			f->req = grown;
+			memcpy(f->req + f->req_len, buf, size);
+			f->req_len += size;
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
+			off_t off)
+{
+	cmd_hooks hooks = { ctl_heap_changed, fs };
+	ssize_t rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	if (!f->answered) {
+		f->text = cmd_exec_text(fs->store, f->req ? f->req : "", f->req_len, &hooks);
+		if (!f->text) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		f->text_len = strlen(f->text);
+		f->answered = true;
+	}
+	if ((size_t)off < f->text_len) {
+		rc = (ssize_t)(size < f->text_len - (size_t)off ? size : f->text_len - (size_t)off);
+		memcpy(buf, f->text + off, (size_t)rc);
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return rc;
 }
 
 ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
@@ -102,6 +168,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 			size = ls - (size_t)off;
 		return hs_version_read(n->heap, n->version, buf, size,
 				       n->line * ls + (uint64_t)off);
+	case FS_CTL:
+		return ctl_read(fs, f, buf, size, off);
 	default:
 		if (!f || !f->text || (size_t)off >= f->text_len)
 			return 0;
@@ -112,8 +180,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	}
 }
 
-ssize_t fs_do_write(struct fs *fs, struct fs_node *n, const char *buf,
-		    size_t size, off_t off)
+ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		    const char *buf, size_t size, off_t off)
 {
 	ssize_t r;
 	uint32_t ls;
@@ -136,6 +204,8 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, const char *buf,
 		if (r > 0)
 			fs_inval_heap(fs, n->heap_id, (off_t)(n->line * ls) + off, r);
 		return r;
+	case FS_CTL:
+		return ctl_write((struct fs_file *)(uintptr_t)fi->fh, buf, size, off);
 	default:
 		return -EACCES;
 	}

@@ -8,6 +8,7 @@
  *
  *   ROOT                      /
  *   META_DIR, POOL, VERSION   /.heapfs, /.heapfs/pool, /.heapfs/version
+ *   CTL                       /.heapfs/ctl: heapctl's requests (cmd.h)
  *   HEAP_DIR                  /<heap>                       (version LIVE)
  *   HEAP, LINES, LINE, STAT   /<heap>/heap, lines/, lines/<off>, stat
  *   CKPTS                     /<heap>/checkpoints
@@ -35,6 +36,7 @@ enum fs_kind {
 	FS_META_DIR,
 	FS_POOL,
 	FS_VERSION_FILE,
+	FS_CTL,
 	FS_HEAP_DIR,
 	FS_HEAP,
 	FS_LINES,
@@ -115,12 +117,15 @@ struct fs_file {
 	struct fs_node *node;
 	char *text;                   /* generated files: the content at open */
 	size_t text_len;
+	char *req;                    /* ctl: the request written so far */
+	size_t req_len;
+	bool answered;                /* ctl: text holds the response */
+	pthread_mutex_t lock;         /* ctl: one request, one response */
 };
 
 /* opts.c */
 int fs_opts_parse(struct fs_opts *o, int argc, char **argv);
 void fs_opts_dispose(struct fs_opts *o);
-int fs_size_parse(const char *s, uint64_t *out);
 void fs_fail(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* node.c */
@@ -166,8 +171,8 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 void fs_do_release(struct fs *fs, struct fuse_file_info *fi);
 ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		   char *buf, size_t size, off_t off);
-ssize_t fs_do_write(struct fs *fs, struct fs_node *n, const char *buf,
-		    size_t size, off_t off);
+ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		    const char *buf, size_t size, off_t off);
 int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set);
 int fs_do_fsync(struct fs *fs, struct fs_node *n);
 int fs_do_fallocate(struct fs *fs, struct fs_node *n, int mode, off_t off, off_t len);

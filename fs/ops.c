@@ -283,9 +283,8 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct fs_node *n;
 	ssize_t r;
 
-	(void)fi;
 	NODE_OR_REPLY(n, fs, ino);
-	r = fs_do_write(fs, n, buf, size, off);
+	r = fs_do_write(fs, n, fi, buf, size, off);
 	if (r < 0)
 		fs_reply_err(req, (int)r);
 	else

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "fs_int.h"
 
 void fs_fail(const char *what, const char *fmt, ...)
@@ -25,36 +26,6 @@ void fs_fail(const char *what, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-/* "64K", "8G", "1048576": K, M, G, T are powers of 1024. */
-int fs_size_parse(const char *s, uint64_t *out)
-{
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
-
-	if (!*p)
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (p == s)
-		return -EINVAL;
-	switch (*p) {
-	case 'k': case 'K': mult = 1ULL << 10; p++; break;
-	case 'm': case 'M': mult = 1ULL << 20; p++; break;
-	case 'g': case 'G': mult = 1ULL << 30; p++; break;
-	case 't': case 'T': mult = 1ULL << 40; p++; break;
-	default: break;
-	}
-	if (*p && strcmp(p, "B") && strcmp(p, "iB"))
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
 }
 
 static int uint_parse(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -91,7 +62,7 @@ static int opt_take(struct fs_opts *o, const char *kv)
 		return -EINVAL;
 	}
 	if (KEY("pool") || KEY("cache") || KEY("line")) {
-		rc = fs_size_parse(val, &size);
+		rc = cmd_size_parse(val, &size);
 		if (rc < 0) {
 			fs_fail(kv, "not a size (a number with K, M, G or T)");
 			return -EINVAL;

@@ -1,0 +1,315 @@
+/*
+ * cmd.c - the management commands (see cmd.h).  Each takes its fields from
+ * the request, calls heapstore, and describes the result in JSON; every
+ * error is the store's errno and message, unchanged.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static json_t *fail(int rc, const char *msg)
+{
+	return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", -rc, "error", msg);
+}
+
+/*
+ * A failure found here rather than in the store leaves its message in
+ * msg; fail_store() takes that or the store's.
+ */
+static __thread char msg[256];
+static __thread bool msg_set;
+
+static int cmd_errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cmd_errno_set(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msg_set = true;
+	return rc;
+}
+
+static json_t *fail_store(int rc)
+{
+	json_t *resp = fail(rc, msg_set ? msg : hs_error_last());
+
+	msg_set = false;
+	return resp;
+}
+
+static json_t *ok(void)
+{
+	return json_pack("{s:b}", "ok", 1);
+}
+
+static const char *str_field(const json_t *req, const char *key)
+{
+	const json_t *v = json_object_get(req, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* An optional unsigned number; -EINVAL if present but not one. */
+static int u64_field(const json_t *req, const char *key, uint64_t *out)
+{
+	const json_t *v = json_object_get(req, key);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EINVAL;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static json_t *heap_json(const hs_heap_info *hi)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
+			 "line_size", (json_int_t)hi->line_size,
+			 "lines_used", (json_int_t)hi->lines_used,
+			 "version", (json_int_t)hi->version,
+			 "latest", (json_int_t)hi->latest,
+			 "checkpoints", (json_int_t)hi->checkpoints,
+			 "quota", (json_int_t)hi->quota_bytes,
+			 "reserve", (json_int_t)hi->reserve_bytes,
+			 "state", hi->state == HS_HEAP_LIVE ? "live" : "deleting");
+}
+
+static json_t *version_json(const hs_version_info *vi)
+{
+	return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
+			 "version", (json_int_t)vi->version,
+			 "parent", (json_int_t)vi->parent,
+			 "created_ns", (json_int_t)vi->created_ns, "label", vi->label,
+			 "lines_changed", (json_int_t)vi->lines_changed,
+			 "bytes_changed", (json_int_t)vi->bytes_changed,
+			 "size", (json_int_t)vi->size_bytes,
+			 "lines_used", (json_int_t)vi->lines_used);
+}
+
+/* "version": a number, "latest", "live" or a label. */
+static int version_field(hs_heap *h, const json_t *req, const char *key,
+			 uint64_t *out)
+{
+	const json_t *v = json_object_get(req, key);
+	hs_heap_info hi;
+	int rc;
+
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return cmd_errno_set(-EINVAL, "%s: a checkpoint number, latest, live or a label", key);
+	if (strcmp(json_string_value(v), "live") == 0) {
+		*out = HS_VERSION_LIVE;
+		return 0;
+	}
+	if (strcmp(json_string_value(v), "latest") == 0) {
+		if ((rc = hs_heap_info_get(h, &hi)) < 0)
+			return rc;
+		if (!hi.latest)
+			return cmd_errno_set(-ENOENT, "heap '%s' has no checkpoint", hi.name);
+		*out = hi.latest;
+		return 0;
+	}
+	return hs_version_find_label(h, json_string_value(v), out);
+}
+
+static json_t *cmd_create(hs_store *s, const json_t *req)
+{
+	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+	uint64_t line = 0;
+	const char *name = str_field(req, "heap");
+	int rc;
+
+	if (!name)
+		return fail(-EINVAL, "create needs a heap name");
+	if (u64_field(req, "size", &p.size_bytes) < 0 || u64_field(req, "line", &line) < 0 ||
+	    u64_field(req, "quota", &p.quota_bytes) < 0 ||
+	    u64_field(req, "reserve", &p.reserve_bytes) < 0 || line > UINT32_MAX)
+		return fail(-EINVAL, "size, line, quota and reserve are byte counts");
+	p.line_size = (uint32_t)line;
+	if ((rc = hs_heap_create(s, name, &p)) < 0)
+		return fail_store(rc);
+	return ok();
+}
+
+static json_t *cmd_ls(hs_store *s)
+{
+	hs_heap_info *arr;
+	size_t n;
+	json_t *resp, *list;
+	int rc;
+
+	if ((rc = hs_heap_list(s, &arr, &n)) < 0)
+		return fail_store(rc);
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, heap_json(&arr[i]));
+	free(arr);
+	resp = ok();
+	json_object_set_new(resp, "heaps", list);
+	return resp;
+}
+
+static int diff_add(uint64_t line, void *payload)
+{
+	return json_array_append_new(payload, json_integer((json_int_t)line)) ? -ENOMEM : 0;
+}
+
+/* Commands on one heap: open it, run, close it. */
+static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
+		       const cmd_hooks *hooks)
+{
+	const char *name = str_field(req, "heap");
+	hs_heap *h = NULL;
+	hs_heap_info hi;
+	json_t *resp = NULL;
+	uint64_t v = 0, v2 = 0;
+	int rc;
+
+	if (!name)
+		return fail(-EINVAL, "which heap? (\"heap\" is missing)");
+	if ((rc = hs_heap_open(&h, s, name)) < 0)
+		return fail_store(rc);
+	if (strcmp(cmd, "stat") == 0) {
+		if ((rc = hs_heap_info_get(h, &hi)) == 0) {
+			resp = ok();
+			json_object_set_new(resp, "heap", heap_json(&hi));
+		}
+	} else if (strcmp(cmd, "checkpoint") == 0) {
+		if ((rc = hs_version_seal(h, str_field(req, "label"), &v)) == 0)
+			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
+	} else if (strcmp(cmd, "checkpoints") == 0) {
+		hs_version_info *arr;
+		size_t n;
+
+		if ((rc = hs_version_list(h, &arr, &n)) == 0) {
+			json_t *list = json_array();
+
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(list, version_json(&arr[i]));
+			free(arr);
+			resp = ok();
+			json_object_set_new(resp, "checkpoints", list);
+		}
+	} else if (strcmp(cmd, "restore") == 0) {
+		if ((rc = version_field(h, req, "version", &v)) == 0 &&
+		    (rc = hs_heap_restore(h, v)) == 0 &&
+		    (rc = hs_heap_info_get(h, &hi)) == 0) {
+			if (hooks && hooks->heap_changed)
+				hooks->heap_changed(hi.id, hooks->payload);
+			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
+		}
+	} else if (strcmp(cmd, "rm-checkpoint") == 0) {
+		if ((rc = version_field(h, req, "version", &v)) == 0 &&
+		    (rc = hs_version_delete(h, v)) == 0)
+			resp = ok();
+	} else if (strcmp(cmd, "diff") == 0) {
+		json_t *lines = json_array();
+
+		if ((rc = version_field(h, req, "from", &v)) == 0 &&
+		    (rc = version_field(h, req, "to", &v2)) == 0 &&
+		    (rc = hs_heap_info_get(h, &hi)) == 0)
+			rc = hs_version_diff(h, v, v2, diff_add, lines);
+		if (rc == 0) {
+			resp = json_pack("{s:b, s:I}", "ok", 1, "line_size",
+					 (json_int_t)hi.line_size);
+			json_object_set_new(resp, "lines", lines);
+		} else {
+			json_decref(lines);
+		}
+	} else {
+		rc = -EINVAL;
+		hs_heap_close(h);
+		return fail(rc, "unknown command");
+	}
+	if (rc < 0 && !resp)
+		resp = fail_store(rc);
+	hs_heap_close(h);
+	return resp;
+}
+
+json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
+{
+	const char *cmd = str_field(req, "cmd");
+
+	msg_set = false;
+	if (!json_is_object(req) || !cmd)
+		return fail(-EINVAL, "a request is an object with a \"cmd\"");
+	if (strcmp(cmd, "create") == 0)
+		return cmd_create(s, req);
+	if (strcmp(cmd, "ls") == 0)
+		return cmd_ls(s);
+	if (strcmp(cmd, "rm") == 0) {
+		const char *name = str_field(req, "heap");
+		int rc;
+
+		if (!name)
+			return fail(-EINVAL, "which heap? (\"heap\" is missing)");
+		return (rc = hs_heap_delete(s, name)) < 0 ? fail_store(rc) : ok();
+	}
+	return on_heap(s, cmd, req, hooks);
+}
+
+char *cmd_exec_text(hs_store *s, const char *text, size_t len, const cmd_hooks *hooks)
+{
+	json_error_t jerr;
+	json_t *req = json_loadb(text, len, 0, &jerr), *resp;
+	char *out;
+
+	if (!req) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "request is not JSON: %s", jerr.text);
+		resp = fail(-EINVAL, why);
+	} else {
+		resp = cmd_exec(s, req, hooks);
+		json_decref(req);
+	}
+	if (!resp)
+		return NULL;
+	out = json_dumps(resp, JSON_COMPACT);
+	json_decref(resp);
+	return out;
+}
+
+/* "64K", "8G", "1048576": K, M, G, T are powers of 1024. */
+int cmd_size_parse(const char *s, uint64_t *out)
+{
+	uint64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (!*p)
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == s)
+		return -EINVAL;
+	switch (*p) {
+	case 'k': case 'K': mult = 1ULL << 10; p++; break;
+	case 'm': case 'M': mult = 1ULL << 20; p++; break;
+	case 'g': case 'G': mult = 1ULL << 30; p++; break;
+	case 't': case 'T': mult = 1ULL << 40; p++; break;
+	default: break;
+	}
+	if (*p && strcmp(p, "B") && strcmp(p, "iB"))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+

@@ -1,0 +1,56 @@
+/*
+ * cmd.h - heapfs's management commands, executed against a store
+ * (prefix cmd_).
+ *
+ * One implementation serves both ways heapctl reaches a store: a mounted
+ * heapfs runs requests written to MNT/.heapfs/ctl through cmd_exec() and
+ * hands back the response; `heapctl --store DIR` opens the store itself
+ * and calls cmd_exec() in-process.  Requests and responses are JSON:
+ *
+ *   request   {"cmd": "checkpoint", "heap": "app", "label": "before"}
+ *   response  {"ok": true, "version": 3}
+ *             {"ok": false, "errno": 17, "error": "heap 'app' has ..."}
+ *
+ * Commands (fields; "version" takes a number, "latest" or a label):
+ *   create {heap, size?, line?, quota?, reserve?}   ls
+ *   stat {heap}                 rm {heap}
+ *   checkpoint {heap, label?}   checkpoints {heap}
+ *   restore {heap, version}     diff {heap, from, to}
+ *   rm-checkpoint {heap, version}
+ *
+ * Thread-safe as the store is.
+ */
+#ifndef CMD_H
+#define CMD_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "heapstore.h"
+
+/* What a command changed behind the kernel's back. */
+typedef struct cmd_hooks {
+	/* The live content of heap @heap_id changed wholesale (restore). */
+	void (*heap_changed)(uint64_t heap_id, void *payload);
+	void *payload;
+} cmd_hooks;
+
+/**
+ * Run @req against @store.  Returns a new response object (never NULL
+ * unless out of memory); the caller json_decref()s it.  Failures are
+ * responses with "ok": false, the errno and the store's message.
+ */
+json_t *cmd_exec(hs_store *store, const json_t *req, const cmd_hooks *hooks);
+
+/** Parse and run a request given as text; the response as text (free()). */
+char *cmd_exec_text(hs_store *store, const char *req, size_t len,
+		    const cmd_hooks *hooks);
+
+/**
+ * Parse a size: digits, optionally K, M, G or T (powers of 1024), optionally
+ * followed by B or iB.  Returns 0, -EINVAL (not a size) or -ERANGE.
+ */
+int cmd_size_parse(const char *s, uint64_t *out);
+
+#endif /* CMD_H */
