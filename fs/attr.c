@@ -175,11 +175,16 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		st->st_size = (off_t)hi.size_bytes;
 		st->st_blocks = (blkcnt_t)(hi.lines_used * hi.line_size / 512);
 		break;
-	case FS_LINE:
+	case FS_LINE: {
+		/* The heap's last line may be cut short by its size. */
+		uint64_t start = n->line * hi.line_size;
+		uint64_t left = hi.size_bytes > start ? hi.size_bytes - start : 0;
+
 		st->st_mode = S_IFREG | (frozen ? 0444 : 0644);
-		st->st_size = hi.line_size;
+		st->st_size = (off_t)(left < hi.line_size ? left : hi.line_size);
 		st->st_blocks = hi.line_size / 512;
 		break;
+	}
 	case FS_POOL:
 	case FS_VERSION_FILE:
 	case FS_STAT:

@@ -419,12 +419,24 @@ int fs_do_unlink(struct fs *fs, struct fs_node *p, const char *name)
 			return rc;
 		if (fs_node_frozen(p))
 			return 0;   /* a checkpoint's line: a view, see above */
-		if ((rc = hs_heap_info_get(p->heap, &hi)) < 0)
+		if ((rc = hs_heap_info_get(p->heap, &hi)) < 0 ||
+		    (rc = hs_heap_punch(p->heap, line * hi.line_size, hi.line_size)) < 0)
 			return rc;
-		return hs_heap_punch(p->heap, line * hi.line_size, hi.line_size);
+		fs_inval_heap(fs, p->heap_id, (off_t)(line * hi.line_size), hi.line_size);
+		return 0;
+	case FS_CKPTS:
+		/*
+		 * latest and labels are views of checkpoints.  rm -r lists first
+		 * and removes after, and a label dies with its checkpoint's
+		 * rmdir, so a link name succeeds even once it no longer resolves.
+		 */
+		if (!version_parse(name, &line) &&
+		    (strcmp(name, "latest") == 0 || hs_name_check(name) == 0))
+			return 0;
+		/* numbers are directories: */
+		__attribute__((fallthrough));
 	case FS_HEAP_DIR:
 	case FS_CKPT:
-	case FS_CKPTS:
 	case FS_META_DIR:
 		/* Views: succeed if the name exists, change nothing. */
 		if ((rc = fs_do_lookup(fs, p, name, &n)) < 0)
