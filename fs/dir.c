@@ -307,18 +307,26 @@ int fs_do_readdir(struct fs *fs, struct fs_node *n, off_t off, fs_dirent_cb cb,
 			return 0;
 		if ((rc = hs_version_list(n->heap, &arr, &count)) < 0)
 			return rc;
-		/* Positions: 2 latest, then each checkpoint and its label. */
+		/*
+		 * Links first (2: latest, 3 + i: checkpoint i's label), then the
+		 * numbers (3 + count + i): rm -r removes in listing order, and a
+		 * label must go before its checkpoint's rmdir takes it away (the
+		 * kernel would answer the unlink from a cached negative entry).
+		 */
 		if (count && off <= pos && emit(cb, payload, "latest", S_IFLNK, pos + 1))
 			goto done;
 		for (size_t i = 0; i < count; i++) {
+			pos = 3 + (off_t)i;
+			if (arr[i].label[0] && off <= pos &&
+			    emit(cb, payload, arr[i].label, S_IFLNK, pos + 1))
+				goto done;
+		}
+		for (size_t i = 0; i < count; i++) {
 			char num[24];
 
-			pos = 3 + 2 * (off_t)i;
+			pos = 3 + (off_t)count + (off_t)i;
 			snprintf(num, sizeof(num), "%llu", (unsigned long long)arr[i].version);
 			if (off <= pos && emit(cb, payload, num, S_IFDIR, pos + 1))
-				goto done;
-			if (arr[i].label[0] && off <= pos + 1 &&
-			    emit(cb, payload, arr[i].label, S_IFLNK, pos + 2))
 				goto done;
 		}
 done:

@@ -67,23 +67,52 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 		free(f);
 		return rc;
 	}
+	pthread_mutex_lock(&fs->lock);
+	f->next = fs->files;
+	if (f->next)
+		f->next->prev = f;
+	fs->files = f;
+	pthread_mutex_unlock(&fs->lock);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->direct_io = n->kind != FS_HEAP;
 	fi->keep_cache = n->kind == FS_HEAP;
 	return 0;
 }
 
-void fs_do_release(struct fs *fs, struct fuse_file_info *fi)
+static void file_free(struct fs_file *f)
 {
-	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
-
-	(void)fs;
-	if (!f)
-		return;
 	pthread_mutex_destroy(&f->lock);
 	free(f->req);
 	free(f->text);
 	free(f);
+}
+
+void fs_do_release(struct fs *fs, struct fuse_file_info *fi)
+{
+	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fs->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->lock);
+	file_free(f);
+}
+
+/* At unmount: files whose release the kernel never sent. */
+void fs_files_dispose(struct fs *fs)
+{
+	while (fs->files) {
+		struct fs_file *f = fs->files;
+
+		fs->files = f->next;
+		file_free(f);
+	}
 }
 
 /* restore changed a heap wholesale: drop the heap file's cached pages. */

@@ -110,6 +110,8 @@ struct fs {
 	fuse_ino_t next_ino;                       /* protected by lock */
 	struct fs_node *by_ino[FS_TABLE_SIZE];     /* protected by lock */
 	struct fs_node *by_key[FS_TABLE_SIZE];     /* protected by lock */
+	struct fs_file *files;  /* open files, freed at unmount if the kernel
+				   never released them; protected by lock */
 };
 
 /* Per-open state, in fi->fh. */
@@ -121,6 +123,7 @@ struct fs_file {
 	size_t req_len;
 	bool answered;                /* ctl: text holds the response */
 	pthread_mutex_t lock;         /* ctl: one request, one response */
+	struct fs_file *prev, *next;  /* fs->files; protected by fs->lock */
 };
 
 /* opts.c */
@@ -169,6 +172,7 @@ int fs_do_readdir(struct fs *fs, struct fs_node *n, off_t off, fs_dirent_cb cb,
 /* file.c */
 int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 void fs_do_release(struct fs *fs, struct fuse_file_info *fi);
+void fs_files_dispose(struct fs *fs);
 ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		   char *buf, size_t size, off_t off);
 ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,

@@ -75,13 +75,29 @@ int main(int argc, char **argv)
 		fs_opts_dispose(&fs.opts);
 		return rc == 1 ? 0 : 1;
 	}
+	/*
+	 * FUSE checks its options in fuse_session_new(): do it before the
+	 * store is created, so a typo leaves nothing behind.  The session has
+	 * no threads or descriptors until it mounts, so it may cross the fork.
+	 */
+	snprintf(fsname, sizeof(fsname), "-ofsname=%s,subtype=heapfs,default_permissions",
+		 fs.opts.store_dir);
+	if (fuse_opt_add_arg(&fs.opts.fuse_args, fsname)) {
+		fs_fail("start", "out of memory");
+		goto out;
+	}
+	fs.se = fuse_session_new(&fs.opts.fuse_args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		fs_fail("options", "FUSE refused them (see above)");
+		goto out;
+	}
 	if (!fs.opts.foreground && (rc = background(&report_fd)) < 0) {
 		fs_fail("fork", "%s", strerror(-rc));
 		goto out;
 	}
 	so.zstd_level = fs.opts.zstd_level;
 	if ((rc = hs_store_open(&fs.store, fs.opts.store_dir, &so)) < 0) {
-		fs_fail(fs.opts.store_dir, "%s", hs_error_last());
+		fs_fail("store", "%s", hs_error_last());
 		goto out;
 	}
 	fs.uid = getuid();
@@ -94,17 +110,6 @@ int main(int argc, char **argv)
 	}
 	if ((rc = fs_nodes_init(&fs)) < 0) {
 		fs_fail("start", "%s", strerror(-rc));
-		goto out;
-	}
-	snprintf(fsname, sizeof(fsname), "-ofsname=%s,subtype=heapfs,default_permissions",
-		 fs.opts.store_dir);
-	if (fuse_opt_add_arg(&fs.opts.fuse_args, fsname)) {
-		fs_fail("start", "out of memory");
-		goto out;
-	}
-	fs.se = fuse_session_new(&fs.opts.fuse_args, &fs_ops, sizeof(fs_ops), &fs);
-	if (!fs.se) {
-		fs_fail("options", "FUSE refused them (see above)");
 		goto out;
 	}
 	if (fuse_set_signal_handlers(fs.se) != 0) {
@@ -144,6 +149,7 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 		fuse_session_destroy(fs.se);
 	}
+	fs_files_dispose(&fs);
 	if (fs.next_ino)
 		fs_nodes_dispose(&fs);
 	hs_store_close(fs.store);
