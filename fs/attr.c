@@ -175,6 +175,10 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		st->st_size = (off_t)hi.size_bytes;
 		st->st_blocks = (blkcnt_t)(hi.lines_used * hi.line_size / 512);
 		break;
+	case FS_TXN:
+		st->st_mode = S_IFREG | 0644;
+		st->st_size = (off_t)hi.size_bytes;
+		break;
 	case FS_LINE: {
 		/* The heap's last line may be cut short by its size. */
 		uint64_t start = n->line * hi.line_size;

@@ -30,7 +30,7 @@ static const struct {
 	enum fs_kind kind;
 } heap_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "stat", FS_STAT },
-	{ "checkpoints", FS_CKPTS },
+	{ "txn", FS_TXN }, { "checkpoints", FS_CKPTS },
 }, ckpt_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "stat", FS_STAT },
 }, meta_dir_entries[] = {

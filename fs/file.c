@@ -9,6 +9,12 @@
  * (inval.c).  Line files, which alias the heap, and generated files use
  * direct I/O: no second cached copy to go stale.  Checkpoint files never
  * change, so their cache is kept.
+ *
+ * txn: each open begins a transaction (hs_txn_begin); reads see its
+ * snapshot plus its own writes, writes and PUNCH_HOLE stage, fsync commits
+ * all or nothing (EBUSY on conflict), release without a commit aborts.
+ * After a commit the heap file's cached pages are dropped, since the
+ * committed lines changed behind it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +53,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	case FS_VERSION_FILE:
 	case FS_STAT:
 	case FS_CTL:
+	case FS_TXN:
 		break;
 	case FS_LATEST:
 	case FS_LABEL:
@@ -63,7 +70,9 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 		return -ENOMEM;
 	f->node = n;
 	pthread_mutex_init(&f->lock, NULL);
-	if (generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) {
+	if ((generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) ||
+	    (n->kind == FS_TXN && (rc = hs_txn_begin(&f->txn, n->heap)) < 0)) {
+		pthread_mutex_destroy(&f->lock);
 		free(f);
 		return rc;
 	}
@@ -81,6 +90,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 
 static void file_free(struct fs_file *f)
 {
+	hs_txn_free(f->txn);   /* aborts unless committed */
 	pthread_mutex_destroy(&f->lock);
 	free(f->req);
 	free(f->text);
@@ -199,6 +209,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 				       n->line * ls + (uint64_t)off);
 	case FS_CTL:
 		return ctl_read(fs, f, buf, size, off);
+	case FS_TXN:
+		return hs_txn_read(f->txn, buf, size, (uint64_t)off);
 	default:
 		if (!f || !f->text || (size_t)off >= f->text_len)
 			return 0;
@@ -235,6 +247,9 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return r;
 	case FS_CTL:
 		return ctl_write((struct fs_file *)(uintptr_t)fi->fh, buf, size, off);
+	case FS_TXN:
+		return hs_txn_write(((struct fs_file *)(uintptr_t)fi->fh)->txn, buf, size,
+				    (uint64_t)off);
 	default:
 		return -EACCES;
 	}
@@ -266,6 +281,8 @@ int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_se
 		if ((rc = hs_heap_punch(n->heap, n->line * ls, ls)) == 0)
 			fs_inval_heap(fs, n->heap_id, (off_t)(n->line * ls), ls);
 		return rc;
+	case FS_TXN:
+		return -EINVAL;   /* a transaction stages lines, not sizes */
 	case FS_HEAP_DIR:
 	case FS_LINES:
 	case FS_CKPTS:
@@ -278,20 +295,36 @@ int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_se
 	}
 }
 
-int fs_do_fsync(struct fs *fs, struct fs_node *n)
+int fs_do_fsync(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
-	(void)fs;
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
+	int rc;
+
+	if (n->kind == FS_TXN && f && f->txn) {
+		if ((rc = hs_txn_commit(f->txn)) == 0)
+			fs_inval_heap(fs, n->heap_id, 0, 0);
+		return rc;
+	}
 	if ((n->kind == FS_HEAP || n->kind == FS_LINE) && !fs_node_frozen(n))
 		return hs_heap_sync(n->heap);
 	return 0;
 }
 
-int fs_do_fallocate(struct fs *fs, struct fs_node *n, int mode, off_t off, off_t len)
+int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		    int mode, off_t off, off_t len)
 {
+	struct fs_file *f = fi ? (struct fs_file *)(uintptr_t)fi->fh : NULL;
 	hs_heap_info hi;
 	int rc;
 
 	(void)fs;
+	if (n->kind == FS_TXN && f && f->txn) {
+		if (off < 0 || len <= 0)
+			return -EINVAL;
+		if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
+			return -EOPNOTSUPP;   /* a transaction stages writes and punches */
+		return hs_txn_punch(f->txn, (uint64_t)off, (uint64_t)len);
+	}
 	if (n->kind != FS_HEAP && n->kind != FS_LINE)
 		return -ENODEV;
 	if (fs_node_frozen(n))

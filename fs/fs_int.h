@@ -11,6 +11,7 @@
  *   CTL                       /.heapfs/ctl: heapctl's requests (cmd.h)
  *   HEAP_DIR                  /<heap>                       (version LIVE)
  *   HEAP, LINES, LINE, STAT   /<heap>/heap, lines/, lines/<off>, stat
+ *   TXN                       /<heap>/txn: each open is a transaction
  *   CKPTS                     /<heap>/checkpoints
  *   CKPT, and HEAP, LINES,    /<heap>/checkpoints/<N>/...   (version N)
  *     LINE, STAT under it
@@ -42,6 +43,7 @@ enum fs_kind {
 	FS_LINES,
 	FS_LINE,
 	FS_STAT,
+	FS_TXN,
 	FS_CKPTS,
 	FS_CKPT,
 	FS_LATEST,
@@ -102,8 +104,10 @@ struct fs {
 	bool inval_running;
 	pthread_mutex_t inval_lock;
 	pthread_cond_t inval_cond;
+	pthread_cond_t inval_done_cond;
 	struct fs_inval *inval_q;                  /* protected by inval_lock */
 	size_t inval_n, inval_cap;                 /* protected by inval_lock */
+	uint64_t inval_queued, inval_done;         /* protected by inval_lock */
 	bool inval_stop;                           /* protected by inval_lock */
 
 	pthread_mutex_t lock;
@@ -117,6 +121,7 @@ struct fs {
 /* Per-open state, in fi->fh. */
 struct fs_file {
 	struct fs_node *node;
+	hs_txn *txn;                  /* txn: this open's transaction */
 	char *text;                   /* generated files: the content at open */
 	size_t text_len;
 	char *req;                    /* ctl: the request written so far */
@@ -178,10 +183,20 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		    const char *buf, size_t size, off_t off);
 int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set);
-int fs_do_fsync(struct fs *fs, struct fs_node *n);
-int fs_do_fallocate(struct fs *fs, struct fs_node *n, int mode, off_t off, off_t len);
+int fs_do_fsync(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+		    int mode, off_t off, off_t len);
 int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
+
+/* xattr.c */
+int fs_do_getxattr(struct fs *fs, struct fs_node *n, const char *name, char *buf,
+		   size_t cap, size_t *len);
+int fs_do_listxattr(struct fs *fs, struct fs_node *n, char *buf, size_t cap,
+		    size_t *len);
+int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
+		   const char *value, size_t size, int flags);
+int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -4,10 +4,14 @@
  * When heapfs changes heap content behind the heap file's back (a write
  * through lines/, a line unlinked; later restore and transaction commit),
  * the kernel may hold the old pages.  Handlers queue the range here and a
- * thread of its own tells the kernel, FIFO, never from inside a related
- * request and never under a heapfs lock (fuse_lowlevel.h warns that either
- * can deadlock).  A page written by a mapping after the change stays: the
- * kernel only drops clean pages it can re-read.
+ * thread of its own tells the kernel, FIFO, never from inside a request
+ * and never under a heapfs lock (fuse_lowlevel.h warns that either can
+ * deadlock).  The handler then waits for its ticket before replying, so
+ * that once the write, commit or restore returns no reader sees the old
+ * pages; it waits on the heap file, never on the inode of its own request,
+ * and the kernel needs no heapfs reply to drop clean pages (pages being
+ * read are served by the loop's other threads).  A page a mapping dirtied
+ * after the change stays: the kernel only drops what it can re-read.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,6 +37,8 @@ static void *inval_main(void *p)
 		/* ENOENT: the kernel has forgotten the inode, nothing to drop. */
 		(void)fuse_lowlevel_notify_inval_inode(fs->se, iv.ino, iv.off, iv.len);
 		pthread_mutex_lock(&fs->inval_lock);
+		fs->inval_done++;
+		pthread_cond_broadcast(&fs->inval_done_cond);
 	}
 	pthread_mutex_unlock(&fs->inval_lock);
 	return NULL;
@@ -42,6 +48,7 @@ int fs_inval_start(struct fs *fs)
 {
 	pthread_mutex_init(&fs->inval_lock, NULL);
 	pthread_cond_init(&fs->inval_cond, NULL);
+	pthread_cond_init(&fs->inval_done_cond, NULL);
 	if (pthread_create(&fs->inval_thread, NULL, inval_main, fs) != 0)
 		return -EAGAIN;
 	fs->inval_running = true;
@@ -61,13 +68,18 @@ void fs_inval_stop(struct fs *fs)
 	fs->inval_running = false;
 	free(fs->inval_q);
 	pthread_cond_destroy(&fs->inval_cond);
+	pthread_cond_destroy(&fs->inval_done_cond);
 	pthread_mutex_destroy(&fs->inval_lock);
 }
 
-/* Queue [off, off + len) of heap @heap_id's live heap file, if the kernel has it. */
+/*
+ * Drop [off, off + len) of heap @heap_id's live heap file from the kernel's
+ * cache (len 0: to the end), if the kernel has the file; returns when done.
+ */
 void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len)
 {
 	fuse_ino_t ino = fs_node_ino(fs, FS_HEAP, heap_id, HS_VERSION_LIVE);
+	uint64_t ticket;
 
 	if (!ino || !fs->inval_running)
 		return;
@@ -76,19 +88,23 @@ void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len)
 		size_t cap = fs->inval_cap ? 2 * fs->inval_cap : 64;
 		struct fs_inval *q = realloc(fs->inval_q, cap * sizeof(*q));
 
-		if (!q && !fs->inval_n) {
-			pthread_mutex_unlock(&fs->inval_lock);
-			return;   /* nothing queued and no memory: nothing we can do */
-		} else if (!q) {
-			/* Out of memory: the last entry drops the whole file instead. */
-			off = 0, len = 0;
-			fs->inval_n--;
+		if (!q) {
+			/* Out of memory: wait for the queue to drain, then take its place. */
+			while (fs->inval_n == fs->inval_cap && fs->inval_cap)
+				pthread_cond_wait(&fs->inval_done_cond, &fs->inval_lock);
+			if (!fs->inval_cap) {
+				pthread_mutex_unlock(&fs->inval_lock);
+				return;   /* no queue at all: nothing we can do */
+			}
 		} else {
 			fs->inval_q = q;
 			fs->inval_cap = cap;
 		}
 	}
 	fs->inval_q[fs->inval_n++] = (struct fs_inval){ ino, off, len };
+	ticket = ++fs->inval_queued;
 	pthread_cond_signal(&fs->inval_cond);
+	while (fs->inval_done < ticket)
+		pthread_cond_wait(&fs->inval_done_cond, &fs->inval_lock);
 	pthread_mutex_unlock(&fs->inval_lock);
 }

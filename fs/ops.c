@@ -310,9 +310,9 @@ static void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
 
-	(void)datasync, (void)fi;
+	(void)datasync;
 	NODE_OR_REPLY(n, fs, ino);
-	fs_reply_err(req, fs_do_fsync(fs, n));
+	fs_reply_err(req, fs_do_fsync(fs, n, fi));
 }
 
 struct dirbuf {
@@ -382,9 +382,8 @@ static void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
 
-	(void)fi;
 	NODE_OR_REPLY(n, fs, ino);
-	fs_reply_err(req, fs_do_fallocate(fs, n, mode, off, len));
+	fs_reply_err(req, fs_do_fallocate(fs, n, fi, mode, off, len));
 }
 
 static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
@@ -401,6 +400,69 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fs_reply_err(req, rc);
 	else
 		fuse_reply_lseek(req, out);
+}
+
+static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_node *n;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	NODE_OR_REPLY(n, fs, ino);
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((rc = fs_do_getxattr(fs, n, name, buf, size, &len)) < 0)
+		fs_reply_err(req, rc);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_node *n;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	NODE_OR_REPLY(n, fs, ino);
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if ((rc = fs_do_listxattr(fs, n, buf, size, &len)) < 0)
+		fs_reply_err(req, rc);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   const char *value, size_t size, int flags)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_node *n;
+
+	NODE_OR_REPLY(n, fs, ino);
+	fs_reply_err(req, fs_do_setxattr(fs, n, name, value, size, flags));
+}
+
+static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_node *n;
+
+	NODE_OR_REPLY(n, fs, ino);
+	fs_reply_err(req, fs_do_removexattr(fs, n, name));
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -429,4 +491,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = fs_op_statfs,
 	.fallocate = fs_op_fallocate,
 	.lseek = fs_op_lseek,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+	.setxattr = fs_op_setxattr,
+	.removexattr = fs_op_removexattr,
 };

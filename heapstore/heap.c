@@ -387,7 +387,7 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 	    (rc = purge_range(s, HS_CF_CHANGES, lo, hi, sizeof(lo))) < 0)
 		return rc;
 	wb = rocksdb_writebatch_create();
-	for (const char *t = "VL"; *t; t++) {
+	for (const char *t = "VLP"; *t; t++) {
 		hs_key__meta(mlo, *t, id, NULL);
 		hs_key__meta(mhi, *t, id + 1, NULL);
 		rocksdb_writebatch_delete_range_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9,
@@ -562,4 +562,75 @@ int hs_heap_quota_set(hs_heap *h, uint64_t quota_bytes)
 int hs_heap_reserve_set(hs_heap *h, uint64_t reserve_bytes)
 {
 	return prop_set(h, PROP_RESERVE, reserve_bytes);
+}
+
+static int prop_name_check(const char *name)
+{
+	size_t n = strnlen(name, HS_PROP_NAME_MAX + 1);
+
+	if (n == 0 || n > HS_PROP_NAME_MAX)
+		return hs_errno_set(-EINVAL, "property name must be 1-%d bytes", HS_PROP_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
+			return hs_errno_set(-EINVAL, "property name '%s': a-z 0-9 _ only", name);
+	}
+	return 0;
+}
+
+int hs_heap_prop_set(hs_heap *h, const char *name, const char *value)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	rocksdb_writebatch_t *wb;
+	size_t kl, vl = strnlen(value, HS_PROP_VALUE_MAX + 1);
+	int rc;
+
+	if ((rc = prop_name_check(name)) < 0)
+		return rc;
+	if (vl > HS_PROP_VALUE_MAX)
+		return hs_errno_set(-EINVAL, "property value longer than %d bytes",
+				    HS_PROP_VALUE_MAX);
+	kl = hs_key__meta(key, 'P', h->id, name);
+	wb = rocksdb_writebatch_create();
+	if (vl)
+		rocksdb_writebatch_put_cf(wb, h->store->cf[HS_CF_META], (const char *)key, kl,
+					  value, vl);
+	else
+		rocksdb_writebatch_delete_cf(wb, h->store->cf[HS_CF_META], (const char *)key, kl);
+	/* Exclusive, like every other record change of the heap. */
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = hs_store__write(h->store, wb, true);
+	pthread_rwlock_unlock(&h->lock);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+ssize_t hs_heap_prop_get(hs_heap *h, const char *name, char *buf, size_t cap)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	char *val = NULL;
+	size_t kl, vl = 0;
+	int rc;
+
+	if ((rc = prop_name_check(name)) < 0)
+		return rc;
+	kl = hs_key__meta(key, 'P', h->id, name);
+	pthread_rwlock_rdlock(&h->lock);
+	rc = hs_heap__check_live(h);
+	if (rc == 0)
+		rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
+	pthread_rwlock_unlock(&h->lock);
+	if (rc == -ENOENT)
+		return hs_errno_set(-ENODATA, "heap '%s' has no property '%s'", h->rec.name, name);
+	if (rc < 0)
+		return rc;
+	if (vl + 1 > cap) {
+		rocksdb_free(val);
+		return hs_errno_set(-ERANGE, "property '%s' needs %zu bytes", name, vl + 1);
+	}
+	memcpy(buf, val, vl);
+	buf[vl] = '\0';
+	rocksdb_free(val);
+	return (ssize_t)vl;
 }

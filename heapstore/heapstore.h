@@ -196,6 +196,21 @@ HS_API int hs_heap_list(hs_store *store, hs_heap_info **out, size_t *n_out);
 HS_API int hs_heap_quota_set(hs_heap *heap, uint64_t quota_bytes);
 HS_API int hs_heap_reserve_set(hs_heap *heap, uint64_t reserve_bytes);
 
+#define HS_PROP_NAME_MAX 64
+#define HS_PROP_VALUE_MAX 256
+
+/**
+ * Named per-heap settings kept for the layers above (shares, keep,
+ * autocheckpoint), stored as given: heapstore checks only their lengths
+ * (names 1-64 bytes of [a-z0-9_], values at most 256 bytes).  Synced.
+ * set returns 0, -EINVAL, -ENOENT (deleted heap); an empty @value removes.
+ * get copies the value with a NUL into @buf and returns its length, or
+ * -ENODATA if unset, -ERANGE if @cap is too small.
+ */
+HS_API int hs_heap_prop_set(hs_heap *heap, const char *name, const char *value);
+HS_API ssize_t hs_heap_prop_get(hs_heap *heap, const char *name, char *buf,
+				size_t cap);
+
 /* ---- live heap I/O ---------------------------------------------------- */
 
 /**

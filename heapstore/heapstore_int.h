@@ -11,6 +11,7 @@
  *            'V' id version               -> version (checkpoint) record
  *            'L' id label                 -> u64 version
  *            'C' id                       -> i64 live non-zero lines (merge: add)
+ *            'P' id name                  -> a property's value (hs_heap_prop_set)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
  *   changes  id version line              -> u32 stored bytes of the new content
  *   blobs    hash                         -> zstd frame (content size + checksum)
