@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "mount_util.h"
@@ -165,6 +166,76 @@ START_TEST(store_in_use_is_refused)
 }
 END_TEST
 
+/* ---- mount.heapfs, as mount(8) runs it --------------------------------- */
+
+/* Run mount.heapfs with @argv (argv[0] is ignored); its wait status. */
+static int helper_run(char **argv, char **err_out)
+{
+	int st;
+
+	argv[0] = MOUNT_HEAPFS_BIN;
+	st = mu_run_timeout(NULL, mu_in_root("run.err"), argv, RUN_LIMIT_S);
+	ck_assert_msg(st >= 0, "cannot run %s", MOUNT_HEAPFS_BIN);
+	*err_out = mu_slurp(mu_in_root("run.err"), NULL);
+	ck_assert_ptr_nonnull(*err_out);
+	return st;
+}
+
+START_TEST(mount_helper_drops_mount_options)
+{
+	char opts[] = "line=16K,defaults,noauto,nofail,_netdev,x-systemd.automount,comment=x";
+	char dash_o[] = "-o", dash_n[] = "-n";
+	char *argv[] = { NULL, mu.store, mu.mnt, dash_n, dash_o, opts, NULL }, *err;
+	char val[32] = "";
+	pid_t daemon;
+	int st;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	st = helper_run(argv, &err);
+	ck_assert_msg(mu_is_mounted(mu.mnt), "not mounted (0x%x): %s", st, err);
+	daemon = mu_child_find("heapfs");
+	if (daemon)
+		mu_adopt(daemon);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: %s", st, err);
+	/* The heapfs option reached heapfs; mount(8)'s were not passed on. */
+	ck_assert_int_eq(mkdir(mu_at("app"), 0755), 0);
+	ck_assert_int_gt(getxattr(mu_at("app"), "user.heapfs.line_size", val, sizeof(val) - 1), 0);
+	ck_assert_str_eq(val, "16384");
+	mu_unmount();
+	free(err);
+}
+END_TEST
+
+START_TEST(mount_helper_cleans_a_stale_mount)
+{
+	char *argv[] = { NULL, mu.store, mu.mnt, NULL }, *err;
+	struct stat sb;
+	pid_t daemon;
+	int st;
+
+	/* A daemon killed outright leaves a mount that answers ENOTCONN. */
+	mu_mount(NULL);
+	ck_assert_int_eq(mkdir(mu_at("app"), 0755), 0);
+	ck_assert_int_eq(kill(mu.pid, SIGKILL), 0);
+	st = mu_daemon_wait(10);
+	ck_assert(WIFSIGNALED(st));
+	ck_assert_int_eq(stat(mu.mnt, &sb), -1);
+	ck_assert_int_eq(errno, ENOTCONN);
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	st = helper_run(argv, &err);
+	daemon = mu_child_find("heapfs");
+	if (daemon)
+		mu_adopt(daemon);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x: %s", st, err);
+	ck_assert_ptr_nonnull(strstr(err, "stale mount"));
+	/* Mounted again, on the same store: the heap is there. */
+	ck_assert(mu_is_mounted(mu.mnt));
+	ck_assert_int_eq(access(mu_at("app/heap"), F_OK), 0);
+	mu_unmount();
+	free(err);
+}
+END_TEST
+
 /* ---- background mode and signals -------------------------------------- */
 
 START_TEST(background_returns_once_mounted)
@@ -256,6 +327,8 @@ static Suite *daemon_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, background_returns_once_mounted);
 	tcase_add_test(tc, sigterm_unmounts_cleanly_and_keeps_data);
+	tcase_add_test(tc, mount_helper_drops_mount_options);
+	tcase_add_test(tc, mount_helper_cleans_a_stale_mount);
 	suite_add_tcase(s, tc);
 	return s;
 }
