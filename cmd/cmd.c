@@ -239,6 +239,26 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 	return resp;
 }
 
+static void fsck_add(const char *problem, void *payload)
+{
+	json_array_append_new(payload, json_string(problem));
+}
+
+static json_t *cmd_fsck(hs_store *s, const json_t *req)
+{
+	json_t *list = json_array(), *resp;
+	ssize_t n = hs_store_fsck(s, json_is_true(json_object_get(req, "verify_data")) ?
+				  HS_FSCK_VERIFY_DATA : 0, fsck_add, list);
+
+	if (n < 0) {
+		json_decref(list);
+		return fail_store((int)n);
+	}
+	resp = json_pack("{s:b, s:I}", "ok", 1, "errors", (json_int_t)n);
+	json_object_set_new(resp, "problems", list);
+	return resp;
+}
+
 json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 {
 	const char *cmd = str_field(req, "cmd");
@@ -250,6 +270,8 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 		return cmd_create(s, req);
 	if (strcmp(cmd, "ls") == 0)
 		return cmd_ls(s);
+	if (strcmp(cmd, "fsck") == 0)
+		return cmd_fsck(s, req);
 	if (strcmp(cmd, "rm") == 0) {
 		const char *name = str_field(req, "heap");
 		int rc;

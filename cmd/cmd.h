@@ -17,6 +17,7 @@
  *   checkpoint {heap, label?}   checkpoints {heap}
  *   restore {heap, version}     diff {heap, from, to}
  *   rm-checkpoint {heap, version}
+ *   fsck {verify_data?}         (the whole store; meant for --store)
  *
  * Thread-safe as the store is.
  */

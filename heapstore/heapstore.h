@@ -120,6 +120,22 @@ HS_API int hs_store_usage_get(hs_store *store, hs_store_usage *out);
  */
 HS_API int hs_store_space_get(hs_store *store, uint64_t *used_bytes);
 
+/** Called once per problem fsck finds: one line naming what and where. */
+typedef void (*hs_fsck_cb)(const char *problem, void *payload);
+
+#define HS_FSCK_VERIFY_DATA 1   /* also decompress and re-hash every blob */
+
+/**
+ * Check the whole store without changing it: every record decodes; every
+ * line entry belongs to an existing heap and version; reference counts equal
+ * a recount of the line entries, blob by blob; every referenced blob exists
+ * (and, with HS_FSCK_VERIFY_DATA, decodes to content matching its hash);
+ * every change record has its entry; names, labels and line counters agree
+ * with their records.  Costs a full scan.  Returns the number of problems
+ * (>= 0), each reported through @cb, or -errno if the scan itself failed.
+ */
+HS_API ssize_t hs_store_fsck(hs_store *store, int flags, hs_fsck_cb cb, void *payload);
+
 /* ---- heaps ------------------------------------------------------------ */
 
 /**

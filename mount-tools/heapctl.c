@@ -26,6 +26,7 @@ struct ctl {
 	const char *mount;
 	const char *store_dir;
 	bool json;
+	bool read_only;               /* fsck changes nothing, and proves it */
 	const char *what;             /* for error messages: "checkpoint app" */
 };
 
@@ -47,7 +48,8 @@ static void usage(FILE *to)
 		"  checkpoints HEAP\n"
 		"  restore HEAP VERSION         (a number, latest or a label)\n"
 		"  diff HEAP V1 V2              (V may also be live)\n"
-		"  rm-checkpoint HEAP VERSION\n");
+		"  rm-checkpoint HEAP VERSION\n"
+		"  fsck --store STORE_DIR [--verify-data]\n");
 }
 
 /* The nearest directory from the cwd up that holds .heapfs/ctl. */
@@ -127,8 +129,12 @@ static json_t *request(struct ctl *c, json_t *req)
 	if (!text)
 		return NULL;
 	if (c->store_dir) {
+		hs_store_opts o = HS_STORE_OPTS_INIT;
 		hs_store *s;
-		int rc = hs_store_open(&s, c->store_dir, NULL);
+		int rc;
+
+		o.read_only = c->read_only;
+		rc = hs_store_open(&s, c->store_dir, &o);
 
 		if (rc < 0) {
 			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, hs_error_last());
@@ -239,6 +245,10 @@ static void print_result(const char *cmd, const json_t *resp)
 
 		json_array_foreach(json_object_get(resp, "lines"), i, v)
 			printf("%016llx\n", (long long)json_integer_value(v) * ls);
+	} else if (strcmp(cmd, "fsck") == 0) {
+		json_array_foreach(json_object_get(resp, "problems"), i, v)
+			printf("%s\n", json_string_value(v));
+		printf("%lld errors\n", (long long)json_integer_value(json_object_get(resp, "errors")));
 	} else if (strcmp(cmd, "restore") == 0) {
 		printf("restored to %lld\n",
 		       (long long)json_integer_value(json_object_get(resp, "version")));
@@ -274,20 +284,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cmd = argv[i++];
-	if (i < argc && strcmp(cmd, "ls") != 0)
+	if (i < argc && strcmp(cmd, "ls") != 0 && strcmp(cmd, "fsck") != 0)
 		heap = argv[i++];
 	snprintf(what, sizeof(what), "%s%s%s", cmd, heap ? " " : "", heap ? heap : "");
 	c.what = what;
-	if (!c.store_dir && !c.mount)
-		c.mount = getenv("HEAPFS_MOUNT");
-	if (!c.store_dir && !c.mount && !(c.mount = mount_find()))
-		return die(&c, "no heapfs mount here: give -m MOUNTPOINT, set HEAPFS_MOUNT, "
-			   "or --store STORE_DIR");
 
 	req = json_pack("{s:s}", "cmd", cmd);
 	if (heap)
 		json_object_set_new(req, "heap", json_string(heap));
-	if (strcmp(cmd, "ls") && !heap) {
+	if (strcmp(cmd, "fsck") == 0) {
+		c.read_only = true;
+	} else if (strcmp(cmd, "ls") && !heap) {
 		json_decref(req);
 		return die(&c, "which heap?");
 	}
@@ -303,6 +310,11 @@ int main(int argc, char **argv)
 				return rc;
 			}
 			i++;
+		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--verify-data")) {
+			json_object_set_new(req, "verify_data", json_true());
+		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--store") && i + 1 < argc) {
+			c.store_dir = argv[++i];
+			c.read_only = true;
 		} else if (!strcmp(cmd, "checkpoint") && !strcmp(a, "--label") && i + 1 < argc) {
 			json_object_set_new(req, "label", json_string(argv[++i]));
 		} else if ((!strcmp(cmd, "restore") || !strcmp(cmd, "rm-checkpoint")) && pos == 0) {
@@ -319,12 +331,25 @@ int main(int argc, char **argv)
 			return die(&c, why);
 		}
 	}
+	/* Where the request goes, now that every argument is known. */
+	if (!strcmp(cmd, "fsck") && !c.store_dir) {
+		json_decref(req);
+		return die(&c, "fsck checks an unmounted store: give --store STORE_DIR");
+	}
+	if (!c.store_dir && !c.mount)
+		c.mount = getenv("HEAPFS_MOUNT");
+	if (!c.store_dir && !c.mount && !(c.mount = mount_find())) {
+		json_decref(req);
+		return die(&c, "no heapfs mount here: give -m MOUNTPOINT, set HEAPFS_MOUNT, "
+			   "or --store STORE_DIR");
+	}
 	resp = request(&c, req);
 	if (!json_is_true(json_object_get(resp, "ok"))) {
 		rc = die(&c, json_string_value(json_object_get(resp, "error")) ?: "failed");
 		json_decref(resp);
 		return rc;
 	}
+	rc = strcmp(cmd, "fsck") == 0 && json_integer_value(json_object_get(resp, "errors")) ? 1 : 0;
 	if (c.json) {
 		json_object_del(resp, "ok");
 		json_dumpf(resp, stdout, JSON_INDENT(2));
@@ -333,5 +358,5 @@ int main(int argc, char **argv)
 		print_result(cmd, resp);
 	}
 	json_decref(resp);
-	return 0;
+	return rc;
 }

@@ -970,6 +970,101 @@ END_TEST
 
 /* ---- the suite ---------------------------------------------------------- */
 
+/* ==== 6. fsck finds what was damaged ==================================== */
+
+struct found {
+	int n;
+	char text[4096];
+};
+
+static void found_add(const char *problem, void *payload)
+{
+	struct found *f = payload;
+	size_t len = strlen(f->text);
+
+	f->n++;
+	snprintf(f->text + len, sizeof(f->text) - len, "%s\n", problem);
+}
+
+static struct found fsck_run(int flags)
+{
+	struct found f = { 0, "" };
+	ssize_t n = hs_store_fsck(g_store, flags, found_add, &f);
+
+	ck_assert_msg(n >= 0, "fsck failed: %s", hs_error_last());
+	ck_assert_int_eq(n, f.n);
+	return f;
+}
+
+START_TEST(fsck_clean_store_has_no_problems)
+{
+	struct found f = fsck_run(HS_FSCK_VERIFY_DATA);
+
+	ck_assert_msg(f.n == 0, "a sound store has problems:\n%s", f.text);
+	/* Deleting things keeps it sound. */
+	ck_assert_int_eq(hs_version_delete(g_heap, 1), 0);
+	close_heaps();
+	ck_assert_int_eq(hs_heap_delete(g_store, "bystander"), 0);
+	f = fsck_run(HS_FSCK_VERIFY_DATA);
+	ck_assert_msg(f.n == 0, "problems after deletions:\n%s", f.text);
+}
+END_TEST
+
+/* Each line fault of the table is reported, the blob ones only with --verify-data
+ * where the frame still looks like one. */
+START_TEST(fsck_reports_each_line_fault)
+{
+	const struct fault_target *t = &sealed_target;
+	struct found f;
+
+	inject_line_fault(line_faults[_i].fault, t, g_v1[t->line]);
+	f = fsck_run(HS_FSCK_VERIFY_DATA);
+	ck_assert_msg(f.n >= 1, "%s: fsck found nothing", line_faults[_i].what);
+	/* Without data verification it still sees everything but bad content. */
+	f = fsck_run(0);
+	if (!line_faults[_i].blob || line_faults[_i].fault == BLOB_DELETED ||
+	    line_faults[_i].fault == BLOB_EMPTY || line_faults[_i].fault == BLOB_FLIP_MAGIC)
+		ck_assert_msg(f.n >= 1, "%s: fsck without --verify-data found nothing",
+			      line_faults[_i].what);
+}
+END_TEST
+
+START_TEST(fsck_reports_wrong_refcount_and_dangling_records)
+{
+	uint8_t hash[HS_HASH_LEN], op[HS_REF_VALUE_LEN] = { 0 }, key[HS_META_KEY_MAX];
+	uint8_t ckey[HS_CHANGE_KEY_LEN], v[8], zero4[4] = { 0 };
+	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+	char *err = NULL;
+	struct found f;
+	size_t kl;
+
+	/* One reference too many on line 0's blob. */
+	sha256(g_v1[0], LS, hash);
+	hs_le64_put(op, 1);
+	rocksdb_merge_cf(hs_store__db(g_store), wo, hs_store__cf(g_store, HS_CF_REFS),
+			 (const char *)hash, HS_HASH_LEN, (const char *)op, sizeof(op), &err);
+	rocksdb_writeoptions_destroy(wo);
+	ck_assert_ptr_null(err);
+	/* A change record whose entry does not exist. */
+	hs_key__change(ckey, heap_id(g_heap), 2, 99);
+	st_put(HS_CF_CHANGES, ckey, sizeof(ckey), zero4, 4);
+	/* A label pointing at a checkpoint that does not exist. */
+	kl = hs_key__meta(key, 'L', heap_id(g_heap), "ghost");
+	hs_be64_put(v, 42);
+	st_put(HS_CF_META, key, kl, v, 8);
+	/* A line counter that lies. */
+	kl = hs_key__meta(key, 'C', heap_id(g_other), NULL);
+	hs_le64_put(v, 1000);
+	st_put(HS_CF_META, key, kl, v, 8);
+	f = fsck_run(0);
+	ck_assert_msg(f.n == 4, "want 4 problems, got %d:\n%s", f.n, f.text);
+	ck_assert_ptr_nonnull(strstr(f.text, "reference count 2, but 1 entries"));
+	ck_assert_ptr_nonnull(strstr(f.text, "change record of line 99 has no entry"));
+	ck_assert_ptr_nonnull(strstr(f.text, "label 'ghost'"));
+	ck_assert_ptr_nonnull(strstr(f.text, "line counter says 1000"));
+}
+END_TEST
+
 Suite *hs_corrupt_suite(void);
 
 Suite *hs_corrupt_suite(void)
@@ -992,6 +1087,14 @@ Suite *hs_corrupt_suite(void)
 	tcase_add_loop_test(tc, heap_record_damage_refused, 0, (int)ARRAY_LEN(heap_rec_faults));
 	tcase_add_loop_test(tc, version_record_damage_refused, 0,
 			    (int)ARRAY_LEN(version_rec_faults));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fsck");
+	tcase_add_checked_fixture(tc, setup_lines, cu_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, fsck_clean_store_has_no_problems);
+	tcase_add_loop_test(tc, fsck_reports_each_line_fault, 0, (int)ARRAY_LEN(line_faults));
+	tcase_add_test(tc, fsck_reports_wrong_refcount_and_dangling_records);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");

@@ -661,6 +661,11 @@ static int u64_cmp(const void *a, const void *b)
  * content in some version is a referenced blob, every distinct content of
  * a line across versions is at least one reference.
  */
+static void fsck_line(const char *problem, void *payload)
+{
+	fprintf(stderr, "%s: fsck: %s\n", (const char *)payload, problem);
+}
+
 static void usage_check(struct run *r, hs_store *s)
 {
 	uint64_t *all = cm_xmalloc((CP_CAP + 1) * LINES * sizeof(uint64_t));
@@ -668,8 +673,13 @@ static void usage_check(struct run *r, hs_store *s)
 	hs_store_usage u;
 	size_t n = 0;
 	int rc = hs_store_usage_get(s, &u);
+	ssize_t problems;
 
 	ck_assert_msg(rc == 0, "%s: usage: %d %s", r->where, rc, hs_error_last());
+	/* Whatever instant the kill hit, the store passes fsck. */
+	problems = hs_store_fsck(s, HS_FSCK_VERIFY_DATA, fsck_line, (void *)r->where);
+	ck_assert_msg(problems == 0, "%s: fsck found %zd problems (printed above)", r->where,
+		      problems);
 	for (unsigned l = 0; l < LINES; l++) {
 		const uint64_t *fps[CP_CAP + 1];
 		size_t k = 0;
