@@ -402,6 +402,17 @@ static void fs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_lseek(req, out);
 }
 
+/* The xattr replies: a size of 0 asks for the length only. */
+static void reply_xattr(fuse_req_t req, int rc, const char *buf, size_t size, size_t len)
+{
+	if (rc < 0)
+		fs_reply_err(req, rc);
+	else if (!size)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct fs *fs = req_fs(req);
@@ -415,12 +426,8 @@ static void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((rc = fs_do_getxattr(fs, n, name, buf, size, &len)) < 0)
-		fs_reply_err(req, rc);
-	else if (!size)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	rc = fs_do_getxattr(fs, n, name, buf, size, &len);
+	reply_xattr(req, rc, buf, size, len);
 	free(buf);
 }
 
@@ -437,12 +444,8 @@ static void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((rc = fs_do_listxattr(fs, n, buf, size, &len)) < 0)
-		fs_reply_err(req, rc);
-	else if (!size)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	rc = fs_do_listxattr(fs, n, buf, size, &len);
+	reply_xattr(req, rc, buf, size, len);
 	free(buf);
 }
 
