@@ -3,7 +3,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench bench-mount clean
 
 all: build
 
@@ -24,6 +24,9 @@ demo: build
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+bench-mount: build
+	@bench/mount.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

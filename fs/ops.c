@@ -56,6 +56,13 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	/* Write-through: every write reaches the store before it returns. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * Every change heapfs makes behind the kernel's back is invalidated
+	 * explicitly (inval.c), which also drops the cached attributes; the
+	 * automatic check would cost a GETATTR before every cached read
+	 * (4 KiB random reads of cached pages: 8K IOPS with it, ~200K without).
+	 */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	conn->max_write = 1u << 20;
