@@ -205,19 +205,33 @@ int hs_heap__purge(hs_store *s, uint64_t id);
 void hs_batch__init(struct hs_batch *b);
 void hs_batch__dispose(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
-int hs_line__lookup(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
+/*
+ * A cursor for point lookups of lines.  Each lookup bounds its seek at the
+ * next line by rewriting the cursor's own upper-bound key in place before
+ * the Seek (RocksDB re-reads the bound on every Seek), so looking up a hole
+ * never walks the tombstones of the lines after it.  One thread at a time.
+ */
+struct hs_cursor {
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	uint8_t upper[HS_LINE_KEY_LEN];
+};
+
+int hs_cursor__open(struct hs_cursor *c, hs_heap *h,
+		    const rocksdb_snapshot_t *snap);
+void hs_cursor__close(struct hs_cursor *c);
+int hs_line__lookup(hs_heap *h, struct hs_cursor *c, uint64_t line,
 		    uint64_t version, struct hs_lineval *out,
 		    uint64_t *found_version);
-int hs_line__load(hs_heap *h, const rocksdb_readoptions_t *ro,
-		  rocksdb_iterator_t *it, uint64_t line, uint64_t version,
-		  void *dst);
-int hs_line__stage(hs_heap *h, struct hs_batch *b, rocksdb_iterator_t *it,
+int hs_line__load(hs_heap *h, struct hs_cursor *c, uint64_t line,
+		  uint64_t version, void *dst);
+int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		   uint64_t line, const struct hs_lineval *nv,
 		   const void *content);
-ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
+ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			    uint64_t version, uint64_t size, void *buf,
 			    size_t len, uint64_t off);
-rocksdb_iterator_t *hs_line__iter(hs_heap *h, const rocksdb_readoptions_t *ro);
+rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 
 /* version.c */

@@ -33,10 +33,41 @@ static bool lineval_eq(const struct hs_lineval *a, const struct hs_lineval *b)
 	return memcmp(a->hash, b->hash, HS_HASH_LEN) == 0;
 }
 
-rocksdb_iterator_t *hs_line__iter(hs_heap *h, const rocksdb_readoptions_t *ro)
+/* An unbounded iterator over the lines CF, for scans across lines. */
+rocksdb_iterator_t *hs_line__iter(hs_heap *h)
 {
-	return rocksdb_create_iterator_cf(h->store->db, ro ? ro : h->store->ro,
+	return rocksdb_create_iterator_cf(h->store->db, h->store->ro,
 					  h->store->cf[HS_CF_LINES]);
+}
+
+int hs_cursor__open(struct hs_cursor *c, hs_heap *h,
+		    const rocksdb_snapshot_t *snap)
+{
+	memset(c->upper, 0xff, sizeof(c->upper));
+	if (!(c->ro = rocksdb_readoptions_create()))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	if (snap)
+		rocksdb_readoptions_set_snapshot(c->ro, snap);
+	/* RocksDB keeps a pointer to c->upper: seek_entry rewrites it. */
+	rocksdb_readoptions_set_iterate_upper_bound(c->ro, (const char *)c->upper,
+						    sizeof(c->upper));
+	c->it = rocksdb_create_iterator_cf(h->store->db, c->ro,
+					   h->store->cf[HS_CF_LINES]);
+	if (!c->it) {
+		rocksdb_readoptions_destroy(c->ro);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+void hs_cursor__close(struct hs_cursor *c)
+{
+	if (c->it)
+		rocksdb_iter_destroy(c->it);
+	if (c->ro)
+		rocksdb_readoptions_destroy(c->ro);
+	c->it = NULL;
+	c->ro = NULL;
 }
 
 /* Decode the entry under the iterator; -EUCLEAN if it is neither "" nor a hash. */
@@ -72,14 +103,17 @@ static int iter_error(rocksdb_iterator_t *it, const char *what)
  * Position @it on the newest entry of @line at or below @version.
  * Returns 1 (found; *found_version set), 0 (none: the line is zero), <0.
  */
-static int seek_entry(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
+static int seek_entry(hs_heap *h, struct hs_cursor *c, uint64_t line,
 		      uint64_t version, uint64_t *found_version)
 {
+	rocksdb_iterator_t *it = c->it;
 	uint8_t key[HS_LINE_KEY_LEN];
 	uint64_t kh, kline, kver;
 	size_t kl;
 	const char *k;
 
+	/* Line indexes stay far below UINT64_MAX, so line + 1 cannot wrap. */
+	hs_key__line(c->upper, h->id, line + 1, UINT64_MAX);
 	hs_key__line(key, h->id, line, version);
 	rocksdb_iter_seek(it, (const char *)key, sizeof(key));
 	if (!rocksdb_iter_valid(it))
@@ -94,12 +128,12 @@ static int seek_entry(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
 	return 1;
 }
 
-int hs_line__lookup(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
+int hs_line__lookup(hs_heap *h, struct hs_cursor *c, uint64_t line,
 		    uint64_t version, struct hs_lineval *out,
 		    uint64_t *found_version)
 {
 	uint64_t fv = 0;
-	int rc = seek_entry(h, it, line, version, &fv);
+	int rc = seek_entry(h, c, line, version, &fv);
 
 	if (found_version)
 		*found_version = fv;
@@ -107,7 +141,7 @@ int hs_line__lookup(hs_heap *h, rocksdb_iterator_t *it, uint64_t line,
 		out->zero = true;
 		return rc;
 	}
-	rc = entry_decode(h, it, line, fv, out);
+	rc = entry_decode(h, c->it, line, fv, out);
 	return rc < 0 ? rc : 1;
 }
 
@@ -153,13 +187,12 @@ static int blob_read(hs_heap *h, const rocksdb_readoptions_t *ro,
 	return 0;
 }
 
-int hs_line__load(hs_heap *h, const rocksdb_readoptions_t *ro,
-		  rocksdb_iterator_t *it, uint64_t line, uint64_t version,
-		  void *dst)
+int hs_line__load(hs_heap *h, struct hs_cursor *c, uint64_t line,
+		  uint64_t version, void *dst)
 {
 	struct hs_lineval val;
 	uint64_t fv;
-	int rc = hs_line__lookup(h, it, line, version, &val, &fv);
+	int rc = hs_line__lookup(h, c, line, version, &val, &fv);
 
 	if (rc < 0)
 		return rc;
@@ -167,7 +200,7 @@ int hs_line__load(hs_heap *h, const rocksdb_readoptions_t *ro,
 		memset(dst, 0, h->rec.line_size);
 		return 0;
 	}
-	return blob_read(h, ro, &val, line, fv, dst);
+	return blob_read(h, c->ro, &val, line, fv, dst);
 }
 
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out)
@@ -298,9 +331,10 @@ static int blob_ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *
 	return 0;
 }
 
-int hs_line__stage(hs_heap *h, struct hs_batch *b, rocksdb_iterator_t *it,
+int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		   uint64_t line, const struct hs_lineval *nv, const void *content)
 {
+	rocksdb_iterator_t *it = c->it;
 	const uint64_t w = h->rec.head;
 	struct hs_lineval own = { .zero = true }, prev = { .zero = true };
 	const struct hs_lineval *cur;
@@ -310,7 +344,7 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, rocksdb_iterator_t *it,
 	uint32_t stored = 0;
 	int rc;
 
-	rc = seek_entry(h, it, line, w, &fv);
+	rc = seek_entry(h, c, line, w, &fv);
 	if (rc > 0 && fv == w) {
 		has_own = true;
 		if ((rc = entry_decode(h, it, line, w, &own)) < 0)
@@ -373,13 +407,13 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, rocksdb_iterator_t *it,
 
 /* ---- byte ranges ------------------------------------------------------ */
 
-ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
+ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			    uint64_t version, uint64_t size, void *buf,
 			    size_t len, uint64_t off)
 {
 	const uint64_t ls = h->rec.line_size;
 	struct hs_scratch *sc;
-	rocksdb_iterator_t *it;
+	struct hs_cursor c;
 	uint8_t *dst = buf;
 	size_t done = 0;
 	int rc = 0;
@@ -390,7 +424,8 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
 		len = (size_t)(size - off);
 	if (!(sc = hs_scratch__get()))
 		return -ENOMEM;
-	it = hs_line__iter(h, ro);
+	if ((rc = hs_cursor__open(&c, h, snap)) < 0)
+		return rc;
 	while (done < len) {
 		uint64_t pos = off + done;
 		uint64_t line = pos >> h->line_shift;
@@ -398,9 +433,9 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
 		size_t n = (size_t)(ls - in) < len - done ? (size_t)(ls - in) : len - done;
 
 		if (n == ls) {
-			rc = hs_line__load(h, ro, it, line, version, dst + done);
+			rc = hs_line__load(h, &c, line, version, dst + done);
 		} else {
-			rc = hs_line__load(h, ro, it, line, version, sc->line);
+			rc = hs_line__load(h, &c, line, version, sc->line);
 			if (rc == 0)
 				memcpy(dst + done, sc->line + in, n);
 		}
@@ -408,7 +443,7 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_readoptions_t *ro,
 			break;
 		done += n;
 	}
-	rocksdb_iter_destroy(it);
+	hs_cursor__close(&c);
 	/* Like a media error: a short read up to the bad line, then the error. */
 	return done ? (ssize_t)done : rc;
 }
@@ -433,7 +468,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 		uint64_t pos = off + done, ls, first, chunk_end, n_lines;
 		struct hs_scratch *sc = hs_scratch__get();
 		struct hs_batch b;
-		rocksdb_iterator_t *it;
+		struct hs_cursor c;
 		bool excl = false;
 
 		if (!sc) {
@@ -465,7 +500,11 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 		for (uint64_t i = 0; i < n_lines; i++)
 			lines[i] = first + i;
 		hs_heap__stripes_lock(h, lines, n_lines);
-		it = hs_line__iter(h, NULL);
+		if ((rc = hs_cursor__open(&c, h, NULL)) < 0) {
+			hs_heap__stripes_unlock(h, lines, n_lines);
+			pthread_rwlock_unlock(&h->lock);
+			break;
+		}
 		hs_batch__init(&b);
 		for (uint64_t i = 0; i < n_lines && rc == 0; i++) {
 			uint64_t lstart = (first + i) << h->line_shift;
@@ -477,7 +516,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 			if (a == lstart && z == lstart + ls && src) {
 				content = src + (a - off);
 			} else {
-				rc = hs_line__load(h, NULL, it, first + i, h->rec.head, sc->line);
+				rc = hs_line__load(h, &c, first + i, h->rec.head, sc->line);
 				if (rc < 0)
 					break;
 				if (src)
@@ -487,7 +526,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 				content = sc->line;
 			}
 			if ((rc = hs_line__value_of(h, content, &nv)) == 0)
-				rc = hs_line__stage(h, &b, it, first + i, &nv, content);
+				rc = hs_line__stage(h, &b, &c, first + i, &nv, content);
 		}
 		if (rc == 0 && excl && chunk_end > h->rec.size) {
 			struct hs_heap_rec copy = h->rec;
@@ -500,7 +539,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 			rc = hs_batch__commit(h, &b, false);
 		}
 		hs_batch__dispose(&b);
-		rocksdb_iter_destroy(it);
+		hs_cursor__close(&c);
 		hs_heap__stripes_unlock(h, lines, n_lines);
 		pthread_rwlock_unlock(&h->lock);
 		if (rc < 0)
@@ -551,7 +590,8 @@ int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
 int hs_heap_truncate(hs_heap *h, uint64_t size)
 {
 	struct hs_scratch *sc = hs_scratch__get();
-	rocksdb_iterator_t *scan = NULL, *it = NULL;
+	rocksdb_iterator_t *scan = NULL;
+	struct hs_cursor c = { 0 };
 	struct hs_batch b;
 	struct hs_heap_rec copy;
 	int rc;
@@ -572,20 +612,21 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 		uint8_t key[HS_LINE_KEY_LEN];
 
 		/* The partial last line keeps its head and loses its tail. */
-		it = hs_line__iter(h, NULL);
+		if ((rc = hs_cursor__open(&c, h, NULL)) < 0)
+			goto out;
 		if (size & (line_sz - 1)) {
 			struct hs_lineval nv;
 			size_t in = (size_t)(size & (line_sz - 1));
 
-			if ((rc = hs_line__load(h, NULL, it, keep - 1, h->rec.head, sc->line)) < 0)
+			if ((rc = hs_line__load(h, &c, keep - 1, h->rec.head, sc->line)) < 0)
 				goto out;
 			memset(sc->line + in, 0, line_sz - in);
 			if ((rc = hs_line__value_of(h, sc->line, &nv)) < 0 ||
-			    (rc = hs_line__stage(h, &b, it, keep - 1, &nv, sc->line)) < 0)
+			    (rc = hs_line__stage(h, &b, &c, keep - 1, &nv, sc->line)) < 0)
 				goto out;
 		}
 		/* Every line with entries past the end becomes zero. */
-		scan = hs_line__iter(h, NULL);
+		scan = hs_line__iter(h);
 		for (uint64_t line = keep;;) {
 			struct hs_lineval cur, zero = { .zero = true };
 			uint64_t kh, kv;
@@ -604,9 +645,9 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 			hs_key__line_parse((const uint8_t *)k, &kh, &line, &kv);
 			if (kh != h->id)
 				break;
-			if ((rc = hs_line__lookup(h, it, line, h->rec.head, &cur, NULL)) < 0)
+			if ((rc = hs_line__lookup(h, &c, line, h->rec.head, &cur, NULL)) < 0)
 				goto out;
-			if (!cur.zero && (rc = hs_line__stage(h, &b, it, line, &zero, NULL)) < 0)
+			if (!cur.zero && (rc = hs_line__stage(h, &b, &c, line, &zero, NULL)) < 0)
 				goto out;
 			line++;
 		}
@@ -622,8 +663,7 @@ out:
 	pthread_rwlock_unlock(&h->lock);
 	if (scan)
 		rocksdb_iter_destroy(scan);
-	if (it)
-		rocksdb_iter_destroy(it);
+	hs_cursor__close(&c);
 	hs_batch__dispose(&b);
 	return rc;
 }
@@ -653,7 +693,7 @@ int hs_heap_line_next(hs_heap *h, uint64_t version, uint64_t from_line,
 		size = vi.size_bytes;
 	}
 	lines_end = (size + h->rec.line_size - 1) >> h->line_shift;
-	it = hs_line__iter(h, NULL);
+	it = hs_line__iter(h);
 	rc = -ENXIO;
 	while (line < lines_end) {
 		uint8_t key[HS_LINE_KEY_LEN];

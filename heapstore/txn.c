@@ -28,7 +28,6 @@ struct staged {
 struct hs_txn {
 	hs_heap *heap;                /* a reference of our own */
 	const rocksdb_snapshot_t *snap;
-	rocksdb_readoptions_t *ro;    /* reads at snap */
 	uint64_t version;             /* working version at begin */
 	uint64_t size;                /* heap size at begin, grown by writes */
 	void *tree;                   /* struct staged, by line */
@@ -87,8 +86,6 @@ int hs_txn_begin(hs_txn **out, hs_heap *h)
 		hs_txn_free(t);
 		return rc;
 	}
-	t->ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_snapshot(t->ro, t->snap);
 	*out = t;
 	return 0;
 }
@@ -98,8 +95,6 @@ void hs_txn_free(hs_txn *t)
 	if (!t)
 		return;
 	staged_clear(t);
-	if (t->ro)
-		rocksdb_readoptions_destroy(t->ro);
 	if (t->snap)
 		rocksdb_release_snapshot(t->heap->store->db, t->snap);
 	hs_heap_close(t->heap);
@@ -126,10 +121,12 @@ static int txn_usable(hs_txn *t)
 /* The snapshot's content of @line into @dst. */
 static int snap_load(hs_txn *t, uint64_t line, void *dst)
 {
-	rocksdb_iterator_t *it = hs_line__iter(t->heap, t->ro);
-	int rc = hs_line__load(t->heap, t->ro, it, line, t->version, dst);
+	struct hs_cursor c;
+	int rc = hs_cursor__open(&c, t->heap, t->snap);
 
-	rocksdb_iter_destroy(it);
+	if (rc == 0)
+		rc = hs_line__load(t->heap, &c, line, t->version, dst);
+	hs_cursor__close(&c);
 	return rc;
 }
 
@@ -202,7 +199,7 @@ ssize_t hs_txn_read(hs_txn *t, void *buf, size_t len, uint64_t off)
 		} else if (st) {
 			memset(dst + done, 0, n);
 		} else {
-			ssize_t r = hs_line__read_range(h, t->ro, t->version, t->size,
+			ssize_t r = hs_line__read_range(h, t->snap, t->version, t->size,
 							dst + done, n, pos);
 			if (r < 0)
 				return done ? (ssize_t)done : r;
@@ -325,16 +322,16 @@ static void collect_walk(const void *node, VISIT which, void *payload)
 }
 
 /* Under the stripe locks: does any staged line differ from its snapshot? */
-static int conflicts(hs_txn *t, struct collect *c, rocksdb_iterator_t *cur)
+static int conflicts(hs_txn *t, struct collect *c, struct hs_cursor *cur)
 {
 	hs_heap *h = t->heap;
-	rocksdb_iterator_t *then = hs_line__iter(h, t->ro);
-	int rc = 0;
+	struct hs_cursor then;
+	int rc = hs_cursor__open(&then, h, t->snap);
 
 	for (size_t i = 0; i < c->n && rc == 0; i++) {
 		struct hs_lineval a, b;
 
-		if ((rc = hs_line__lookup(h, then, c->lines[i], t->version, &a, NULL)) < 0 ||
+		if ((rc = hs_line__lookup(h, &then, c->lines[i], t->version, &a, NULL)) < 0 ||
 		    (rc = hs_line__lookup(h, cur, c->lines[i], h->rec.head, &b, NULL)) < 0)
 			break;
 		rc = 0;
@@ -343,7 +340,7 @@ static int conflicts(hs_txn *t, struct collect *c, rocksdb_iterator_t *cur)
 					  "heap '%s' line %llu changed since the transaction began",
 					  h->rec.name, (unsigned long long)c->lines[i]);
 	}
-	rocksdb_iter_destroy(then);
+	hs_cursor__close(&then);
 	return rc;
 }
 
@@ -351,7 +348,7 @@ int hs_txn_commit(hs_txn *t)
 {
 	hs_heap *h = t->heap;
 	struct collect c = { 0 };
-	rocksdb_iterator_t *it = NULL;
+	struct hs_cursor cur = { 0 };
 	struct hs_batch b;
 	bool grow;
 	int rc;
@@ -380,8 +377,8 @@ int hs_txn_commit(hs_txn *t)
 	if ((rc = hs_heap__check_live(h)) < 0)
 		goto unlock;
 	hs_heap__stripes_lock(h, c.lines, c.n);
-	it = hs_line__iter(h, NULL);
-	if ((rc = conflicts(t, &c, it)) < 0)
+	if ((rc = hs_cursor__open(&cur, h, NULL)) < 0 ||
+	    (rc = conflicts(t, &c, &cur)) < 0)
 		goto unstripe;
 	for (size_t i = 0; i < c.n && rc == 0; i++) {
 		struct hs_lineval nv = { .zero = true };
@@ -389,7 +386,7 @@ int hs_txn_commit(hs_txn *t)
 		if (c.arr[i]->data)
 			rc = hs_line__value_of(h, c.arr[i]->data, &nv);
 		if (rc == 0)
-			rc = hs_line__stage(h, &b, it, c.lines[i], &nv, c.arr[i]->data);
+			rc = hs_line__stage(h, &b, &cur, c.lines[i], &nv, c.arr[i]->data);
 	}
 	if (rc == 0 && grow) {
 		struct hs_heap_rec copy = h->rec;
@@ -400,7 +397,7 @@ int hs_txn_commit(hs_txn *t)
 	if (rc == 0 && (rc = hs_batch__commit(h, &b, true)) == 0 && grow)
 		h->rec.size = t->size;
 unstripe:
-	rocksdb_iter_destroy(it);
+	hs_cursor__close(&cur);
 	hs_heap__stripes_unlock(h, c.lines, c.n);
 unlock:
 	pthread_rwlock_unlock(&h->lock);

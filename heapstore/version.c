@@ -419,7 +419,7 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 	hs_version_info vi;
 	struct hs_heap_rec copy;
 	struct hs_batch b;
-	rocksdb_iterator_t *it = NULL;
+	struct hs_cursor c = { 0 };
 	uint64_t *lines = NULL;
 	size_t n = 0;
 	int rc;
@@ -430,12 +430,13 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
 	    (rc = changed_lines(h, version, h->rec.head, &lines, &n, NULL)) < 0)
 		goto out;
-	it = hs_line__iter(h, NULL);
+	if ((rc = hs_cursor__open(&c, h, NULL)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct hs_lineval old;
 
-		if ((rc = hs_line__lookup(h, it, lines[i], version, &old, NULL)) < 0 ||
-		    (rc = hs_line__stage(h, &b, it, lines[i], &old, NULL)) < 0)
+		if ((rc = hs_line__lookup(h, &c, lines[i], version, &old, NULL)) < 0 ||
+		    (rc = hs_line__stage(h, &b, &c, lines[i], &old, NULL)) < 0)
 			goto out;
 	}
 	copy = h->rec;
@@ -445,8 +446,7 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 		h->rec.size = copy.size;
 out:
 	pthread_rwlock_unlock(&h->lock);
-	if (it)
-		rocksdb_iter_destroy(it);
+	hs_cursor__close(&c);
 	hs_batch__dispose(&b);
 	free(lines);
 	return rc;
@@ -455,7 +455,7 @@ out:
 int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
 		    void *payload)
 {
-	rocksdb_iterator_t *it = NULL;
+	struct hs_cursor c = { 0 };
 	uint64_t *lines = NULL, lo, hi;
 	size_t n = 0, n_diff = 0;
 	int rc;
@@ -469,12 +469,13 @@ int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
 	hi = v1 < v2 ? v2 : v1;
 	if (lo == hi || (rc = changed_lines(h, lo, hi, &lines, &n, NULL)) < 0)
 		goto unlock;
-	it = hs_line__iter(h, NULL);
+	if ((rc = hs_cursor__open(&c, h, NULL)) < 0)
+		goto unlock;
 	for (size_t i = 0; i < n; i++) {
 		struct hs_lineval a, z;
 
-		if ((rc = hs_line__lookup(h, it, lines[i], lo, &a, NULL)) < 0 ||
-		    (rc = hs_line__lookup(h, it, lines[i], hi, &z, NULL)) < 0)
+		if ((rc = hs_line__lookup(h, &c, lines[i], lo, &a, NULL)) < 0 ||
+		    (rc = hs_line__lookup(h, &c, lines[i], hi, &z, NULL)) < 0)
 			goto unlock;
 		if (a.zero != z.zero || (!a.zero && memcmp(a.hash, z.hash, HS_HASH_LEN)))
 			lines[n_diff++] = lines[i];
@@ -482,8 +483,7 @@ int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
 	rc = 0;
 unlock:
 	pthread_rwlock_unlock(&h->lock);
-	if (it)
-		rocksdb_iter_destroy(it);
+	hs_cursor__close(&c);
 	/* Callbacks run unlocked, so they may read the heap. */
 	for (size_t i = 0; i < n_diff && rc == 0; i++)
 		rc = cb(lines[i], payload);
@@ -503,7 +503,7 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 	hs_store *s = h->store;
 	hs_version_info vi, nvi;
 	struct hs_batch b;
-	rocksdb_iterator_t *it = NULL;
+	struct hs_cursor c = { 0 };
 	uint64_t *lines = NULL, next, prev_v = 0, moved = 0, moved_bytes = 0;
 	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], op[HS_REF_VALUE_LEN] = { 0 };
 	size_t n = 0;
@@ -517,7 +517,8 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 	    (rc = hs_version__next(h, version, &next)) < 0 ||
 	    (rc = changed_lines(h, version - 1, version, &lines, &n, NULL)) < 0)
 		goto out;
-	it = hs_line__iter(h, NULL);
+	if ((rc = hs_cursor__open(&c, h, NULL)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t lkey[HS_LINE_KEY_LEN], ckey[HS_CHANGE_KEY_LEN], sz[4];
 		struct hs_lineval mine, above, below;
@@ -525,17 +526,17 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 		char *cv = NULL;
 		size_t cvl = 0;
 
-		if ((rc = hs_line__lookup(h, it, lines[i], version, &mine, &fv)) < 0)
+		if ((rc = hs_line__lookup(h, &c, lines[i], version, &mine, &fv)) < 0)
 			goto out;
 		hs_key__change(ckey, h->id, version, lines[i]);
 		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_CHANGES], (const char *)ckey,
 					     sizeof(ckey));
 		if (rc == 0 || fv != version)
 			continue;   /* a change record without its entry: nothing to move */
-		if ((rc = hs_line__lookup(h, it, lines[i], next, &above, &fv)) < 0)
+		if ((rc = hs_line__lookup(h, &c, lines[i], next, &above, &fv)) < 0)
 			goto out;
 		bool next_has_own = rc == 1 && fv == next;
-		if ((rc = hs_line__lookup(h, it, lines[i], version - 1, &below, NULL)) < 0)
+		if ((rc = hs_line__lookup(h, &c, lines[i], version - 1, &below, NULL)) < 0)
 			goto out;
 		hs_key__line(lkey, h->id, lines[i], version);
 		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_LINES], (const char *)lkey,
@@ -592,8 +593,7 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 		h->latest = prev_v;
 out:
 	pthread_rwlock_unlock(&h->lock);
-	if (it)
-		rocksdb_iter_destroy(it);
+	hs_cursor__close(&c);
 	hs_batch__dispose(&b);
 	free(lines);
 	return rc;
