@@ -71,7 +71,7 @@ static int u64_field(const json_t *req, const char *key, uint64_t *out)
 
 static json_t *heap_json(const hs_heap_info *hi)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}",
 			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
 			 "line_size", (json_int_t)hi->line_size,
 			 "lines_used", (json_int_t)hi->lines_used,
@@ -80,19 +80,21 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "checkpoints", (json_int_t)hi->checkpoints,
 			 "quota", (json_int_t)hi->quota_bytes,
 			 "reserve", (json_int_t)hi->reserve_bytes,
-			 "state", hi->state == HS_HEAP_LIVE ? "live" : "deleting");
+			 "state", hi->state == HS_HEAP_LIVE ? "live" : "deleting",
+			 "state_size", (json_int_t)hi->state_size);
 }
 
 static json_t *version_json(const hs_version_info *vi)
 {
-	return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
 			 "version", (json_int_t)vi->version,
 			 "parent", (json_int_t)vi->parent,
 			 "created_ns", (json_int_t)vi->created_ns, "label", vi->label,
 			 "lines_changed", (json_int_t)vi->lines_changed,
 			 "bytes_changed", (json_int_t)vi->bytes_changed,
 			 "size", (json_int_t)vi->size_bytes,
-			 "lines_used", (json_int_t)vi->lines_used);
+			 "lines_used", (json_int_t)vi->lines_used,
+			 "state_size", (json_int_t)vi->state_size);
 }
 
 /* "version": a number, "latest", "live" or a label. */
@@ -161,9 +163,14 @@ static json_t *cmd_ls(hs_store *s)
 	return resp;
 }
 
+/* Heap lines into "lines", state lines (by state line index) into "state_lines". */
 static int diff_add(uint64_t line, void *payload)
 {
-	return json_array_append_new(payload, json_integer((json_int_t)line)) ? -ENOMEM : 0;
+	json_t *resp = payload;
+	json_t *arr = json_object_get(resp, line & HS_STATE_LINE ? "state_lines" : "lines");
+
+	return json_array_append_new(arr, json_integer((json_int_t)(line & ~HS_STATE_LINE))) ?
+		-ENOMEM : 0;
 }
 
 /* Commands on one heap: open it, run, close it. */
@@ -215,18 +222,17 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 		    (rc = hs_version_delete(h, v)) == 0)
 			resp = ok();
 	} else if (strcmp(cmd, "diff") == 0) {
-		json_t *lines = json_array();
+		json_t *d = json_pack("{s:b, s:[], s:[]}", "ok", 1, "lines", "state_lines");
 
 		if ((rc = version_field(h, req, "from", &v)) == 0 &&
 		    (rc = version_field(h, req, "to", &v2)) == 0 &&
 		    (rc = hs_heap_info_get(h, &hi)) == 0)
-			rc = hs_version_diff(h, v, v2, diff_add, lines);
+			rc = hs_version_diff(h, v, v2, diff_add, d);
 		if (rc == 0) {
-			resp = json_pack("{s:b, s:I}", "ok", 1, "line_size",
-					 (json_int_t)hi.line_size);
-			json_object_set_new(resp, "lines", lines);
+			json_object_set_new(d, "line_size", json_integer((json_int_t)hi.line_size));
+			resp = d;
 		} else {
-			json_decref(lines);
+			json_decref(d);
 		}
 	} else {
 		rc = -EINVAL;

@@ -95,12 +95,13 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 		if (!fs_node_frozen(n)) {
 			tprintf(&t, "size: %llu\nline_size: %u\nlines_used: %llu\n"
 				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
-				"state: %s\nreserve: %llu\nquota: %llu\n",
+				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)(hi.lines_used * hi.line_size),
 				(unsigned long long)hi.version,
 				(unsigned long long)hi.checkpoints, state_name(hi.state),
+				(unsigned long long)hi.state_size,
 				(unsigned long long)hi.reserve_bytes,
 				(unsigned long long)hi.quota_bytes);
 			break;
@@ -108,14 +109,16 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
 			break;
 		tprintf(&t, "version: %llu\nparent: %llu\ncreated: %llu.%09llu\n"
-			"label: %s\nlines: %llu\nbytes: %llu\nsize: %llu\nlines_used: %llu\n",
+			"label: %s\nlines: %llu\nbytes: %llu\nsize: %llu\nlines_used: %llu\n"
+			"state_size: %llu\n",
 			(unsigned long long)vi.version, (unsigned long long)vi.parent,
 			(unsigned long long)(vi.created_ns / 1000000000u),
 			(unsigned long long)(vi.created_ns % 1000000000u), vi.label,
 			(unsigned long long)vi.lines_changed,
 			(unsigned long long)vi.bytes_changed,
 			(unsigned long long)vi.size_bytes,
-			(unsigned long long)vi.lines_used);
+			(unsigned long long)vi.lines_used,
+			(unsigned long long)vi.state_size);
 		break;
 	default:
 		return -EINVAL;
@@ -157,6 +160,7 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 				return rc;
 			ns = vi.created_ns;
 			hi.size_bytes = vi.size_bytes;
+			hi.state_size = vi.state_size;
 			hi.lines_used = vi.lines_used;
 		}
 	}
@@ -178,6 +182,11 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 	case FS_TXN:
 		st->st_mode = S_IFREG | 0644;
 		st->st_size = (off_t)hi.size_bytes;
+		break;
+	case FS_STATE:
+		st->st_mode = S_IFREG | (frozen ? 0444 : 0644);
+		st->st_size = (off_t)hi.state_size;
+		st->st_blocks = (blkcnt_t)((hi.state_size + 511) / 512);
 		break;
 	case FS_LINE: {
 		/* The heap's last line may be cut short by its size. */

@@ -9,7 +9,7 @@
  *   unlink /<heap>/lines/<off>         zero that line
  *
  * `rm -r` must remove a heap or a checkpoint, and it unlinks every file
- * below first.  The other files (heap, stat, lines/ and checkpoints/
+ * below first.  The other files (heap, state, stat, lines/ and checkpoints/
  * themselves, everything inside checkpoints/N) are views of the heap, not
  * objects of their own: removing one succeeds and changes nothing, and the
  * directory's rmdir removes the heap or checkpoint.  Anything that would
@@ -29,10 +29,11 @@ static const struct {
 	const char *name;
 	enum fs_kind kind;
 } heap_dir_entries[] = {
-	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "stat", FS_STAT },
-	{ "txn", FS_TXN }, { "checkpoints", FS_CKPTS },
+	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
+	{ "stat", FS_STAT }, { "txn", FS_TXN }, { "checkpoints", FS_CKPTS },
 }, ckpt_dir_entries[] = {
-	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "stat", FS_STAT },
+	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
+	{ "stat", FS_STAT },
 }, meta_dir_entries[] = {
 	{ "pool", FS_POOL }, { "version", FS_VERSION_FILE }, { "ctl", FS_CTL },
 };

@@ -7,8 +7,9 @@
  * checkpoints at once, and keep_cache holds the cache across opens because
  * every change heapfs makes behind the file's back is invalidated
  * (inval.c).  Line files, which alias the heap, and generated files use
- * direct I/O: no second cached copy to go stale.  Checkpoint files never
- * change, so their cache is kept.
+ * direct I/O: no second cached copy to go stale.  So does the state file,
+ * which restore changes wholesale and which runtimes read and write whole
+ * rather than map.  Checkpoint files never change, so their cache is kept.
  *
  * txn: each open begins a transaction (hs_txn_begin); reads see its
  * snapshot plus its own writes, writes and PUNCH_HOLE stage, fsync commits
@@ -49,6 +50,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	switch (n->kind) {
 	case FS_HEAP:
 	case FS_LINE:
+	case FS_STATE:
 	case FS_POOL:
 	case FS_VERSION_FILE:
 	case FS_STAT:
@@ -207,6 +209,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 			size = ls - (size_t)off;
 		return hs_version_read(n->heap, n->version, buf, size,
 				       n->line * ls + (uint64_t)off);
+	case FS_STATE:
+		return hs_state_read(n->heap, n->version, buf, size, (uint64_t)off);
 	case FS_CTL:
 		return ctl_read(fs, f, buf, size, off);
 	case FS_TXN:
@@ -245,6 +249,8 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		if (r > 0)
 			fs_inval_heap(fs, n->heap_id, (off_t)(n->line * ls) + off, r);
 		return r;
+	case FS_STATE:
+		return hs_state_write(n->heap, buf, size, (uint64_t)off);
 	case FS_CTL:
 		return ctl_write((struct fs_file *)(uintptr_t)fi->fh, buf, size, off);
 	case FS_TXN:
@@ -271,6 +277,8 @@ int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_se
 	switch (n->kind) {
 	case FS_HEAP:
 		return hs_heap_truncate(n->heap, (uint64_t)attr->st_size);
+	case FS_STATE:
+		return hs_state_truncate(n->heap, (uint64_t)attr->st_size);
 	case FS_LINE:
 		if (!(ls = line_size_of(n)))
 			return -ENOENT;
@@ -305,7 +313,8 @@ int fs_do_fsync(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 			fs_inval_heap(fs, n->heap_id, 0, 0);
 		return rc;
 	}
-	if ((n->kind == FS_HEAP || n->kind == FS_LINE) && !fs_node_frozen(n))
+	if ((n->kind == FS_HEAP || n->kind == FS_LINE || n->kind == FS_STATE) &&
+	    !fs_node_frozen(n))
 		return hs_heap_sync(n->heap);
 	return 0;
 }
@@ -325,14 +334,14 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 			return -EOPNOTSUPP;   /* a transaction stages writes and punches */
 		return hs_txn_punch(f->txn, (uint64_t)off, (uint64_t)len);
 	}
-	if (n->kind != FS_HEAP && n->kind != FS_LINE)
+	if (n->kind != FS_HEAP && n->kind != FS_LINE && n->kind != FS_STATE)
 		return -ENODEV;
 	if (fs_node_frozen(n))
 		return -EROFS;
 	if (off < 0 || len <= 0)
 		return -EINVAL;
-	if (n->kind == FS_LINE)
-		return -EOPNOTSUPP;
+	if (n->kind != FS_HEAP)
+		return -EOPNOTSUPP;   /* a line is all there or empty; state is small */
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
 		return hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len);
 	if (mode & ~FALLOC_FL_KEEP_SIZE)

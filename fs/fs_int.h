@@ -42,6 +42,7 @@ enum fs_kind {
 	FS_HEAP,
 	FS_LINES,
 	FS_LINE,
+	FS_STATE,
 	FS_STAT,
 	FS_TXN,
 	FS_CKPTS,

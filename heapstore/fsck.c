@@ -232,7 +232,7 @@ static int check_lines(struct fsck *f)
 		if (ver <= h->rec.head && (!h->last_line_counted || h->last_line != line)) {
 			h->last_line = line;
 			h->last_line_counted = true;
-			h->live_lines += vl == HS_HASH_LEN;
+			h->live_lines += vl == HS_HASH_LEN && !(line & HS_STATE_LINE);
 		}
 		if (vl == HS_HASH_LEN) {
 			if ((rc = hs_grow((void **)&f->hashes, &f->cap_hashes, f->n_hashes,

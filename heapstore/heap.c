@@ -471,6 +471,7 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->checkpoints = h->n_checkpoints;
 		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
 		out->created_ns = h->rec.created_ns;
+		out->state_size = h->rec.state_size;
 	}
 	pthread_rwlock_unlock(&h->lock);
 	return rc;

@@ -52,6 +52,8 @@ extern "C" {
 #define HS_LINE_SIZE_DEFAULT (64u * 1024u)
 #define HS_HEAP_SIZE_MAX (1ULL << 56)   /* 64 PiB: sparse, so only a bound */
 #define HS_HASH_LEN 32                  /* SHA-256 */
+#define HS_STATE_SIZE_MAX (16ULL << 20) /* the state file's largest size */
+#define HS_STATE_LINE (1ULL << 63)      /* state line i is line HS_STATE_LINE | i */
 #define HS_TXN_STAGED_MAX (1ULL << 30)  /* bytes one transaction may stage */
 
 /** Stands for the live (working) version wherever a version is taken. */
@@ -197,6 +199,7 @@ typedef struct hs_heap_info {
 	uint64_t checkpoints;     /* how many checkpoints exist */
 	uint64_t lines_used;      /* non-zero lines in the live heap */
 	uint64_t created_ns;      /* CLOCK_REALTIME */
+	uint64_t state_size;      /* bytes in the state file */
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -267,6 +270,31 @@ HS_API int hs_heap_truncate(hs_heap *heap, uint64_t size_bytes);
 /** Make every write that returned before this call durable (synced WAL). */
 HS_API int hs_heap_sync(hs_heap *heap);
 
+/*
+ * The state file: up to HS_STATE_SIZE_MAX bytes of the runtime's non-heap
+ * state (registers, thread contexts, leases) kept with the heap.  Every
+ * checkpoint holds the state as it was, restore brings it back, and its
+ * lines are deduplicated and made durable like the heap's (hs_heap_sync).
+ */
+
+/**
+ * Read the state as of @version (HS_VERSION_LIVE for the live one).
+ * Returns the count read (0 at or past its size), -ENOENT, -EINVAL.
+ */
+HS_API ssize_t hs_state_read(hs_heap *heap, uint64_t version, void *buf,
+			     size_t len, uint64_t off);
+
+/**
+ * Write the live state, growing it as needed.  A write reaching past
+ * HS_STATE_SIZE_MAX is cut short there, like write(2) at the file size
+ * limit; one starting at or past it returns -EFBIG.
+ */
+HS_API ssize_t hs_state_write(hs_heap *heap, const void *buf, size_t len,
+			      uint64_t off);
+
+/** Set the live state's size.  Synced.  Returns 0, -EFBIG, -ENOENT. */
+HS_API int hs_state_truncate(hs_heap *heap, uint64_t size_bytes);
+
 /**
  * The first non-empty line at or after line @from_line in @version
  * (HS_VERSION_LIVE for the live heap), in *line_out.  For directory listings
@@ -283,6 +311,7 @@ typedef struct hs_version_info {
 	uint64_t parent;          /* the version it records changes against, 0 if none */
 	uint64_t created_ns;      /* CLOCK_REALTIME */
 	uint64_t size_bytes;      /* heap size when sealed */
+	uint64_t state_size;      /* state file size when sealed */
 	uint64_t lines_changed;   /* lines it changed against its parent */
 	uint64_t bytes_changed;   /* stored (compressed) bytes of those lines */
 	uint64_t lines_used;      /* non-zero lines it holds */
@@ -331,14 +360,16 @@ HS_API ssize_t hs_version_read(hs_heap *heap, uint64_t version, void *buf,
 HS_API int hs_version_delete(hs_heap *heap, uint64_t version);
 
 /**
- * Make the live heap equal to checkpoint @version, size included, in one
+ * Make the live heap and its state equal to checkpoint @version, sizes
+ * included, in one
  * synced batch.  Later checkpoints stay.  Costs O(lines changed since
  * @version).  Returns 0, -ENOENT.
  */
 HS_API int hs_heap_restore(hs_heap *heap, uint64_t version);
 
-/** Called for each differing line, in line order; non-zero stops the walk
- *  and becomes hs_version_diff()'s result. */
+/** Called for each differing line, in line order (state lines, numbered
+ *  HS_STATE_LINE | i, come last); non-zero stops the walk and becomes
+ *  hs_version_diff()'s result. */
 typedef int (*hs_diff_cb)(uint64_t line_idx, void *payload);
 
 /**

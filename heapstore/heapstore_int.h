@@ -13,6 +13,7 @@
  *            'C' id                       -> i64 live non-zero lines (merge: add)
  *            'P' id name                  -> a property's value (hs_heap_prop_set)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
+ *                                            (state lines: line = 1<<63 | i)
  *   changes  id version line              -> u32 stored bytes of the new content
  *   blobs    hash                         -> zstd frame (content size + checksum)
  *   refs     hash                         -> i64 refcount, u32 stored, u32 raw
@@ -93,6 +94,7 @@ struct hs_heap_rec {
 	hs_heap_state state;
 	uint32_t line_size;
 	uint64_t size;
+	uint64_t state_size;              /* the state file's size */
 	uint64_t quota;
 	uint64_t reserve;
 	uint64_t head;                    /* working version */
@@ -117,6 +119,16 @@ struct hs_heap {
 	bool deleted;
 	atomic_int_fast64_t lines_used;   /* live non-zero lines */
 };
+
+/*
+ * A heap has two byte spaces: the heap and its state file.  State line i is
+ * line HS_STATE_LINE | i, so it shares every mechanism of heap lines
+ * (versions, changes, dedup, restore) and sorts after all heap lines.
+ */
+static inline uint64_t *space_size(struct hs_heap_rec *r, bool state)
+{
+	return state ? &r->state_size : &r->size;
+}
 
 /* A line's value in one version: zero, or the hash of its content. */
 struct hs_lineval {
@@ -229,8 +241,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		   uint64_t line, const struct hs_lineval *nv,
 		   const void *content);
 ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
-			    uint64_t version, uint64_t size, void *buf,
-			    size_t len, uint64_t off);
+			    bool state, uint64_t version, uint64_t size,
+			    void *buf, size_t len, uint64_t off);
 rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 

@@ -104,11 +104,14 @@ size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version)
 }
 
 /*
- * Heap record, format 1:
+ * Heap record, format 2:
  *   u8 format | u8 state | u16 name_len | u32 line_size | u64 size |
- *   u64 quota | u64 reserve | u64 head | u64 created_ns | name
+ *   u64 quota | u64 reserve | u64 head | u64 created_ns | u64 state_size |
+ *   name
+ * Format 1 (read only) lacks state_size.
  */
-#define HEAP_REC_FIXED 48
+#define HEAP_REC_FIXED1 48
+#define HEAP_REC_FIXED 56
 
 size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r)
 {
@@ -116,7 +119,7 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 
 	if (cap < HEAP_REC_FIXED + nl)
 		return 0;
-	out[0] = 1;
+	out[0] = 2;
 	out[1] = (uint8_t)r->state;
 	out[2] = (uint8_t)(nl & 0xff);
 	out[3] = (uint8_t)(nl >> 8);
@@ -126,20 +129,21 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 	hs_le64_put(out + 24, r->reserve);
 	hs_le64_put(out + 32, r->head);
 	hs_le64_put(out + 40, r->created_ns);
+	hs_le64_put(out + 48, r->state_size);
 	memcpy(out + HEAP_REC_FIXED, r->name, nl);
 	return HEAP_REC_FIXED + nl;
 }
 
 int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 {
-	size_t nl;
+	size_t nl, fixed = p && n && p[0] == 1 ? HEAP_REC_FIXED1 : HEAP_REC_FIXED;
 
-	if (n < HEAP_REC_FIXED)
+	if (n < fixed)
 		return hs_errno_set(-EUCLEAN, "heap record truncated (%zu bytes)", n);
-	if (p[0] != 1)
+	if (p[0] != 1 && p[0] != 2)
 		return hs_errno_set(-EUCLEAN, "heap record of unknown format %u", p[0]);
 	nl = (size_t)p[2] | (size_t)p[3] << 8;
-	if (nl == 0 || nl > HS_NAME_MAX || n != HEAP_REC_FIXED + nl)
+	if (nl == 0 || nl > HS_NAME_MAX || n != fixed + nl)
 		return hs_errno_set(-EUCLEAN, "heap record has a bad length (%zu bytes, name %zu)",
 				    n, nl);
 	memset(r, 0, sizeof(*r));
@@ -150,12 +154,14 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 	r->reserve = hs_le64_get(p + 24);
 	r->head = hs_le64_get(p + 32);
 	r->created_ns = hs_le64_get(p + 40);
-	memcpy(r->name, p + HEAP_REC_FIXED, nl);
+	r->state_size = fixed == HEAP_REC_FIXED ? hs_le64_get(p + 48) : 0;
+	memcpy(r->name, p + fixed, nl);
 	r->name[nl] = '\0';
 	if (r->state != HS_HEAP_LIVE && r->state != HS_HEAP_DELETING)
 		return hs_errno_set(-EUCLEAN, "heap record has unknown state %u", p[1]);
 	if (r->line_size < HS_LINE_SIZE_MIN || r->line_size > HS_LINE_SIZE_MAX ||
 	    (r->line_size & (r->line_size - 1)) || r->size > HS_HEAP_SIZE_MAX ||
+	    r->state_size > HS_STATE_SIZE_MAX ||
 	    r->head == 0 || r->head == HS_VERSION_LIVE)
 		return hs_errno_set(-EUCLEAN, "heap record '%s' has impossible values", r->name);
 	return 0;
@@ -163,7 +169,7 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 
 /*
  * Version record, format 1:
- *   u8 format | u8 flags | u16 label_len | u32 pad | u64 version | u64 parent |
+ *   u8 format | u8 flags | u16 label_len | u32 state_size | u64 version | u64 parent |
  *   u64 created_ns | u64 size | u64 lines_changed | u64 bytes_changed |
  *   u64 lines_used | label
  */
@@ -179,6 +185,7 @@ size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v
 	out[0] = 1;
 	out[2] = (uint8_t)(ll & 0xff);
 	out[3] = (uint8_t)(ll >> 8);
+	hs_le32_put(out + 4, (uint32_t)v->state_size);
 	hs_le64_put(out + 8, v->version);
 	hs_le64_put(out + 16, v->parent);
 	hs_le64_put(out + 24, v->created_ns);
@@ -202,6 +209,7 @@ int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 	if (ll > HS_NAME_MAX || n != VERSION_REC_FIXED + ll)
 		return hs_errno_set(-EUCLEAN, "version record has a bad length (%zu bytes)", n);
 	memset(v, 0, sizeof(*v));
+	v->state_size = hs_le32_get(p + 4);
 	v->version = hs_le64_get(p + 8);
 	v->parent = hs_le64_get(p + 16);
 	v->created_ns = hs_le64_get(p + 24);
@@ -212,7 +220,8 @@ int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 	memcpy(v->label, p + VERSION_REC_FIXED, ll);
 	v->label[ll] = '\0';
 	if (v->version == 0 || v->version == HS_VERSION_LIVE ||
-	    v->parent >= v->version || v->size_bytes > HS_HEAP_SIZE_MAX)
+	    v->parent >= v->version || v->size_bytes > HS_HEAP_SIZE_MAX ||
+	    v->state_size > HS_STATE_SIZE_MAX)
 		return hs_errno_set(-EUCLEAN, "version record %llu has impossible values",
 				    (unsigned long long)v->version);
 	return 0;

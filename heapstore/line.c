@@ -383,7 +383,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 					     (const char *)ckey, sizeof(ckey));
 		if (!own.zero)
 			ref_add(h, b, own.hash, -1, 0);
-		b->lines_used_delta += (int)!prev.zero - (int)!own.zero;
+		if (!(line & HS_STATE_LINE))
+			b->lines_used_delta += (int)!prev.zero - (int)!own.zero;
 		return 0;
 	}
 	if (has_own && lineval_eq(nv, &own))
@@ -401,17 +402,18 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 				  (const char *)ckey, sizeof(ckey), (const char *)sz, 4);
 	if (has_own && !own.zero)
 		ref_add(h, b, own.hash, -1, 0);
-	b->lines_used_delta += (int)!nv->zero - (int)!cur->zero;
+	if (!(line & HS_STATE_LINE))   /* lines_used counts heap lines */
+		b->lines_used_delta += (int)!nv->zero - (int)!cur->zero;
 	return 0;
 }
 
 /* ---- byte ranges ------------------------------------------------------ */
 
 ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
-			    uint64_t version, uint64_t size, void *buf,
-			    size_t len, uint64_t off)
+			    bool state, uint64_t version, uint64_t size,
+			    void *buf, size_t len, uint64_t off)
 {
-	const uint64_t ls = h->rec.line_size;
+	const uint64_t ls = h->rec.line_size, base = state ? HS_STATE_LINE : 0;
 	struct hs_scratch *sc;
 	struct hs_cursor c;
 	uint8_t *dst = buf;
@@ -428,7 +430,7 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 		return rc;
 	while (done < len) {
 		uint64_t pos = off + done;
-		uint64_t line = pos >> h->line_shift;
+		uint64_t line = base | (pos >> h->line_shift);
 		size_t in = (size_t)(pos & (ls - 1));
 		size_t n = (size_t)(ls - in) < len - done ? (size_t)(ls - in) : len - done;
 
@@ -456,9 +458,10 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
  * rewrites the heap record.  Returns bytes done (short if a later chunk
  * failed) or -errno.
  */
-static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
-			    uint64_t off, bool may_extend)
+static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
+			    size_t len, uint64_t off, bool may_extend)
 {
+	const uint64_t base = state ? HS_STATE_LINE : 0;
 	const uint64_t end = off + len;
 	uint64_t lines[HS_WRITE_CHUNK_LINES];
 	size_t done = 0;
@@ -481,7 +484,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 		chunk_end = (first + HS_WRITE_CHUNK_LINES) << h->line_shift;
 		if (chunk_end > end)
 			chunk_end = end;
-		if (may_extend && chunk_end > h->rec.size) {
+		if (may_extend && chunk_end > *space_size(&h->rec, state)) {
 			pthread_rwlock_unlock(&h->lock);
 			pthread_rwlock_wrlock(&h->lock);
 			excl = true;
@@ -490,15 +493,18 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 			pthread_rwlock_unlock(&h->lock);
 			break;
 		}
-		if (!may_extend && chunk_end > h->rec.size)
-			chunk_end = h->rec.size > pos ? h->rec.size : pos;
+		if (!may_extend && chunk_end > *space_size(&h->rec, state)) {
+			uint64_t size = *space_size(&h->rec, state);
+
+			chunk_end = size > pos ? size : pos;
+		}
 		if (chunk_end == pos) {
 			pthread_rwlock_unlock(&h->lock);
 			break;
 		}
 		n_lines = ((chunk_end - 1) >> h->line_shift) - first + 1;
 		for (uint64_t i = 0; i < n_lines; i++)
-			lines[i] = first + i;
+			lines[i] = base | (first + i);
 		hs_heap__stripes_lock(h, lines, n_lines);
 		if ((rc = hs_cursor__open(&c, h, NULL)) < 0) {
 			hs_heap__stripes_unlock(h, lines, n_lines);
@@ -516,7 +522,7 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 			if (a == lstart && z == lstart + ls && src) {
 				content = src + (a - off);
 			} else {
-				rc = hs_line__load(h, &c, first + i, h->rec.head, sc->line);
+				rc = hs_line__load(h, &c, lines[i], h->rec.head, sc->line);
 				if (rc < 0)
 					break;
 				if (src)
@@ -526,15 +532,15 @@ static ssize_t modify_range(hs_heap *h, const uint8_t *src, size_t len,
 				content = sc->line;
 			}
 			if ((rc = hs_line__value_of(h, content, &nv)) == 0)
-				rc = hs_line__stage(h, &b, &c, first + i, &nv, content);
+				rc = hs_line__stage(h, &b, &c, lines[i], &nv, content);
 		}
-		if (rc == 0 && excl && chunk_end > h->rec.size) {
+		if (rc == 0 && excl && chunk_end > *space_size(&h->rec, state)) {
 			struct hs_heap_rec copy = h->rec;
 
-			copy.size = chunk_end;
+			*space_size(&copy, state) = chunk_end;
 			if ((rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
 			    (rc = hs_batch__commit(h, &b, false)) == 0)
-				h->rec.size = chunk_end;
+				*space_size(&h->rec, state) = chunk_end;
 		} else if (rc == 0) {
 			rc = hs_batch__commit(h, &b, false);
 		}
@@ -571,7 +577,7 @@ ssize_t hs_heap_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
 		return rc;
 	if (len == 0)
 		return 0;
-	return modify_range(h, buf, len, off, true);
+	return modify_range(h, false, buf, len, off, true);
 }
 
 int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
@@ -583,12 +589,14 @@ int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
 				    (unsigned long long)off, (unsigned long long)len);
 	if (len == 0)
 		return 0;
-	n = modify_range(h, NULL, (size_t)len, off, false);
+	n = modify_range(h, false, NULL, (size_t)len, off, false);
 	return n < 0 ? (int)n : 0;
 }
 
-int hs_heap_truncate(hs_heap *h, uint64_t size)
+/* Set the size of the heap or of its state, zeroing what falls outside. */
+static int truncate_space(hs_heap *h, bool state, uint64_t size)
 {
+	const uint64_t base = state ? HS_STATE_LINE : 0;
 	struct hs_scratch *sc = hs_scratch__get();
 	rocksdb_iterator_t *scan = NULL;
 	struct hs_cursor c = { 0 };
@@ -596,17 +604,13 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 	struct hs_heap_rec copy;
 	int rc;
 
-	if (size > HS_HEAP_SIZE_MAX)
-		return hs_errno_set(-EFBIG, "size %llu beyond the largest heap (%llu)",
-				    (unsigned long long)size,
-				    (unsigned long long)HS_HEAP_SIZE_MAX);
 	if (!sc)
 		return -ENOMEM;
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0)
 		goto out;
-	if (size < h->rec.size) {
+	if (size < *space_size(&h->rec, state)) {
 		uint64_t line_sz = h->rec.line_size;
 		uint64_t keep = (size + line_sz - 1) >> h->line_shift;
 		uint8_t key[HS_LINE_KEY_LEN];
@@ -618,16 +622,16 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 			struct hs_lineval nv;
 			size_t in = (size_t)(size & (line_sz - 1));
 
-			if ((rc = hs_line__load(h, &c, keep - 1, h->rec.head, sc->line)) < 0)
+			if ((rc = hs_line__load(h, &c, base | (keep - 1), h->rec.head, sc->line)) < 0)
 				goto out;
 			memset(sc->line + in, 0, line_sz - in);
 			if ((rc = hs_line__value_of(h, sc->line, &nv)) < 0 ||
-			    (rc = hs_line__stage(h, &b, &c, keep - 1, &nv, sc->line)) < 0)
+			    (rc = hs_line__stage(h, &b, &c, base | (keep - 1), &nv, sc->line)) < 0)
 				goto out;
 		}
 		/* Every line with entries past the end becomes zero. */
 		scan = hs_line__iter(h);
-		for (uint64_t line = keep;;) {
+		for (uint64_t line = base | keep;;) {
 			struct hs_lineval cur, zero = { .zero = true };
 			uint64_t kh, kv;
 			size_t kl;
@@ -643,7 +647,7 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 			if (kl != HS_LINE_KEY_LEN)
 				break;
 			hs_key__line_parse((const uint8_t *)k, &kh, &line, &kv);
-			if (kh != h->id)
+			if (kh != h->id || (line & HS_STATE_LINE) != base)
 				break;
 			if ((rc = hs_line__lookup(h, &c, line, h->rec.head, &cur, NULL)) < 0)
 				goto out;
@@ -655,10 +659,10 @@ int hs_heap_truncate(hs_heap *h, uint64_t size)
 			goto out;
 	}
 	copy = h->rec;
-	copy.size = size;
+	*space_size(&copy, state) = size;
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
 	    (rc = hs_batch__commit(h, &b, true)) == 0)
-		h->rec.size = size;
+		*space_size(&h->rec, state) = size;
 out:
 	pthread_rwlock_unlock(&h->lock);
 	if (scan)
@@ -666,6 +670,39 @@ out:
 	hs_cursor__close(&c);
 	hs_batch__dispose(&b);
 	return rc;
+}
+
+int hs_heap_truncate(hs_heap *h, uint64_t size)
+{
+	if (size > HS_HEAP_SIZE_MAX)
+		return hs_errno_set(-EFBIG, "size %llu beyond the largest heap (%llu)",
+				    (unsigned long long)size,
+				    (unsigned long long)HS_HEAP_SIZE_MAX);
+	return truncate_space(h, false, size);
+}
+
+/* ---- the state file: the heap's second byte space ---------------------- */
+
+ssize_t hs_state_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
+{
+	if (len == 0)
+		return 0;
+	if (off >= HS_STATE_SIZE_MAX)
+		return hs_errno_set(-EFBIG, "state offset %llu is at or past the state's limit (%llu bytes)",
+				    (unsigned long long)off,
+				    (unsigned long long)HS_STATE_SIZE_MAX);
+	if (len > HS_STATE_SIZE_MAX - off)
+		len = (size_t)(HS_STATE_SIZE_MAX - off);
+	return modify_range(h, true, buf, len, off, true);
+}
+
+int hs_state_truncate(hs_heap *h, uint64_t size)
+{
+	if (size > HS_STATE_SIZE_MAX)
+		return hs_errno_set(-EFBIG, "state size %llu beyond its limit (%llu bytes)",
+				    (unsigned long long)size,
+				    (unsigned long long)HS_STATE_SIZE_MAX);
+	return truncate_space(h, true, size);
 }
 
 int hs_heap_sync(hs_heap *h)

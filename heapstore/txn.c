@@ -199,7 +199,7 @@ ssize_t hs_txn_read(hs_txn *t, void *buf, size_t len, uint64_t off)
 		} else if (st) {
 			memset(dst + done, 0, n);
 		} else {
-			ssize_t r = hs_line__read_range(h, t->snap, t->version, t->size,
+			ssize_t r = hs_line__read_range(h, t->snap, false, t->version, t->size,
 							dst + done, n, pos);
 			if (r < 0)
 				return done ? (ssize_t)done : r;

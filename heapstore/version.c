@@ -181,7 +181,9 @@ static int version_prev(hs_heap *h, uint64_t version, uint64_t *prev_out)
 }
 
 /* Resolve HS_VERSION_LIVE and check a checkpoint exists.  Lock held. */
-static int version_resolve(hs_heap *h, uint64_t *version, uint64_t *size)
+/* Resolve @version; the heap's or the state's size in it into @size. */
+static int version_resolve(hs_heap *h, uint64_t *version, bool state,
+			   uint64_t *size)
 {
 	hs_version_info vi;
 	int rc;
@@ -189,13 +191,13 @@ static int version_resolve(hs_heap *h, uint64_t *version, uint64_t *size)
 	if (*version == HS_VERSION_LIVE || *version == h->rec.head) {
 		*version = h->rec.head;
 		if (size)
-			*size = h->rec.size;
+			*size = *space_size(&h->rec, state);
 		return 0;
 	}
 	if ((rc = hs_version__exists(h, *version, &vi)) < 0)
 		return rc;
 	if (size)
-		*size = vi.size_bytes;
+		*size = state ? vi.state_size : vi.size_bytes;
 	return 0;
 }
 
@@ -289,11 +291,14 @@ int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
 	vi.parent = h->latest;
 	vi.created_ns = hs_now_ns();
 	vi.size_bytes = h->rec.size;
+	vi.state_size = h->rec.state_size;
 	vi.lines_used = (uint64_t)atomic_load(&h->lines_used);
 	if ((rc = changed_lines(h, vi.version - 1, vi.version, &lines, &n_lines,
 				&vi.bytes_changed)) < 0)
 		goto out;
-	vi.lines_changed = n_lines;
+	/* Heap lines only; state lines sort last and count in bytes_changed. */
+	while (vi.lines_changed < n_lines && !(lines[vi.lines_changed] & HS_STATE_LINE))
+		vi.lines_changed++;
 	if (label)
 		strcpy(vi.label, label);
 
@@ -395,8 +400,9 @@ int hs_version_list(hs_heap *h, hs_version_info **out, size_t *n_out)
 	return 0;
 }
 
-ssize_t hs_version_read(hs_heap *h, uint64_t version, void *buf, size_t len,
-			uint64_t off)
+/* Read the heap or the state as of @version. */
+static ssize_t space_read(hs_heap *h, bool state, uint64_t version, void *buf,
+			  size_t len, uint64_t off)
 {
 	uint64_t size;
 	ssize_t n;
@@ -407,11 +413,23 @@ ssize_t hs_version_read(hs_heap *h, uint64_t version, void *buf, size_t len,
 	pthread_rwlock_rdlock(&h->lock);
 	n = hs_heap__check_live(h);
 	if (n == 0)
-		n = version_resolve(h, &version, &size);
+		n = version_resolve(h, &version, state, &size);
 	if (n == 0)
-		n = hs_line__read_range(h, NULL, version, size, buf, len, off);
+		n = hs_line__read_range(h, NULL, state, version, size, buf, len, off);
 	pthread_rwlock_unlock(&h->lock);
 	return n;
+}
+
+ssize_t hs_version_read(hs_heap *h, uint64_t version, void *buf, size_t len,
+			uint64_t off)
+{
+	return space_read(h, false, version, buf, len, off);
+}
+
+ssize_t hs_state_read(hs_heap *h, uint64_t version, void *buf, size_t len,
+		      uint64_t off)
+{
+	return space_read(h, true, version, buf, len, off);
 }
 
 int hs_heap_restore(hs_heap *h, uint64_t version)
@@ -441,9 +459,12 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 	}
 	copy = h->rec;
 	copy.size = vi.size_bytes;
+	copy.state_size = vi.state_size;
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
-	    (rc = hs_batch__commit(h, &b, true)) == 0)
+	    (rc = hs_batch__commit(h, &b, true)) == 0) {
 		h->rec.size = copy.size;
+		h->rec.state_size = copy.state_size;
+	}
 out:
 	pthread_rwlock_unlock(&h->lock);
 	hs_cursor__close(&c);
@@ -462,8 +483,8 @@ int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
 
 	pthread_rwlock_rdlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0 ||
-	    (rc = version_resolve(h, &v1, NULL)) < 0 ||
-	    (rc = version_resolve(h, &v2, NULL)) < 0)
+	    (rc = version_resolve(h, &v1, false, NULL)) < 0 ||
+	    (rc = version_resolve(h, &v2, false, NULL)) < 0)
 		goto unlock;
 	lo = v1 < v2 ? v1 : v2;
 	hi = v1 < v2 ? v2 : v1;

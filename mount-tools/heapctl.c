@@ -245,6 +245,8 @@ static void print_result(const char *cmd, const json_t *resp)
 
 		json_array_foreach(json_object_get(resp, "lines"), i, v)
 			printf("%016llx\n", (long long)json_integer_value(v) * ls);
+		json_array_foreach(json_object_get(resp, "state_lines"), i, v)
+			printf("state %016llx\n", (long long)json_integer_value(v) * ls);
 	} else if (strcmp(cmd, "fsck") == 0) {
 		json_array_foreach(json_object_get(resp, "problems"), i, v)
 			printf("%s\n", json_string_value(v));

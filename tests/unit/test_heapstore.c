@@ -828,6 +828,134 @@ START_TEST(line_next_walks_sparse_lines_per_version)
 }
 END_TEST
 
+/* ---- the state file ---------------------------------------------------- */
+
+/* The first @len bytes of the state of @version hold tu_fill(a, b). */
+static void expect_state(hs_heap *h, uint64_t version, size_t len, uint64_t a,
+			 uint64_t b)
+{
+	uint8_t *got = malloc(len), *want = malloc(len);
+
+	tu_fill(want, len, a, b);
+	ck_assert_int_eq(hs_state_read(h, version, got, len, 0), (ssize_t)len);
+	ck_assert_msg(memcmp(got, want, len) == 0, "state of version %llu differs",
+		      (unsigned long long)version);
+	free(got);
+	free(want);
+}
+
+START_TEST(state_is_a_second_byte_space)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	const size_t n = 3 * 4096 + 100;   /* spans four lines */
+	uint8_t *buf = malloc(n), one = 0;
+	hs_heap_info hi;
+
+	tu_fill(buf, n, 7, 1);
+	ck_assert_int_eq(hs_state_write(h, buf, n, 0), (ssize_t)n);
+	put_line(h, 0, 9);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.state_size, n);
+	ck_assert_uint_eq(hi.size_bytes, 4096);
+	ck_assert_uint_eq(hi.lines_used, 1);   /* heap lines only */
+	expect_state(h, HS_VERSION_LIVE, n, 7, 1);
+	expect_line(h, HS_VERSION_LIVE, 0, 9);
+	/* Neither space's truncate touches the other. */
+	ck_assert_int_eq(hs_heap_truncate(h, 0), 0);
+	expect_state(h, HS_VERSION_LIVE, n, 7, 1);
+	put_line(h, 1, 9);
+	ck_assert_int_eq(hs_state_truncate(h, 5000), 0);
+	expect_line(h, HS_VERSION_LIVE, 1, 9);
+	expect_state(h, HS_VERSION_LIVE, 5000, 7, 1);
+	/* Growing again reads zeros past the old end. */
+	ck_assert_int_eq(hs_state_truncate(h, 9000), 0);
+	ck_assert_int_eq(hs_state_read(h, HS_VERSION_LIVE, buf, 9000, 0), 9000);
+	for (size_t i = 5000; i < 9000; i++)
+		ck_assert_uint_eq(buf[i], 0);
+	ck_assert_int_eq(hs_state_read(h, HS_VERSION_LIVE, buf, 10, 9000), 0);
+	/* The 16 MiB limit: a write across it is cut short, one at it fails. */
+	ck_assert_int_eq(hs_state_write(h, &one, 1, HS_STATE_SIZE_MAX), -EFBIG);
+	ck_assert_int_eq(hs_state_write(h, buf, 10, HS_STATE_SIZE_MAX - 4), 4);
+	ck_assert_int_eq(hs_state_truncate(h, HS_STATE_SIZE_MAX + 1), -EFBIG);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.state_size, HS_STATE_SIZE_MAX);
+	ck_assert_uint_eq(hi.lines_used, 1);
+	ck_assert_int_eq(hs_state_read(h, HS_VERSION_LIVE, buf, 10, HS_STATE_SIZE_MAX - 4), 4);
+	/* Sizes survive a reopen. */
+	hs_heap_close(h);
+	reopen();
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.state_size, HS_STATE_SIZE_MAX);
+	ck_assert_uint_eq(hi.size_bytes, 2 * 4096);
+	expect_state(h, HS_VERSION_LIVE, 5000, 7, 1);
+	check_refs();
+	ck_assert_int_eq(hs_store_fsck(st, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
+	hs_heap_close(h);
+	free(buf);
+}
+END_TEST
+
+START_TEST(state_is_checkpointed_restored_and_diffed)
+{
+	hs_heap *h = mkheap("app", 0, 4096);
+	uint8_t buf[6000];
+	struct diffs d = { .n = 0 };
+	hs_version_info vi;
+	hs_heap_info hi;
+
+	tu_fill(buf, sizeof(buf), 1, 1);
+	ck_assert_int_eq(hs_state_write(h, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	put_line(h, 3, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);          /* 1 */
+	ck_assert_int_eq(hs_version_info_get(h, 1, &vi), 0);
+	ck_assert_uint_eq(vi.state_size, sizeof(buf));
+	ck_assert_uint_eq(vi.lines_changed, 1);                       /* heap lines */
+	tu_fill(buf, 100, 2, 2);
+	ck_assert_int_eq(hs_state_write(h, buf, 100, 4096), 100);     /* state line 1 */
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);          /* 2 */
+	ck_assert_int_eq(hs_version_info_get(h, 2, &vi), 0);
+	ck_assert_uint_eq(vi.lines_changed, 0);
+	ck_assert_uint_gt(vi.bytes_changed, 0);
+	ck_assert_int_eq(hs_state_truncate(h, 10), 0);                /* live damage */
+	put_line(h, 3, 3);
+	/* The diff names state lines after heap lines, with the state bit. */
+	ck_assert_int_eq(hs_version_diff(h, 1, HS_VERSION_LIVE, collect_diff, &d), 0);
+	ck_assert_uint_eq(d.n, 3);
+	ck_assert_uint_eq(d.lines[0], 3);
+	ck_assert_uint_eq(d.lines[1], HS_STATE_LINE | 0);
+	ck_assert_uint_eq(d.lines[2], HS_STATE_LINE | 1);
+	/* Each checkpoint reads its own state. */
+	expect_state(h, 1, 6000, 1, 1);
+	ck_assert_int_eq(hs_state_read(h, 2, buf, sizeof(buf), 4096), 6000 - 4096);
+	{
+		uint8_t want[100];
+
+		tu_fill(want, 100, 2, 2);
+		ck_assert_int_eq(memcmp(buf, want, 100), 0);
+	}
+	ck_assert_int_eq(hs_state_read(h, HS_VERSION_LIVE, buf, sizeof(buf), 0), 10);
+	/* Restore brings back heap and state, sizes included. */
+	ck_assert_int_eq(hs_heap_restore(h, 1), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_uint_eq(hi.state_size, 6000);
+	expect_state(h, HS_VERSION_LIVE, 6000, 1, 1);
+	expect_line(h, HS_VERSION_LIVE, 3, 1);
+	/* Deleting checkpoint 1 keeps checkpoint 2's state whole. */
+	ck_assert_int_eq(hs_version_delete(h, 1), 0);
+	ck_assert_int_eq(hs_state_read(h, 2, buf, 4096, 0), 4096);
+	{
+		uint8_t want[6000];
+
+		tu_fill(want, sizeof(want), 1, 1);
+		ck_assert_int_eq(memcmp(buf, want, 4096), 0);
+	}
+	check_refs();
+	ck_assert_int_eq(hs_store_fsck(st, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
+	hs_heap_close(h);
+}
+END_TEST
+
 /* ---- transactions ----------------------------------------------------- */
 
 START_TEST(txn_reads_snapshot_and_commits_atomically)
@@ -1240,6 +1368,8 @@ static Suite *hs_suite(void)
 				version_delete_latest_and_oldest,
 				version_seal_costs_dirty_lines_only,
 				line_next_walks_sparse_lines_per_version } },
+		{ "state", { state_is_a_second_byte_space,
+			     state_is_checkpointed_restored_and_diffed } },
 		{ "txn", { txn_reads_snapshot_and_commits_atomically,
 			   txn_commit_conflict_returns_ebusy, txn_free_without_commit_aborts,
 			   txn_grows_heap_and_punches } },

@@ -452,8 +452,9 @@ END_TEST
 /* ==== 3g/3h. damaged heap and checkpoint records ======================= */
 
 /* Heap record fields: u8 format | u8 state | u16 name_len | u32 line_size |
- * u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns | name. */
-#define HREC_FIXED 48
+ * u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns |
+ * u64 state_size | name. */
+#define HREC_FIXED 56
 
 static const struct {
 	const char *what;
@@ -465,13 +466,15 @@ static const struct {
 } heap_rec_faults[] = {
 	{ "truncated to 20 bytes", -1, 0, 0, 20, true },
 	{ "empty", -1, 0, 0, 0, true },
-	{ "unknown format", 0, 1, 2, 0, false },
+	{ "unknown format", 0, 1, 3, 0, false },
+	{ "format 1 (shorter) with a format 2 body", 0, 1, 1, 0, false },
 	{ "unknown state", 1, 1, 7, 0, false },
 	{ "name length past the record", 2, 1, sizeof("victim"), 0, false },
 	{ "line size 3000", 4, 4, 3000, 0, false },
 	{ "size past the limit", 8, 8, HS_HEAP_SIZE_MAX + 1, 0, false },
 	{ "working version 0", 32, 8, 0, 0, false },
 	{ "working version LIVE", 32, 8, HS_VERSION_LIVE, 0, false },
+	{ "state size past the limit", 48, 8, HS_STATE_SIZE_MAX + 1, 0, false },
 	{ "record names another heap", HREC_FIXED + 5, 1, 'M', 0, false },
 };
 
@@ -534,7 +537,7 @@ START_TEST(heap_record_damage_refused)
 }
 END_TEST
 
-/* Checkpoint record fields: u8 format | u8 flags | u16 label_len | u32 pad |
+/* Checkpoint record fields: u8 format | u8 flags | u16 label_len | u32 state_size |
  * u64 version | u64 parent | u64 created_ns | u64 size | u64 lines_changed |
  * u64 bytes_changed | u64 lines_used | label. */
 #define VREC_FIXED 64
@@ -554,6 +557,7 @@ static const struct {
 	{ "version 0", 8, 8, 0, 0, false },
 	{ "parent not below it", 16, 8, 1, 0, false },
 	{ "size past the limit", 32, 8, HS_HEAP_SIZE_MAX + 1, 0, false },
+	{ "state size past the limit", 4, 4, HS_STATE_SIZE_MAX + 1, 0, false },
 	{ "record of another version", 8, 8, 5, 0, false },
 };
 
