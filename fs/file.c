@@ -67,6 +67,18 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 		return -EROFS;
 	if (writing && generated(n))
 		return -EACCES;
+	/*
+	 * libfuse asks for atomic O_TRUNC, so the truncate of `> file` comes
+	 * with the open, not as a setattr; the kernel drops its pages after.
+	 * ctl and txn take requests and staged lines: O_TRUNC means nothing.
+	 */
+	if ((fi->flags & O_TRUNC) &&
+	    (n->kind == FS_HEAP || n->kind == FS_STATE || n->kind == FS_LINE)) {
+		struct stat zero = { .st_size = 0 };
+
+		if ((rc = fs_do_setattr(fs, n, &zero, FUSE_SET_ATTR_SIZE)) < 0)
+			return rc;
+	}
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;

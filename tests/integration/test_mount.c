@@ -220,7 +220,7 @@ START_TEST(mkdir_creates_empty_heap_with_default_line_size)
 	assert_text_line("app/stat", "line_size: 65536");
 	assert_text_line("app/stat", "size: 0");
 	assert_set("", ".heapfs\napp\n");
-	assert_set("app", "heap\nlines\nstat\ntxn\ncheckpoints\n");
+	assert_set("app", "heap\nlines\nstate\nstat\ntxn\ncheckpoints\n");
 	assert_list("app/lines", "");
 	assert_set("app/checkpoints", "");
 }
@@ -512,6 +512,32 @@ START_TEST(pwrite_beyond_the_limit_is_refused)
 	ck_assert(memcmp(got, want, sizeof(got)) == 0);
 	close(fd);
 	free(want);
+}
+END_TEST
+
+START_TEST(shell_redirect_truncates_heap_and_line)
+{
+	char cmd[PATH_MAX + 64];
+	uint8_t got[LS];
+	int fd = heap_new("app");
+
+	free(write_fill(fd, 1, 0, 3 * LS));
+	/* `: > lines/X` empties that line (O_TRUNC arrives with the open). */
+	snprintf(cmd, sizeof(cmd), ": > '%s'/app/lines/0000000000010000", mu.mnt);
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	assert_list("app/lines", "0000000000000000\n0000000000020000\n");
+	pread_all(fd, got, LS, LS);
+	ck_assert(all_zero(got, LS));
+	ck_assert_int_eq(size_of(mu_at("app/heap")), (off_t)(3 * LS));
+	/* `: > heap` makes it empty, also for a descriptor already open. */
+	snprintf(cmd, sizeof(cmd), ": > '%s'/app/heap", mu.mnt);
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	ck_assert_int_eq(size_of(mu_at("app/heap")), 0);
+	assert_list("app/lines", "");
+	ck_assert_ok(ftruncate(fd, LS));
+	pread_all(fd, got, LS, 0);
+	ck_assert(all_zero(got, LS));
+	close(fd);
 }
 END_TEST
 
@@ -1018,7 +1044,7 @@ START_TEST(mkdir_label_takes_checkpoint_1)
 	ck_assert(S_ISLNK(st.st_mode));
 	ck_assert_ok(stat(mu_at("app/checkpoints/before-upgrade"), &st));   /* resolves */
 	ck_assert(S_ISDIR(st.st_mode));
-	assert_set("app/checkpoints/1", "heap\nlines\nstat\n");
+	assert_set("app/checkpoints/1", "heap\nlines\nstate\nstat\n");
 	assert_text_line("app/stat", "checkpoints: 1");
 	free(want);
 }
@@ -1166,7 +1192,7 @@ START_TEST(checkpoint_refuses_changes_with_erofs)
 	ck_assert(memcmp(before, after, n1) == 0);
 	stat_after = (char *)slurp_at("app/checkpoints/1/stat", NULL);
 	ck_assert_str_eq(stat_after, stat_before);
-	assert_set("app/checkpoints/1", "heap\nlines\nstat\n");
+	assert_set("app/checkpoints/1", "heap\nlines\nstate\nstat\n");
 	assert_list("app/checkpoints/1/lines",
 		    "0000000000000000\n0000000000010000\n0000000000020000\n0000000000060000\n");
 	assert_set("app/checkpoints", "latest\n1\nbefore-upgrade\n");
@@ -1338,6 +1364,96 @@ START_TEST(statfs_reports_the_pool_budget)
 }
 END_TEST
 
+/* ---- the state file --------------------------------------------------- */
+
+#define STATE_MAX (16 * MiB)   /* heapstore.h HS_STATE_SIZE_MAX */
+
+START_TEST(state_file_reads_writes_and_is_bounded)
+{
+	int hfd = heap_new("app"), fd = mu_open(mu_at("app/state"), O_RDWR);
+	uint8_t *want, got[4096], one = 1;
+	char out[64], cmd[PATH_MAX + 64];
+	size_t n;
+
+	ck_assert_int_eq(size_of(mu_at("app/state")), 0);
+	want = write_fill(fd, 3, 10, 100000);
+	ck_assert_int_eq(size_of(mu_at("app/state")), 100010);
+	ck_assert_int_eq(size_of(mu_at("app/heap")), 0);   /* a space of its own */
+	pread_all(fd, got, sizeof(got), 50000);
+	ck_assert(memcmp(got, want + 50000 - 10, sizeof(got)) == 0);
+	assert_text_line("app/stat", "state_size: 100010");
+	assert_text_line("app/stat", "lines_used: 0");
+	free(want);
+
+	/* The 16 MiB limit: across it a write is cut short, at it EFBIG. */
+	ck_assert_errno(pwrite(fd, &one, 1, (off_t)STATE_MAX), EFBIG);
+	ck_assert_int_eq(pwrite(fd, got, 10, (off_t)STATE_MAX - 4), 4);
+	ck_assert_int_eq(size_of(mu_at("app/state")), (off_t)STATE_MAX);
+	ck_assert_errno(ftruncate(fd, (off_t)STATE_MAX + 1), EFBIG);
+	ck_assert_int_eq(size_of(mu_at("app/state")), (off_t)STATE_MAX);
+	ck_assert_errno(syscall(SYS_pread64, fd, got, 16, (off_t)-1), EINVAL);
+	ck_assert_errno(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+			EOPNOTSUPP);
+
+	/* The shell's > truncates it; the heap never changed. */
+	snprintf(cmd, sizeof(cmd), "printf regs > '%s'/app/state", mu.mnt);
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	ck_assert_int_eq(size_of(mu_at("app/state")), 4);
+	ck_assert_int_eq(pread(fd, out, sizeof(out), 0), 4);
+	ck_assert_mem_eq(out, "regs", 4);
+	ck_assert_int_eq(size_of(mu_at("app/heap")), 0);
+	close(fd);
+	close(hfd);
+
+	mu_remount();
+	want = slurp_at("app/state", &n);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_mem_eq(want, "regs", 4);
+	free(want);
+}
+END_TEST
+
+START_TEST(state_is_saved_with_each_checkpoint_and_restored)
+{
+	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "restore", "app", "before", NULL };
+	int hfd = heap_new("app"), fd = mu_open(mu_at("app/state"), O_RDWR);
+	uint8_t *a = write_fill(fd, 5, 0, 70000), *got;
+	char cmp[2 * PATH_MAX];
+	size_t n;
+	int st;
+
+	free(write_fill(hfd, 6, 0, LS));
+	ck_assert_ok(mkdir(mu_at("app/checkpoints/before"), 0755));
+	free(write_fill(fd, 7, 0, 100));
+	ck_assert_ok(ftruncate(fd, 50000));
+
+	/* The checkpoint keeps the state as it was, read-only. */
+	got = slurp_at("app/checkpoints/1/state", &n);
+	ck_assert_uint_eq(n, 70000);
+	ck_assert(memcmp(got, a, n) == 0);
+	free(got);
+	assert_text_line("app/checkpoints/1/stat", "state_size: 70000");
+	ck_assert_errno(open(mu_at("app/checkpoints/1/state"), O_WRONLY), EROFS);
+	ck_assert_errno(truncate(mu_at("app/checkpoints/1/state"), 0), EROFS);
+	snprintf(cmp, sizeof(cmp), "cmp -s '%s'/app/state '%s'/app/checkpoints/1/state",
+		 mu.mnt, mu.mnt);
+	ck_assert_int_eq(mu_sh(NULL, cmp), 1);
+
+	/* Restore brings it back, also to a descriptor opened before. */
+	st = mu_run(NULL, NULL, argv);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "heapctl restore: 0x%x", st);
+	ck_assert_int_eq(size_of(mu_at("app/state")), 70000);
+	got = malloc(70000);
+	pread_all(fd, got, 70000, 0);
+	ck_assert(memcmp(got, a, 70000) == 0);
+	free(got);
+	ck_assert_int_eq(mu_sh(NULL, cmp), 0);
+	close(fd);
+	close(hfd);
+	free(a);
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------ */
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -1374,6 +1490,7 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, read_past_end_is_short);
 	tcase_add_loop_test(tc, pwrite_beyond_the_limit_is_refused, 0, N_OF(too_far));
 	tcase_add_test(tc, pread_at_negative_offset_is_einval);
+	tcase_add_test(tc, shell_redirect_truncates_heap_and_line);
 	tcase_add_test(tc, truncate_shrink_then_grow_reads_zeros);
 	tcase_add_test(tc, punch_hole_zeroes_range_and_drops_whole_line);
 	tcase_add_test(tc, seek_data_and_hole_give_exact_offsets);
@@ -1401,6 +1518,10 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, rmdir_deletes_checkpoint);
 	tcase_add_test(tc, second_checkpoint_is_2);
 	tcase_add_test(tc, checkpoint_numbers_are_not_reused);
+
+	tc = tcase_new(s, "state", mu_setup);
+	tcase_add_test(tc, state_file_reads_writes_and_is_bounded);
+	tcase_add_test(tc, state_is_saved_with_each_checkpoint_and_restored);
 
 	tc = tcase_new(s, "heapfs dir", mu_setup);
 	tcase_add_test(tc, heapfs_pool_and_version_are_readable);
