@@ -70,6 +70,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 	struct text t = { 0 };
 	hs_heap_info hi;
 	hs_version_info vi;
+	hs_cache_stats cs;
 	uint64_t used;
 	int rc = 0;
 
@@ -88,22 +89,43 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)used, (unsigned long long)fs->opts.cache_bytes,
 			fs->opts.split[0], fs->opts.split[1], fs->opts.split[2],
 			fs->opts.split[3], fs->opts.cap_pct);
+		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
+			break;
+		tprintf(&t, "cache_allocated: %llu\ncache_used: %llu\ncache_dirty: %llu\n"
+			"cache_block: %llu\ncache_blocks_grown: %llu\ncache_blocks_returned: %llu\n"
+			"cache_hits: %llu\ncache_misses: %llu\ncache_evictions: %llu\n"
+			"cache_idle_evictions: %llu\nflushed_lines: %llu\nflush_batches: %llu\n",
+			(unsigned long long)cs.allocated_bytes, (unsigned long long)cs.used_bytes,
+			(unsigned long long)cs.dirty_bytes, (unsigned long long)cs.block_bytes,
+			(unsigned long long)cs.blocks_grown, (unsigned long long)cs.blocks_returned,
+			(unsigned long long)cs.hits, (unsigned long long)cs.misses,
+			(unsigned long long)cs.evictions, (unsigned long long)cs.idle_evictions,
+			(unsigned long long)cs.lines_flushed, (unsigned long long)cs.flush_batches);
 		break;
 	case FS_STAT:
-		if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+		/* lines_used counts the store: what the cache holds goes there first. */
+		if ((!fs_node_frozen(n) && (rc = hs_heap_flush(n->heap)) < 0) ||
+		    (rc = hs_heap_info_get(n->heap, &hi)) < 0)
 			break;
 		if (!fs_node_frozen(n)) {
 			tprintf(&t, "size: %llu\nline_size: %u\nlines_used: %llu\n"
+				"lines_dirty: %llu\nlines_resident: %llu\n"
 				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
-				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n",
+				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
+				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
+				(unsigned long long)hi.lines_dirty,
+				(unsigned long long)hi.lines_resident,
 				(unsigned long long)(hi.lines_used * hi.line_size),
 				(unsigned long long)hi.version,
 				(unsigned long long)hi.checkpoints, state_name(hi.state),
 				(unsigned long long)hi.state_size,
 				(unsigned long long)hi.reserve_bytes,
-				(unsigned long long)hi.quota_bytes);
+				(unsigned long long)hi.quota_bytes,
+				(unsigned long long)hi.cache_hits,
+				(unsigned long long)hi.cache_misses,
+				(unsigned long long)hi.cache_evictions);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)

@@ -178,7 +178,7 @@ static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t 
 static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
 			off_t off)
 {
-	cmd_hooks hooks = { ctl_heap_changed, fs };
+	cmd_hooks hooks = { ctl_heap_changed, fs, true };
 	ssize_t rc = 0;
 
 	pthread_mutex_lock(&f->lock);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,16 @@ int main(int argc, char **argv)
 	int rc, report_fd = -1, status = 1;
 	bool mounted = false;
 
+	/*
+	 * The RSS bound (cache= plus 64 MiB) needs malloc to give memory back:
+	 * a fixed mmap threshold keeps RocksDB's batch and memtable buffers out
+	 * of the heap (glibc's dynamic one grows to 32 MiB and then keeps them),
+	 * and two arenas stop each thread's arena from holding its own slack.
+	 * Measured: peak RSS 181 -> 77 MiB writing 256 MiB with cache=32M.
+	 */
+	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+
 	rc = fs_opts_parse(&fs.opts, argc, argv);
 	if (rc != 0) {
 		fs_opts_dispose(&fs.opts);
@@ -96,6 +107,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	so.zstd_level = fs.opts.zstd_level;
+	so.cache_bytes = fs.opts.cache_bytes;
 	if ((rc = hs_store_open(&fs.store, fs.opts.store_dir, &so)) < 0) {
 		fs_fail("store", "%s", hs_error_last());
 		goto out;

@@ -70,8 +70,9 @@ static int opt_take(struct fs_opts *o, const char *kv)
 		if (KEY("pool")) {
 			o->pool_bytes = size;
 		} else if (KEY("cache")) {
-			if (size < (1u << 20)) {
-				fs_fail(kv, "cache must be at least 1M");
+			if (size && size < HS_CACHE_BYTES_MIN) {
+				fs_fail(kv, "cache must be 0 (write-through) or at least %uM",
+					HS_CACHE_BYTES_MIN >> 20);
 				return -EINVAL;
 			}
 			o->cache_bytes = size;

@@ -407,7 +407,7 @@ int hs_heap_delete(hs_store *s, const char *name)
 	struct hs_heap_rec rec;
 	uint8_t key[HS_META_KEY_MAX];
 	rocksdb_writebatch_t *wb = NULL;
-	hs_heap *h, tmp;
+	hs_heap *h, tmp, *open_h = NULL;
 	uint64_t id;
 	int rc;
 
@@ -442,6 +442,8 @@ int hs_heap_delete(hs_store *s, const char *name)
 			h->deleted = true;
 			h->rec.state = HS_HEAP_DELETING;
 			pthread_rwlock_unlock(&h->lock);
+			h->refs++;
+			open_h = h;
 		}
 	}
 	rc = hs_store__write(s, wb, true);
@@ -449,6 +451,12 @@ out:
 	pthread_mutex_unlock(&s->lock);
 	if (wb)
 		rocksdb_writebatch_destroy(wb);
+	if (open_h) {   /* its cached lines die with it, before the purge */
+		pthread_rwlock_wrlock(&open_h->lock);
+		hs_cache__drop(open_h, true, false, 0);
+		pthread_rwlock_unlock(&open_h->lock);
+		hs_heap_close(open_h);
+	}
 	return rc < 0 ? rc : hs_heap__purge(s, id);
 }
 
@@ -472,6 +480,7 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
 		out->created_ns = h->rec.created_ns;
 		out->state_size = h->rec.state_size;
+		hs_cache__heap_info(h, out);
 	}
 	pthread_rwlock_unlock(&h->lock);
 	return rc;

@@ -55,6 +55,7 @@ extern "C" {
 #define HS_STATE_SIZE_MAX (16ULL << 20) /* the state file's largest size */
 #define HS_STATE_LINE (1ULL << 63)      /* state line i is line HS_STATE_LINE | i */
 #define HS_TXN_STAGED_MAX (1ULL << 30)  /* bytes one transaction may stage */
+#define HS_CACHE_BYTES_MIN (8u << 20)   /* the smallest line cache: two blocks */
 
 /** Stands for the live (working) version wherever a version is taken. */
 #define HS_VERSION_LIVE UINT64_MAX
@@ -75,12 +76,16 @@ HS_API const char *hs_error_last(void);
 
 typedef struct hs_store_opts {
 	int zstd_level;              /* compression level for new blobs; 0: 1 */
-	size_t block_cache_bytes;    /* RocksDB block cache; 0: 32 MiB */
+	size_t block_cache_bytes;    /* RocksDB block cache; 0: 8 MiB */
 	int blob_files;              /* -1: default (on); 0: keep blobs in the LSM */
 	int read_only;               /* open without writing (fsck); 0 or 1 */
+	uint64_t cache_bytes;        /* line cache, HS_CACHE_BYTES_MIN or more; 0: none */
+	int flush_threads;           /* the cache's write-back threads; 0: 2 */
+	unsigned cache_idle_ms;      /* idle clean lines and empty blocks go; 0: 10 s */
+	int no_create;               /* open only an existing store; 0 or 1 */
 } hs_store_opts;
 
-#define HS_STORE_OPTS_INIT { 0, 0, -1, 0 }
+#define HS_STORE_OPTS_INIT { 0, 0, -1, 0, 0, 0, 0, 0 }
 
 /**
  * Open the store in directory @dir, creating it (and the directory) if it
@@ -90,7 +95,8 @@ typedef struct hs_store_opts {
  * Returns 0 and the store in *out (free with hs_store_close()), or
  * -EINVAL (the directory holds something that is not a heapfs store),
  * -EPROTONOSUPPORT (a store format this build does not know),
- * -EBUSY (another process has the store open), -EUCLEAN, -EIO, -ENOMEM.
+ * -EBUSY (another process has the store open), -ENOENT (no store there,
+ * with read_only or no_create), -EUCLEAN, -EIO, -ENOMEM.
  */
 HS_API int hs_store_open(hs_store **out, const char *dir,
 			 const hs_store_opts *opts);
@@ -122,19 +128,73 @@ HS_API int hs_store_usage_get(hs_store *store, hs_store_usage *out);
  */
 HS_API int hs_store_space_get(hs_store *store, uint64_t *used_bytes);
 
+/*
+ * The line cache.  With hs_store_opts.cache_bytes set, the live lines of
+ * every heap are kept decoded in memory (at most cache_bytes of them, taken
+ * in blocks as misses need room and given back when idle) and written back
+ * in batches by background threads, so heap I/O runs at memory speed.  A
+ * write that returned is seen at once by every reader of the live heap;
+ * it is in the store once written back: by the flushers (within seconds, or
+ * as dirty lines pass a quarter of the cache), by hs_heap_sync() (which
+ * also makes it durable), by a checkpoint, or by any call that reads the
+ * store (diff with live, line_next, transactions, restore, truncate).  A
+ * crash loses what was written after the last of these.
+ */
+typedef struct hs_cache_stats {
+	uint64_t limit_bytes;     /* cache_bytes, whole blocks */
+	uint64_t block_bytes;     /* the unit it grows and shrinks by */
+	uint64_t allocated_bytes; /* blocks held now */
+	uint64_t used_bytes;      /* lines held now */
+	uint64_t dirty_bytes;     /* lines not yet written back */
+	uint64_t lines, lines_dirty, blocks;
+	uint64_t blocks_grown;    /* blocks taken since open */
+	uint64_t blocks_returned; /* blocks given back since open */
+	uint64_t hits, misses;
+	uint64_t evictions;       /* clean lines evicted for room */
+	uint64_t idle_evictions;  /* clean lines evicted for being idle */
+	uint64_t lines_flushed, flush_batches;
+} hs_cache_stats;
+
+/** Write back every heap's dirty cached lines, without syncing. */
+HS_API int hs_store_flush(hs_store *store);
+
+/** The line cache's figures (all zero without a cache). */
+HS_API int hs_store_cache_stats(hs_store *store, hs_cache_stats *out);
+
 /** Called once per problem fsck finds: one line naming what and where. */
 typedef void (*hs_fsck_cb)(const char *problem, void *payload);
 
 #define HS_FSCK_VERIFY_DATA 1   /* also decompress and re-hash every blob */
+#define HS_FSCK_REPAIR 2        /* fix counts, drop lost blobs (implies VERIFY_DATA) */
+
+/* Reports that are not errors start with one of these; errors with neither. */
+#define HS_FSCK_REPAIRED "repaired: "   /* found and fixed by HS_FSCK_REPAIR */
+#define HS_FSCK_LOST "lost: "           /* a line whose blob a repair dropped */
 
 /**
  * Check the whole store without changing it: every record decodes; every
  * line entry belongs to an existing heap and version; reference counts equal
  * a recount of the line entries, blob by blob; every referenced blob exists
  * (and, with HS_FSCK_VERIFY_DATA, decodes to content matching its hash);
- * every change record has its entry; names, labels and line counters agree
- * with their records.  Costs a full scan.  Returns the number of problems
- * (>= 0), each reported through @cb, or -errno if the scan itself failed.
+ * every line entry has its change record and every change record its entry;
+ * names, labels, the heap id counter and line counters agree with their
+ * records.  Costs a full scan, through one snapshot.  Each problem is
+ * reported through @cb as one line naming what and where.
+ *
+ * With HS_FSCK_REPAIR (the store open read-write, no heap of it open, else
+ * -EROFS or -EBUSY) it also fixes, in one synced batch: reference records to
+ * the recount, line counters and the heap id counter to theirs, and blobs
+ * that are missing or corrupt: a corrupt blob is deleted and its refs record
+ * marked "nothing stored", so every line naming it reads as -EUCLEAN until
+ * rewritten (writing that content anywhere stores it again).  Fixed problems
+ * are reported with HS_FSCK_REPAIRED; everything else is left as it is.
+ * Lines marked so are reported by every later fsck with HS_FSCK_LOST and
+ * are not errors.
+ *
+ * Returns the number of errors left in the store (>= 0: problems found, less
+ * those repaired), or -errno if the scan or the repair failed (then nothing
+ * was changed); -EINVAL for unknown @flags.  @cb must not call into the
+ * store.
  */
 HS_API ssize_t hs_store_fsck(hs_store *store, int flags, hs_fsck_cb cb, void *payload);
 
@@ -197,9 +257,12 @@ typedef struct hs_heap_info {
 	uint64_t version;         /* the working version: latest checkpoint + 1 */
 	uint64_t latest;          /* newest checkpoint, 0 if none */
 	uint64_t checkpoints;     /* how many checkpoints exist */
-	uint64_t lines_used;      /* non-zero lines in the live heap */
+	uint64_t lines_used;      /* non-zero lines of the live heap in the store */
 	uint64_t created_ns;      /* CLOCK_REALTIME */
 	uint64_t state_size;      /* bytes in the state file */
+	uint64_t lines_dirty;     /* in the line cache, not yet written back */
+	uint64_t lines_resident;  /* in the line cache */
+	uint64_t cache_hits, cache_misses, cache_evictions;
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -269,6 +332,10 @@ HS_API int hs_heap_truncate(hs_heap *heap, uint64_t size_bytes);
 
 /** Make every write that returned before this call durable (synced WAL). */
 HS_API int hs_heap_sync(hs_heap *heap);
+
+/** Write the heap's dirty cached lines back to the store, without syncing
+ *  (a no-op without a line cache). */
+HS_API int hs_heap_flush(hs_heap *heap);
 
 /*
  * The state file: up to HS_STATE_SIZE_MAX bytes of the runtime's non-heap

@@ -60,9 +60,13 @@ enum hs_cf {
 };
 
 #define HS_STRIPES 1024           /* per-heap line lock stripes */
+#define HS_CACHE_MIN HS_CACHE_BYTES_MIN
 #define HS_WRITE_CHUNK_LINES 256  /* lines per WriteBatch in a long write */
 #define HS_REF_VALUE_LEN 16
 #define HS_FORMAT_MAGIC "heapfs-store"
+
+typedef struct hs_cache hs_cache;
+struct hs_cline;
 
 struct hs_store {
 	rocksdb_t *db;
@@ -84,6 +88,8 @@ struct hs_store {
 	 */
 	atomic_int write_error;
 
+	hs_cache *cache;                  /* the line cache; NULL: write-through */
+
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
 	uint64_t next_heap_id;            /* protected by lock */
@@ -102,10 +108,22 @@ struct hs_heap_rec {
 	char name[HS_NAME_MAX + 1];
 };
 
+/* A heap's part of the line cache (cache.c); protected by cache->lock. */
+struct hs_cheap {
+	struct hs_cline *res_head;        /* every entry of the heap */
+	struct hs_cline *dirty_head, *dirty_tail;   /* oldest first */
+	hs_heap *dprev, *dnext;           /* the cache's heaps with dirty lines */
+	bool in_dirty;
+	uint64_t n_resident, n_dirty, n_flushing;
+	uint64_t hits, misses, evictions;
+};
+
 struct hs_heap {
 	hs_store *store;
 	uint64_t id;
-	int refs;                         /* protected by store->lock */
+	/* Changed under store->lock, but for the line cache's references,
+	 * taken atomically while another reference is held (cache.c). */
+	atomic_int refs;
 	hs_heap *next;                    /* protected by store->lock */
 
 	pthread_rwlock_t lock;
@@ -118,6 +136,7 @@ struct hs_heap {
 	uint64_t n_checkpoints;
 	bool deleted;
 	atomic_int_fast64_t lines_used;   /* live non-zero lines */
+	struct hs_cheap cache;
 };
 
 /*
@@ -245,6 +264,19 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			    void *buf, size_t len, uint64_t off);
 rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
+
+/* cache.c: the line cache (store->cache NULL when there is none) */
+int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);
+void hs_cache__close(hs_store *s);
+int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out);
+void hs_cache__put(hs_heap *h, struct hs_cline *cl, bool discard);
+uint8_t *hs_cache__data(struct hs_cline *cl);
+int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool *zero);
+void hs_cache__dirty(hs_heap *h, struct hs_cline *cl);
+int hs_cache__flush_heap(hs_heap *h);
+void hs_cache__drop(hs_heap *h, bool all, bool state, uint64_t first);
+void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n);
+void hs_cache__heap_info(hs_heap *h, hs_heap_info *out);
 
 /* version.c */
 int hs_version__load_all(hs_heap *h);

@@ -409,6 +409,42 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 
 /* ---- byte ranges ------------------------------------------------------ */
 
+/* Live reads through the line cache: hits copy, misses load the line. */
+static ssize_t read_cached(hs_heap *h, bool state, uint8_t *dst, size_t len,
+			   uint64_t off)
+{
+	const uint64_t ls = h->rec.line_size, base = state ? HS_STATE_LINE : 0;
+	struct hs_cursor cur = { 0 };
+	size_t done = 0;
+	int rc = 0;
+
+	while (done < len) {
+		uint64_t pos = off + done;
+		uint64_t line = base | (pos >> h->line_shift);
+		size_t in = (size_t)(pos & (ls - 1));
+		size_t n = (size_t)(ls - in) < len - done ? (size_t)(ls - in) : len - done;
+		struct hs_cline *cl;
+		bool zero = false;
+
+		if ((rc = hs_cache__get(h, line, true, &cl)) < 0)
+			break;
+		hs_heap__stripes_lock(h, &line, 1);
+		if (!cur.it)
+			rc = hs_cursor__open(&cur, h, NULL);
+		if (rc == 0)
+			rc = hs_cache__fill(h, cl, &cur, &zero);
+		if (rc == 0)
+			memcpy(dst + done, hs_cache__data(cl) + in, n);
+		hs_heap__stripes_unlock(h, &line, 1);
+		hs_cache__put(h, cl, zero);
+		if (rc < 0)
+			break;
+		done += n;
+	}
+	hs_cursor__close(&cur);
+	return done ? (ssize_t)done : rc;
+}
+
 ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			    bool state, uint64_t version, uint64_t size,
 			    void *buf, size_t len, uint64_t off)
@@ -424,6 +460,8 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
+	if (h->store->cache && !snap && version == h->rec.head)
+		return read_cached(h, state, buf, len, off);
 	if (!(sc = hs_scratch__get()))
 		return -ENOMEM;
 	if ((rc = hs_cursor__open(&c, h, snap)) < 0)
@@ -458,6 +496,125 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
  * rewrites the heap record.  Returns bytes done (short if a later chunk
  * failed) or -errno.
  */
+/* Set the heap's or the state's size in the record (caller holds h->lock exclusively). */
+static int size_put(hs_heap *h, bool state, uint64_t size)
+{
+	struct hs_heap_rec copy = h->rec;
+	struct hs_batch b;
+	int rc;
+
+	*space_size(&copy, state) = size;
+	hs_batch__init(&b);
+	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
+	    (rc = hs_batch__commit(h, &b, false)) == 0)
+		*space_size(&h->rec, state) = size;
+	hs_batch__dispose(&b);
+	return rc;
+}
+
+/*
+ * Zero whole line @line in the store, not through the cache: the caller
+ * holds h->lock and found no entry for it, so the store has its content.
+ */
+static int punch_stored(hs_heap *h, uint64_t line)
+{
+	struct hs_lineval zero = { .zero = true };
+	struct hs_cursor cur;
+	struct hs_batch b;
+	int rc;
+
+	hs_heap__stripes_lock(h, &line, 1);
+	hs_batch__init(&b);
+	if ((rc = hs_cursor__open(&cur, h, NULL)) == 0) {
+		if ((rc = hs_line__stage(h, &b, &cur, line, &zero, NULL)) == 0)
+			rc = hs_batch__commit(h, &b, false);
+		hs_cursor__close(&cur);
+	}
+	hs_batch__dispose(&b);
+	hs_heap__stripes_unlock(h, &line, 1);
+	return rc;
+}
+
+/*
+ * modify_range() through the line cache: each line is changed in memory
+ * under its stripe (loaded first unless it is written whole), so a write
+ * costs a copy; the flushers write it back.  An extending write sets the
+ * new size first (and puts the old one back if nothing was written).
+ */
+static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
+			     size_t len, uint64_t off, bool may_extend)
+{
+	const uint64_t ls = h->rec.line_size, base = state ? HS_STATE_LINE : 0;
+	uint64_t end = off + len, old_size = 0;
+	struct hs_cursor cur = { 0 };
+	bool extended = false;
+	size_t done = 0;
+	int rc;
+
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0 && may_extend &&
+	    end > *space_size(&h->rec, state)) {
+		pthread_rwlock_unlock(&h->lock);
+		pthread_rwlock_wrlock(&h->lock);
+		old_size = *space_size(&h->rec, state);
+		if ((rc = hs_heap__check_live(h)) == 0 && end > old_size &&
+		    (rc = size_put(h, state, end)) == 0)
+			extended = true;
+		pthread_rwlock_unlock(&h->lock);
+		pthread_rwlock_rdlock(&h->lock);
+		if (rc == 0)
+			rc = hs_heap__check_live(h);
+	}
+	if (rc < 0) {
+		pthread_rwlock_unlock(&h->lock);
+		return rc;
+	}
+	if (!may_extend && end > *space_size(&h->rec, state))
+		end = *space_size(&h->rec, state) > off ? *space_size(&h->rec, state) : off;
+	while (off + done < end) {
+		uint64_t pos = off + done, line = base | (pos >> h->line_shift);
+		size_t in = (size_t)(pos & (ls - 1));
+		size_t n = (size_t)(ls - in) < end - pos ? (size_t)(ls - in) : (size_t)(end - pos);
+		struct hs_cline *cl;
+		bool zero;
+
+		if ((rc = hs_cache__get(h, line, src || n < ls, &cl)) < 0)
+			break;
+		if (!cl) {   /* punching a whole line the cache does not hold */
+			if ((rc = punch_stored(h, line)) < 0)
+				break;
+			done += n;
+			continue;
+		}
+		hs_heap__stripes_lock(h, &line, 1);
+		if (n < ls && !cur.it)
+			rc = hs_cursor__open(&cur, h, NULL);
+		if (rc == 0 && n < ls)
+			rc = hs_cache__fill(h, cl, &cur, &zero);
+		if (rc == 0) {
+			if (src)
+				memcpy(hs_cache__data(cl) + in, src + done, n);
+			else
+				memset(hs_cache__data(cl) + in, 0, n);
+			hs_cache__dirty(h, cl);
+		}
+		hs_heap__stripes_unlock(h, &line, 1);
+		hs_cache__put(h, cl, false);
+		if (rc < 0)
+			break;
+		done += n;
+	}
+	hs_cursor__close(&cur);
+	pthread_rwlock_unlock(&h->lock);
+	if (extended && done == 0) {   /* nothing written: the size was not earned */
+		pthread_rwlock_wrlock(&h->lock);
+		if (hs_heap__check_live(h) == 0 && *space_size(&h->rec, state) == end)
+			(void)size_put(h, state, old_size);
+		pthread_rwlock_unlock(&h->lock);
+	}
+	return done ? (ssize_t)done : rc;
+}
+
 static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
 			    size_t len, uint64_t off, bool may_extend)
 {
@@ -467,6 +624,8 @@ static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
 	size_t done = 0;
 	int rc = 0;
 
+	if (h->store->cache)
+		return modify_cached(h, state, src, len, off, may_extend);
 	while (done < len) {
 		uint64_t pos = off + done, ls, first, chunk_end, n_lines;
 		struct hs_scratch *sc = hs_scratch__get();
@@ -610,6 +769,13 @@ static int truncate_space(hs_heap *h, bool state, uint64_t size)
 	pthread_rwlock_wrlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0)
 		goto out;
+	/* The store decides below: written back first, and no entry stays
+	 * for a line the truncate changes. */
+	if (h->store->cache && size < *space_size(&h->rec, state)) {
+		if ((rc = hs_cache__flush_heap(h)) < 0)
+			goto out;
+		hs_cache__drop(h, false, state, size >> h->line_shift);
+	}
 	if (size < *space_size(&h->rec, state)) {
 		uint64_t line_sz = h->rec.line_size;
 		uint64_t keep = (size + line_sz - 1) >> h->line_shift;
@@ -705,9 +871,22 @@ int hs_state_truncate(hs_heap *h, uint64_t size)
 	return truncate_space(h, true, size);
 }
 
+int hs_heap_flush(hs_heap *h)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = hs_cache__flush_heap(h);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
 int hs_heap_sync(hs_heap *h)
 {
-	return hs_store__sync(h->store);
+	int rc = hs_heap_flush(h);
+
+	return rc < 0 ? rc : hs_store__sync(h->store);
 }
 
 int hs_heap_line_next(hs_heap *h, uint64_t version, uint64_t from_line,
@@ -724,6 +903,8 @@ int hs_heap_line_next(hs_heap *h, uint64_t version, uint64_t from_line,
 	if (version == HS_VERSION_LIVE || version == h->rec.head) {
 		version = h->rec.head;
 		size = h->rec.size;
+		if ((rc = hs_cache__flush_heap(h)) < 0)   /* the store decides */
+			goto unlock;
 	} else if ((rc = hs_version__exists(h, version, &vi)) < 0) {
 		goto unlock;
 	} else {

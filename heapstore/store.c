@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -147,6 +148,10 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 		rocksdb_block_based_options_set_filter_policy(
 			t, rocksdb_filterpolicy_create_bloom_full(10));
 		rocksdb_options_set_compression(opt, rocksdb_no_compression);
+		/* Frames pass through here on their way to blob files: keep the
+		 * memtables that hold them small (the daemon's RSS bound). */
+		rocksdb_options_set_write_buffer_size(opt, 8u << 20);
+		rocksdb_options_set_max_write_buffer_number(opt, 2);
 		if (blob_files) {
 			rocksdb_options_set_enable_blob_files(opt, 1);
 			rocksdb_options_set_min_blob_size(opt, 0);
@@ -410,12 +415,15 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		return hs_errno_set(-EINVAL, "zstd level %d out of range [%d, %d]",
 				    o.zstd_level, ZSTD_minCLevel(), ZSTD_maxCLevel());
 	if (!o.block_cache_bytes)
-		o.block_cache_bytes = 32u << 20;
+		o.block_cache_bytes = 8u << 20;   /* blobs bypass it: index and filter blocks */
+	if (o.cache_bytes && o.cache_bytes < HS_CACHE_MIN)
+		return hs_errno_set(-EINVAL, "a line cache of %llu bytes: at least %u MiB",
+				    (unsigned long long)o.cache_bytes, HS_CACHE_MIN >> 20);
 
 	probe = dir_probe(dir);
 	if (probe < 0)
 		return probe;
-	if (probe == PROBE_NEW && o.read_only)
+	if (probe == PROBE_NEW && (o.read_only || o.no_create))
 		return hs_errno_set(-ENOENT, "%s: no store there", dir);
 	if (probe == PROBE_NEW && (rc = marker_create(dir)) < 0)
 		return rc;
@@ -448,7 +456,9 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	 * every WAL file, a second copy of every blob, alive until it flushes.
 	 */
 	rocksdb_options_set_max_total_wal_size(s->db_opts, 64u << 20);
-	rocksdb_options_set_db_write_buffer_size(s->db_opts, 64u << 20);
+	/* Memtables of all families together: part of the daemon's RSS bound
+	 * (cache= plus 64 MiB). */
+	rocksdb_options_set_db_write_buffer_size(s->db_opts, 16u << 20);
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		cf_options_build(s, cf, &o);
 		names[cf] = cf_names[cf];
@@ -471,12 +481,18 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 						     names, cfo, s->cf, &err);
 	if (err) {
 		rc = hs_rdb_error(err, dir);
+		if (rc == -EBUSY)   /* RocksDB's lock file: say what it means */
+			hs_errno_set(rc, "%s: the store is in use (mounted by heapfs, or open in another program)",
+				     dir);
 		s->db = NULL;
 		goto fail;
 	}
 	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0)
 		goto fail;
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
+		goto fail;
+	if (!s->read_only && o.cache_bytes &&
+	    (rc = hs_cache__open(s, o.cache_bytes, o.flush_threads, o.cache_idle_ms)) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -489,6 +505,7 @@ void hs_store_close(hs_store *s)
 {
 	if (!s)
 		return;
+	hs_cache__close(s);   /* writes back, and drops the cache's heap references */
 	assert(!s->heaps); /* every heap handle must be closed first */
 	if (s->db && !s->read_only)
 		(void)hs_store__sync(s);
@@ -543,6 +560,22 @@ static int write_stopped(hs_store *s)
 	return 0;
 }
 
+/*
+ * An I/O error while the store's disk is full is ENOSPC, whatever RocksDB
+ * says: a background flush that ran out of space surfaces in the next
+ * write as its own error (seen: "No such file or directory: While open a
+ * file for appending" of the SST it had to remove).
+ */
+static int full_disk(hs_store *s, int rc)
+{
+	struct statvfs v;
+
+	if (rc != -EIO || statvfs(s->dir, &v) != 0 ||
+	    (uint64_t)v.f_bavail * v.f_frsize >= (4u << 20))
+		return rc;
+	return hs_errno_set(-ENOSPC, "%s: the disk is full (%s)", s->dir, hs_error_last());
+}
+
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
 {
 	char *err = NULL;
@@ -556,6 +589,7 @@ int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
 	if (!err)
 		return 0;
 	rc = hs_rdb_error(err, "store write");
+	rc = full_disk(s, rc);
 	atomic_compare_exchange_strong(&s->write_error, &none, rc);
 	return rc;
 }
@@ -573,7 +607,7 @@ int hs_store__sync(hs_store *s)
 	rocksdb_flush_wal(s->db, 1, &err);
 	if (!err)
 		return 0;
-	rc = hs_rdb_error(err, "syncing the store");
+	rc = full_disk(s, hs_rdb_error(err, "syncing the store"));
 	atomic_compare_exchange_strong(&s->write_error, &none, rc);
 	return rc;
 }

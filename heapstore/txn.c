@@ -76,7 +76,8 @@ int hs_txn_begin(hs_txn **out, hs_heap *h)
 	ref = h;
 	t->heap = ref;
 	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) == 0) {
+	/* The snapshot is the store's: the cache's dirty lines go first. */
+	if ((rc = hs_heap__check_live(h)) == 0 && (rc = hs_cache__flush_heap(h)) == 0) {
 		t->snap = rocksdb_create_snapshot(s->db);
 		t->version = h->rec.head;
 		t->size = h->rec.size;
@@ -367,14 +368,22 @@ int hs_txn_commit(hs_txn *t)
 	twalk_r(t->tree, collect_walk, &c);
 	hs_batch__init(&b);
 
-	pthread_rwlock_rdlock(&h->lock);
+	/*
+	 * With a line cache the commit works on the store, so the heap's dirty
+	 * lines are written back first and its entries for the committed lines
+	 * dropped after: with every other user of the heap excluded.
+	 */
+	if (h->store->cache)
+		pthread_rwlock_wrlock(&h->lock);
+	else
+		pthread_rwlock_rdlock(&h->lock);
 	grow = t->size > h->rec.size;
-	if (grow) {   /* the record changes: exclude other writers */
+	if (grow && !h->store->cache) {   /* the record changes: exclude other writers */
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_wrlock(&h->lock);
 		grow = t->size > h->rec.size;
 	}
-	if ((rc = hs_heap__check_live(h)) < 0)
+	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto unlock;
 	hs_heap__stripes_lock(h, c.lines, c.n);
 	if ((rc = hs_cursor__open(&cur, h, NULL)) < 0 ||
@@ -394,8 +403,11 @@ int hs_txn_commit(hs_txn *t)
 		copy.size = t->size;
 		rc = hs_heap__put_rec(h, b.wb, &copy);
 	}
-	if (rc == 0 && (rc = hs_batch__commit(h, &b, true)) == 0 && grow)
-		h->rec.size = t->size;
+	if (rc == 0 && (rc = hs_batch__commit(h, &b, true)) == 0) {
+		if (grow)
+			h->rec.size = t->size;
+		hs_cache__drop_lines(h, c.lines, c.n);
+	}
 unstripe:
 	hs_cursor__close(&cur);
 	hs_heap__stripes_unlock(h, c.lines, c.n);

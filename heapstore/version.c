@@ -30,8 +30,8 @@ static int label_check(const char *label)
 	if (!*p)
 		return hs_errno_set(-EINVAL, "label '%s' is all digits, like a version number",
 				    label);
-	if (strcmp(label, "latest") == 0)
-		return hs_errno_set(-EINVAL, "label 'latest' is reserved");
+	if (strcmp(label, "latest") == 0 || strcmp(label, "live") == 0)
+		return hs_errno_set(-EINVAL, "label '%s' is reserved", label);
 	return 0;
 }
 
@@ -274,7 +274,8 @@ int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
 		return rc;
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0)
+	/* Every completed write is in: the dirty lines go first. */
+	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto out;
 	if (label && *label) {
 		rc = hs_version_find_label(h, label, &found);
@@ -446,6 +447,7 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 	pthread_rwlock_wrlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0 ||
 	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
+	    (rc = hs_cache__flush_heap(h)) < 0 ||
 	    (rc = changed_lines(h, version, h->rec.head, &lines, &n, NULL)) < 0)
 		goto out;
 	if ((rc = hs_cursor__open(&c, h, NULL)) < 0)
@@ -464,6 +466,7 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 	    (rc = hs_batch__commit(h, &b, true)) == 0) {
 		h->rec.size = copy.size;
 		h->rec.state_size = copy.state_size;
+		hs_cache__drop_lines(h, lines, n);   /* they changed behind it */
 	}
 out:
 	pthread_rwlock_unlock(&h->lock);
@@ -488,6 +491,8 @@ int hs_version_diff(hs_heap *h, uint64_t v1, uint64_t v2, hs_diff_cb cb,
 		goto unlock;
 	lo = v1 < v2 ? v1 : v2;
 	hi = v1 < v2 ? v2 : v1;
+	if (hi == h->rec.head && (rc = hs_cache__flush_heap(h)) < 0)
+		goto unlock;
 	if (lo == hi || (rc = changed_lines(h, lo, hi, &lines, &n, NULL)) < 0)
 		goto unlock;
 	if ((rc = hs_cursor__open(&c, h, NULL)) < 0)

@@ -14,7 +14,9 @@
  *
  * The model of SEEK_DATA / SEEK_HOLE, lines/ and st_blocks is the README's:
  * heapfs answers at line granularity, a line holding any non-zero byte is
- * data and an all-zero line is a hole (zero lines are never stored).  Every
+ * data and an all-zero line is a hole (zero lines are never stored; what
+ * the line cache holds counts in st_blocks once written back, so the check
+ * fsyncs first).  Every
  * mmap store is msync'd at once, so the daemon always sees what the model
  * holds.
  *
@@ -427,12 +429,19 @@ static void cache_drop(void)
 		mismatch(0, NULL, NULL, 0, "posix_fadvise(DONTNEED): %s", strerror(rc));
 }
 
-/* st_size is the model's size (and st_blocks its non-zero lines when @blocks). */
+/*
+ * st_size is the model's size (and st_blocks its non-zero lines when
+ * @blocks: st_blocks counts the lines in the store, so after an fsync has
+ * written back what the line cache holds).
+ */
 static void stat_check(const char *after, bool blocks)
 {
 	struct stat st;
 	uint64_t used = 0;
 
+	if (blocks && fsync(X.fd) != 0)
+		mismatch(0, NULL, NULL, 0, "fsync before st_blocks, after %s: %s", after,
+			 strerror(errno));
 	if (fstat(X.fd, &st) != 0)
 		mismatch(0, NULL, NULL, 0, "fstat after %s: %s", after, strerror(errno));
 	if ((uint64_t)st.st_size != X.size)

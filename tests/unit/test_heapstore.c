@@ -1304,7 +1304,8 @@ START_TEST(disk_full_returns_enospc_and_loses_nothing)
 			break;
 		written++;
 	}
-	ck_assert_int_eq(n, -ENOSPC);
+	ck_assert_msg(n == -ENOSPC, "write %llu: %zd (%s)", (unsigned long long)written, n,
+		      hs_error_last());
 	ck_assert_uint_gt(written, 10);
 	/* Stopped, not torn: every later write and sync says why. */
 	ck_assert_int_eq(hs_heap_write(h, line, 100, 0), -ENOSPC);

@@ -1,0 +1,992 @@
+/*
+ * cache.c - the line cache: live lines of every heap of a store, decoded,
+ * in memory bounded by hs_store_opts.cache_bytes, written back to the
+ * store in batches by flusher threads (DESIGN.md part 2, "The line cache").
+ *
+ * A line is Empty (an entry whose content is not loaded yet), Clean (equal
+ * to the store), Dirty (newer than the store) or Flushing (being written
+ * back); a line with no entry is Persistent: the store holds it.  Reads and
+ * writes of the live heap go through entries; everything else (checkpoints,
+ * restore, truncate, transactions, diff, SEEK_DATA) first writes the heap's
+ * dirty lines back and then works on the store as before, under the heap
+ * lock held exclusively where it changes live lines behind the cache.
+ *
+ * Memory comes in blocks of HS_CACHE_BLOCK bytes, mmap'd when misses need
+ * room and the limit allows, each cut into slots of one line size, and
+ * munmap'd once empty and idle for idle_ns (10 s unless the store's
+ * options say otherwise), keeping one empty block as headroom: RSS follows what the cache holds, never more than
+ * the limit.  Clean lines idle as long are evicted by the same tick.
+ *
+ * Locks, in order: heap->lock -> heap->stripes[] -> cache->lock.  An
+ * entry's content is read and written under its line's stripe lock; the
+ * entry itself (state, lists, pins) under cache->lock.  A pinned entry
+ * (pins > 0) is in use by a thread that will take its stripe and is never
+ * evicted.  Write-back holds the stripes of its whole batch from before it
+ * reads the content until the lines are marked clean, so a write to a line
+ * being flushed waits for that batch (a lock, not a shadow copy: batches are
+ * a few ms, and no second copy of the line is needed).  Nothing waits for
+ * room while holding a stripe, and write-back only try-locks the heaps it
+ * does not already hold, so a full cache cannot deadlock: some holder of
+ * each heap can always write its own lines back.
+ *
+ * The cache holds a reference on every heap that has entries, so a heap
+ * object outlives its cached lines; references are dropped outside
+ * cache->lock (hs_heap_close takes the store lock).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "heapstore_int.h"
+
+#define HS_CACHE_BLOCK (HS_CACHE_MIN / 2)
+#define HS_CACHE_EXPIRE_NS (5ULL * 1000000000ULL)  /* dirty lines get written back */
+#define HS_CACHE_TICK_MS 100
+#define HS_FLUSH_BATCH 64                          /* lines per write-back batch */
+#define HS_FLUSH_BATCH_BYTES (1u << 20)   /* each is copied into a WriteBatch */
+#define SLOTS_MAX (HS_CACHE_BLOCK / HS_LINE_SIZE_MIN)
+
+enum cl_state { CL_EMPTY, CL_CLEAN, CL_DIRTY };
+
+struct hs_cblock {
+	uint8_t *mem;
+	uint32_t slot_size, n_slots, n_used;
+	uint64_t used[SLOTS_MAX / 64];
+	uint64_t empty_since;             /* when n_used became 0 */
+	struct hs_cblock *prev, *next;
+};
+
+struct hs_cline {
+	uint64_t heap_id, line;
+	hs_heap *heap;
+	uint8_t *data;
+	struct hs_cblock *block;
+	uint32_t slot;
+	uint8_t state;
+	bool flushing;
+	int pins;
+	uint64_t touched;                 /* last use, for idle eviction */
+	uint64_t dirtied;                 /* when it became dirty */
+	struct hs_cline *hnext;           /* hash chain */
+	struct hs_cline *prev, *next;     /* global LRU, or the heap's dirty list */
+	struct hs_cline *hprev, *hnext2;  /* the heap's resident list */
+};
+
+struct hs_cache {
+	hs_store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t room;              /* lines became clean, or were evicted */
+	pthread_cond_t flushed;           /* a write-back batch finished */
+	pthread_cond_t work;              /* wakes the flushers */
+	uint64_t limit, blocks_max;
+	uint64_t idle_ns;
+	struct hs_cblock *blocks;         /* every block */
+	uint64_t n_blocks;
+	struct hs_cline **buckets;
+	size_t mask;
+	struct hs_cline *lru_head, *lru_tail;  /* Empty and Clean, MRU first */
+	hs_heap *dirty_head, *dirty_tail;      /* heaps with dirty lines */
+	uint64_t bytes_used, bytes_dirty, lines, lines_dirty;
+	hs_cache_stats st;
+	int error;                        /* the last write-back failure */
+	bool stop;
+	pthread_t *threads;
+	int n_threads;
+};
+
+static uint64_t hash_key(uint64_t heap_id, uint64_t line)
+{
+	uint64_t x = heap_id * 0x9E3779B97F4A7C15ULL ^ line;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* ---- lists (cache->lock held) ----------------------------------------- */
+
+static void lru_unlink(hs_cache *c, struct hs_cline *cl)
+{
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		c->lru_head = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	else
+		c->lru_tail = cl->prev;
+	cl->prev = cl->next = NULL;
+}
+
+static void lru_push(hs_cache *c, struct hs_cline *cl)
+{
+	cl->prev = NULL;
+	cl->next = c->lru_head;
+	if (c->lru_head)
+		c->lru_head->prev = cl;
+	else
+		c->lru_tail = cl;
+	c->lru_head = cl;
+}
+
+static void dheap_unlink(hs_cache *c, hs_heap *h)
+{
+	struct hs_cheap *ch = &h->cache;
+
+	if (!ch->in_dirty)
+		return;
+	if (ch->dprev)
+		ch->dprev->cache.dnext = ch->dnext;
+	else
+		c->dirty_head = ch->dnext;
+	if (ch->dnext)
+		ch->dnext->cache.dprev = ch->dprev;
+	else
+		c->dirty_tail = ch->dprev;
+	ch->dprev = ch->dnext = NULL;
+	ch->in_dirty = false;
+}
+
+static void dheap_append(hs_cache *c, hs_heap *h)
+{
+	struct hs_cheap *ch = &h->cache;
+
+	ch->dnext = NULL;
+	ch->dprev = c->dirty_tail;
+	if (c->dirty_tail)
+		c->dirty_tail->cache.dnext = h;
+	else
+		c->dirty_head = h;
+	c->dirty_tail = h;
+	ch->in_dirty = true;
+}
+
+static void dirty_unlink(hs_cache *c, struct hs_cline *cl)
+{
+	struct hs_cheap *ch = &cl->heap->cache;
+
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		ch->dirty_head = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	else
+		ch->dirty_tail = cl->prev;
+	cl->prev = cl->next = NULL;
+	if (!ch->dirty_head)
+		dheap_unlink(c, cl->heap);
+}
+
+static void dirty_append(hs_cache *c, struct hs_cline *cl)
+{
+	struct hs_cheap *ch = &cl->heap->cache;
+
+	cl->next = NULL;
+	cl->prev = ch->dirty_tail;
+	if (ch->dirty_tail)
+		ch->dirty_tail->next = cl;
+	else
+		ch->dirty_head = cl;
+	ch->dirty_tail = cl;
+	if (!ch->in_dirty)
+		dheap_append(c, cl->heap);
+}
+
+/* ---- blocks ------------------------------------------------------------ */
+
+static void block_free(hs_cache *c, struct hs_cblock *b)
+{
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		c->blocks = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	munmap(b->mem, HS_CACHE_BLOCK);
+	free(b);
+	c->n_blocks--;
+	c->st.blocks_returned++;
+}
+
+static struct hs_cblock *block_new(hs_cache *c)
+{
+	struct hs_cblock *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->mem = mmap(NULL, HS_CACHE_BLOCK, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->mem == MAP_FAILED) {
+		free(b);
+		return NULL;
+	}
+	b->empty_since = hs_now_ns();
+	b->next = c->blocks;
+	if (c->blocks)
+		c->blocks->prev = b;
+	c->blocks = b;
+	c->n_blocks++;
+	c->st.blocks_grown++;
+	return b;
+}
+
+/* A free slot of @size bytes from the blocks we have, or NULL. */
+static bool slot_take(hs_cache *c, uint32_t size, struct hs_cblock **bo, uint32_t *so)
+{
+	struct hs_cblock *empty = NULL;
+
+	for (struct hs_cblock *b = c->blocks; b; b = b->next) {
+		if (b->n_used == 0 && !empty)
+			empty = b;
+		if (b->n_used && b->slot_size == size && b->n_used < b->n_slots) {
+			*bo = b;
+			break;
+		}
+	}
+	if (!*bo && empty) {   /* an empty block takes any line size */
+		*bo = empty;
+		empty->slot_size = size;
+		empty->n_slots = HS_CACHE_BLOCK / size;
+	}
+	if (!*bo)
+		return false;
+	for (uint32_t w = 0;; w++) {
+		uint64_t free_bits = ~(*bo)->used[w];
+
+		if (w * 64 + 64 > (*bo)->n_slots)
+			free_bits &= (*bo)->n_slots - w * 64 >= 64 ? ~0ULL :
+				((1ULL << ((*bo)->n_slots - w * 64)) - 1);
+		if (free_bits) {
+			unsigned bit = (unsigned)__builtin_ctzll(free_bits);
+
+			(*bo)->used[w] |= 1ULL << bit;
+			(*bo)->n_used++;
+			*so = w * 64 + bit;
+			return true;
+		}
+	}
+}
+
+static void slot_give(hs_cache *c, struct hs_cblock *b, uint32_t slot)
+{
+	(void)c;
+	b->used[slot / 64] &= ~(1ULL << (slot % 64));
+	if (--b->n_used == 0)
+		b->empty_since = hs_now_ns();
+}
+
+/* ---- entries (cache->lock held) ---------------------------------------- */
+
+static struct hs_cline *find(hs_cache *c, uint64_t heap_id, uint64_t line)
+{
+	struct hs_cline *cl = c->buckets[hash_key(heap_id, line) & c->mask];
+
+	while (cl && (cl->heap_id != heap_id || cl->line != line))
+		cl = cl->hnext;
+	return cl;
+}
+
+/*
+ * Remove @cl from everything and free it; the heap reference the cache
+ * held goes into *@release when it was the heap's last entry.
+ */
+static void entry_free(hs_cache *c, struct hs_cline *cl, hs_heap **release)
+{
+	struct hs_cline **pp = &c->buckets[hash_key(cl->heap_id, cl->line) & c->mask];
+	struct hs_cheap *ch = &cl->heap->cache;
+	uint32_t size = cl->heap->rec.line_size;
+
+	while (*pp != cl)
+		pp = &(*pp)->hnext;
+	*pp = cl->hnext;
+	if (cl->state == CL_DIRTY) {
+		dirty_unlink(c, cl);
+		c->bytes_dirty -= size;
+		c->lines_dirty--;
+		ch->n_dirty--;
+	} else {
+		lru_unlink(c, cl);
+	}
+	if (cl->hprev)
+		cl->hprev->hnext2 = cl->hnext2;
+	else
+		ch->res_head = cl->hnext2;
+	if (cl->hnext2)
+		cl->hnext2->hprev = cl->hprev;
+	slot_give(c, cl->block, cl->slot);
+	c->bytes_used -= size;
+	c->lines--;
+	*release = NULL;
+	if (--ch->n_resident == 0)
+		*release = cl->heap;
+	free(cl);
+}
+
+/* Evict the least recently used unpinned Empty or Clean line; false if none. */
+static bool evict_one(hs_cache *c, hs_heap **release)
+{
+	for (struct hs_cline *cl = c->lru_tail; cl; cl = cl->prev) {
+		if (cl->pins || cl->flushing)
+			continue;
+		cl->heap->cache.evictions++;
+		c->st.evictions++;
+		entry_free(c, cl, release);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Drop a reference the cache took.  Only the last one goes through
+ * hs_heap_close() and the store lock: callers may hold a heap lock, and
+ * hs_heap_delete() takes a heap lock under the store lock.  When it is the
+ * last, nobody holds this heap's lock (that needs a reference).
+ */
+static void heap_unref(hs_heap *h)
+{
+	if (atomic_fetch_sub(&h->refs, 1) > 1)
+		return;
+	atomic_fetch_add(&h->refs, 1);   /* hs_heap_close() frees it, or an opener keeps it */
+	hs_heap_close(h);
+}
+
+/* Release the heap references entry_free() handed back. */
+static void release_all(hs_heap **arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		heap_unref(arr[i]);
+}
+
+/* ---- write-back -------------------------------------------------------- */
+
+static int line_cmp(const void *a, const void *b)
+{
+	const struct hs_cline *x = *(const struct hs_cline *const *)a;
+	const struct hs_cline *y = *(const struct hs_cline *const *)b;
+
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/*
+ * Write back up to one batch of @h's dirty lines, oldest first.  The caller
+ * holds h->lock (either mode) and none of h's stripes.  Returns how many
+ * lines it wrote back, or -errno (the lines stay dirty).
+ */
+static int flush_batch(hs_cache *c, hs_heap *h)
+{
+	struct hs_cline *cls[HS_FLUSH_BATCH];
+	uint64_t lines[HS_FLUSH_BATCH];
+	struct hs_cursor cur;
+	struct hs_batch b;
+	size_t n = 0, bytes = 0;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct hs_cline *cl = h->cache.dirty_head; cl && n < HS_FLUSH_BATCH &&
+	     bytes < HS_FLUSH_BATCH_BYTES; cl = cl->next) {
+		if (cl->flushing)
+			continue;
+		cl->flushing = true;
+		h->cache.n_flushing++;
+		cls[n] = cl;
+		lines[n++] = cl->line;
+		bytes += h->rec.line_size;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (n == 0)
+		return 0;
+	qsort(cls, n, sizeof(*cls), line_cmp);
+	for (size_t i = 0; i < n; i++)
+		lines[i] = cls[i]->line;
+	hs_heap__stripes_lock(h, lines, n);
+	hs_batch__init(&b);
+	if (h->deleted) {
+		rc = 0;   /* its lines die with it: nothing to write */
+	} else if ((rc = hs_cursor__open(&cur, h, NULL)) == 0) {
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			struct hs_lineval nv;
+
+			if ((rc = hs_line__value_of(h, cls[i]->data, &nv)) == 0)
+				rc = hs_line__stage(h, &b, &cur, cls[i]->line, &nv, cls[i]->data);
+		}
+		hs_cursor__close(&cur);
+		if (rc == 0)
+			rc = hs_batch__commit(h, &b, false);
+	}
+	hs_batch__dispose(&b);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_cline *cl = cls[i];
+
+		cl->flushing = false;
+		h->cache.n_flushing--;
+		if (rc < 0)
+			continue;
+		dirty_unlink(c, cl);
+		cl->state = CL_CLEAN;
+		lru_push(c, cl);
+		c->bytes_dirty -= h->rec.line_size;
+		c->lines_dirty--;
+		h->cache.n_dirty--;
+	}
+	if (rc < 0) {
+		c->error = rc;
+	} else {
+		c->st.lines_flushed += n;
+		c->st.flush_batches++;
+	}
+	pthread_cond_broadcast(&c->room);
+	pthread_cond_broadcast(&c->flushed);
+	pthread_mutex_unlock(&c->lock);
+	hs_heap__stripes_unlock(h, lines, n);
+	return rc < 0 ? rc : (int)n;
+}
+
+int hs_cache__flush_heap(hs_heap *h)
+{
+	hs_cache *c = h->store->cache;
+	int rc;
+
+	if (!c)
+		return 0;
+	for (;;) {
+		if ((rc = flush_batch(c, h)) < 0)
+			return rc;
+		if (rc > 0)
+			continue;
+		/* Nothing left to take: wait out batches other threads have. */
+		pthread_mutex_lock(&c->lock);
+		while (h->cache.n_flushing && h->cache.n_dirty == h->cache.n_flushing)
+			pthread_cond_wait(&c->flushed, &c->lock);
+		rc = h->cache.n_dirty != 0;
+		pthread_mutex_unlock(&c->lock);
+		if (!rc)
+			return 0;
+	}
+}
+
+/*
+ * Make room by writing back someone's dirty lines: @held's (whose lock the
+ * caller holds, in either mode) or another heap's whose lock is free right
+ * now.  Returns lines written back (0: none could be), or -errno.
+ */
+static int reclaim(hs_cache *c, hs_heap *held)
+{
+	hs_heap *h = NULL;
+	int rc;
+
+	if (held && held->cache.n_dirty > held->cache.n_flushing)
+		return flush_batch(c, held);
+	pthread_mutex_lock(&c->lock);
+	for (hs_heap *d = c->dirty_head; d; d = d->cache.dnext) {
+		if (d != held && d->cache.n_dirty > d->cache.n_flushing &&
+		    pthread_rwlock_tryrdlock(&d->lock) == 0) {
+			h = d;
+			atomic_fetch_add(&h->refs, 1);   /* the cache's own keeps it >= 1 */
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!h)
+		return 0;
+	rc = flush_batch(c, h);
+	pthread_rwlock_unlock(&h->lock);
+	heap_unref(h);
+	return rc;
+}
+
+/* Entries whose heap lost its last entry: references to drop after unlocking. */
+struct releases {
+	hs_heap *arr[16];
+	size_t n;
+};
+
+static void release_note(struct releases *r, hs_heap *h)
+{
+	if (!h)
+		return;
+	if (r->n == 16) {   /* rare: drop them now, outside the lock */
+		release_all(r->arr, r->n);
+		r->n = 0;
+	}
+	r->arr[r->n++] = h;
+}
+
+int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
+{
+	hs_cache *c = h->store->cache;
+	const uint32_t size = h->rec.line_size;
+	struct hs_cline *cl;
+	struct hs_cblock *b;
+	uint32_t slot;
+	int rc = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		struct releases rel = { .n = 0 };
+		bool got;
+
+		if ((cl = find(c, h->id, line))) {
+			cl->pins++;
+			cl->touched = hs_now_ns();
+			if (cl->state != CL_DIRTY) {   /* most recently used */
+				lru_unlink(c, cl);
+				lru_push(c, cl);
+			}
+			h->cache.hits++;
+			c->st.hits++;
+			*out = cl;
+			break;
+		}
+		if (!create)
+			break;
+		/* Room: a free slot, a new block, or evictions, in that order. */
+		b = NULL;
+		got = slot_take(c, size, &b, &slot);
+		if (!got && c->n_blocks < c->blocks_max && block_new(c))
+			got = slot_take(c, size, &b, &slot);
+		while (!got) {
+			hs_heap *r = NULL;
+
+			if (!evict_one(c, &r))
+				break;
+			release_note(&rel, r);
+			b = NULL;
+			got = slot_take(c, size, &b, &slot);
+		}
+		if (rel.n) {
+			pthread_mutex_unlock(&c->lock);
+			release_all(rel.arr, rel.n);
+			pthread_mutex_lock(&c->lock);
+			if (got) {   /* the table may have changed meanwhile */
+				slot_give(c, b, slot);
+				continue;
+			}
+		}
+		if (!got) {
+			/* Every line is dirty or in use: write some back, or wait. */
+			pthread_cond_signal(&c->work);
+			pthread_mutex_unlock(&c->lock);
+			rc = reclaim(c, h);
+			pthread_mutex_lock(&c->lock);
+			if (rc < 0)
+				break;
+			if (rc == 0) {
+				struct timespec ts;
+
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_nsec += 10 * 1000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&c->room, &c->lock, &ts);
+			}
+			rc = 0;
+			continue;
+		}
+		if (!(cl = calloc(1, sizeof(*cl)))) {
+			slot_give(c, b, slot);
+			rc = hs_errno_set(-ENOMEM, "out of memory");
+			break;
+		}
+		cl->heap_id = h->id;
+		cl->line = line;
+		cl->heap = h;
+		cl->block = b;
+		cl->slot = slot;
+		cl->data = b->mem + (size_t)slot * size;
+		cl->state = CL_EMPTY;
+		cl->pins = 1;
+		cl->touched = hs_now_ns();
+		cl->hnext = c->buckets[hash_key(h->id, line) & c->mask];
+		c->buckets[hash_key(h->id, line) & c->mask] = cl;
+		lru_push(c, cl);
+		cl->hnext2 = h->cache.res_head;
+		if (cl->hnext2)
+			cl->hnext2->hprev = cl;
+		h->cache.res_head = cl;
+		if (h->cache.n_resident++ == 0)
+			atomic_fetch_add(&h->refs, 1);   /* the caller's keeps it >= 1 */
+		c->bytes_used += size;
+		c->lines++;
+		h->cache.misses++;
+		c->st.misses++;
+		*out = cl;
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void hs_cache__put(hs_heap *h, struct hs_cline *cl, bool discard)
+{
+	hs_cache *c = h->store->cache;
+	hs_heap *r = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	/* A zero line a reader loaded is not worth the room: let it go. */
+	if (--cl->pins == 0 && discard && cl->state == CL_CLEAN && !cl->flushing)
+		entry_free(c, cl, &r);
+	pthread_mutex_unlock(&c->lock);
+	if (r)
+		heap_unref(r);
+}
+
+uint8_t *hs_cache__data(struct hs_cline *cl)
+{
+	return cl->data;
+}
+
+/*
+ * Under the line's stripe: make @cl hold the line's live content, loading
+ * it from the store if it is Empty.  Sets *@zero when the line is all zero
+ * in the store (and was just loaded), so a reader may let it go.
+ */
+int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool *zero)
+{
+	struct hs_lineval val;
+	int rc;
+
+	*zero = false;
+	if (cl->state != CL_EMPTY)
+		return 0;
+	if ((rc = hs_line__lookup(h, cur, cl->line, h->rec.head, &val, NULL)) < 0)
+		return rc;
+	if (val.zero) {
+		memset(cl->data, 0, h->rec.line_size);
+		*zero = true;
+	} else if ((rc = hs_line__load(h, cur, cl->line, h->rec.head, cl->data)) < 0) {
+		return rc;
+	}
+	pthread_mutex_lock(&h->store->cache->lock);
+	cl->state = CL_CLEAN;
+	pthread_mutex_unlock(&h->store->cache->lock);
+	return 0;
+}
+
+/* Under the line's stripe, after changing @cl's content (an Empty entry
+ * whose content was set whole becomes Dirty without a load). */
+void hs_cache__dirty(hs_heap *h, struct hs_cline *cl)
+{
+	hs_cache *c = h->store->cache;
+	bool wake;
+
+	pthread_mutex_lock(&c->lock);
+	if (cl->state != CL_DIRTY) {
+		lru_unlink(c, cl);
+		cl->state = CL_DIRTY;
+		cl->dirtied = hs_now_ns();
+		dirty_append(c, cl);
+		c->bytes_dirty += h->rec.line_size;
+		c->lines_dirty++;
+		h->cache.n_dirty++;
+	}
+	/* Past half the limit dirty, the flushers start writing back. */
+	wake = c->bytes_dirty > c->limit / 2;
+	pthread_mutex_unlock(&c->lock);
+	if (wake)
+		pthread_cond_signal(&c->work);
+}
+
+/*
+ * With h->lock held exclusively and h's lines written back (or h deleted):
+ * drop @h's entries of one space (state or heap lines) from line index
+ * @first on; every entry of @h when @all.
+ */
+void hs_cache__drop(hs_heap *h, bool all, bool state, uint64_t first)
+{
+	hs_cache *c = h->store->cache;
+	struct releases rel = { .n = 0 };
+	uint64_t base = state ? HS_STATE_LINE : 0;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (struct hs_cline *cl = h->cache.res_head, *next; cl; cl = next) {
+		hs_heap *r = NULL;
+
+		next = cl->hnext2;
+		if (!all && ((cl->line & HS_STATE_LINE) != base || (cl->line & ~HS_STATE_LINE) < first))
+			continue;
+		entry_free(c, cl, &r);
+		release_note(&rel, r);
+	}
+	pthread_mutex_unlock(&c->lock);
+	release_all(rel.arr, rel.n);
+}
+
+/* Like hs_cache__drop() for the listed lines only. */
+void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n)
+{
+	hs_cache *c = h->store->cache;
+	struct releases rel = { .n = 0 };
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct hs_cline *cl = find(c, h->id, lines[i]);
+		hs_heap *r = NULL;
+
+		if (!cl)
+			continue;
+		entry_free(c, cl, &r);
+		release_note(&rel, r);
+	}
+	pthread_mutex_unlock(&c->lock);
+	release_all(rel.arr, rel.n);
+}
+
+int hs_store_flush(hs_store *s)
+{
+	hs_cache *c = s->cache;
+	int rc = 0;
+
+	if (!c)
+		return 0;
+	/* One pass over the heaps dirty now; each flush takes its heap's lock. */
+	for (uint64_t pass = c->lines_dirty + 1; pass > 0 && rc == 0; pass--) {
+		hs_heap *h = NULL;
+
+		pthread_mutex_lock(&c->lock);
+		for (hs_heap *d = c->dirty_head; d && !h; d = d->cache.dnext) {
+			if (d->cache.n_dirty > d->cache.n_flushing) {
+				h = d;
+				atomic_fetch_add(&h->refs, 1);
+				dheap_unlink(c, h);   /* round robin */
+				dheap_append(c, h);
+			}
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!h)
+			break;
+		pthread_rwlock_rdlock(&h->lock);
+		rc = hs_cache__flush_heap(h);
+		pthread_rwlock_unlock(&h->lock);
+		heap_unref(h);
+	}
+	return rc;
+}
+
+void hs_cache__heap_info(hs_heap *h, hs_heap_info *out)
+{
+	hs_cache *c = h->store->cache;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	out->lines_dirty = h->cache.n_dirty;
+	out->lines_resident = h->cache.n_resident;
+	out->cache_hits = h->cache.hits;
+	out->cache_misses = h->cache.misses;
+	out->cache_evictions = h->cache.evictions;
+	pthread_mutex_unlock(&c->lock);
+}
+
+int hs_store_cache_stats(hs_store *s, hs_cache_stats *out)
+{
+	hs_cache *c = s->cache;
+
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	*out = c->st;
+	out->limit_bytes = c->limit;
+	out->block_bytes = HS_CACHE_BLOCK;
+	out->allocated_bytes = c->n_blocks * HS_CACHE_BLOCK;
+	out->used_bytes = c->bytes_used;
+	out->dirty_bytes = c->bytes_dirty;
+	out->lines = c->lines;
+	out->lines_dirty = c->lines_dirty;
+	out->blocks = c->n_blocks;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* ---- the flushers ------------------------------------------------------- */
+
+/*
+ * One tick of background work, cache->lock held on entry and exit: write
+ * back while more than a quarter of the limit is dirty or a dirty line is
+ * older than HS_CACHE_EXPIRE_NS, then give back idle memory.
+ */
+static void tick(hs_cache *c)
+{
+	uint64_t now = hs_now_ns();
+	struct releases rel = { .n = 0 };
+	bool empty_kept = false;
+
+	for (int spins = 0; spins < 64 && !c->stop; spins++) {
+		hs_heap *h = NULL;
+		int rc;
+
+		for (hs_heap *d = c->dirty_head; d; d = d->cache.dnext) {
+			struct hs_cline *old = d->cache.dirty_head;
+			bool due = c->bytes_dirty > c->limit / 4 ||
+				   (old && now - old->dirtied > HS_CACHE_EXPIRE_NS);
+
+			if (due && d->cache.n_dirty > d->cache.n_flushing &&
+			    pthread_rwlock_tryrdlock(&d->lock) == 0) {
+				h = d;
+				atomic_fetch_add(&h->refs, 1);
+				/* Round robin: the next tick starts with another heap. */
+				dheap_unlink(c, h);
+				dheap_append(c, h);
+				break;
+			}
+		}
+		if (!h)
+			break;
+		pthread_mutex_unlock(&c->lock);
+		rc = flush_batch(c, h);
+		pthread_rwlock_unlock(&h->lock);
+		heap_unref(h);
+		pthread_mutex_lock(&c->lock);
+		if (rc <= 0)
+			break;
+	}
+	/* Idle clean lines go, then empty blocks but one (headroom). */
+	for (struct hs_cline *cl = c->lru_tail, *prev; cl; cl = prev) {
+		hs_heap *r = NULL;
+
+		prev = cl->prev;
+		if (now - cl->touched < c->idle_ns)
+			break;   /* the LRU tail is the oldest */
+		if (cl->pins || cl->flushing)
+			continue;
+		c->st.idle_evictions++;
+		entry_free(c, cl, &r);
+		release_note(&rel, r);
+	}
+	for (struct hs_cblock *b = c->blocks, *next; b; b = next) {
+		next = b->next;
+		if (b->n_used)
+			continue;
+		if (!empty_kept || now - b->empty_since < c->idle_ns) {
+			empty_kept = true;
+			continue;
+		}
+		block_free(c, b);
+	}
+	if (rel.n) {
+		pthread_mutex_unlock(&c->lock);
+		release_all(rel.arr, rel.n);
+		pthread_mutex_lock(&c->lock);
+	}
+}
+
+static void *flusher(void *arg)
+{
+	hs_cache *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		struct timespec ts;
+
+		tick(c);
+		if (c->stop)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += HS_CACHE_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&c->work, &c->lock, &ts);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms)
+{
+	hs_cache *c;
+	size_t buckets = 1024;
+
+	if (!(c = calloc(1, sizeof(*c))))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	c->s = s;
+	c->limit = limit / HS_CACHE_BLOCK * HS_CACHE_BLOCK;
+	c->blocks_max = limit / HS_CACHE_BLOCK;
+	c->idle_ns = (idle_ms ? idle_ms : 10000) * 1000000ULL;
+	/* About one bucket per 64 KiB line the limit holds. */
+	while (buckets < limit / (64 * 1024) && buckets < (1u << 24))
+		buckets <<= 1;
+	c->mask = buckets - 1;
+	c->buckets = calloc(buckets, sizeof(*c->buckets));
+	c->n_threads = threads > 0 ? threads : 2;
+	c->threads = calloc((size_t)c->n_threads, sizeof(*c->threads));
+	if (!c->buckets || !c->threads) {
+		free(c->buckets);
+		free(c->threads);
+		free(c);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->room, NULL);
+	pthread_cond_init(&c->flushed, NULL);
+	pthread_cond_init(&c->work, NULL);
+	s->cache = c;
+	for (int i = 0; i < c->n_threads; i++) {
+		if (pthread_create(&c->threads[i], NULL, flusher, c) != 0) {
+			c->n_threads = i;
+			hs_cache__close(s);
+			return hs_errno_set(-EAGAIN, "cannot start the line cache's flushers");
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write back everything and free the cache.  The caller has closed its heap
+ * handles; the cache's own references are the last ones.
+ */
+void hs_cache__close(hs_store *s)
+{
+	hs_cache *c = s->cache;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->stop = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (int i = 0; i < c->n_threads; i++)
+		pthread_join(c->threads[i], NULL);
+	for (;;) {
+		hs_heap *h = NULL;
+
+		pthread_mutex_lock(&c->lock);
+		if (c->dirty_head)
+			h = c->dirty_head;
+		else if (c->lru_head)
+			h = c->lru_head->heap;
+		if (h)
+			atomic_fetch_add(&h->refs, 1);
+		pthread_mutex_unlock(&c->lock);
+		if (!h)
+			break;
+		pthread_rwlock_wrlock(&h->lock);
+		(void)hs_cache__flush_heap(h);   /* a failure was reported to fsync */
+		hs_cache__drop(h, true, false, 0);
+		pthread_rwlock_unlock(&h->lock);
+		heap_unref(h);
+	}
+	while (c->blocks)
+		block_free(c, c->blocks);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->room);
+	pthread_cond_destroy(&c->flushed);
+	pthread_cond_destroy(&c->work);
+	free(c->buckets);
+	free(c->threads);
+	free(c);
+	s->cache = NULL;
+}
