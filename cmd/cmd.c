@@ -97,9 +97,9 @@ static json_t *version_json(const hs_version_info *vi)
 			 "state_size", (json_int_t)vi->state_size);
 }
 
-/* "version": a number, "latest", "live" or a label. */
+/* "version": a number, "latest", a label, or "live" where @live allows it. */
 static int version_field(hs_heap *h, const json_t *req, const char *key,
-			 uint64_t *out)
+			 bool live, uint64_t *out)
 {
 	const json_t *v = json_object_get(req, key);
 	hs_heap_info hi;
@@ -112,6 +112,9 @@ static int version_field(hs_heap *h, const json_t *req, const char *key,
 	if (!json_is_string(v))
 		return cmd_errno_set(-EINVAL, "%s: a checkpoint number, latest, live or a label", key);
 	if (strcmp(json_string_value(v), "live") == 0) {
+		if (!live)
+			return cmd_errno_set(-EINVAL, "%s: live is the heap itself, not a checkpoint",
+					     key);
 		*out = HS_VERSION_LIVE;
 		return 0;
 	}
@@ -152,7 +155,8 @@ static json_t *cmd_ls(hs_store *s)
 	json_t *resp, *list;
 	int rc;
 
-	if ((rc = hs_heap_list(s, &arr, &n)) < 0)
+	/* Line counts are the store's: what the line cache holds goes there first. */
+	if ((rc = hs_store_flush(s)) < 0 || (rc = hs_heap_list(s, &arr, &n)) < 0)
 		return fail_store(rc);
 	list = json_array();
 	for (size_t i = 0; i < n; i++)
@@ -189,12 +193,16 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 	if ((rc = hs_heap_open(&h, s, name)) < 0)
 		return fail_store(rc);
 	if (strcmp(cmd, "stat") == 0) {
-		if ((rc = hs_heap_info_get(h, &hi)) == 0) {
+		if ((rc = hs_heap_flush(h)) == 0 && (rc = hs_heap_info_get(h, &hi)) == 0) {
 			resp = ok();
 			json_object_set_new(resp, "heap", heap_json(&hi));
 		}
 	} else if (strcmp(cmd, "checkpoint") == 0) {
-		if ((rc = hs_version_seal(h, str_field(req, "label"), &v)) == 0)
+		const char *label = str_field(req, "label");
+
+		if (label && !*label)
+			rc = cmd_errno_set(-EINVAL, "an empty label: leave --label out for none");
+		else if ((rc = hs_version_seal(h, label, &v)) == 0)
 			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
 	} else if (strcmp(cmd, "checkpoints") == 0) {
 		hs_version_info *arr;
@@ -210,7 +218,7 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 			json_object_set_new(resp, "checkpoints", list);
 		}
 	} else if (strcmp(cmd, "restore") == 0) {
-		if ((rc = version_field(h, req, "version", &v)) == 0 &&
+		if ((rc = version_field(h, req, "version", false, &v)) == 0 &&
 		    (rc = hs_heap_restore(h, v)) == 0 &&
 		    (rc = hs_heap_info_get(h, &hi)) == 0) {
 			if (hooks && hooks->heap_changed)
@@ -218,14 +226,14 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
 		}
 	} else if (strcmp(cmd, "rm-checkpoint") == 0) {
-		if ((rc = version_field(h, req, "version", &v)) == 0 &&
+		if ((rc = version_field(h, req, "version", false, &v)) == 0 &&
 		    (rc = hs_version_delete(h, v)) == 0)
 			resp = ok();
 	} else if (strcmp(cmd, "diff") == 0) {
 		json_t *d = json_pack("{s:b, s:[], s:[]}", "ok", 1, "lines", "state_lines");
 
-		if ((rc = version_field(h, req, "from", &v)) == 0 &&
-		    (rc = version_field(h, req, "to", &v2)) == 0 &&
+		if ((rc = version_field(h, req, "from", true, &v)) == 0 &&
+		    (rc = version_field(h, req, "to", true, &v2)) == 0 &&
 		    (rc = hs_heap_info_get(h, &hi)) == 0)
 			rc = hs_version_diff(h, v, v2, diff_add, d);
 		if (rc == 0) {
@@ -245,23 +253,47 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 	return resp;
 }
 
+/* Sort fsck's reports: errors, repairs and lost lines (without their prefix). */
 static void fsck_add(const char *problem, void *payload)
 {
-	json_array_append_new(payload, json_string(problem));
+	json_t *resp = payload;
+	const char *key = "problems";
+
+	if (!strncmp(problem, HS_FSCK_REPAIRED, strlen(HS_FSCK_REPAIRED))) {
+		key = "repaired";
+		problem += strlen(HS_FSCK_REPAIRED);
+	} else if (!strncmp(problem, HS_FSCK_LOST, strlen(HS_FSCK_LOST))) {
+		key = "lost";
+		problem += strlen(HS_FSCK_LOST);
+	}
+	json_array_append_new(json_object_get(resp, key), json_string(problem));
 }
 
-static json_t *cmd_fsck(hs_store *s, const json_t *req)
+/*
+ * {"cmd":"fsck", "verify_data":bool, "repair":bool}: "errors" is what is
+ * left wrong (the exit status), "problems" lists them, "repaired" what
+ * repair fixed, "lost" the lines a repair dropped (not errors).
+ */
+static json_t *cmd_fsck(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 {
-	json_t *list = json_array(), *resp;
-	ssize_t n = hs_store_fsck(s, json_is_true(json_object_get(req, "verify_data")) ?
-				  HS_FSCK_VERIFY_DATA : 0, fsck_add, list);
+	int flags = (json_is_true(json_object_get(req, "verify_data")) ? HS_FSCK_VERIFY_DATA : 0) |
+		    (json_is_true(json_object_get(req, "repair")) ? HS_FSCK_REPAIR : 0);
+	json_t *resp = json_pack("{s:b, s:I, s:[], s:[], s:[]}", "ok", 1, "errors",
+				 (json_int_t)0, "problems", "repaired", "lost");
+	ssize_t n;
 
+	if (!resp)
+		return NULL;
+	if ((flags & HS_FSCK_REPAIR) && hooks && hooks->mounted) {
+		json_decref(resp);
+		return fail(-EBUSY, "fsck --repair needs the store unmounted (heapctl fsck --store DIR --repair)");
+	}
+	n = hs_store_fsck(s, flags, fsck_add, resp);
 	if (n < 0) {
-		json_decref(list);
+		json_decref(resp);
 		return fail_store((int)n);
 	}
-	resp = json_pack("{s:b, s:I}", "ok", 1, "errors", (json_int_t)n);
-	json_object_set_new(resp, "problems", list);
+	json_object_set_new(resp, "errors", json_integer((json_int_t)n));
 	return resp;
 }
 
@@ -277,7 +309,7 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 	if (strcmp(cmd, "ls") == 0)
 		return cmd_ls(s);
 	if (strcmp(cmd, "fsck") == 0)
-		return cmd_fsck(s, req);
+		return cmd_fsck(s, req, hooks);
 	if (strcmp(cmd, "rm") == 0) {
 		const char *name = str_field(req, "heap");
 		int rc;

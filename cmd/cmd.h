@@ -24,6 +24,7 @@
 #ifndef CMD_H
 #define CMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -35,6 +36,8 @@ typedef struct cmd_hooks {
 	/* The live content of heap @heap_id changed wholesale (restore). */
 	void (*heap_changed)(uint64_t heap_id, void *payload);
 	void *payload;
+	/* Running inside the daemon that holds the store: no fsck --repair. */
+	bool mounted;
 } cmd_hooks;
 
 /**

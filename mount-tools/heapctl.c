@@ -49,7 +49,10 @@ static void usage(FILE *to)
 		"  restore HEAP VERSION         (a number, latest or a label)\n"
 		"  diff HEAP V1 V2              (V may also be live)\n"
 		"  rm-checkpoint HEAP VERSION\n"
-		"  fsck --store STORE_DIR [--verify-data]\n");
+		"  fsck --store STORE_DIR [--verify-data] [--repair]\n"
+		"                               (--repair: an unmounted store; fixes reference\n"
+		"                               counts and line counters, drops missing or corrupt\n"
+		"                               blobs: their lines read as errors until rewritten)\n");
 }
 
 /* The nearest directory from the cwd up that holds .heapfs/ctl. */
@@ -134,10 +137,17 @@ static json_t *request(struct ctl *c, json_t *req)
 		int rc;
 
 		o.read_only = c->read_only;
+		o.no_create = 1;   /* a mount creates stores; a typo must not */
 		rc = hs_store_open(&s, c->store_dir, &o);
 
 		if (rc < 0) {
-			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, hs_error_last());
+			const char *msg = hs_error_last();
+			size_t dl = strlen(c->store_dir);
+
+			/* The store's messages often start with the path already. */
+			if (strncmp(msg, c->store_dir, dl) == 0 && strncmp(msg + dl, ": ", 2) == 0)
+				msg += dl + 2;
+			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, msg);
 			free(text);
 			exit(1);
 		}
@@ -248,8 +258,18 @@ static void print_result(const char *cmd, const json_t *resp)
 		json_array_foreach(json_object_get(resp, "state_lines"), i, v)
 			printf("state %016llx\n", (long long)json_integer_value(v) * ls);
 	} else if (strcmp(cmd, "fsck") == 0) {
+		size_t n_lost = json_array_size(json_object_get(resp, "lost"));
+
 		json_array_foreach(json_object_get(resp, "problems"), i, v)
 			printf("%s\n", json_string_value(v));
+		json_array_foreach(json_object_get(resp, "repaired"), i, v)
+			printf("%s%s\n", HS_FSCK_REPAIRED, json_string_value(v));
+		json_array_foreach(json_object_get(resp, "lost"), i, v)
+			printf("%s%s\n", HS_FSCK_LOST, json_string_value(v));
+		if (json_array_size(json_object_get(resp, "repaired")))
+			printf("%zu repaired\n", json_array_size(json_object_get(resp, "repaired")));
+		if (n_lost)
+			printf("%zu lines lost\n", n_lost);
 		printf("%lld errors\n", (long long)json_integer_value(json_object_get(resp, "errors")));
 	} else if (strcmp(cmd, "restore") == 0) {
 		printf("restored to %lld\n",
@@ -314,6 +334,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--verify-data")) {
 			json_object_set_new(req, "verify_data", json_true());
+		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--repair")) {
+			json_object_set_new(req, "repair", json_true());
 		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--store") && i + 1 < argc) {
 			c.store_dir = argv[++i];
 			c.read_only = true;
@@ -338,6 +360,9 @@ int main(int argc, char **argv)
 		json_decref(req);
 		return die(&c, "fsck checks an unmounted store: give --store STORE_DIR");
 	}
+	/* Only a repair writes; a store a daemon holds then fails to open (EBUSY). */
+	if (!strcmp(cmd, "fsck") && json_is_true(json_object_get(req, "repair")))
+		c.read_only = false;
 	if (!c.store_dir && !c.mount)
 		c.mount = getenv("HEAPFS_MOUNT");
 	if (!c.store_dir && !c.mount && !(c.mount = mount_find())) {

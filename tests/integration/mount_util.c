@@ -649,6 +649,33 @@ void mu_unmount(void)
 		      "heapfs ended with %s; it said:\n%s", status_str(st), mu_daemon_said());
 }
 
+void mu_stale_unmount(void)
+{
+	double end = mu_now() + 5;
+	struct stat sb;
+	int fm, err;
+
+	ck_assert_msg(mu.pid == 0, "mu_stale_unmount with the daemon %ld still ours",
+		      (long)mu.pid);
+	ck_assert_msg(mu_is_mounted(mu.mnt), "%s: no mount left behind to clean", mu.mnt);
+	err = stat(mu.mnt, &sb) == 0 ? 0 : errno;
+	if (err != ENOTCONN)
+		fusermount("-uz", mu.mnt);   /* clean up first, fail below */
+	ck_assert_msg(err == ENOTCONN, "%s after its daemon died: stat says %s, want ENOTCONN",
+		      mu.mnt, err ? strerror(err) : "success");
+	do {
+		fm = fusermount("-u", mu.mnt);
+		if (fm == 0 || !mu_is_mounted(mu.mnt))
+			break;
+		mu_sleep_ms(50);
+	} while (mu_now() < end);
+	if (mu_is_mounted(mu.mnt)) {
+		fusermount("-uz", mu.mnt);
+		ck_abort_msg("%s: the stale mount survived fusermount3 -u (%s)", mu.mnt,
+			     status_str(fm));
+	}
+}
+
 void mu_remount(void)
 {
 	char opts[sizeof(mu.opts)];

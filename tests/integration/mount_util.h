@@ -67,6 +67,15 @@ void mu_unmount(void);
 /* mu_unmount() then mu_mount() with the same store and options. */
 void mu_remount(void);
 
+/*
+ * Clean the stale mount a killed daemon left behind (mu.pid already reaped,
+ * e.g. SIGKILL then mu_daemon_wait()): ck_assert that the mount is still
+ * there and answers ENOTCONN, then `fusermount3 -u` it (retrying EBUSY for
+ * a few seconds, as mu_unmount() does) and ck_assert that it is gone.
+ * Cleans up (`fusermount3 -uz`) before failing.
+ */
+void mu_stale_unmount(void);
+
 /* Wait for the -f daemon (at most @timeout_s) without unmounting; its wait status. */
 int mu_daemon_wait(double timeout_s);
 
