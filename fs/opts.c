@@ -167,7 +167,7 @@ static void usage(void)
 	       "  -f            stay in the foreground\n"
 	       "  -d            FUSE debug output (implies -f)\n"
 	       "  -o pool=SIZE  store budget (default unlimited)\n"
-	       "  -o cache=SIZE memory for cached lines (default 256M)\n"
+	       "  -o cache=SIZE memory for cached lines (default 256M; 0: write-through)\n"
 	       "  -o line=SIZE  line size of new heaps, 4K..1M (default 64K)\n"
 	       "  -o zstd=LEVEL compression level (default 1)\n"
 	       "  -o split=GL:GP:LE:LP, cap=PCT, wait=MS, gc=SECONDS: pool policy\n"
