@@ -80,7 +80,8 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "checkpoints", (json_int_t)hi->checkpoints,
 			 "quota", (json_int_t)hi->quota_bytes,
 			 "reserve", (json_int_t)hi->reserve_bytes,
-			 "state", hi->state == HS_HEAP_LIVE ? "live" : "deleting",
+			 "state", hi->state != HS_HEAP_LIVE ? "deleting" :
+				  hi->suspended ? "suspended" : "live",
 			 "state_size", (json_int_t)hi->state_size);
 }
 
@@ -204,6 +205,12 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 			rc = cmd_errno_set(-EINVAL, "an empty label: leave --label out for none");
 		else if ((rc = hs_version_seal(h, label, &v)) == 0)
 			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
+	} else if (strcmp(cmd, "suspend") == 0) {
+		if ((rc = hs_heap_suspend(h, &v)) == 0)
+			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
+	} else if (strcmp(cmd, "resume") == 0) {
+		if ((rc = hs_heap_resume(h)) == 0)
+			resp = ok();
 	} else if (strcmp(cmd, "checkpoints") == 0) {
 		hs_version_info *arr;
 		size_t n;

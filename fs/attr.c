@@ -60,9 +60,9 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
-static const char *state_name(hs_heap_state s)
+static const char *state_name(const hs_heap_info *hi)
 {
-	return s == HS_HEAP_LIVE ? "live" : "deleting";
+	return hi->state != HS_HEAP_LIVE ? "deleting" : hi->suspended ? "suspended" : "live";
 }
 
 int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
@@ -119,7 +119,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.lines_resident,
 				(unsigned long long)(hi.lines_used * hi.line_size),
 				(unsigned long long)hi.version,
-				(unsigned long long)hi.checkpoints, state_name(hi.state),
+				(unsigned long long)hi.checkpoints, state_name(&hi),
 				(unsigned long long)hi.state_size,
 				(unsigned long long)hi.reserve_bytes,
 				(unsigned long long)hi.quota_bytes,

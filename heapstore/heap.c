@@ -69,6 +69,17 @@ int hs_heap__check_live(hs_heap *h)
 	return 0;
 }
 
+/* Live and not suspended: the live heap and its state may change. */
+int hs_heap__check_writable(hs_heap *h)
+{
+	int rc = hs_heap__check_live(h);
+
+	if (rc == 0 && h->rec.suspended)
+		rc = hs_errno_set(-EROFS, "heap '%s' is suspended (heapctl resume %s)",
+				  h->rec.name, h->rec.name);
+	return rc;
+}
+
 /*
  * Lock the stripes of @lines in ascending stripe order (no two threads can
  * then wait on each other).  A bitmap makes the order without sorting.
@@ -480,6 +491,7 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
 		out->created_ns = h->rec.created_ns;
 		out->state_size = h->rec.state_size;
+		out->suspended = h->rec.suspended;
 		hs_cache__heap_info(h, out);
 	}
 	pthread_rwlock_unlock(&h->lock);

@@ -260,6 +260,7 @@ typedef struct hs_heap_info {
 	uint64_t lines_used;      /* non-zero lines of the live heap in the store */
 	uint64_t created_ns;      /* CLOCK_REALTIME */
 	uint64_t state_size;      /* bytes in the state file */
+	int suspended;            /* hs_heap_suspend()ed: the live heap is read-only */
 	uint64_t lines_dirty;     /* in the line cache, not yet written back */
 	uint64_t lines_resident;  /* in the line cache */
 	uint64_t cache_hits, cache_misses, cache_evictions;
@@ -395,6 +396,20 @@ typedef struct hs_version_info {
  */
 HS_API int hs_version_seal(hs_heap *heap, const char *label,
 			   uint64_t *version_out);
+
+/**
+ * Suspend the heap: write back its dirty lines, seal a checkpoint and mark
+ * the heap suspended in the same synced batch, and give its cached lines
+ * back.  Until hs_heap_resume(), reads work and every change to the live
+ * heap or its state (write, punch, truncate, restore, transaction commit)
+ * fails with -EROFS; checkpoints can still be listed, read and deleted.
+ * Survives reopening.  Returns 0 and the checkpoint's number in
+ * *version_out (may be NULL), or -EALREADY (suspended already).
+ */
+HS_API int hs_heap_suspend(hs_heap *heap, uint64_t *version_out);
+
+/** Undo hs_heap_suspend().  Synced.  Returns 0 or -EALREADY (not suspended). */
+HS_API int hs_heap_resume(hs_heap *heap);
 
 /** Describe checkpoint @version.  Returns 0 or -ENOENT. */
 HS_API int hs_version_info_get(hs_heap *heap, uint64_t version,

@@ -105,6 +105,7 @@ struct hs_heap_rec {
 	uint64_t reserve;
 	uint64_t head;                    /* working version */
 	uint64_t created_ns;
+	bool suspended;                   /* hs_heap_suspend(): the live heap is read-only */
 	char name[HS_NAME_MAX + 1];
 };
 
@@ -228,6 +229,7 @@ uint64_t hs_now_ns(void);
 int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
 		     const struct hs_heap_rec *rec);
 int hs_heap__check_live(hs_heap *h);
+int hs_heap__check_writable(hs_heap *h);
 void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
 int hs_heap__purge(hs_store *s, uint64_t id);

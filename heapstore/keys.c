@@ -105,9 +105,9 @@ size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version)
 
 /*
  * Heap record, format 2:
- *   u8 format | u8 state | u16 name_len | u32 line_size | u64 size |
- *   u64 quota | u64 reserve | u64 head | u64 created_ns | u64 state_size |
- *   name
+ *   u8 format | u8 state (0x80: suspended) | u16 name_len | u32 line_size |
+ *   u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns |
+ *   u64 state_size | name
  * Format 1 (read only) lacks state_size.
  */
 #define HEAP_REC_FIXED1 48
@@ -120,7 +120,7 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 	if (cap < HEAP_REC_FIXED + nl)
 		return 0;
 	out[0] = 2;
-	out[1] = (uint8_t)r->state;
+	out[1] = (uint8_t)((unsigned)r->state | (r->suspended ? 0x80u : 0));
 	out[2] = (uint8_t)(nl & 0xff);
 	out[3] = (uint8_t)(nl >> 8);
 	hs_le32_put(out + 4, r->line_size);
@@ -147,7 +147,8 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 		return hs_errno_set(-EUCLEAN, "heap record has a bad length (%zu bytes, name %zu)",
 				    n, nl);
 	memset(r, 0, sizeof(*r));
-	r->state = (hs_heap_state)p[1];
+	r->state = (hs_heap_state)(p[1] & 0x7f);
+	r->suspended = (p[1] & 0x80) != 0;
 	r->line_size = hs_le32_get(p + 4);
 	r->size = hs_le64_get(p + 8);
 	r->quota = hs_le64_get(p + 16);

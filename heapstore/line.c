@@ -460,7 +460,7 @@ ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
-	if (h->store->cache && !snap && version == h->rec.head)
+	if (h->store->cache && !snap && version == h->rec.head && !h->rec.suspended)
 		return read_cached(h, state, buf, len, off);
 	if (!(sc = hs_scratch__get()))
 		return -ENOMEM;
@@ -552,18 +552,18 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 	int rc;
 
 	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) == 0 && may_extend &&
+	if ((rc = hs_heap__check_writable(h)) == 0 && may_extend &&
 	    end > *space_size(&h->rec, state)) {
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_wrlock(&h->lock);
 		old_size = *space_size(&h->rec, state);
-		if ((rc = hs_heap__check_live(h)) == 0 && end > old_size &&
+		if ((rc = hs_heap__check_writable(h)) == 0 && end > old_size &&
 		    (rc = size_put(h, state, end)) == 0)
 			extended = true;
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_rdlock(&h->lock);
 		if (rc == 0)
-			rc = hs_heap__check_live(h);
+			rc = hs_heap__check_writable(h);
 	}
 	if (rc < 0) {
 		pthread_rwlock_unlock(&h->lock);
@@ -648,7 +648,7 @@ static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
 			pthread_rwlock_wrlock(&h->lock);
 			excl = true;
 		}
-		if ((rc = hs_heap__check_live(h)) < 0) {
+		if ((rc = hs_heap__check_writable(h)) < 0) {
 			pthread_rwlock_unlock(&h->lock);
 			break;
 		}
@@ -767,7 +767,7 @@ static int truncate_space(hs_heap *h, bool state, uint64_t size)
 		return -ENOMEM;
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0)
+	if ((rc = hs_heap__check_writable(h)) < 0)
 		goto out;
 	/* The store decides below: written back first, and no entry stays
 	 * for a line the truncate changes. */

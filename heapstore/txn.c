@@ -383,7 +383,7 @@ int hs_txn_commit(hs_txn *t)
 		pthread_rwlock_wrlock(&h->lock);
 		grow = t->size > h->rec.size;
 	}
-	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
+	if ((rc = hs_heap__check_writable(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto unlock;
 	hs_heap__stripes_lock(h, c.lines, c.n);
 	if ((rc = hs_cursor__open(&cur, h, NULL)) < 0 ||

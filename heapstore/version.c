@@ -260,7 +260,8 @@ static int changed_lines(hs_heap *h, uint64_t lo, uint64_t hi, uint64_t **out,
 	return 0;
 }
 
-int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
+/* Seal a checkpoint; with @suspend, suspend the heap in the same batch. */
+static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_out)
 {
 	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], vbuf[8];
 	struct hs_heap_rec copy;
@@ -277,6 +278,10 @@ int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
 	/* Every completed write is in: the dirty lines go first. */
 	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto out;
+	if (suspend && h->rec.suspended) {
+		rc = hs_errno_set(-EALREADY, "heap '%s' is suspended already", h->rec.name);
+		goto out;
+	}
 	if (label && *label) {
 		rc = hs_version_find_label(h, label, &found);
 		if (rc == 0) {
@@ -315,18 +320,52 @@ int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
 	}
 	copy = h->rec;
 	copy.head = vi.version + 1;
+	copy.suspended = copy.suspended || suspend;
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 ||
 	    (rc = hs_batch__commit(h, &b, true)) < 0)
 		goto out;
 	h->rec.head = copy.head;
+	h->rec.suspended = copy.suspended;
 	h->latest = vi.version;
 	h->n_checkpoints++;
+	if (suspend)   /* its memory goes back to the pool */
+		hs_cache__drop(h, true, false, 0);
 	if (version_out)
 		*version_out = vi.version;
 out:
 	pthread_rwlock_unlock(&h->lock);
 	hs_batch__dispose(&b);
 	free(lines);
+	return rc;
+}
+
+int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
+{
+	return seal(h, label, false, version_out);
+}
+
+int hs_heap_suspend(hs_heap *h, uint64_t *version_out)
+{
+	return seal(h, NULL, true, version_out);
+}
+
+int hs_heap_resume(hs_heap *h)
+{
+	struct hs_heap_rec copy;
+	struct hs_batch b;
+	int rc;
+
+	hs_batch__init(&b);
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0 && !h->rec.suspended)
+		rc = hs_errno_set(-EALREADY, "heap '%s' is not suspended", h->rec.name);
+	copy = h->rec;
+	copy.suspended = false;
+	if (rc == 0 && (rc = hs_heap__put_rec(h, b.wb, &copy)) == 0 &&
+	    (rc = hs_batch__commit(h, &b, true)) == 0)
+		h->rec.suspended = false;
+	pthread_rwlock_unlock(&h->lock);
+	hs_batch__dispose(&b);
 	return rc;
 }
 
@@ -445,7 +484,7 @@ int hs_heap_restore(hs_heap *h, uint64_t version)
 
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0 ||
+	if ((rc = hs_heap__check_writable(h)) < 0 ||
 	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
 	    (rc = hs_cache__flush_heap(h)) < 0 ||
 	    (rc = changed_lines(h, version, h->rec.head, &lines, &n, NULL)) < 0)

@@ -49,6 +49,8 @@ static void usage(FILE *to)
 		"  restore HEAP VERSION         (a number, latest or a label)\n"
 		"  diff HEAP V1 V2              (V may also be live)\n"
 		"  rm-checkpoint HEAP VERSION\n"
+		"  suspend HEAP                 (checkpoint, free its cache, refuse writes: EROFS)\n"
+		"  resume HEAP\n"
 		"  fsck --store STORE_DIR [--verify-data] [--repair]\n"
 		"                               (--repair: an unmounted store; fixes reference\n"
 		"                               counts and line counters, drops missing or corrupt\n"
@@ -236,7 +238,7 @@ static void print_result(const char *cmd, const json_t *resp)
 			else
 				printf("%s: %lld\n", key, (long long)json_integer_value(v));
 		}
-	} else if (strcmp(cmd, "checkpoint") == 0) {
+	} else if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "suspend") == 0) {
 		printf("%lld\n", (long long)json_integer_value(json_object_get(resp, "version")));
 	} else if (strcmp(cmd, "checkpoints") == 0) {
 		printf("%8s  %-19s  %-20s %8s %12s\n", "VERSION", "CREATED", "LABEL", "LINES",

@@ -589,6 +589,40 @@ START_TEST(checkpoint_prints_its_number_and_appears_in_the_tree)
 }
 END_TEST
 
+START_TEST(suspend_refuses_writes_until_resume)
+{
+	char buf[16] = "after";
+	int fd;
+
+	ok_out(CTL("create", "app", "--size", "128K"), "");
+	fill_at("app", 1, 0, 2 * LS);
+	fd = mu_open(mu_at("app/heap"), O_RDWR);   /* open before, writing after */
+	ok_out(CTL("suspend", "app"), "1\n");      /* a checkpoint of everything */
+	expect_fill("app/checkpoints/1/heap", 1, 0, 2 * LS);
+	assert_text_line("app/stat", "state: suspended");
+	assert_text_line("app/stat", "lines_resident: 0");
+	ck_assert_errno(pwrite(fd, buf, 5, 0), EROFS);
+	ck_assert_errno(ftruncate(fd, 0), EROFS);
+	ck_assert_errno(truncate(mu_at("app/state"), 10), EROFS);
+	fails_about(CTL("restore", "app", "1"), "restore app");
+	fails_about(CTL("suspend", "app"), "suspend app");
+	expect_fill("app/heap", 1, 0, 2 * LS);      /* reads work; nothing changed */
+	ck_assert_int_eq(size_of("app/heap"), (off_t)(2 * LS));
+	/* It survives a remount, and resume undoes it. */
+	close(fd);
+	mu_remount();
+	assert_text_line("app/stat", "state: suspended");
+	ok_out(CTL("resume", "app"), "");
+	assert_text_line("app/stat", "state: live");
+	fails_about(CTL("resume", "app"), "resume app");
+	pwrite_at("app/heap", "after", 0);
+	fd = mu_open(mu_at("app/heap"), O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, 5, 0), 5);
+	ck_assert_mem_eq(buf, "after", 5);
+	close(fd);
+}
+END_TEST
+
 /* checkpoints/N/stat's "created: S.NNNNNNNNN" in ns. */
 static uint64_t created_ns(unsigned v)
 {
@@ -1457,6 +1491,7 @@ static Suite *heapctl_suite(void)
 	tcase_add_test(tc, restore_by_number_latest_and_label);
 	tcase_add_test(tc, rm_checkpoint_by_number_and_label);
 	tcase_add_test(tc, rm_deletes_a_heap_and_only_it);
+	tcase_add_test(tc, suspend_refuses_writes_until_resume);
 
 	tc = tcase_new(s, "discovery", setup_app);
 	tcase_add_test(tc, mount_from_dash_m);

@@ -5,7 +5,8 @@
  * limit while a heap 16 times larger is written and read; eviction under
  * concurrent writers loses nothing; every operation that works on the
  * store (truncate, punch, restore, transactions, diff, delete) sees what
- * the cache holds; idle memory is given back; fsck stays clean.
+ * the cache holds; idle memory is given back; suspend checkpoints, frees
+ * and refuses changes; fsck stays clean.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -410,6 +411,61 @@ START_TEST(idle_memory_is_given_back_keeping_one_block)
 }
 END_TEST
 
+START_TEST(suspend_checkpoints_frees_and_refuses_changes)
+{
+	hs_heap *h = mkheap("app", LS);
+	uint8_t buf[LS];
+	uint64_t v;
+	hs_txn *t;
+
+	for (uint64_t l = 0; l < 16; l++)
+		put(h, l, 1);                                  /* dirty in the cache */
+	ck_assert_int_eq(hs_state_write(h, "regs", 4, 0), 4);
+	ck_assert_int_eq(hs_txn_begin(&t, h), 0);
+	ck_assert_int_eq(hs_heap_suspend(h, &v), 0);
+	ck_assert_uint_eq(v, 1);
+	ck_assert_uint_eq(info(h).lines_resident, 0);    /* its memory is back */
+	ck_assert_uint_eq(info(h).lines_used, 16);
+	ck_assert_int_eq(info(h).suspended, 1);
+	for (uint64_t l = 0; l < 16; l++) {
+		expect(h, v, l, 1);                           /* the checkpoint has it all */
+		expect(h, HS_VERSION_LIVE, l, 1);
+	}
+	ck_assert_uint_eq(info(h).lines_resident, 0);    /* reads do not refill it */
+	/* Every change to the live heap is refused, and changes nothing. */
+	tu_fill(buf, LS, 0, 2);
+	ck_assert_int_eq(hs_heap_write(h, buf, LS, 0), -EROFS);
+	ck_assert_int_eq(hs_heap_write(h, buf, 10, 100 * LS), -EROFS);
+	ck_assert_int_eq(hs_heap_punch(h, 0, LS), -EROFS);
+	ck_assert_int_eq(hs_heap_truncate(h, 0), -EROFS);
+	ck_assert_int_eq(hs_state_write(h, "x", 1, 0), -EROFS);
+	ck_assert_int_eq(hs_state_truncate(h, 0), -EROFS);
+	ck_assert_int_eq(hs_heap_restore(h, v), -EROFS);
+	ck_assert_int_eq(hs_txn_write(t, buf, LS, 0), LS);
+	ck_assert_int_eq(hs_txn_commit(t), -EROFS);
+	hs_txn_free(t);
+	ck_assert_int_eq(hs_heap_suspend(h, NULL), -EALREADY);
+	expect(h, HS_VERSION_LIVE, 0, 1);
+	ck_assert_uint_eq(info(h).size_bytes, 16 * LS);
+	ck_assert_uint_eq(info(h).checkpoints, 1);
+	/* It stays suspended across a reopen, until resumed. */
+	hs_heap_close(h);
+	hs_store_close(st);
+	open_store(16 * MiB, 0);
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(info(h).suspended, 1);
+	ck_assert_int_eq(hs_heap_write(h, buf, LS, 0), -EROFS);
+	ck_assert_int_eq(hs_heap_resume(h), 0);
+	ck_assert_int_eq(hs_heap_resume(h), -EALREADY);
+	ck_assert_int_eq(info(h).suspended, 0);
+	put(h, 0, 2);
+	expect(h, HS_VERSION_LIVE, 0, 2);
+	expect(h, v, 0, 1);
+	hs_heap_close(h);
+	fsck_clean();
+}
+END_TEST
+
 START_TEST(too_small_a_cache_is_refused)
 {
 	hs_store_opts o = HS_STORE_OPTS_INIT;
@@ -445,6 +501,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, transactions_and_diff_see_dirty_lines);
 	tcase_add_test(tc, deleting_a_heap_drops_its_dirty_lines);
 	tcase_add_test(tc, idle_memory_is_given_back_keeping_one_block);
+	tcase_add_test(tc, suspend_checkpoints_frees_and_refuses_changes);
 	tcase_add_test(tc, too_small_a_cache_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
