@@ -194,9 +194,27 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 	if ((rc = hs_heap_open(&h, s, name)) < 0)
 		return fail_store(rc);
 	if (strcmp(cmd, "stat") == 0) {
-		if ((rc = hs_heap_flush(h)) == 0 && (rc = hs_heap_info_get(h, &hi)) == 0) {
+		hs_cache_stats cs;
+
+		if ((rc = hs_heap_flush(h)) == 0 && (rc = hs_heap_info_get(h, &hi)) == 0 &&
+		    (rc = hs_store_cache_stats(s, &cs)) == 0) {
 			resp = ok();
 			json_object_set_new(resp, "heap", heap_json(&hi));
+			/* The heap's share of the line cache, and the cache's figures. */
+			json_object_set_new(resp, "cache", json_pack(
+				"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"lines_resident", (json_int_t)hi.lines_resident,
+				"lines_dirty", (json_int_t)hi.lines_dirty,
+				"hits", (json_int_t)hi.cache_hits,
+				"misses", (json_int_t)hi.cache_misses,
+				"evictions", (json_int_t)hi.cache_evictions,
+				"limit", (json_int_t)cs.limit_bytes,
+				"allocated", (json_int_t)cs.allocated_bytes,
+				"used", (json_int_t)cs.used_bytes,
+				"dirty", (json_int_t)cs.dirty_bytes,
+				"blocks_grown", (json_int_t)cs.blocks_grown,
+				"blocks_returned", (json_int_t)cs.blocks_returned,
+				"idle_evictions", (json_int_t)cs.idle_evictions));
 		}
 	} else if (strcmp(cmd, "checkpoint") == 0) {
 		const char *label = str_field(req, "label");

@@ -477,9 +477,13 @@ int hs_cache__flush_heap(hs_heap *h)
 static int reclaim(hs_cache *c, hs_heap *held)
 {
 	hs_heap *h = NULL;
+	bool own;
 	int rc;
 
-	if (held && held->cache.n_dirty > held->cache.n_flushing)
+	pthread_mutex_lock(&c->lock);
+	own = held && held->cache.n_dirty > held->cache.n_flushing;
+	pthread_mutex_unlock(&c->lock);
+	if (own)
 		return flush_batch(c, held);
 	pthread_mutex_lock(&c->lock);
 	for (hs_heap *d = c->dirty_head; d; d = d->cache.dnext) {

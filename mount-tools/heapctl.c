@@ -238,6 +238,8 @@ static void print_result(const char *cmd, const json_t *resp)
 			else
 				printf("%s: %lld\n", key, (long long)json_integer_value(v));
 		}
+		json_object_foreach((json_t *)json_object_get(resp, "cache"), key, v)
+			printf("cache_%s: %lld\n", key, (long long)json_integer_value(v));
 	} else if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "suspend") == 0) {
 		printf("%lld\n", (long long)json_integer_value(json_object_get(resp, "version")));
 	} else if (strcmp(cmd, "checkpoints") == 0) {

@@ -166,6 +166,17 @@ static void ok_out(const struct run *r, const char *want)
 		      want);
 }
 
+/* heapctl stat printed exactly @want for the heap, then its cache_ lines. */
+static void stat_out(const struct run *r, const char *want)
+{
+	size_t n = strlen(want);
+
+	ck_assert_msg(r->code == 0 && r->err[0] == '\0',
+		      "%s: exit %d, stderr:\n%s", r->cmd, r->code, r->err);
+	ck_assert_msg(strncmp(r->out, want, n) == 0 && strncmp(r->out + n, "cache_", 6) == 0,
+		      "%s printed:\n%s\nwant it to start:\n%scache_...", r->cmd, r->out, want);
+}
+
 /* It exited 1, printed nothing on stdout, and exactly @want on stderr. */
 static void fails_with(const struct run *r, const char *want)
 {
@@ -543,14 +554,26 @@ START_TEST(stat_prints_every_field)
 	write_file("app/state", "regs");
 	fill_at("app", 3, LS + 10, 20);
 	ok_out(CTL("checkpoint", "app"), "1\n");
-	ok_out(CTL("stat", "app"),
-	       "name: app\nsize: 262144\nline_size: 65536\nlines_used: 1\nversion: 2\n"
-	       "latest: 1\ncheckpoints: 1\nquota: 1048576\nreserve: 65536\nstate: live\n"
-	       "state_size: 4\n");
-	ok_json(CTL("--json", "stat", "app"),
-		"{\"heap\":{\"name\":\"app\",\"size\":262144,\"line_size\":65536,"
-		"\"lines_used\":1,\"version\":2,\"latest\":1,\"checkpoints\":1,"
-		"\"quota\":1048576,\"reserve\":65536,\"state\":\"live\",\"state_size\":4}}");
+	{
+		const struct run *r = CTL("stat", "app");
+		const char *want =
+			"name: app\nsize: 262144\nline_size: 65536\nlines_used: 1\nversion: 2\n"
+			"latest: 1\ncheckpoints: 1\nquota: 1048576\nreserve: 65536\nstate: live\n"
+			"state_size: 4\ncache_lines_resident: ";
+
+		ck_assert_msg(r->code == 0 && strncmp(r->out, want, strlen(want)) == 0,
+			      "%s printed:\n%s\nwant it to start:\n%s", r->cmd, r->out, want);
+		/* The line cache: written back by the checkpoint, default limit. */
+		ck_assert_msg(has_line(r->out, "cache_lines_dirty: 0") &&
+			      has_line(r->out, "cache_limit: 268435456") &&
+			      strstr(r->out, "\ncache_blocks_grown: ") &&
+			      strstr(r->out, "\ncache_idle_evictions: "), "%s", r->out);
+	}
+	ok_json_has(CTL("--json", "stat", "app"),
+		    "\"heap\":{\"name\":\"app\",\"size\":262144,\"line_size\":65536,"
+		    "\"lines_used\":1,\"version\":2,\"latest\":1,\"checkpoints\":1,"
+		    "\"quota\":1048576,\"reserve\":65536,\"state\":\"live\",\"state_size\":4}",
+		    "\"lines_dirty\":0", NULL);
 	/* The mount's stat file tells the same story. */
 	ck_assert_uint_eq(stat_u64("app/stat", "size"), 262144);
 	ck_assert_uint_eq(stat_u64("app/stat", "lines_used"), 1);
@@ -862,7 +885,7 @@ START_TEST(rm_deletes_a_heap_and_only_it)
 
 	/* The name is free again, for a heap with nothing of the old one. */
 	ok_out(CTL("create", "app"), "");
-	ok_out(CTL("stat", "app"),
+	stat_out(CTL("stat", "app"),
 	       "name: app\nsize: 0\nline_size: 65536\nlines_used: 0\nversion: 1\n"
 	       "latest: 0\ncheckpoints: 0\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
 	assert_dir_set(mu_at("app/checkpoints"), "");
@@ -916,7 +939,7 @@ START_TEST(mount_from_the_current_directory)
 	ok_out(CTL_IN(mu_at("app"), NULL, "ls"), want);
 	ok_out(CTL_IN(mu_at("app/lines"), NULL, "checkpoint", "app"), "1\n");
 	ok_out(CTL_IN(mu_at("app/checkpoints/1"), NULL, "diff", "app", "1", "live"), "");
-	ok_out(CTL_IN(mu_at(".heapfs"), NULL, "stat", "app"),
+	stat_out(CTL_IN(mu_at(".heapfs"), NULL, "stat", "app"),
 	       "name: app\nsize: 65536\nline_size: 65536\nlines_used: 0\nversion: 2\n"
 	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
 }
@@ -959,7 +982,7 @@ START_TEST(store_commands_on_an_unmounted_store)
 	mu_unmount();
 	snprintf(want, sizeof(want), LS_HEADER "%s", ls_row("app", 2 * LS, 65536, 2, 1));
 	ok_out(CTL_STORE("ls"), want);
-	ok_out(CTL_STORE("stat", "app"),
+	stat_out(CTL_STORE("stat", "app"),
 	       "name: app\nsize: 131072\nline_size: 65536\nlines_used: 2\nversion: 2\n"
 	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
 	ok_out(CTL_STORE("checkpoint", "app", "--label", "offline"), "2\n");
