@@ -5,10 +5,15 @@
 # BUILD_DIR/fs/heapfs); builds passthrough_ll from the installed libfuse3-dev
 # example into its temporary directory.
 #
-# Usage: bench/mount.sh [BUILD_DIR] [--quick] [--runs N]
+# Usage: bench/mount.sh [BUILD_DIR] [--quick] [--runs N] [--cache0]
+#                       [--medians FILE]
 #   BUILD_DIR  where heapfs was built (default: build)
 #   --quick    one run, 64 MiB files, 1 s per job: a smoke test
 #   --runs N   runs of every job on every target; the median is shown (3)
+#   --cache0   also run every job on a second heapfs mounted -o cache=0
+#              (write-through, no line cache): column hfs-c0
+#   --medians FILE  also write the medians to FILE, one "job target value"
+#              line each (tab-separated; bench/cache.sh reads it)
 #
 # Targets: tmpfs; libfuse's passthrough_ll over tmpfs, as FUSE-NOTES measured
 # it (the write jobs with its defaults and again with -o writeback; the read
@@ -26,11 +31,15 @@ runs=3
 size_mib=256
 runtime=2       # seconds measured per time-based job
 ramp=1          # seconds of reading before a read job is measured
+cache0=0        # 1: also heapfs -o cache=0
+medians=        # where to write the medians, if anywhere
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) runs=1 size_mib=64 runtime=1 ramp=1 ;;
 	--runs) runs=${2:?--runs N}; shift ;;
-	-h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--cache0) cache0=1 ;;
+	--medians) medians=${2:?--medians FILE}; shift ;;
+	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "mount.sh: unknown option $1" >&2; exit 2 ;;
 	*) build=$1 ;;
 	esac
@@ -153,6 +162,7 @@ start_fuse() {
 
 # Targets, and the jobs each runs (see jobs below).
 targets=(tmpfs pt ptwb ptkeep heapfs)
+[ $cache0 = 1 ] && targets=(tmpfs pt ptwb ptkeep heapfs0 heapfs)
 declare -A file desc runs_jobs
 mkdir "$ram/tmpfs"
 file[tmpfs]=$ram/tmpfs/fio.dat
@@ -170,6 +180,12 @@ runs_jobs[ptwb]="seqwrite randwrite mmapwrite"
 start_fuse "$tmp/mnt-ptkeep" "$pt" -f -o cache=always,source="$ram/ptkeep" "$tmp/mnt-ptkeep"
 desc[ptkeep]="passthrough_ll -o cache=always"
 runs_jobs[ptkeep]="seqread randread mmapread"
+if [ $cache0 = 1 ]; then
+	start_fuse "$tmp/mnt-heapfs0" "$heapfs" -f -o cache=0 "$ram/store0" "$tmp/mnt-heapfs0"
+	mkdir "$tmp/mnt-heapfs0/bench"
+	file[heapfs0]=$tmp/mnt-heapfs0/bench/heap
+	desc[heapfs0]="heapfs -o cache=0"
+fi
 start_fuse "$tmp/mnt-heapfs" "$heapfs" -f "$ram/store" "$tmp/mnt-heapfs"
 heapfs_pid=${daemons[${#daemons[@]} - 1]}
 mkdir "$tmp/mnt-heapfs/bench"
@@ -186,10 +202,11 @@ fresh() {
 
 # job name, unit, label, fio arguments.  Reads run after the data was
 # written and read once (a plain read pass plus fio's ramp), so the kernel
-# page cache holds it: heapfs has no line cache of its own yet.
+# page cache holds it (and heapfs's line cache, with the default cache=).
 jobs=(seqwrite seqread randwrite randread mmapwrite mmapread)
 runs_jobs[tmpfs]=${jobs[*]}
 runs_jobs[heapfs]=${jobs[*]}
+runs_jobs[heapfs0]=${jobs[*]}
 declare -A unit label args
 unit[seqwrite]=MiB/s; label[seqwrite]="seq write 1 MiB"
 args[seqwrite]="--ioengine=psync --rw=write --bs=1M --time_based --runtime=$runtime"
@@ -250,7 +267,8 @@ echo "fio $(fio --version | sed 's/^fio-//'), kernel $(uname -r), $(nproc) cores
      "load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo "passthrough_ll: built from $examples/passthrough_ll.c" \
      "(libfuse3-dev $(dpkg-query -W -f='${Version}' libfuse3-dev 2>/dev/null || echo '?'))"
-echo "heapfs: $heapfs, default options (64 KiB lines, zstd level 1), store on the same tmpfs"
+echo "heapfs: $heapfs, default options (64 KiB lines, zstd level 1, cache=256M), store on the same tmpfs"
+[ $cache0 = 1 ] && echo "hfs-c0: a second heapfs mounted -o cache=0 (write-through), its store on the same tmpfs"
 echo "files: ${size_mib} MiB each on $ram_desc"
 echo "jobs: 1 job each, ${runtime} s; reads after a read pass and ${ramp} s of ramp;" \
      "fio's default data (random, scrambled per write); median of $runs run(s)"
@@ -274,7 +292,10 @@ done
 
 # The table: medians, and heapfs as a ratio to each other target.
 echo
-awk -F'\t' -v ncores="$(nproc)" -v targets="tmpfs pt ptwb heapfs" -v jobs="${jobs[*]}" \
+show="tmpfs pt ptwb heapfs"
+[ $cache0 = 1 ] && show="tmpfs pt ptwb heapfs0 heapfs"
+awk -F'\t' -v ncores="$(nproc)" -v targets="$show" -v jobs="${jobs[*]}" \
+	-v medians="$medians" \
 	-v units="$(for j in "${jobs[@]}"; do printf '%s|' "${unit[$j]}"; done)" \
 	-v labels="$(for j in "${jobs[@]}"; do printf '%s|' "${label[$j]}"; done)" '
 function median(key,   n, i, k, a, tmp) {
@@ -311,7 +332,7 @@ END {
 	split(units, U, "|"); split(labels, L, "|")
 	name["tmpfs"] = "tmpfs"; name["pt"] = "passthrough"
 	col["tmpfs"] = "tmpfs"; col["pt"] = "pt"; col["ptwb"] = "pt-wb"
-	col["heapfs"] = "heapfs"
+	col["heapfs"] = "heapfs"; col["heapfs0"] = "hfs-c0"
 	printf "%-25s %-5s", "job", "unit"
 	for (i = 1; i <= nt; i++) printf " %8s", col[T[i]]
 	printf " |"
@@ -322,6 +343,8 @@ END {
 		for (i = 1; i <= nt; i++) {
 			m[J[j], T[i]] = median(T[i] SUBSEP J[j])
 			printf " %8s", fmt(m[J[j], T[i]], U[j])
+			if (medians != "")
+				printf "%s\t%s\t%s\n", J[j], T[i], m[J[j], T[i]] >medians
 		}
 		printf " |"
 		for (i = 1; i <= nt; i++) if (T[i] != "heapfs")
@@ -331,6 +354,8 @@ END {
 	print ""
 	print "pt: passthrough_ll, defaults on the write jobs, -o cache=always on the"
 	print "read jobs; pt-wb: passthrough_ll -o writeback; /X: heapfs divided by X;"
+	if (col["heapfs0"] != "" && targets ~ /heapfs0/)
+		print "hfs-c0: heapfs -o cache=0 (write-through, no line cache);"
 	print "hfs CPU: cores the heapfs daemon kept busy during the job (median, of " ncores ")."
 	print ""
 	print "goals (reads: the lines are already in the page cache):"

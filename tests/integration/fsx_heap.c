@@ -116,51 +116,6 @@ static uint64_t time_seed(void)
 		(uint64_t)getpid()) % 1000000000ULL;
 }
 
-/* ---- PRNG: xoshiro256** seeded by splitmix64 ------------------------ */
-
-struct rng {
-	uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return out;
-}
-
-/* Uniform in [0, @n); 0 when @n is 0. */
-static uint64_t rnd(struct rng *r, uint64_t n)
-{
-	return n ? rng_next(r) % n : 0;
-}
-
 /* ---- the exerciser's state ------------------------------------------ */
 
 enum op_kind {
@@ -197,7 +152,7 @@ struct op_rec {
 
 struct fsx {
 	struct cfg c;
-	struct rng rng;
+	struct mu_rng rng;
 	uint8_t *model;           /* the file as it should be; zeros past size */
 	uint64_t size;
 	uint64_t nlines;          /* lines the model buffer covers */
@@ -467,29 +422,29 @@ static uint64_t pick_off(uint64_t limit)
 
 	if (limit == 0)
 		return 0;
-	switch (rnd(&X.rng, 10)) {
+	switch (mu_rnd(&X.rng, 10)) {
 	case 0: case 1: case 2:
-		off = rnd(&X.rng, limit);
+		off = mu_rnd(&X.rng, limit);
 		break;
 	case 3: case 4: case 5:   /* a line boundary, exact or a few bytes off */
-		off = rnd(&X.rng, limit / ls + 1) * ls;
-		switch (rnd(&X.rng, 3)) {
+		off = mu_rnd(&X.rng, limit / ls + 1) * ls;
+		switch (mu_rnd(&X.rng, 3)) {
 		case 0: break;
-		case 1: off -= off >= 16 ? 1 + rnd(&X.rng, 16) : 0; break;
-		default: off += 1 + rnd(&X.rng, 16); break;
+		case 1: off -= off >= 16 ? 1 + mu_rnd(&X.rng, 16) : 0; break;
+		default: off += 1 + mu_rnd(&X.rng, 16); break;
 		}
 		break;
 	case 6: case 7:           /* around the end of file */
-		jitter = (int64_t)rnd(&X.rng, 3 * ls) - (int64_t)(2 * ls);
-		if (rnd(&X.rng, 4) == 0)
-			jitter = (int64_t)rnd(&X.rng, 33) - 16;
+		jitter = (int64_t)mu_rnd(&X.rng, 3 * ls) - (int64_t)(2 * ls);
+		if (mu_rnd(&X.rng, 4) == 0)
+			jitter = (int64_t)mu_rnd(&X.rng, 33) - 16;
 		off = jitter < 0 && (uint64_t)-jitter > X.size ? 0 : X.size + (uint64_t)jitter;
 		break;
 	default:                  /* inside the file */
-		off = rnd(&X.rng, X.size ? X.size : limit);
+		off = mu_rnd(&X.rng, X.size ? X.size : limit);
 		break;
 	}
-	return off < limit ? off : limit - 1 - rnd(&X.rng, limit < 16 ? limit : 16);
+	return off < limit ? off : limit - 1 - mu_rnd(&X.rng, limit < 16 ? limit : 16);
 }
 
 /* 1 byte to MAX_LEN_LINES lines, biased to small and to whole lines. */
@@ -497,24 +452,24 @@ static uint64_t pick_len(void)
 {
 	uint64_t ls = X.c.line;
 
-	switch (rnd(&X.rng, 10)) {
-	case 0: case 1: return 1 + rnd(&X.rng, 16);
-	case 2: case 3: return 1 + rnd(&X.rng, ls);
+	switch (mu_rnd(&X.rng, 10)) {
+	case 0: case 1: return 1 + mu_rnd(&X.rng, 16);
+	case 2: case 3: return 1 + mu_rnd(&X.rng, ls);
 	case 4: return ls;
-	case 5: return ls * (1 + rnd(&X.rng, MAX_LEN_LINES));
-	default: return 1 + rnd(&X.rng, MAX_LEN_LINES * ls);
+	case 5: return ls * (1 + mu_rnd(&X.rng, MAX_LEN_LINES));
+	default: return 1 + mu_rnd(&X.rng, MAX_LEN_LINES * ls);
 	}
 }
 
 /* Fill @p with @n bytes of a random pattern; its name. */
 static const char *pick_data(uint8_t *p, size_t n)
 {
-	enum fill f = rnd(&X.rng, 10) < 7 ? FILL_RANDOM : rnd(&X.rng, 2) ? FILL_ZERO : FILL_SPARSE;
+	enum fill f = mu_rnd(&X.rng, 10) < 7 ? FILL_RANDOM : mu_rnd(&X.rng, 2) ? FILL_ZERO : FILL_SPARSE;
 
 	switch (f) {
 	case FILL_RANDOM:
 		for (size_t i = 0; i < n; i += 8) {
-			uint64_t v = rng_next(&X.rng);
+			uint64_t v = mu_rng_next(&X.rng);
 
 			memcpy(p + i, &v, n - i < 8 ? n - i : 8);
 		}
@@ -524,8 +479,8 @@ static const char *pick_data(uint8_t *p, size_t n)
 		break;
 	case FILL_SPARSE:         /* mostly zeros: a few non-zero bytes, maybe none */
 		memset(p, 0, n);
-		for (uint64_t k = rnd(&X.rng, 4); k > 0; k--)
-			p[rnd(&X.rng, n)] = (uint8_t)(1 + rnd(&X.rng, 255));
+		for (uint64_t k = mu_rnd(&X.rng, 4); k > 0; k--)
+			p[mu_rnd(&X.rng, n)] = (uint8_t)(1 + mu_rnd(&X.rng, 255));
 		break;
 	}
 	return fill_names[f];
@@ -631,13 +586,13 @@ static void op_truncate(void)
 	struct op_rec *o;
 	int rc;
 
-	switch (rnd(&X.rng, 8)) {
-	case 0: case 1: ns = rnd(&X.rng, X.size + 1); break;                 /* shrink */
-	case 2: case 3: ns = X.size + rnd(&X.rng, max - X.size + 1); break;  /* grow */
-	case 4: ns = rnd(&X.rng, max / ls + 1) * ls; break;                  /* a boundary */
-	case 5: ns = X.size / ls * ls + rnd(&X.rng, ls); break;              /* in the last line */
-	case 6: ns = X.size + rnd(&X.rng, 2 * ls + 1); break;                /* grow a little */
-	default: ns = rnd(&X.rng, 16) == 0 ? 0 : rnd(&X.rng, max + 1); break;
+	switch (mu_rnd(&X.rng, 8)) {
+	case 0: case 1: ns = mu_rnd(&X.rng, X.size + 1); break;                 /* shrink */
+	case 2: case 3: ns = X.size + mu_rnd(&X.rng, max - X.size + 1); break;  /* grow */
+	case 4: ns = mu_rnd(&X.rng, max / ls + 1) * ls; break;                  /* a boundary */
+	case 5: ns = X.size / ls * ls + mu_rnd(&X.rng, ls); break;              /* in the last line */
+	case 6: ns = X.size + mu_rnd(&X.rng, 2 * ls + 1); break;                /* grow a little */
+	default: ns = mu_rnd(&X.rng, 16) == 0 ? 0 : mu_rnd(&X.rng, max + 1); break;
 	}
 	if (ns > max)
 		ns = max;
@@ -658,8 +613,8 @@ static void op_punch(void)
 	struct op_rec *o;
 	int rc;
 
-	if (rnd(&X.rng, 4) == 0)
-		len *= 1 + rnd(&X.rng, 8);   /* sometimes many lines */
+	if (mu_rnd(&X.rng, 4) == 0)
+		len *= 1 + mu_rnd(&X.rng, 8);   /* sometimes many lines */
 	o = rec_new(OP_PUNCH, off, len);
 	rc = fallocate(X.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
 	rec_done(o, rc < 0 ? -errno : rc);
@@ -673,7 +628,7 @@ static void op_punch(void)
 
 static void op_fsync(void)
 {
-	bool data = rnd(&X.rng, 2);
+	bool data = mu_rnd(&X.rng, 2);
 	struct op_rec *o = rec_new(OP_FSYNC, 0, 0);
 	int rc = data ? fdatasync(X.fd) : fsync(X.fd);
 
@@ -688,7 +643,7 @@ static void op_reopen(void)
 	struct op_rec *o = rec_new(OP_REOPEN, 0, 0);
 	bool mapped = X.map != NULL;
 
-	bool drop = rnd(&X.rng, 2);
+	bool drop = mu_rnd(&X.rng, 2);
 
 	o->note = mapped ? (drop ? "mapped, cache dropped" : "mapped") :
 			   (drop ? "not mapped, cache dropped" : "not mapped");
@@ -788,7 +743,7 @@ static void op_lines(void)
 	}
 	free(list);
 	if (count)
-		line_file_check(rnd(&X.rng, count));
+		line_file_check(mu_rnd(&X.rng, count));
 }
 
 /* The last op: does the store hold the file across a daemon restart? */
@@ -834,7 +789,7 @@ static void op_check(void)
 
 static enum op_kind pick_op(void)
 {
-	unsigned v = (unsigned)rnd(&X.rng, 1000), acc = 0;
+	unsigned v = (unsigned)mu_rnd(&X.rng, 1000), acc = 0;
 
 	for (int k = 0; k < OP_N; k++) {
 		acc += op_weights[k];
@@ -861,7 +816,7 @@ static void fsx_run(const struct cfg *c, const char *mount_opts)
 	       mount_opts ? mount_opts : "default", c->maxsize, c->check_every);
 	fflush(stdout);
 
-	rng_seed(&X.rng, c->seed);
+	mu_rng_seed(&X.rng, c->seed);
 	X.nlines = c->maxsize / ls + 2;
 	X.model = calloc(X.nlines, ls);
 	X.nz = calloc(X.nlines, 1);

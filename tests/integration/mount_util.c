@@ -896,3 +896,79 @@ int mu_main(Suite *s)
 			leaks);
 	return failed || leaks ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+/* ---- PRNG: xoshiro256** seeded by splitmix64 ------------------------ */
+
+uint64_t mu_splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void mu_rng_seed(struct mu_rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = mu_splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t mu_rng_next(struct mu_rng *r)
+{
+	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return out;
+}
+
+uint64_t mu_rnd(struct mu_rng *r, uint64_t n)
+{
+	return n ? mu_rng_next(r) % n : 0;
+}
+
+/* ---- text ------------------------------------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *mu_lines_sorted(const char *text)
+{
+	char *v[256], *copy = strdup(text), *save = NULL, *out;
+	size_t n = 0, len = 0;
+
+	ck_assert_ptr_nonnull(copy);
+	out = malloc(strlen(text) + 257);
+	ck_assert_ptr_nonnull(out);
+	out[0] = '\0';
+	for (char *t = strtok_r(copy, "\n", &save); t && n < 256; t = strtok_r(NULL, "\n", &save))
+		v[n++] = t;
+	qsort(v, n, sizeof(v[0]), cmp_str);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)sprintf(out + len, "%s\n", v[i]);
+	free(copy);
+	return out;
+}
+
+bool mu_has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p++) {
+		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return true;
+	}
+	return false;
+}

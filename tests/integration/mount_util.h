@@ -133,6 +133,22 @@ int mu_open(const char *path, int flags);
 /* Deterministic non-zero-ish content, a function of (@seed, @off + i). */
 void mu_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
 
+/* The lines of @text sorted, each ending in '\n' (malloc'd; at most 256). */
+char *mu_lines_sorted(const char *text);
+/* Does @text hold the whole line @line? */
+bool mu_has_line(const char *text, const char *line);
+
+/* A seeded, reproducible PRNG for the randomized suites: xoshiro256**
+ * seeded by splitmix64. */
+struct mu_rng {
+	uint64_t s[4];
+};
+uint64_t mu_splitmix64(uint64_t *x);
+void mu_rng_seed(struct mu_rng *r, uint64_t seed);
+uint64_t mu_rng_next(struct mu_rng *r);
+/* Uniform in [0, @n); 0 when @n is 0. */
+uint64_t mu_rnd(struct mu_rng *r, uint64_t n);
+
 /* Seconds on CLOCK_MONOTONIC. */
 double mu_now(void);
 /* Sleep @ms milliseconds. */

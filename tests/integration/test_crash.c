@@ -110,57 +110,12 @@ static const struct heap_cfg {
 	{ "h64k", 64 * KiB, 1 * MiB, 128 * KiB },
 };
 
-/* ---- PRNG: xoshiro256** seeded by splitmix64 ------------------------ */
-
-struct rng {
-	uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed)
-{
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix64(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return out;
-}
-
-/* Uniform in [0, @n); 0 when @n is 0. */
-static uint64_t rnd(struct rng *r, uint64_t n)
-{
-	return n ? rng_next(r) % n : 0;
-}
-
 /* The seed of round @round's workload (and, with @salt, of its kill plan). */
 static uint64_t round_seed(uint64_t seed, uint32_t round, uint64_t salt)
 {
 	uint64_t x = seed ^ ((uint64_t)round << 32) ^ salt;
 
-	return splitmix64(&x);
+	return mu_splitmix64(&x);
 }
 
 /* ---- slot content --------------------------------------------------- */
@@ -461,7 +416,7 @@ struct op {
 };
 
 /* The next op of the workload: a function of @r and @w only. */
-static void op_pick(const struct world *w, struct rng *r, struct op *o)
+static void op_pick(const struct world *w, struct mu_rng *r, struct op *o)
 {
 	unsigned v, acc = 0;
 	const struct heapm *h;
@@ -473,14 +428,14 @@ static void op_pick(const struct world *w, struct rng *r, struct op *o)
 	if (w->pending_ckpt) {
 		o->kind = OP_CKPT;
 		o->heap = w->pending_ckpt - 1;
-		o->ctl = rnd(r, 4) == 0;
+		o->ctl = mu_rnd(r, 4) == 0;
 		snprintf(o->label, sizeof(o->label), "r%u-%u", w->round,
 			 w->h[o->heap].made + 1);
 		return;
 	}
-	o->heap = (int)rnd(r, NHEAP);
+	o->heap = (int)mu_rnd(r, NHEAP);
 	h = &w->h[o->heap];
-	v = (unsigned)rnd(r, 1000);
+	v = (unsigned)mu_rnd(r, 1000);
 	for (k = 0; k < OP_N - 1; k++) {
 		acc += op_weights[k];
 		if (v < acc)
@@ -495,8 +450,8 @@ static void op_pick(const struct world *w, struct rng *r, struct op *o)
 			o->kind = OP_PWRITE;   /* nothing mapped to store to yet */
 			ns = s->nslots;
 		}
-		o->slot = (uint32_t)rnd(r, ns);
-		o->n = 1 + (uint32_t)rnd(r, RUN_MAX);
+		o->slot = (uint32_t)mu_rnd(r, ns);
+		o->n = 1 + (uint32_t)mu_rnd(r, RUN_MAX);
 		if (o->n > ns - o->slot)
 			o->n = ns - o->slot;
 		break;
@@ -504,14 +459,14 @@ static void op_pick(const struct world *w, struct rng *r, struct op *o)
 	case OP_WRITE:
 	case OP_STATEW:
 		s = &h->sp[o->kind == OP_STATEW ? SP_STATE : SP_HEAP];
-		o->slot = (uint32_t)rnd(r, s->nslots);
-		o->n = 1 + (uint32_t)rnd(r, o->kind == OP_STATEW ? 4 : RUN_MAX);
+		o->slot = (uint32_t)mu_rnd(r, s->nslots);
+		o->n = 1 + (uint32_t)mu_rnd(r, o->kind == OP_STATEW ? 4 : RUN_MAX);
 		if (o->n > s->nslots - o->slot)
 			o->n = s->nslots - o->slot;
 		break;
 	case OP_TRUNC:
 		ns = h->sp[SP_HEAP].nslots;
-		o->size = (uint64_t)(ns / 4 + (uint32_t)rnd(r, ns - ns / 4 + 1)) * SLOT;
+		o->size = (uint64_t)(ns / 4 + (uint32_t)mu_rnd(r, ns - ns / 4 + 1)) * SLOT;
 		break;
 	case OP_CKPT:
 		o->kind = OP_MSYNC;
@@ -521,7 +476,7 @@ static void op_pick(const struct world *w, struct rng *r, struct op *o)
 		if (h->nck <= KEEP_CKPTS)
 			o->kind = OP_FSYNC;
 		else
-			o->ck = (uint32_t)rnd(r, h->nck);
+			o->ck = (uint32_t)mu_rnd(r, h->nck);
 		break;
 	default:
 		break;
@@ -825,7 +780,7 @@ static void wl_main(struct world *w, uint64_t seed, int log_fd, int sig_fd, cons
 {
 	struct wl *x = calloc(1, sizeof(*x));
 	double end = mu_now() + WORKLOAD_LIMIT_S;
-	struct rng r;
+	struct mu_rng r;
 	struct op o = { 0 };
 	char path[700];
 
@@ -850,7 +805,7 @@ static void wl_main(struct world *w, uint64_t seed, int log_fd, int sig_fd, cons
 		if (x->map[hi] == MAP_FAILED)
 			wl_exit(&o, 0, "mmap", errno);
 	}
-	rng_seed(&r, seed);
+	mu_rng_seed(&r, seed);
 	for (;;) {
 		uint64_t n = 0;
 		const char *what;
@@ -1386,11 +1341,11 @@ static void round_check(uint64_t seed, const char *log_path)
 	struct rec *recs = NULL;
 	size_t nrec = log_parse(log_path, &recs), ri = 0;
 	uint32_t last = nrec ? recs[nrec - 1].op : 0;
-	struct rng r;
+	struct mu_rng r;
 	struct op o;
 
 	R.st.ops_logged += nrec;
-	rng_seed(&r, seed);
+	mu_rng_seed(&r, seed);
 	for (;;) {
 		uint32_t opno = R.w.op + 1;
 		bool durable;
@@ -1468,7 +1423,7 @@ enum { KILL_TIMED, KILL_TARGET };
  */
 static void round_crash(uint64_t seed, const char *log_path)
 {
-	struct rng kr;
+	struct mu_rng kr;
 	int mode, sig[2], log_fd, st, k = 0, want_k = 1;
 	char target = 0, wl_err[300];
 	unsigned delay_ms, jitter_us;
@@ -1476,18 +1431,18 @@ static void round_crash(uint64_t seed, const char *log_path)
 	bool hit = false;
 	pid_t pid;
 
-	rng_seed(&kr, round_seed(R.seed, R.w.round, 0x6b696c6cULL));
-	mode = rnd(&kr, 2) ? KILL_TARGET : KILL_TIMED;
-	delay_ms = 5 + (unsigned)rnd(&kr, RUN_MS_MAX);
-	jitter_us = (unsigned)rnd(&kr, 4000);
-	switch (rnd(&kr, 20)) {
+	mu_rng_seed(&kr, round_seed(R.seed, R.w.round, 0x6b696c6cULL));
+	mode = mu_rnd(&kr, 2) ? KILL_TARGET : KILL_TIMED;
+	delay_ms = 5 + (unsigned)mu_rnd(&kr, RUN_MS_MAX);
+	jitter_us = (unsigned)mu_rnd(&kr, 4000);
+	switch (mu_rnd(&kr, 20)) {
 	case 0: case 1: case 2: case 3: case 4: case 5: case 6: target = 'C'; break;
 	case 7: case 8: case 9: target = 'D'; break;
 	case 10: case 11: case 12: case 13: target = 'F'; break;
 	case 14: case 15: case 16: target = 'M'; break;
 	default: target = 'S'; break;
 	}
-	want_k = 1 + (int)rnd(&kr, 3);
+	want_k = 1 + (int)mu_rnd(&kr, 3);
 
 	snprintf(wl_err, sizeof(wl_err), "%s", mu_in_root("workload.err"));
 	log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);

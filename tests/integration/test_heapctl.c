@@ -335,23 +335,11 @@ static char *slurp_at(const char *rel)
 	return t;
 }
 
-/* Does @text hold the whole line @line? */
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *p = text; (p = strstr(p, line)); p++) {
-		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-			return true;
-	}
-	return false;
-}
-
 static void assert_text_line(const char *rel, const char *line)
 {
 	char *t = slurp_at(rel);
 
-	ck_assert_msg(has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
+	ck_assert_msg(mu_has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
 	free(t);
 }
 
@@ -382,38 +370,14 @@ static const char *readlink_at(const char *rel)
 	return buf;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The lines of @text sorted, each ending in '\n' (malloc'd). */
-static char *lines_sorted(const char *text)
-{
-	char *v[256], *copy = strdup(text), *save = NULL, *out;
-	size_t n = 0, len = 0;
-
-	ck_assert_ptr_nonnull(copy);
-	out = malloc(strlen(text) + 257);
-	ck_assert_ptr_nonnull(out);
-	out[0] = '\0';
-	for (char *t = strtok_r(copy, "\n", &save); t && n < 256; t = strtok_r(NULL, "\n", &save))
-		v[n++] = t;
-	qsort(v, n, sizeof(v[0]), cmp_str);
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)sprintf(out + len, "%s\n", v[i]);
-	free(copy);
-	return out;
-}
-
 /* readdir of @dir holds exactly the names in @want, in any order. */
 static void assert_dir_set(const char *dir, const char *want)
 {
 	char *l = mu_list(dir), *got, *w;
 
 	ck_assert_msg(l != NULL, "readdir %s: %s", dir, strerror(errno));
-	got = lines_sorted(l);
-	w = lines_sorted(want);
+	got = mu_lines_sorted(l);
+	w = mu_lines_sorted(want);
 	ck_assert_msg(strcmp(got, w) == 0, "readdir %s (sorted):\n%s\nwant:\n%s", dir, got, w);
 	free(l);
 	free(got);
@@ -564,8 +528,8 @@ START_TEST(stat_prints_every_field)
 		ck_assert_msg(r->code == 0 && strncmp(r->out, want, strlen(want)) == 0,
 			      "%s printed:\n%s\nwant it to start:\n%s", r->cmd, r->out, want);
 		/* The line cache: written back by the checkpoint, default limit. */
-		ck_assert_msg(has_line(r->out, "cache_lines_dirty: 0") &&
-			      has_line(r->out, "cache_limit: 268435456") &&
+		ck_assert_msg(mu_has_line(r->out, "cache_lines_dirty: 0") &&
+			      mu_has_line(r->out, "cache_limit: 268435456") &&
 			      strstr(r->out, "\ncache_blocks_grown: ") &&
 			      strstr(r->out, "\ncache_idle_evictions: "), "%s", r->out);
 	}

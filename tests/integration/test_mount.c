@@ -127,29 +127,10 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The lines of @text sorted, each ending in '\n' (malloc'd). */
-static char *lines_sorted(const char *text)
-{
-	char *v[256], *copy = strdup(text), *save = NULL, *out;
-	size_t n = 0, len = 0;
-
-	ck_assert_ptr_nonnull(copy);
-	out = malloc(strlen(text) + 257);
-	ck_assert_ptr_nonnull(out);
-	out[0] = '\0';
-	for (char *t = strtok_r(copy, "\n", &save); t && n < 256; t = strtok_r(NULL, "\n", &save))
-		v[n++] = t;
-	qsort(v, n, sizeof(v[0]), cmp_str);
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)sprintf(out + len, "%s\n", v[i]);
-	free(copy);
-	return out;
-}
-
 /* readdir of @rel holds exactly the names in @want, in any order. */
 static void assert_set(const char *rel, const char *want)
 {
-	char *l = list_at(rel), *got = lines_sorted(l), *w = lines_sorted(want);
+	char *l = list_at(rel), *got = mu_lines_sorted(l), *w = mu_lines_sorted(want);
 
 	ck_assert_msg(strcmp(got, w) == 0, "readdir %s (sorted):\n%s\nwant:\n%s", rel, got, w);
 	free(l);
@@ -157,24 +138,12 @@ static void assert_set(const char *rel, const char *want)
 	free(w);
 }
 
-/* Does @text hold the whole line @line? */
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *p = text; (p = strstr(p, line)); p++) {
-		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
-			return true;
-	}
-	return false;
-}
-
 static void assert_text_line(const char *rel, const char *line)
 {
 	char *t = mu_slurp(mu_at("%s", rel), NULL);
 
 	ck_assert_msg(t != NULL, "read %s: %s", rel, strerror(errno));
-	ck_assert_msg(has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
+	ck_assert_msg(mu_has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
 	free(t);
 }
 
@@ -1299,7 +1268,7 @@ START_TEST(heapfs_pool_and_version_are_readable)
 	char *pool = (char *)slurp_at(".heapfs/pool", NULL);
 	char *version = (char *)slurp_at(".heapfs/version", NULL);
 
-	ck_assert_msg(has_line(pool, "budget: unlimited"), ".heapfs/pool:\n%s", pool);
+	ck_assert_msg(mu_has_line(pool, "budget: unlimited"), ".heapfs/pool:\n%s", pool);
 	ck_assert_msg(strstr(pool, "\nused: ") != NULL, ".heapfs/pool:\n%s", pool);
 	ck_assert_msg(strncmp(version, "heapfs ", 7) == 0, ".heapfs/version:\n%s", version);
 	ck_assert_msg(strstr(version, "store format ") != NULL, ".heapfs/version:\n%s", version);
@@ -1307,7 +1276,7 @@ START_TEST(heapfs_pool_and_version_are_readable)
 	{
 		char *l = list_at(".heapfs");
 
-		ck_assert_msg(has_line(l, "pool") && has_line(l, "version"), ".heapfs:\n%s", l);
+		ck_assert_msg(mu_has_line(l, "pool") && mu_has_line(l, "version"), ".heapfs:\n%s", l);
 		free(l);
 	}
 	free(pool);
