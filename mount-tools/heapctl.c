@@ -57,17 +57,18 @@ static void usage(FILE *to)
 		"                               blobs: their lines read as errors until rewritten)\n");
 }
 
-/* The nearest directory from the cwd up that holds .heapfs/ctl. */
-static char *mount_find(void)
+/* The nearest directory from the cwd up that holds .heapfs/ctl (static). */
+static const char *mount_find(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16];
+	static char dir[PATH_MAX];
+	char path[PATH_MAX + 16];
 
 	if (!getcwd(dir, sizeof(dir)))
 		return NULL;
 	for (;;) {
 		snprintf(path, sizeof(path), "%s/.heapfs/ctl", strcmp(dir, "/") ? dir : "");
 		if (access(path, F_OK) == 0)
-			return strdup(dir);
+			return dir;
 		char *slash = strrchr(dir, '/');
 
 		if (!slash || slash == dir)
