@@ -24,11 +24,13 @@
  * while they run.  An hs_txn belongs to one thread at a time (the caller
  * serializes).
  *
- * Durability: plain writes are atomic per line and survive a crash of the
- * process (they reach the RocksDB write-ahead log before returning), but not
- * necessarily a power loss until hs_heap_sync() returns.  Checkpoints,
- * transaction commits and structural changes return only after a synced WAL
- * write.
+ * Durability: plain writes are atomic per line.  Without a line cache they
+ * survive a crash of the process (they reach the RocksDB write-ahead log
+ * before returning), but not necessarily a power loss until hs_heap_sync()
+ * returns; with one (hs_store_opts.cache_bytes) they are in memory until
+ * written back (see "The line cache" below), and hs_heap_sync() writes back
+ * and syncs.  Checkpoints, transaction commits and structural changes
+ * return only after a synced WAL write, with every write before them in.
  */
 #ifndef HEAPSTORE_H
 #define HEAPSTORE_H
