@@ -3,7 +3,7 @@ BUILD ?= build
 CMAKE_FLAGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test demo bench bench-mount clean
+.PHONY: all deps build test demo bench bench-mount bench-cache clean
 
 all: build
 
@@ -27,6 +27,9 @@ bench: build
 
 bench-mount: build
 	@bench/mount.sh $(BUILD)
+
+bench-cache: build
+	@bench/cache.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

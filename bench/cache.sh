@@ -149,7 +149,7 @@ unmount_heapfs() {
 
 now_ns() { date +%s%N; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
-human() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%g GiB", b / 1073741824; else printf "%g MiB", b / 1048576 }'; }
+human() { awk -v b="$1" 'BEGIN { if (b >= 1073741824) printf "%.4g GiB", b / 1073741824; else printf "%.4g MiB", b / 1048576 }'; }
 kb_status() { awk -v k="$2" '$1 == k ":" { print $2 }' "/proc/$1/status"; }   # kB
 pool() { awk -v k="$1" '$1 == k ":" { print $2 }' "$mnt/.heapfs/pool"; }
 median() { sort -g | awk '{ a[NR] = $1 } END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -242,7 +242,7 @@ echo "heapfs: $heapfs; stores of parts 2 and 3 in $dir ($(stat -f -c %T "$dir"),
 io=$tmp/io.tsv
 if part 1; then
 	echo
-	echo "## 1. Heap I/O, lines resident (bench/mount.sh --cache0 ${mount_args[*]})"
+	echo "## 1. Heap I/O, lines resident (bench/mount.sh$(printf ' %s' --cache0 "${mount_args[@]}"))"
 	echo
 	"$here/mount.sh" "$build" --cache0 --medians "$io" "${mount_args[@]}"
 fi
@@ -331,7 +331,8 @@ if part 3; then
 	mkdir "$mnt/h"
 	truncate -s "$mem_size" "$mnt/h/heap"
 	fioargs=(--name=mem --filename="$mnt/h/heap" --size="$mem_size" --allow_file_create=0
-		--fallocate=none --ioengine=psync --rw=write --bs=1M --verify=crc32c)
+		--fallocate=none --ioengine=psync --rw=write --bs=1M --verify=crc32c
+		--verify_state_save=0)   # no local-*-verify.state in the cwd
 	echo "heap $(human $mem_size), -o cache=${mem_cache_mib}M, store on $dir; fio writes it" \
 	     "(1 MiB, random data with crc32c headers), fsyncs, then reads it back verifying"
 	t0=$(now_ns)
