@@ -78,7 +78,7 @@ HS_API const char *hs_error_last(void);
 
 typedef struct hs_store_opts {
 	int zstd_level;              /* compression level for new blobs; 0: 1 */
-	size_t block_cache_bytes;    /* RocksDB block cache; 0: 8 MiB */
+	size_t block_cache_bytes;    /* RocksDB block cache; 0: 4 MiB */
 	int blob_files;              /* -1: default (on); 0: keep blobs in the LSM */
 	int read_only;               /* open without writing (fsck); 0 or 1 */
 	uint64_t cache_bytes;        /* line cache, HS_CACHE_BYTES_MIN or more; 0: none */

@@ -422,7 +422,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		return hs_errno_set(-EINVAL, "zstd level %d out of range [%d, %d]",
 				    o.zstd_level, ZSTD_minCLevel(), ZSTD_maxCLevel());
 	if (!o.block_cache_bytes)
-		o.block_cache_bytes = 8u << 20;   /* blobs bypass it: index and filter blocks */
+		o.block_cache_bytes = 4u << 20;   /* blobs bypass it: index and filter blocks */
 	if (o.cache_bytes && o.cache_bytes < HS_CACHE_MIN)
 		return hs_errno_set(-EINVAL, "a line cache of %llu bytes: at least %u MiB",
 				    (unsigned long long)o.cache_bytes, HS_CACHE_MIN >> 20);
