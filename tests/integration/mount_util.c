@@ -972,3 +972,40 @@ bool mu_has_line(const char *text, const char *line)
 	}
 	return false;
 }
+
+/* ---- file helpers ---------------------------------------------------- */
+
+void mu_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	ssize_t r = pwrite(fd, buf, len, (off_t)off);
+
+	ck_assert_msg(r == (ssize_t)len, "pwrite %zu at %llu: %zd (%s)", len,
+		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
+}
+
+void mu_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t r = pread(fd, buf, len, (off_t)off);
+
+	ck_assert_msg(r == (ssize_t)len, "pread %zu at %llu: %zd (%s)", len,
+		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
+}
+
+void mu_assert_text_line(const char *rel, const char *line)
+{
+	char *t = mu_slurp(mu_at("%s", rel), NULL);
+
+	ck_assert_msg(t != NULL, "read %s: %s", rel, strerror(errno));
+	ck_assert_msg(mu_has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
+	free(t);
+}
+
+const char *mu_readlink_at(const char *rel)
+{
+	static char buf[256];
+	ssize_t n = readlink(mu_at("%s", rel), buf, sizeof(buf) - 1);
+
+	ck_assert_msg(n >= 0, "readlink %s: %s", rel, strerror(errno));
+	buf[n] = '\0';
+	return buf;
+}

@@ -133,6 +133,14 @@ int mu_open(const char *path, int flags);
 /* Deterministic non-zero-ish content, a function of (@seed, @off + i). */
 void mu_fill(void *buf, size_t len, uint64_t seed, uint64_t off);
 
+/* pwrite/pread exactly @len bytes at @off, or ck_assert with the errno. */
+void mu_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+void mu_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/* The file @rel in the mount holds the whole line @line. */
+void mu_assert_text_line(const char *rel, const char *line);
+/* The target of symlink @rel in the mount (a static buffer). */
+const char *mu_readlink_at(const char *rel);
+
 /* The lines of @text sorted, each ending in '\n' (malloc'd; at most 256). */
 char *mu_lines_sorted(const char *text);
 /* Does @text hold the whole line @line? */

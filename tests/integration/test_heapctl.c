@@ -257,22 +257,6 @@ static void ok_json_has(const struct run *r, ...)
 
 /* ---- the tree --------------------------------------------------------- */
 
-static void pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	ssize_t r = pwrite(fd, buf, len, (off_t)off);
-
-	ck_assert_msg(r == (ssize_t)len, "pwrite %zu at %llu: %zd (%s)", len,
-		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
-}
-
-static void pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	ssize_t r = pread(fd, buf, len, (off_t)off);
-
-	ck_assert_msg(r == (ssize_t)len, "pread %zu at %llu: %zd (%s)", len,
-		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
-}
-
 /* Fill [off, off + len) of heap @heap with mu_fill(@seed) content. */
 static void fill_at(const char *heap, uint64_t seed, uint64_t off, size_t len)
 {
@@ -281,7 +265,7 @@ static void fill_at(const char *heap, uint64_t seed, uint64_t off, size_t len)
 
 	ck_assert_ptr_nonnull(buf);
 	mu_fill(buf, len, seed, off);
-	pwrite_all(fd, buf, len, off);
+	mu_pwrite_all(fd, buf, len, off);
 	close(fd);
 	free(buf);
 }
@@ -293,7 +277,7 @@ static void expect_fill(const char *rel, uint64_t seed, uint64_t off, size_t len
 	uint8_t *got = malloc(len), *want = malloc(len);
 
 	ck_assert(got && want);
-	pread_all(fd, got, len, off);
+	mu_pread_all(fd, got, len, off);
 	mu_fill(want, len, seed, off);
 	ck_assert_msg(memcmp(got, want, len) == 0, "%s [%llu, +%zu) is not seed %llu", rel,
 		      (unsigned long long)off, len, (unsigned long long)seed);
@@ -307,7 +291,7 @@ static void pwrite_at(const char *rel, const char *text, uint64_t off)
 {
 	int fd = mu_open(mu_at("%s", rel), O_WRONLY);
 
-	pwrite_all(fd, text, strlen(text), off);
+	mu_pwrite_all(fd, text, strlen(text), off);
 	close(fd);
 }
 
@@ -315,7 +299,7 @@ static void write_file(const char *rel, const char *text)
 {
 	int fd = mu_open(mu_at("%s", rel), O_WRONLY | O_TRUNC);
 
-	pwrite_all(fd, text, strlen(text), 0);
+	mu_pwrite_all(fd, text, strlen(text), 0);
 	close(fd);
 }
 
@@ -335,14 +319,6 @@ static char *slurp_at(const char *rel)
 	return t;
 }
 
-static void assert_text_line(const char *rel, const char *line)
-{
-	char *t = slurp_at(rel);
-
-	ck_assert_msg(mu_has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
-	free(t);
-}
-
 /* The number after "@key: " in the key: value file @rel. */
 static uint64_t stat_u64(const char *rel, const char *key)
 {
@@ -358,16 +334,6 @@ static uint64_t stat_u64(const char *rel, const char *key)
 		      rel, want, t);
 	free(t);
 	return v;
-}
-
-static const char *readlink_at(const char *rel)
-{
-	static char buf[256];
-	ssize_t n = readlink(mu_at("%s", rel), buf, sizeof(buf) - 1);
-
-	ck_assert_msg(n >= 0, "readlink %s: %s", rel, strerror(errno));
-	buf[n] = '\0';
-	return buf;
 }
 
 /* readdir of @dir holds exactly the names in @want, in any order. */
@@ -425,13 +391,13 @@ START_TEST(create_makes_a_heap_with_that_size_and_line_size)
 	ck_assert_msg(n > 0, "getxattr: %s", strerror(errno));
 	attr[n] = '\0';
 	ck_assert_str_eq(attr, "16384");
-	assert_text_line("app/stat", "size: 1048576");
-	assert_text_line("app/stat", "line_size: 16384");
-	assert_text_line("app/stat", "lines_used: 0");
-	assert_text_line("app/stat", "checkpoints: 0");
+	mu_assert_text_line("app/stat", "size: 1048576");
+	mu_assert_text_line("app/stat", "line_size: 16384");
+	mu_assert_text_line("app/stat", "lines_used: 0");
+	mu_assert_text_line("app/stat", "checkpoints: 0");
 	/* The lines really are 16 KiB: a byte at 40000 is in line 2, at 0x8000. */
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
-	pwrite_all(fd, "x", 1, 40000);
+	mu_pwrite_all(fd, "x", 1, 40000);
 	close(fd);
 	assert_dir_set(mu_at("app/lines"), "0000000000008000\n");
 
@@ -448,8 +414,8 @@ START_TEST(create_makes_a_heap_with_that_size_and_line_size)
 	ck_assert_ok(stat(mu_at("big/heap"), &st));
 	ck_assert_int_eq(st.st_size, 8ULL << 30);
 	ck_assert_int_eq(st.st_blocks, 0);
-	assert_text_line("big/stat", "quota: 2097152");
-	assert_text_line("big/stat", "reserve: 1048576");
+	mu_assert_text_line("big/stat", "quota: 2097152");
+	mu_assert_text_line("big/stat", "reserve: 1048576");
 	assert_dir_set(mu.mnt, ".heapfs\napp\nplain\nbig\n");
 }
 END_TEST
@@ -461,12 +427,12 @@ START_TEST(create_of_an_existing_heap_is_refused)
 
 	ok_out(CTL("create", "app", "--size", "64K"), "");
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
-	pwrite_all(fd, "x", 1, 100);
+	mu_pwrite_all(fd, "x", 1, 100);
 	fails_with(CTL("create", "app", "--size", "1M", "--line", "4K"),
 		   "heapctl: create app: heap 'app' exists\n");
 	ck_assert_int_eq(size_of("app/heap"), 64 * KiB);
-	assert_text_line("app/stat", "line_size: 65536");
-	pread_all(fd, &c, 1, 100);
+	mu_assert_text_line("app/stat", "line_size: 65536");
+	mu_pread_all(fd, &c, 1, 100);
 	ck_assert_int_eq(c, 'x');
 	close(fd);
 	/* A heap made with mkdir is just as taken. */
@@ -557,22 +523,22 @@ START_TEST(checkpoint_prints_its_number_and_appears_in_the_tree)
 	fill_at("app", 3, 0, 2 * LS);
 
 	assert_dir_set(mu_at("app/checkpoints"), "1\n2\nbefore\nlatest\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/before"), "2");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/before"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "2");
 	expect_fill("app/checkpoints/1/heap", 1, 0, 2 * LS);
 	expect_fill("app/checkpoints/2/heap", 1, 0, LS);
 	expect_fill("app/checkpoints/2/heap", 2, LS, LS);
 	expect_fill("app/checkpoints/before/heap", 2, LS, LS);
 	expect_fill("app/heap", 3, 0, 2 * LS);
-	assert_text_line("app/checkpoints/2/stat", "label: before");
-	assert_text_line("app/checkpoints/2/stat", "parent: 1");
-	assert_text_line("app/checkpoints/1/stat", "label: ");
+	mu_assert_text_line("app/checkpoints/2/stat", "label: before");
+	mu_assert_text_line("app/checkpoints/2/stat", "parent: 1");
+	mu_assert_text_line("app/checkpoints/1/stat", "label: ");
 
 	ok_json(CTL("--json", "checkpoint", "app", "--label", "after"), "{\"version\":3}");
-	ck_assert_str_eq(readlink_at("app/checkpoints/after"), "3");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "3");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/after"), "3");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "3");
 	expect_fill("app/checkpoints/after/heap", 3, 0, 2 * LS);
-	assert_text_line("app/stat", "checkpoints: 3");
+	mu_assert_text_line("app/stat", "checkpoints: 3");
 }
 END_TEST
 
@@ -586,8 +552,8 @@ START_TEST(suspend_refuses_writes_until_resume)
 	fd = mu_open(mu_at("app/heap"), O_RDWR);   /* open before, writing after */
 	ok_out(CTL("suspend", "app"), "1\n");      /* a checkpoint of everything */
 	expect_fill("app/checkpoints/1/heap", 1, 0, 2 * LS);
-	assert_text_line("app/stat", "state: suspended");
-	assert_text_line("app/stat", "lines_resident: 0");
+	mu_assert_text_line("app/stat", "state: suspended");
+	mu_assert_text_line("app/stat", "lines_resident: 0");
 	ck_assert_errno(pwrite(fd, buf, 5, 0), EROFS);
 	ck_assert_errno(ftruncate(fd, 0), EROFS);
 	ck_assert_errno(truncate(mu_at("app/state"), 10), EROFS);
@@ -598,9 +564,9 @@ START_TEST(suspend_refuses_writes_until_resume)
 	/* It survives a remount, and resume undoes it. */
 	close(fd);
 	mu_remount();
-	assert_text_line("app/stat", "state: suspended");
+	mu_assert_text_line("app/stat", "state: suspended");
 	ok_out(CTL("resume", "app"), "");
-	assert_text_line("app/stat", "state: live");
+	mu_assert_text_line("app/stat", "state: live");
 	fails_about(CTL("resume", "app"), "resume app");
 	pwrite_at("app/heap", "after", 0);
 	fd = mu_open(mu_at("app/heap"), O_RDONLY);
@@ -760,7 +726,7 @@ START_TEST(restore_by_number_latest_and_label)
 	{
 		uint8_t got[2 * LS], want[2 * LS];
 
-		pread_all(fd, got, sizeof(got), 0);  /* the descriptor from before */
+		mu_pread_all(fd, got, sizeof(got), 0);  /* the descriptor from before */
 		mu_fill(want, sizeof(want), 1, 0);
 		ck_assert(memcmp(got, want, sizeof(got)) == 0);
 	}
@@ -792,7 +758,7 @@ START_TEST(restore_by_number_latest_and_label)
 	ck_assert_int_eq(size_of("app/checkpoints/1/heap"), 2 * LS);
 	fill_at("app", 5, 0, 10);
 	ok_out(CTL("checkpoint", "app"), "3\n");
-	assert_text_line("app/checkpoints/3/stat", "parent: 2");
+	mu_assert_text_line("app/checkpoints/3/stat", "parent: 2");
 	close(fd);
 }
 END_TEST
@@ -811,7 +777,7 @@ START_TEST(rm_checkpoint_by_number_and_label)
 	ok_out(CTL("rm-checkpoint", "app", "gone"), "");
 	assert_dir_set(mu_at("app/checkpoints"), "2\nkeep\nlatest\n");
 	ck_assert_errno(access(mu_at("app/checkpoints/gone"), F_OK), ENOENT);
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "2");
 
 	/* Gone is gone: refused, and nothing else goes with it. */
 	fails_with(CTL("rm-checkpoint", "app", "1"),
@@ -823,7 +789,7 @@ START_TEST(rm_checkpoint_by_number_and_label)
 
 	ok_out(CTL("rm-checkpoint", "app", "latest"), "");
 	assert_dir_set(mu_at("app/checkpoints"), "");
-	assert_text_line("app/stat", "checkpoints: 0");
+	mu_assert_text_line("app/stat", "checkpoints: 0");
 	expect_fill("app/heap", 1, 0, LS);           /* the live heap stays */
 	ok_out(CTL("checkpoint", "app"), "4\n");     /* numbers are not reused */
 	fails_with(CTL("rm-checkpoint", "app"),
@@ -872,7 +838,7 @@ START_TEST(mount_from_dash_m)
 	snprintf(want, sizeof(want), LS_HEADER "%s", ls_row("app", LS, 65536, 0, 0));
 	ok_out(CTL_IN("/", NULL, "-m", mu.mnt, "ls"), want);
 	ok_out(CTL_IN(NULL, NULL, "-m", mu.mnt, "checkpoint", "app"), "1\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "1");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "1");
 	/* -m wins over $HEAPFS_MOUNT. */
 	snprintf(want, sizeof(want), LS_HEADER "%s", ls_row("app", LS, 65536, 0, 1));
 	ok_out(CTL_IN(NULL, "/nonexistent-heapfs", "-m", mu.mnt, "ls"), want);
@@ -886,7 +852,7 @@ START_TEST(mount_from_heapfs_mount_env)
 	snprintf(want, sizeof(want), LS_HEADER "%s", ls_row("app", LS, 65536, 0, 0));
 	ok_out(CTL_IN("/", mu.mnt, "ls"), want);
 	ok_out(CTL_IN(NULL, mu.mnt, "checkpoint", "app", "--label", "env"), "1\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/env"), "1");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/env"), "1");
 	/* $HEAPFS_MOUNT wins over the current directory, and must be a mount. */
 	snprintf(why, sizeof(why), "heapctl: ls: %s/.heapfs/ctl: No such file or directory\n",
 		 mu.root);
@@ -922,7 +888,7 @@ START_TEST(no_mount_anywhere_is_an_error)
 		 mu.root);
 	fails_with(CTL_IN(NULL, NULL, "-m", mu.root, "ls"), why);
 	/* None of it reached the mount. */
-	assert_text_line("app/stat", "checkpoints: 0");
+	mu_assert_text_line("app/stat", "checkpoints: 0");
 	assert_dir_set(mu.mnt, ".heapfs\napp\n");
 }
 END_TEST
@@ -958,12 +924,12 @@ START_TEST(store_commands_on_an_unmounted_store)
 	/* The daemon finds all of it. */
 	mu_mount(NULL);
 	assert_dir_set(mu_at("app/checkpoints"), "1\n2\nfirst\noffline\nlatest\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/offline"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/offline"), "2");
 	expect_fill("app/checkpoints/2/heap", 1, 0, LS);
 	expect_fill("app/checkpoints/2/heap", 2, LS, LS);
 	expect_fill("app/heap", 1, 0, 2 * LS);       /* restored to 1 */
 	ck_assert_int_eq(size_of("new/heap"), MiB);
-	assert_text_line("new/stat", "line_size: 4096");
+	mu_assert_text_line("new/stat", "line_size: 4096");
 }
 END_TEST
 
@@ -1082,7 +1048,7 @@ static void unchanged(void)
 	assert_dir_set(mu_at("app/checkpoints"), "1\nfirst\nlatest\n");
 	expect_fill("app/heap", 2, 0, LS);
 	expect_fill("app/checkpoints/1/heap", 1, 0, LS);
-	assert_text_line("app/stat", "version: 2");
+	mu_assert_text_line("app/stat", "version: 2");
 }
 
 START_TEST(unknown_commands_options_and_arguments)
@@ -1306,7 +1272,7 @@ START_TEST(bad_sizes_are_refused)
 	/* The same sizes, well formed, are taken. */
 	ok_out(CTL("create", "b", "--size", "12M", "--line", "4K"), "");
 	ck_assert_int_eq(size_of("b/heap"), 12 * MiB);
-	assert_text_line("b/stat", "line_size: 4096");
+	mu_assert_text_line("b/stat", "line_size: 4096");
 }
 END_TEST
 

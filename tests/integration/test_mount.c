@@ -61,22 +61,6 @@ static int heap_new(const char *name)
 	return mu_open(mu_at("%s/heap", name), O_RDWR);
 }
 
-static void pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-	ssize_t r = pwrite(fd, buf, len, (off_t)off);
-
-	ck_assert_msg(r == (ssize_t)len, "pwrite %zu at %llu: %zd (%s)", len,
-		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
-}
-
-static void pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	ssize_t r = pread(fd, buf, len, (off_t)off);
-
-	ck_assert_msg(r == (ssize_t)len, "pread %zu at %llu: %zd (%s)", len,
-		      (unsigned long long)off, r, r < 0 ? strerror(errno) : "short");
-}
-
 /* Fill [off, off + len) of @fd with mu_fill(@seed) content; returns it (malloc'd). */
 static uint8_t *write_fill(int fd, uint64_t seed, uint64_t off, size_t len)
 {
@@ -84,7 +68,7 @@ static uint8_t *write_fill(int fd, uint64_t seed, uint64_t off, size_t len)
 
 	ck_assert_ptr_nonnull(buf);
 	mu_fill(buf, len, seed, off);
-	pwrite_all(fd, buf, len, off);
+	mu_pwrite_all(fd, buf, len, off);
 	return buf;
 }
 
@@ -138,25 +122,6 @@ static void assert_set(const char *rel, const char *want)
 	free(w);
 }
 
-static void assert_text_line(const char *rel, const char *line)
-{
-	char *t = mu_slurp(mu_at("%s", rel), NULL);
-
-	ck_assert_msg(t != NULL, "read %s: %s", rel, strerror(errno));
-	ck_assert_msg(mu_has_line(t, line), "%s has no line \"%s\":\n%s", rel, line, t);
-	free(t);
-}
-
-static char *readlink_at(const char *rel)
-{
-	static char buf[64];
-	ssize_t n = readlink(mu_at("%s", rel), buf, sizeof(buf) - 1);
-
-	ck_assert_msg(n >= 0, "readlink %s: %s", rel, strerror(errno));
-	buf[n] = '\0';
-	return buf;
-}
-
 static uint64_t used_bytes(void)
 {
 	struct statvfs sv;
@@ -186,8 +151,8 @@ START_TEST(mkdir_creates_empty_heap_with_default_line_size)
 	ck_assert_ok(stat(mu_at("app/heap"), &st));
 	ck_assert(S_ISREG(st.st_mode));
 	ck_assert_int_eq(st.st_size, 0);
-	assert_text_line("app/stat", "line_size: 65536");
-	assert_text_line("app/stat", "size: 0");
+	mu_assert_text_line("app/stat", "line_size: 65536");
+	mu_assert_text_line("app/stat", "size: 0");
 	assert_set("", ".heapfs\napp\n");
 	assert_set("app", "heap\nlines\nstate\nstat\ntxn\ncheckpoints\n");
 	assert_list("app/lines", "");
@@ -205,9 +170,9 @@ START_TEST(mkdir_uses_the_mount_line_size)
 {
 	int fd = heap_new("app");
 
-	assert_text_line("app/stat", "line_size: 16384");
+	mu_assert_text_line("app/stat", "line_size: 16384");
 	/* The lines are 16 KiB: a byte at 16 KiB is the second line. */
-	pwrite_all(fd, "x", 1, 16 * KiB);
+	mu_pwrite_all(fd, "x", 1, 16 * KiB);
 	close(fd);
 	assert_list("app/lines", "0000000000004000\n");
 }
@@ -226,7 +191,7 @@ START_TEST(truncate_8g_is_sparse)
 	ck_assert_int_eq(st.st_size, (off_t)(8 * GiB));
 	ck_assert_int_eq(st.st_blocks, 0);
 	ck_assert_int_eq(size_of(mu_at("app/heap")), (off_t)(8 * GiB));
-	pread_all(fd, buf, sizeof(buf), 5 * GiB);
+	mu_pread_all(fd, buf, sizeof(buf), 5 * GiB);
 	ck_assert(all_zero(buf, sizeof(buf)));
 	ck_assert_ok(fsync(fd));
 	close(fd);
@@ -234,7 +199,7 @@ START_TEST(truncate_8g_is_sparse)
 	ck_assert_msg(after < before + MiB, "df used grew from %llu to %llu for a sparse 8G heap",
 		      (unsigned long long)before, (unsigned long long)after);
 	assert_list("app/lines", "");
-	assert_text_line("app/stat", "lines_used: 0");
+	mu_assert_text_line("app/stat", "lines_used: 0");
 }
 END_TEST
 
@@ -391,7 +356,7 @@ START_TEST(pwrite_pread_span_lines_unaligned)
 	ck_assert(all_zero(got, off));
 	ck_assert(memcmp(got + off, want, len) == 0);
 	/* An unaligned read across a line boundary. */
-	pread_all(fd, small, sizeof(small), 2 * LS - 50);
+	mu_pread_all(fd, small, sizeof(small), 2 * LS - 50);
 	ck_assert(memcmp(small, want + (2 * LS - 50 - off), sizeof(small)) == 0);
 	close(fd);
 	/* The daemon's copy, not just the page cache: the line files. */
@@ -472,12 +437,12 @@ START_TEST(pwrite_beyond_the_limit_is_refused)
 			      (unsigned long long)too_far[_i].off, r, e, strerror(e));
 		ck_assert_int_eq(size_of(mu_at("app/heap")), 1000);
 		assert_list("app/lines", "0000000000000000\n");
-		assert_text_line("app/stat", "size: 1000");
+		mu_assert_text_line("app/stat", "size: 1000");
 	}
 	close(fd);
 	/* Line 0 as the daemon has it (not the page cache): unchanged. */
 	fd = mu_open(mu_at("app/lines/0000000000000000"), O_RDONLY);
-	pread_all(fd, got, sizeof(got), 0);
+	mu_pread_all(fd, got, sizeof(got), 0);
 	ck_assert(memcmp(got, want, sizeof(got)) == 0);
 	close(fd);
 	free(want);
@@ -495,7 +460,7 @@ START_TEST(shell_redirect_truncates_heap_and_line)
 	snprintf(cmd, sizeof(cmd), ": > '%s'/app/lines/0000000000010000", mu.mnt);
 	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
 	assert_list("app/lines", "0000000000000000\n0000000000020000\n");
-	pread_all(fd, got, LS, LS);
+	mu_pread_all(fd, got, LS, LS);
 	ck_assert(all_zero(got, LS));
 	ck_assert_int_eq(size_of(mu_at("app/heap")), (off_t)(3 * LS));
 	/* `: > heap` makes it empty, also for a descriptor already open. */
@@ -504,7 +469,7 @@ START_TEST(shell_redirect_truncates_heap_and_line)
 	ck_assert_int_eq(size_of(mu_at("app/heap")), 0);
 	assert_list("app/lines", "");
 	ck_assert_ok(ftruncate(fd, LS));
-	pread_all(fd, got, LS, 0);
+	mu_pread_all(fd, got, LS, 0);
 	ck_assert(all_zero(got, LS));
 	close(fd);
 }
@@ -535,7 +500,7 @@ START_TEST(truncate_shrink_then_grow_reads_zeros)
 	ck_assert_int_eq(size_of(mu_at("app/heap")), 1000);
 	assert_list("app/lines", "0000000000000000\n");
 	ck_assert_ok(ftruncate(fd, 3 * LS));
-	pread_all(fd, got, 3 * LS, 0);
+	mu_pread_all(fd, got, 3 * LS, 0);
 	ck_assert(memcmp(got, want, 1000) == 0);
 	ck_assert_msg(all_zero(got + 1000, 3 * LS - 1000), "old bytes came back after grow");
 	close(fd);
@@ -560,7 +525,7 @@ START_TEST(punch_hole_zeroes_range_and_drops_whole_line)
 	ck_assert_ptr_nonnull(got);
 	ck_assert_ok(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, LS / 2, 2 * LS));
 	ck_assert_int_eq(size_of(mu_at("app/heap")), 3 * LS);
-	pread_all(fd, got, 3 * LS, 0);
+	mu_pread_all(fd, got, 3 * LS, 0);
 	ck_assert(memcmp(got, want, LS / 2) == 0);
 	ck_assert(all_zero(got + LS / 2, 2 * LS));
 	ck_assert(memcmp(got + 5 * LS / 2, want + 5 * LS / 2, LS / 2) == 0);
@@ -648,7 +613,7 @@ START_TEST(fsync_returns_zero)
 	ro = mu_open(mu_at("app/heap"), O_RDONLY);
 	ck_assert_ok(fsync(ro));
 	lfd = mu_open(mu_at("app/lines/0000000000010000"), O_RDWR);
-	pwrite_all(lfd, "abc", 3, 10);
+	mu_pwrite_all(lfd, "abc", 3, 10);
 	ck_assert_ok(fsync(lfd));
 	close(lfd);
 	close(ro);
@@ -682,17 +647,17 @@ START_TEST(data_survives_remount)
 	fd = mu_open(mu_at("app/heap"), O_RDONLY);
 	got = malloc(2 * LS);
 	ck_assert_ptr_nonnull(got);
-	pread_all(fd, got, 2 * LS, 100);
+	mu_pread_all(fd, got, 2 * LS, 100);
 	ck_assert(memcmp(got, c, 10) == 0);
 	ck_assert(memcmp(got + 10, a + 10, 2 * LS - 10) == 0);
-	pread_all(fd, got, 5000, GiB + 7);
+	mu_pread_all(fd, got, 5000, GiB + 7);
 	ck_assert(memcmp(got, b, 5000) == 0);
 	close(fd);
 	/* The checkpoint too: the old bytes at 100. */
 	assert_set("app/checkpoints", "latest\n1\nkeep\n");
 	ck_assert_int_eq(size_of(mu_at("app/checkpoints/1/heap")), (off_t)(GiB + 7 + 5000));
 	fd = mu_open(mu_at("app/checkpoints/1/heap"), O_RDONLY);
-	pread_all(fd, got, 2 * LS, 100);
+	mu_pread_all(fd, got, 2 * LS, 100);
 	ck_assert(memcmp(got, a, 2 * LS) == 0);
 	close(fd);
 	free(got);
@@ -769,7 +734,7 @@ START_TEST(mmap_writes_are_shared_between_processes)
 		    memcmp(got, want, sizeof(want)) == 0;
 	lines = list_at("app/lines");
 	/* The parent's turn: a pwrite the child's mapping must show. */
-	pwrite_all(fd, parent_words, sizeof(parent_words), 10);
+	mu_pwrite_all(fd, parent_words, sizeof(parent_words), 10);
 	ck_assert_int_eq(write(to_child[1], "p", 1), 1);
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	close(to_child[1]);
@@ -812,9 +777,9 @@ START_TEST(lines_are_named_by_hex_offset_in_address_order)
 	free(write_fill(fd, 3, 1ULL << 40, 100));
 	free(write_fill(fd, 4, 0xab * LS + LS - 1, 1));
 	/* Zeros written to a new line, and a line overwritten with zeros: empty. */
-	pwrite_all(fd, zeros, 4096, 2 * LS);
+	mu_pwrite_all(fd, zeros, 4096, 2 * LS);
 	free(write_fill(fd, 5, 4 * LS, LS));
-	pwrite_all(fd, zeros, LS, 4 * LS);
+	mu_pwrite_all(fd, zeros, LS, 4 * LS);
 	close(fd);
 	l = list_at("app/lines");
 	ck_assert_msg(strcmp(l, "0000000000010000\n0000000000050000\n0000000000ab0000\n"
@@ -852,7 +817,7 @@ START_TEST(cat_of_lines_glob_concatenates_lines)
 	for (size_t i = 0; i < 3; i++)
 		free(write_fill(fd, i + 1, at[i], 1000));
 	for (size_t i = 0; i < 3; i++)
-		pread_all(fd, want + i * LS, LS, at[i] / LS * LS);
+		mu_pread_all(fd, want + i * LS, LS, at[i] / LS * LS);
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "cat '%s'/app/lines/*", mu.mnt);
 	ck_assert_int_eq(mu_sh(mu_in_root("cat.out"), cmd), 0);
@@ -888,7 +853,7 @@ START_TEST(unlink_of_line_zeroes_it)
 	int fd = heap_new("app");
 	uint8_t *want = write_fill(fd, 1, 0, 3 * LS);
 
-	pread_all(fd, got, LS, LS);   /* the heap file's pages are cached */
+	mu_pread_all(fd, got, LS, LS);   /* the heap file's pages are cached */
 	ck_assert_ok(unlink(mu_at("app/lines/0000000000010000")));
 	ck_assert_errno(stat(mu_at("app/lines/0000000000010000"), &st), ENOENT);
 	assert_list("app/lines", "0000000000000000\n0000000000020000\n");
@@ -899,9 +864,9 @@ START_TEST(unlink_of_line_zeroes_it)
 	close(fd);
 	/* A fresh open sees the whole line zero, its neighbours intact. */
 	fd = mu_open(mu_at("app/heap"), O_RDONLY);
-	pread_all(fd, got, LS, LS);
+	mu_pread_all(fd, got, LS, LS);
 	ck_assert(all_zero(got, LS));
-	pread_all(fd, got, LS, 2 * LS);
+	mu_pread_all(fd, got, LS, 2 * LS);
 	ck_assert(memcmp(got, want + 2 * LS, LS) == 0);
 	close(fd);
 	free(want);
@@ -915,15 +880,15 @@ START_TEST(line_write_is_seen_through_cached_heap_file)
 	int fd = heap_new("app"), lfd;
 	uint8_t *want = write_fill(fd, 1, LS, LS);
 
-	pread_all(fd, got, LS, LS);   /* cache the heap file's pages */
+	mu_pread_all(fd, got, LS, LS);   /* cache the heap file's pages */
 	ck_assert(memcmp(got, want, LS) == 0);
 	lfd = mu_open(mu_at("app/lines/0000000000010000"), O_WRONLY);
-	pwrite_all(lfd, words, sizeof(words), 100);
+	mu_pwrite_all(lfd, words, sizeof(words), 100);
 	close(lfd);
 	ck_assert_msg(eventually_reads(fd, words, sizeof(words), LS + 100),
 		      "the heap file's cached pages were not invalidated after a line write");
 	/* Only those bytes changed. */
-	pread_all(fd, got, LS, LS);
+	mu_pread_all(fd, got, LS, LS);
 	ck_assert(memcmp(got, want, 100) == 0);
 	ck_assert(memcmp(got + 100 + sizeof(words), want + 100 + sizeof(words),
 			 LS - 100 - sizeof(words)) == 0);
@@ -950,7 +915,7 @@ START_TEST(line_write_past_its_end_is_efbig)
 	ck_assert_int_eq(size_of(mu_at("app/heap")), LS);
 	assert_list("app/lines", "0000000000000000\n");
 	fd = mu_open(mu_at("app/heap"), O_RDONLY);
-	pread_all(fd, got, LS, 0);
+	mu_pread_all(fd, got, LS, 0);
 	ck_assert(memcmp(got, want, LS) == 0);
 	close(fd);
 	free(want);
@@ -990,7 +955,7 @@ static uint8_t *app_with_checkpoint(int *fd_out)
 	uint8_t *want = write_fill(fd, 1, 0, 2 * LS + 300);
 
 	free(write_fill(fd, 9, 6 * LS, 10));
-	pread_all(fd, want, 2 * LS + 300, 0);
+	mu_pread_all(fd, want, 2 * LS + 300, 0);
 	ck_assert_ok(mkdir(mu_at("app/checkpoints/before-upgrade"), 0755));
 	if (fd_out)
 		*fd_out = fd;
@@ -1005,8 +970,8 @@ START_TEST(mkdir_label_takes_checkpoint_1)
 	uint8_t *want = app_with_checkpoint(NULL);
 
 	assert_set("app/checkpoints", "latest\n1\nbefore-upgrade\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "1");
-	ck_assert_str_eq(readlink_at("app/checkpoints/before-upgrade"), "1");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "1");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/before-upgrade"), "1");
 	ck_assert_ok(lstat(mu_at("app/checkpoints/1"), &st));
 	ck_assert(S_ISDIR(st.st_mode));
 	ck_assert_ok(lstat(mu_at("app/checkpoints/before-upgrade"), &st));
@@ -1014,7 +979,7 @@ START_TEST(mkdir_label_takes_checkpoint_1)
 	ck_assert_ok(stat(mu_at("app/checkpoints/before-upgrade"), &st));   /* resolves */
 	ck_assert(S_ISDIR(st.st_mode));
 	assert_set("app/checkpoints/1", "heap\nlines\nstate\nstat\n");
-	assert_text_line("app/stat", "checkpoints: 1");
+	mu_assert_text_line("app/stat", "checkpoints: 1");
 	free(want);
 }
 END_TEST
@@ -1029,7 +994,7 @@ START_TEST(checkpoint_heap_keeps_its_content)
 	uint8_t *all = malloc(size);
 
 	ck_assert_ptr_nonnull(all);
-	pread_all(fd, all, size, 0);
+	mu_pread_all(fd, all, size, 0);
 	got = slurp_at("app/checkpoints/1/heap", &n);
 	ck_assert_uint_eq(n, size);
 	ck_assert(memcmp(got, all, size) == 0);
@@ -1060,9 +1025,9 @@ END_TEST
 START_TEST(checkpoint_stat_has_label)
 {
 	free(app_with_checkpoint(NULL));
-	assert_text_line("app/checkpoints/1/stat", "label: before-upgrade");
-	assert_text_line("app/checkpoints/1/stat", "version: 1");
-	assert_text_line("app/checkpoints/1/stat", "size: 393226");   /* 6 * 64K + 10 */
+	mu_assert_text_line("app/checkpoints/1/stat", "label: before-upgrade");
+	mu_assert_text_line("app/checkpoints/1/stat", "version: 1");
+	mu_assert_text_line("app/checkpoints/1/stat", "size: 393226");   /* 6 * 64K + 10 */
 }
 END_TEST
 
@@ -1195,8 +1160,8 @@ START_TEST(checkpoint_mkdir_refused)
 	ck_assert_errno(mkdir(mu_at("app/checkpoints/%s", ckpt_bad[_i].name), 0755),
 			ckpt_bad[_i].err);
 	assert_set("app/checkpoints", "latest\n1\nbefore-upgrade\n");
-	assert_text_line("app/stat", "checkpoints: 1");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "1");
+	mu_assert_text_line("app/stat", "checkpoints: 1");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "1");
 	if (ckpt_bad[_i].err == EINVAL)
 		ck_assert_errno(lstat(mu_at("app/checkpoints/%s", ckpt_bad[_i].name), &st), ENOENT);
 }
@@ -1210,7 +1175,7 @@ START_TEST(mkdir_latest_without_checkpoints_is_eexist)
 	close(fd);
 	ck_assert_errno(mkdir(mu_at("app/checkpoints/latest"), 0755), EEXIST);
 	assert_set("app/checkpoints", "");
-	assert_text_line("app/stat", "checkpoints: 0");
+	mu_assert_text_line("app/stat", "checkpoints: 0");
 	ck_assert_errno(lstat(mu_at("app/checkpoints/latest"), &st), ENOENT);
 }
 END_TEST
@@ -1230,7 +1195,7 @@ START_TEST(rmdir_deletes_checkpoint)
 	ck_assert_errno(lstat(mu_at("app/checkpoints/before-upgrade"), &st), ENOENT);
 	ck_assert_errno(lstat(mu_at("app/checkpoints/latest"), &st), ENOENT);
 	assert_set("app/checkpoints", "");
-	assert_text_line("app/stat", "checkpoints: 0");
+	mu_assert_text_line("app/stat", "checkpoints: 0");
 	/* The live heap is untouched. */
 	ck_assert_int_eq(size_of(mu_at("app/heap")), 6 * LS + 10);
 	assert_list("app/lines",
@@ -1243,10 +1208,10 @@ START_TEST(second_checkpoint_is_2)
 	free(app_with_checkpoint(NULL));
 	ck_assert_ok(mkdir(mu_at("app/checkpoints/x"), 0755));
 	assert_set("app/checkpoints", "latest\n1\nbefore-upgrade\n2\nx\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/x"), "2");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "2");
-	ck_assert_str_eq(readlink_at("app/checkpoints/before-upgrade"), "1");
-	assert_text_line("app/checkpoints/2/stat", "label: x");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/x"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/before-upgrade"), "1");
+	mu_assert_text_line("app/checkpoints/2/stat", "label: x");
 }
 END_TEST
 
@@ -1256,8 +1221,8 @@ START_TEST(checkpoint_numbers_are_not_reused)
 	ck_assert_ok(rmdir(mu_at("app/checkpoints/1")));
 	ck_assert_ok(mkdir(mu_at("app/checkpoints/x"), 0755));
 	assert_set("app/checkpoints", "latest\n2\nx\n");
-	ck_assert_str_eq(readlink_at("app/checkpoints/x"), "2");
-	ck_assert_str_eq(readlink_at("app/checkpoints/latest"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/x"), "2");
+	ck_assert_str_eq(mu_readlink_at("app/checkpoints/latest"), "2");
 }
 END_TEST
 
@@ -1329,7 +1294,7 @@ START_TEST(statfs_reports_the_pool_budget)
 	ck_assert_ok(statvfs(mu.mnt, &sv));
 	ck_assert_uint_eq((uint64_t)sv.f_blocks * sv.f_frsize, GiB);
 	ck_assert_uint_le((uint64_t)sv.f_bfree * sv.f_frsize, GiB);
-	assert_text_line(".heapfs/pool", "budget: 1073741824");
+	mu_assert_text_line(".heapfs/pool", "budget: 1073741824");
 }
 END_TEST
 
@@ -1348,10 +1313,10 @@ START_TEST(state_file_reads_writes_and_is_bounded)
 	want = write_fill(fd, 3, 10, 100000);
 	ck_assert_int_eq(size_of(mu_at("app/state")), 100010);
 	ck_assert_int_eq(size_of(mu_at("app/heap")), 0);   /* a space of its own */
-	pread_all(fd, got, sizeof(got), 50000);
+	mu_pread_all(fd, got, sizeof(got), 50000);
 	ck_assert(memcmp(got, want + 50000 - 10, sizeof(got)) == 0);
-	assert_text_line("app/stat", "state_size: 100010");
-	assert_text_line("app/stat", "lines_used: 0");
+	mu_assert_text_line("app/stat", "state_size: 100010");
+	mu_assert_text_line("app/stat", "lines_used: 0");
 	free(want);
 
 	/* The 16 MiB limit: across it a write is cut short, at it EFBIG. */
@@ -1401,7 +1366,7 @@ START_TEST(state_is_saved_with_each_checkpoint_and_restored)
 	ck_assert_uint_eq(n, 70000);
 	ck_assert(memcmp(got, a, n) == 0);
 	free(got);
-	assert_text_line("app/checkpoints/1/stat", "state_size: 70000");
+	mu_assert_text_line("app/checkpoints/1/stat", "state_size: 70000");
 	ck_assert_errno(open(mu_at("app/checkpoints/1/state"), O_WRONLY), EROFS);
 	ck_assert_errno(truncate(mu_at("app/checkpoints/1/state"), 0), EROFS);
 	snprintf(cmp, sizeof(cmp), "cmp -s '%s'/app/state '%s'/app/checkpoints/1/state",
@@ -1413,7 +1378,7 @@ START_TEST(state_is_saved_with_each_checkpoint_and_restored)
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "heapctl restore: 0x%x", st);
 	ck_assert_int_eq(size_of(mu_at("app/state")), 70000);
 	got = malloc(70000);
-	pread_all(fd, got, 70000, 0);
+	mu_pread_all(fd, got, 70000, 0);
 	ck_assert(memcmp(got, a, 70000) == 0);
 	free(got);
 	ck_assert_int_eq(mu_sh(NULL, cmp), 0);
