@@ -47,6 +47,7 @@
 #define HS_FLUSH_BATCH 64                          /* lines per write-back batch */
 #define HS_FLUSH_BATCH_BYTES (1u << 20)   /* each is copied into a WriteBatch */
 #define SLOTS_MAX (HS_CACHE_BLOCK / HS_LINE_SIZE_MIN)
+#define WB_POOL 4                          /* WriteBatches kept for reuse */
 
 enum cl_state { CL_EMPTY, CL_CLEAN, CL_DIRTY };
 
@@ -91,6 +92,8 @@ struct hs_cache {
 	uint64_t bytes_used, bytes_dirty, lines, lines_dirty;
 	hs_cache_stats st;
 	int error;                        /* the last write-back failure */
+	rocksdb_writebatch_t *wb_pool[WB_POOL];   /* emptied, their buffers grown */
+	int n_wb;
 	bool stop;
 	pthread_t *threads;
 	int n_threads;
@@ -372,6 +375,22 @@ static int line_cmp(const void *a, const void *b)
 }
 
 /*
+ * A WriteBatch for write-back.  Reused ones keep their grown buffer: growing
+ * a fresh one to 1 MiB faulted in new pages for every batch (with the
+ * daemon's 128 KiB mmap threshold), over half of write-back's page faults.
+ */
+static rocksdb_writebatch_t *wb_take(hs_cache *c)
+{
+	rocksdb_writebatch_t *wb = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n_wb)
+		wb = c->wb_pool[--c->n_wb];
+	pthread_mutex_unlock(&c->lock);
+	return wb;
+}
+
+/*
  * Write back up to one batch of @h's dirty lines, oldest first.  The caller
  * holds h->lock (either mode) and none of h's stripes.  Returns how many
  * lines it wrote back, or -errno (the lines stay dirty).
@@ -403,7 +422,7 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 	for (size_t i = 0; i < n; i++)
 		lines[i] = cls[i]->line;
 	hs_heap__stripes_lock(h, lines, n);
-	hs_batch__init(&b);
+	hs_batch__init_wb(&b, wb_take(c));
 	if (h->deleted) {
 		rc = 0;   /* its lines die with it: nothing to write */
 	} else if ((rc = hs_cursor__open(&cur, h, NULL)) == 0) {
@@ -417,8 +436,12 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 		if (rc == 0)
 			rc = hs_batch__commit(h, &b, false);
 	}
-	hs_batch__dispose(&b);
+	rocksdb_writebatch_clear(b.wb);
 	pthread_mutex_lock(&c->lock);
+	if (c->n_wb < WB_POOL) {
+		c->wb_pool[c->n_wb++] = b.wb;
+		b.wb = NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct hs_cline *cl = cls[i];
 
@@ -442,22 +465,35 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 	pthread_cond_broadcast(&c->room);
 	pthread_cond_broadcast(&c->flushed);
 	pthread_mutex_unlock(&c->lock);
+	hs_batch__dispose(&b);
 	hs_heap__stripes_unlock(h, lines, n);
 	return rc < 0 ? rc : (int)n;
 }
 
-int hs_cache__flush_heap(hs_heap *h)
+/*
+ * Write back @h's dirty lines, at most @budget of them in this thread's own
+ * batches.  The flushers help while the caller holds the heap's lock shared
+ * (they need it too), so a checkpoint's lines are compressed and hashed on
+ * every core.  A batch of theirs that fails leaves its lines dirty for this
+ * loop to retry and report.  Returns 0 once none is left dirty or the budget
+ * is spent, or -errno.
+ */
+static int flush_heap(hs_cache *c, hs_heap *h, uint64_t budget)
 {
-	hs_cache *c = h->store->cache;
-	int rc;
+	int rc = 0;
 
-	if (!c)
-		return 0;
-	for (;;) {
+	pthread_mutex_lock(&c->lock);
+	h->cache.urgent++;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	while (budget > 0) {
 		if ((rc = flush_batch(c, h)) < 0)
-			return rc;
-		if (rc > 0)
+			break;
+		if (rc > 0) {
+			budget -= (uint64_t)rc < budget ? (uint64_t)rc : budget;
+			rc = 0;
 			continue;
+		}
 		/* Nothing left to take: wait out batches other threads have. */
 		pthread_mutex_lock(&c->lock);
 		while (h->cache.n_flushing && h->cache.n_dirty == h->cache.n_flushing)
@@ -465,8 +501,37 @@ int hs_cache__flush_heap(hs_heap *h)
 		rc = h->cache.n_dirty != 0;
 		pthread_mutex_unlock(&c->lock);
 		if (!rc)
-			return 0;
+			break;
+		rc = 0;
 	}
+	pthread_mutex_lock(&c->lock);
+	h->cache.urgent--;
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int hs_cache__flush_heap(hs_heap *h)
+{
+	hs_cache *c = h->store->cache;
+
+	return c ? flush_heap(c, h, UINT64_MAX) : 0;
+}
+
+int hs_cache__preflush(hs_heap *h)
+{
+	hs_cache *c = h->store->cache;
+	uint64_t n;
+	int rc;
+
+	if (!c)
+		return 0;
+	pthread_rwlock_rdlock(&h->lock);
+	pthread_mutex_lock(&c->lock);
+	n = h->cache.n_dirty;
+	pthread_mutex_unlock(&c->lock);
+	rc = n ? flush_heap(c, h, n) : 0;
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
 }
 
 /*
@@ -818,8 +883,11 @@ int hs_store_cache_stats(hs_store *s, hs_cache_stats *out)
 
 /*
  * One tick of background work, cache->lock held on entry and exit: write
- * back while more than a quarter of the limit is dirty or a dirty line is
- * older than HS_CACHE_EXPIRE_NS, then give back idle memory.
+ * back while more than half the limit is dirty, a dirty line is older than
+ * HS_CACHE_EXPIRE_NS or a thread waits for a heap's lines; then give back
+ * idle memory.  Half, not less: a heap that fits the cache is rewritten at
+ * memory speed, where write-back would spend the cores on lines about to
+ * change again.
  */
 static void tick(hs_cache *c)
 {
@@ -833,7 +901,7 @@ static void tick(hs_cache *c)
 
 		for (hs_heap *d = c->dirty_head; d; d = d->cache.dnext) {
 			struct hs_cline *old = d->cache.dirty_head;
-			bool due = c->bytes_dirty > c->limit / 4 ||
+			bool due = d->cache.urgent || c->bytes_dirty > c->limit / 2 ||
 				   (old && now - old->dirtied > HS_CACHE_EXPIRE_NS);
 
 			if (due && d->cache.n_dirty > d->cache.n_flushing &&
@@ -985,6 +1053,8 @@ void hs_cache__close(hs_store *s)
 	}
 	while (c->blocks)
 		block_free(c, c->blocks);
+	while (c->n_wb)
+		rocksdb_writebatch_destroy(c->wb_pool[--c->n_wb]);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->room);
 	pthread_cond_destroy(&c->flushed);

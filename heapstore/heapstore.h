@@ -137,7 +137,7 @@ HS_API int hs_store_space_get(hs_store *store, uint64_t *used_bytes);
  * in batches by background threads, so heap I/O runs at memory speed.  A
  * write that returned is seen at once by every reader of the live heap;
  * it is in the store once written back: by the flushers (within seconds, or
- * as dirty lines pass a quarter of the cache), by hs_heap_sync() (which
+ * as dirty lines pass half the cache), by hs_heap_sync() (which
  * also makes it durable), by a checkpoint, or by any call that reads the
  * store (diff with live, line_next, transactions, restore, truncate).  A
  * crash loses what was written after the last of these.

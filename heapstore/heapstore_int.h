@@ -116,6 +116,7 @@ struct hs_cheap {
 	hs_heap *dprev, *dnext;           /* the cache's heaps with dirty lines */
 	bool in_dirty;
 	uint64_t n_resident, n_dirty, n_flushing;
+	int urgent;                       /* threads waiting for its write-back */
 	uint64_t hits, misses, evictions;
 };
 
@@ -236,6 +237,8 @@ int hs_heap__purge(hs_store *s, uint64_t id);
 
 /* line.c: line values, the blob path and the one way to change a line */
 void hs_batch__init(struct hs_batch *b);
+/* With @wb, an empty WriteBatch to reuse (its buffer is already grown). */
+void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb);
 void hs_batch__dispose(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
 /*
@@ -276,6 +279,9 @@ uint8_t *hs_cache__data(struct hs_cline *cl);
 int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool *zero);
 void hs_cache__dirty(hs_heap *h, struct hs_cline *cl);
 int hs_cache__flush_heap(hs_heap *h);
+/* Without h->lock held: write back the lines dirty now with the flushers'
+ * help, under the lock shared, before a caller takes it exclusively. */
+int hs_cache__preflush(hs_heap *h);
 void hs_cache__drop(hs_heap *h, bool all, bool state, uint64_t first);
 void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_cache__heap_info(hs_heap *h, hs_heap_info *out);

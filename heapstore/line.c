@@ -220,8 +220,13 @@ int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out)
 
 void hs_batch__init(struct hs_batch *b)
 {
+	hs_batch__init_wb(b, NULL);
+}
+
+void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb)
+{
 	memset(b, 0, sizeof(*b));
-	b->wb = rocksdb_writebatch_create();
+	b->wb = wb ? wb : rocksdb_writebatch_create();
 }
 
 void hs_batch__dispose(struct hs_batch *b)

@@ -273,9 +273,12 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 
 	if (label && *label && (rc = label_check(label)) < 0)
 		return rc;
+	/* Every completed write is in: the dirty lines go first, most of them
+	 * while writers may still run and the flushers can help. */
+	if ((rc = hs_cache__preflush(h)) < 0)
+		return rc;
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
-	/* Every completed write is in: the dirty lines go first. */
 	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto out;
 	if (suspend && h->rec.suspended) {
