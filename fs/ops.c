@@ -4,6 +4,7 @@
  * out-parameters) and replies exactly once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,6 +262,44 @@ static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_do_release(fs, fi);
 }
 
+/*
+ * Each FUSE thread keeps its read buffer.  A fresh malloc per read (128 KiB
+ * and more: above the daemon's mmap threshold) was an mmap, a page fault per
+ * 4 KiB and an munmap on every read the page cache missed.  A thread's
+ * buffer grows to its largest read (1 MiB: max_pages follows max_write)
+ * and goes when the thread ends.
+ */
+static pthread_key_t read_buf_key;
+static pthread_once_t read_buf_once = PTHREAD_ONCE_INIT;
+
+struct read_buf {
+	size_t cap;
+	char data[];
+};
+
+static void read_buf_key_init(void)
+{
+	if (pthread_key_create(&read_buf_key, free) != 0)
+		abort();   /* only when the process is out of keys at start */
+}
+
+static char *read_buf(size_t size)
+{
+	struct read_buf *b;
+
+	pthread_once(&read_buf_once, read_buf_key_init);
+	b = pthread_getspecific(read_buf_key);
+	if (b && b->cap >= size)
+		return b->data;
+	free(b);
+	pthread_setspecific(read_buf_key, NULL);
+	if (!(b = malloc(sizeof(*b) + size)))
+		return NULL;
+	b->cap = size;
+	pthread_setspecific(read_buf_key, b);
+	return b->data;
+}
+
 static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -270,8 +309,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t r;
 
 	NODE_OR_REPLY(n, fs, ino);
-	buf = malloc(size ? size : 1);
-	if (!buf) {
+	if (!(buf = read_buf(size ? size : 1))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -280,7 +318,6 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_reply_err(req, (int)r);
 	else
 		fuse_reply_buf(req, buf, (size_t)r);
-	free(buf);
 }
 
 static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
