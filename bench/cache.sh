@@ -14,8 +14,9 @@
 #              must be a real disk, not tmpfs
 #
 # 1. Heap I/O with the lines resident: bench/mount.sh --cache0 (the fio jobs
-#    on heapfs with the default cache=256M, on heapfs -o cache=0, on libfuse's
-#    passthrough_ll and on tmpfs, all over tmpfs).
+#    on heapfs with cache=1G, four times the 256 MiB files so their lines
+#    stay resident, on heapfs -o cache=0, on libfuse's passthrough_ll and on
+#    tmpfs, all over tmpfs).
 # 2. Checkpoint latency, 1 GiB and 8 GiB heaps through the mount (store on
 #    disk): write the whole heap (fio, half-compressible data), fsync, take a
 #    first checkpoint, then N times: dirty 1% of the lines (one 64-byte pwrite
@@ -371,7 +372,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < 0 || b <= 0) ? "-" : sprin
 
 if part 1; then
 	echo
-	echo "Heap I/O, lines resident (medians; heapfs = default cache=256M; writes vs"
+	echo "Heap I/O, lines resident (medians; heapfs = cache=1G; writes vs"
 	echo "passthrough_ll defaults, reads vs passthrough_ll -o cache=always):"
 	echo
 	echo "| job | unit | heapfs | heapfs cache=0 | passthrough | tmpfs | heapfs/pt | heapfs/tmpfs | heapfs/cache=0 | goal |"

@@ -5,11 +5,14 @@
 # BUILD_DIR/fs/heapfs); builds passthrough_ll from the installed libfuse3-dev
 # example into its temporary directory.
 #
-# Usage: bench/mount.sh [BUILD_DIR] [--quick] [--runs N] [--cache0]
-#                       [--medians FILE]
+# Usage: bench/mount.sh [BUILD_DIR] [--quick] [--runs N] [--cache SIZE]
+#                       [--cache0] [--medians FILE]
 #   BUILD_DIR  where heapfs was built (default: build)
 #   --quick    one run, 64 MiB files, 1 s per job: a smoke test
 #   --runs N   runs of every job on every target; the median is shown (3)
+#   --cache SIZE  heapfs's cache= (default 1G, four times the files, so
+#              their lines stay resident: the default 256M would hold a
+#              256 MiB file with no room to spare)
 #   --cache0   also run every job on a second heapfs mounted -o cache=0
 #              (write-through, no line cache): column hfs-c0
 #   --medians FILE  also write the medians to FILE, one "job target value"
@@ -31,15 +34,17 @@ runs=3
 size_mib=256
 runtime=2       # seconds measured per time-based job
 ramp=1          # seconds of reading before a read job is measured
+cache=1G        # heapfs -o cache=
 cache0=0        # 1: also heapfs -o cache=0
 medians=        # where to write the medians, if anywhere
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) runs=1 size_mib=64 runtime=1 ramp=1 ;;
 	--runs) runs=${2:?--runs N}; shift ;;
+	--cache) cache=${2:?--cache SIZE}; shift ;;
 	--cache0) cache0=1 ;;
 	--medians) medians=${2:?--medians FILE}; shift ;;
-	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "mount.sh: unknown option $1" >&2; exit 2 ;;
 	*) build=$1 ;;
 	esac
@@ -186,7 +191,7 @@ if [ $cache0 = 1 ]; then
 	file[heapfs0]=$tmp/mnt-heapfs0/bench/heap
 	desc[heapfs0]="heapfs -o cache=0"
 fi
-start_fuse "$tmp/mnt-heapfs" "$heapfs" -f "$ram/store" "$tmp/mnt-heapfs"
+start_fuse "$tmp/mnt-heapfs" "$heapfs" -f -o cache="$cache" "$ram/store" "$tmp/mnt-heapfs"
 heapfs_pid=${daemons[${#daemons[@]} - 1]}
 mkdir "$tmp/mnt-heapfs/bench"
 file[heapfs]=$tmp/mnt-heapfs/bench/heap
@@ -267,7 +272,7 @@ echo "fio $(fio --version | sed 's/^fio-//'), kernel $(uname -r), $(nproc) cores
      "load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
 echo "passthrough_ll: built from $examples/passthrough_ll.c" \
      "(libfuse3-dev $(dpkg-query -W -f='${Version}' libfuse3-dev 2>/dev/null || echo '?'))"
-echo "heapfs: $heapfs, default options (64 KiB lines, zstd level 1, cache=256M), store on the same tmpfs"
+echo "heapfs: $heapfs, cache=$cache, other options default (64 KiB lines, zstd level 1), store on the same tmpfs"
 [ $cache0 = 1 ] && echo "hfs-c0: a second heapfs mounted -o cache=0 (write-through), its store on the same tmpfs"
 echo "files: ${size_mib} MiB each on $ram_desc"
 echo "jobs: 1 job each, ${runtime} s; reads after a read pass and ${ramp} s of ramp;" \
