@@ -227,6 +227,13 @@ static struct hs_cblock *block_new(hs_cache *c)
 		free(b);
 		return NULL;
 	}
+	/*
+	 * Two huge pages where the kernel has them: a new block was 1024
+	 * page faults, and first writes to a fresh 256 MiB heap ran at half
+	 * the speed of rewrites (500 against 1100-1400 MiB/s).  RSS is no
+	 * higher: the limit counts whole blocks.
+	 */
+	(void)madvise(b->mem, HS_CACHE_BLOCK, MADV_HUGEPAGE);
 	b->empty_since = hs_now_ns();
 	b->next = c->blocks;
 	if (c->blocks)
