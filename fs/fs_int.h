@@ -151,6 +151,9 @@ fuse_ino_t fs_node_ino(struct fs *fs, enum fs_kind kind, uint64_t heap_id,
 
 /* inval.c */
 int fs_inval_start(struct fs *fs);
+
+/* killpriv.c: after mounting, before the loop; 0 or -errno */
+int fs_killpriv_setup(struct fuse_session *se);
 void fs_inval_stop(struct fs *fs);
 void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len);
 

@@ -133,6 +133,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	mounted = true;
+	if ((rc = fs_killpriv_setup(fs.se)) < 0) {
+		fs_fail("start", "cannot set up the session's I/O: %s", strerror(-rc));
+		goto out;
+	}
 	if ((rc = fs_inval_start(&fs)) < 0) {
 		fs_fail("start", "cannot start the invalidation thread");
 		goto out;

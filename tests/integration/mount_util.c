@@ -388,6 +388,11 @@ const char *mu_daemon_said(void)
 	return text;
 }
 
+const char *mu_daemon_log(void)
+{
+	return mu.err;
+}
+
 /* Wait up to @timeout_s for @pid; its status, or -1 if it still runs. */
 static int wait_for(pid_t pid, double timeout_s)
 {

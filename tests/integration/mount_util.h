@@ -90,6 +90,8 @@ pid_t mu_child_find(const char *comm);
 
 /* What the daemon printed so far (its stdout and stderr), for failure messages. */
 const char *mu_daemon_said(void);
+/* The file that collects all of it (mu_slurp() it for more than the above). */
+const char *mu_daemon_log(void);
 
 /* Checked fixtures: a fresh root and a default mount; and its end. */
 void mu_setup(void);
