@@ -388,6 +388,16 @@ const char *mu_daemon_said(void)
 	return text;
 }
 
+TCase *mu_tcase_new(Suite *s, const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, mu_teardown);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 const char *mu_daemon_log(void)
 {
 	return mu.err;

@@ -96,6 +96,8 @@ const char *mu_daemon_log(void);
 /* Checked fixtures: a fresh root and a default mount; and its end. */
 void mu_setup(void);
 void mu_teardown(void);
+/* A test case of @s with fixtures @setup and mu_teardown, 120 s per test. */
+TCase *mu_tcase_new(Suite *s, const char *name, void (*setup)(void));
 
 /* Is @mnt a mount point of type fuse.heapfs in /proc/self/mountinfo? */
 bool mu_is_mounted(const char *mnt);

@@ -1417,22 +1417,12 @@ END_TEST
 
 /* ---- the suite -------------------------------------------------------- */
 
-static TCase *tcase_new(Suite *s, const char *name, void (*setup)(void))
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, mu_teardown);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 static Suite *heapctl_suite(void)
 {
 	Suite *s = suite_create("heapctl");
 	TCase *tc;
 
-	tc = tcase_new(s, "commands", mu_setup);
+	tc = mu_tcase_new(s, "commands", mu_setup);
 	tcase_add_test(tc, create_makes_a_heap_with_that_size_and_line_size);
 	tcase_add_test(tc, create_of_an_existing_heap_is_refused);
 	tcase_add_test(tc, ls_lists_every_heap_in_name_order);
@@ -1446,20 +1436,20 @@ static Suite *heapctl_suite(void)
 	tcase_add_test(tc, rm_deletes_a_heap_and_only_it);
 	tcase_add_test(tc, suspend_refuses_writes_until_resume);
 
-	tc = tcase_new(s, "discovery", setup_app);
+	tc = mu_tcase_new(s, "discovery", setup_app);
 	tcase_add_test(tc, mount_from_dash_m);
 	tcase_add_test(tc, mount_from_heapfs_mount_env);
 	tcase_add_test(tc, mount_from_the_current_directory);
 	tcase_add_test(tc, no_mount_anywhere_is_an_error);
 
-	tc = tcase_new(s, "store", setup_store);
+	tc = mu_tcase_new(s, "store", setup_store);
 	tcase_add_test(tc, store_commands_on_an_unmounted_store);
 	tcase_add_test(tc, store_held_by_the_daemon_is_refused);
 	tcase_add_test(tc, store_where_there_is_none_is_refused_and_not_made);
 	tcase_add_test(tc, fsck_of_a_clean_store_finds_no_errors);
 	tcase_add_test(tc, fsck_needs_a_store);
 
-	tc = tcase_new(s, "errors", setup_errors);
+	tc = mu_tcase_new(s, "errors", setup_errors);
 	tcase_add_test(tc, unknown_commands_options_and_arguments);
 	tcase_add_test(tc, missing_heap_is_refused_by_every_command);
 	tcase_add_test(tc, bad_version_is_refused_and_changes_nothing);
@@ -1470,7 +1460,7 @@ static Suite *heapctl_suite(void)
 	tcase_add_test(tc, hostile_heap_names_are_refused);
 	tcase_add_test(tc, bad_sizes_are_refused);
 
-	tc = tcase_new(s, "mmap", mu_setup);
+	tc = mu_tcase_new(s, "mmap", mu_setup);
 	tcase_add_test(tc, restore_reaches_a_mapping_and_an_open_descriptor);
 	return s;
 }

@@ -1392,34 +1392,24 @@ END_TEST
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static TCase *tcase_new(Suite *s, const char *name, void (*setup)(void))
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_add_checked_fixture(tc, setup, mu_teardown);
-	tcase_set_timeout(tc, 120);
-	suite_add_tcase(s, tc);
-	return tc;
-}
-
 static Suite *mount_suite(void)
 {
 	Suite *s = suite_create("mount");
 	TCase *tc;
 
-	tc = tcase_new(s, "tree", mu_setup);
+	tc = mu_tcase_new(s, "tree", mu_setup);
 	tcase_add_test(tc, mkdir_creates_empty_heap_with_default_line_size);
 	tcase_add_test(tc, truncate_8g_is_sparse);
 	tcase_add_test(tc, rmdir_deletes_heap);
 	tcase_add_test(tc, rm_r_deletes_heap_with_lines);
 	tcase_add_test(tc, rm_r_deletes_heap_with_lines_and_checkpoints);
-	tc = tcase_new(s, "tree line=16K", setup_line16k);
+	tc = mu_tcase_new(s, "tree line=16K", setup_line16k);
 	tcase_add_test(tc, mkdir_uses_the_mount_line_size);
 
-	tc = tcase_new(s, "names", mu_setup);
+	tc = mu_tcase_new(s, "names", mu_setup);
 	tcase_add_loop_test(tc, mkdir_heap_names, 0, N_OF(name_cases));
 
-	tc = tcase_new(s, "io", mu_setup);
+	tc = mu_tcase_new(s, "io", mu_setup);
 	tcase_add_test(tc, pwrite_pread_span_lines_unaligned);
 	tcase_add_test(tc, read_past_end_is_short);
 	tcase_add_loop_test(tc, pwrite_beyond_the_limit_is_refused, 0, N_OF(too_far));
@@ -1431,10 +1421,10 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, fsync_returns_zero);
 	tcase_add_test(tc, data_survives_remount);
 
-	tc = tcase_new(s, "mmap", mu_setup);
+	tc = mu_tcase_new(s, "mmap", mu_setup);
 	tcase_add_test(tc, mmap_writes_are_shared_between_processes);
 
-	tc = tcase_new(s, "lines", mu_setup);
+	tc = mu_tcase_new(s, "lines", mu_setup);
 	tcase_add_test(tc, lines_are_named_by_hex_offset_in_address_order);
 	tcase_add_test(tc, cat_of_lines_glob_concatenates_lines);
 	tcase_add_test(tc, unlink_of_line_zeroes_it);
@@ -1442,7 +1432,7 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, line_write_past_its_end_is_efbig);
 	tcase_add_test(tc, line_file_size_matches_its_content);
 
-	tc = tcase_new(s, "checkpoints", mu_setup);
+	tc = mu_tcase_new(s, "checkpoints", mu_setup);
 	tcase_add_test(tc, mkdir_label_takes_checkpoint_1);
 	tcase_add_test(tc, checkpoint_heap_keeps_its_content);
 	tcase_add_test(tc, checkpoint_stat_has_label);
@@ -1453,14 +1443,14 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, second_checkpoint_is_2);
 	tcase_add_test(tc, checkpoint_numbers_are_not_reused);
 
-	tc = tcase_new(s, "state", mu_setup);
+	tc = mu_tcase_new(s, "state", mu_setup);
 	tcase_add_test(tc, state_file_reads_writes_and_is_bounded);
 	tcase_add_test(tc, state_is_saved_with_each_checkpoint_and_restored);
 
-	tc = tcase_new(s, "heapfs dir", mu_setup);
+	tc = mu_tcase_new(s, "heapfs dir", mu_setup);
 	tcase_add_test(tc, heapfs_pool_and_version_are_readable);
 	tcase_add_loop_test(tc, heapfs_files_refuse_writes_with_eacces, 0, N_OF(meta_writes));
-	tc = tcase_new(s, "heapfs dir pool=1G", setup_pool1g);
+	tc = mu_tcase_new(s, "heapfs dir pool=1G", setup_pool1g);
 	tcase_add_test(tc, statfs_reports_the_pool_budget);
 	return s;
 }
