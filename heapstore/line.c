@@ -336,6 +336,28 @@ static int blob_ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *
 	return 0;
 }
 
+/*
+ * @nv equals what an entry of @line already names, so nothing changes -
+ * unless fsck --repair marked its blob lost (stored 0): then @content, the
+ * very bytes that were lost, stores it again, and every entry naming it
+ * reads again.  Costs a reference probe per unchanged line written back.
+ */
+static int heal_lost(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
+		     const void *content, uint64_t line)
+{
+	size_t before = b->n_new;
+	uint32_t stored;
+	int rc;
+
+	if (nv->zero || !content)
+		return 0;
+	if ((rc = blob_ensure(h, b, nv, content, line, &stored)) < 0)
+		return rc;
+	if (b->n_new != before)
+		ref_add(h, b, nv->hash, 0, stored);   /* sizes keep the largest: unmarked */
+	return 0;
+}
+
 int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		   uint64_t line, const struct hs_lineval *nv, const void *content)
 {
@@ -380,6 +402,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 	hs_key__line(key, h->id, line, w);
 	hs_key__change(ckey, h->id, w, line);
 	if (lineval_eq(nv, &prev)) {
+		if ((rc = heal_lost(h, b, nv, content, line)) < 0)
+			return rc;
 		if (!has_own)
 			return 0;
 		rocksdb_writebatch_delete_cf(b->wb, h->store->cf[HS_CF_LINES],
@@ -393,7 +417,7 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		return 0;
 	}
 	if (has_own && lineval_eq(nv, &own))
-		return 0;
+		return heal_lost(h, b, nv, content, line);
 	if (!nv->zero) {
 		if ((rc = blob_ensure(h, b, nv, content, line, &stored)) < 0)
 			return rc;

@@ -596,6 +596,27 @@ START_TEST(lost_line_comes_back_when_its_content_is_written)
 }
 END_TEST
 
+/* Its own content written back in place brings a lost line back, in every
+ * version naming it: the write changes no entry, yet must store the blob. */
+START_TEST(lost_line_comes_back_when_rewritten_in_place)
+{
+	inject(2);   /* victim line 3's blob deleted */
+	ck_assert_int_eq(fsck_run(HS_FSCK_REPAIR), 0);
+	open_heaps();
+	ck_assert_int_eq(hs_heap_read(g_heap, g_rbuf, LS, SEALED_LINE * LS), -EUCLEAN);
+	ck_assert_int_eq(hs_heap_write(g_heap, g_v1[SEALED_LINE], LS, SEALED_LINE * LS), LS);
+	ck_assert_int_eq(hs_heap_sync(g_heap), 0);
+	cu_expect_bytes(g_heap, HS_VERSION_LIVE, SEALED_LINE * LS, LS, g_v1[SEALED_LINE]);
+	cu_expect_bytes(g_heap, 1, SEALED_LINE * LS, LS, g_v1[SEALED_LINE]);
+	expect_contents(-1);
+	ck_assert_uint_eq(lines_used(g_heap), g_victim_lines);
+	close_heaps();
+	ck_assert_int_eq(fsck_run(HS_FSCK_VERIFY_DATA), 0);
+	ck_assert_int_eq(g_r.n[R_LOST], 0);
+	ck_assert_int_eq(g_r.n[R_REPAIRED], 0);
+}
+END_TEST
+
 /* ==== line entries against change records ================================ */
 
 /* Entries move to the next version with their change records. */
@@ -840,6 +861,7 @@ Suite *hs_repair_suite(void)
 	tcase_add_test(tc, repair_refused_while_a_heap_is_open);
 	tcase_add_test(tc, repair_refused_on_read_only_store);
 	tcase_add_test(tc, lost_line_comes_back_when_its_content_is_written);
+	tcase_add_test(tc, lost_line_comes_back_when_rewritten_in_place);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("heapctl");
