@@ -631,7 +631,7 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 		hs_key__change(ckey, h->id, next, lines[i]);
 		rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_CHANGES], (const char *)ckey,
 					  sizeof(ckey), (const char *)sz, 4);
-		moved++;
+		moved += !(lines[i] & HS_STATE_LINE);   /* heap lines, as seal counts */
 		moved_bytes += hs_le32_get(sz);
 	}
 	rc = 0;

@@ -941,8 +941,11 @@ START_TEST(state_is_checkpointed_restored_and_diffed)
 	ck_assert_uint_eq(hi.state_size, 6000);
 	expect_state(h, HS_VERSION_LIVE, 6000, 1, 1);
 	expect_line(h, HS_VERSION_LIVE, 3, 1);
-	/* Deleting checkpoint 1 keeps checkpoint 2's state whole. */
+	/* Deleting checkpoint 1 keeps checkpoint 2's state whole; 2 takes
+	 * over heap line 3 and state line 0, and counts the heap line only. */
 	ck_assert_int_eq(hs_version_delete(h, 1), 0);
+	ck_assert_int_eq(hs_version_info_get(h, 2, &vi), 0);
+	ck_assert_uint_eq(vi.lines_changed, 1);
 	ck_assert_int_eq(hs_state_read(h, 2, buf, 4096, 0), 4096);
 	{
 		uint8_t want[6000];
