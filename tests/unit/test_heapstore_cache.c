@@ -213,6 +213,7 @@ END_TEST
 struct writer {
 	hs_heap *h;
 	uint64_t first, n, rounds;
+	uint64_t from;   /* the first round */
 };
 
 static void *write_lines(void *p)
@@ -220,7 +221,7 @@ static void *write_lines(void *p)
 	struct writer *w = p;
 	uint8_t *buf = malloc(LS);
 
-	for (uint64_t r = 1; r <= w->rounds; r++) {
+	for (uint64_t r = w->from; r <= w->rounds; r++) {
 		for (uint64_t l = w->first; l < w->first + w->n; l++) {
 			tu_fill(buf, LS, l, r);
 			if (hs_heap_write(w->h, buf, LS, l * LS) != LS)
@@ -245,7 +246,7 @@ START_TEST(eviction_under_concurrent_writers_loses_nothing)
 {
 	hs_heap *a = mkheap("a", LS), *b = mkheap("b", LS);
 	struct writer w[4] = {
-		{ a, 0, 200, 3 }, { a, 200, 200, 3 }, { b, 0, 200, 3 }, { b, 300, 100, 6 },
+		{ a, 0, 200, 3, 1 }, { a, 200, 200, 3, 1 }, { b, 0, 200, 3, 1 }, { b, 300, 100, 6, 1 },
 	};
 	pthread_t t[5];
 
@@ -264,6 +265,61 @@ START_TEST(eviction_under_concurrent_writers_loses_nothing)
 	ck_assert_uint_eq(info(b).lines_used, 300);
 	hs_heap_close(a);
 	hs_heap_close(b);
+	fsck_clean();
+}
+END_TEST
+
+/* ---- writes racing write-back ------------------------------------------ */
+
+static void *flush_until(void *p)
+{
+	hs_heap *h = p;
+	hs_cache_stats cs;
+
+	do {
+		if (hs_heap_flush(h) != 0)
+			abort();
+		hs_store_cache_stats(st, &cs);
+	} while (cs.flush_batches < 400);
+	return NULL;
+}
+
+/*
+ * Write-back holds each line only while it reads it: a write that lands
+ * between that and the end of its batch must leave the line dirty, or the
+ * store keeps the older content and a cold reopen reads it.
+ */
+START_TEST(a_write_racing_write_back_reaches_the_store)
+{
+	hs_heap *h = mkheap("race", LS);
+	struct writer w[2] = { { h, 0, 32, 0, 0 }, { h, 32, 32, 0, 0 } };
+	pthread_t t[3];
+	hs_cache_stats cs;
+	uint64_t rounds = 0;
+
+	ck_assert_int_eq(pthread_create(&t[2], NULL, flush_until, h), 0);
+	/* Rounds of 4 MiB until write-back has run 400 batches meanwhile. */
+	do {
+		w[0].from = w[1].from = rounds + 1;
+		w[0].rounds = w[1].rounds = rounds + 20;
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(pthread_create(&t[i], NULL, write_lines, &w[i]), 0);
+		for (int i = 0; i < 2; i++)
+			ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+		rounds += 20;
+		hs_store_cache_stats(st, &cs);
+	} while (cs.flush_batches < 400);
+	ck_assert_int_eq(pthread_join(t[2], NULL), 0);
+	/* The last round, rewritten once more with nothing racing it, would
+	 * hide a lost write: sync and read it back from the store alone. */
+	ck_assert_int_eq(hs_heap_sync(h), 0);
+	hs_heap_close(h);
+	hs_store_close(st);
+	open_store(16 * MiB, 0);
+	ck_assert_int_eq(hs_heap_open(&h, st, "race"), 0);
+	for (uint64_t l = 0; l < 64; l++)
+		expect(h, HS_VERSION_LIVE, l, rounds);
+	hs_heap_close(h);
 	fsck_clean();
 }
 END_TEST
@@ -497,6 +553,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, checkpoint_holds_every_completed_write);
 	tcase_add_test(tc, a_heap_16_times_the_cache_stays_within_it);
 	tcase_add_test(tc, eviction_under_concurrent_writers_loses_nothing);
+	tcase_add_test(tc, a_write_racing_write_back_reaches_the_store);
 	tcase_add_test(tc, truncate_punch_and_restore_see_dirty_lines);
 	tcase_add_test(tc, transactions_and_diff_see_dirty_lines);
 	tcase_add_test(tc, deleting_a_heap_drops_its_dirty_lines);
