@@ -367,6 +367,23 @@ END {
 		print "hfs-c0: heapfs -o cache=0 (write-through, no line cache);"
 	print "hfs CPU: cores the heapfs daemon kept busy during the job (median, of " ncores ")."
 	print ""
+	# Each run takes the targets in turn, so the two of one run share a moment:
+	# the range shows how far this machine moves a ratio between runs.
+	if (cnt["heapfs", J[1]] > 1) {
+		print "heapfs/pt run by run, lowest - highest:"
+		for (j = 1; j <= nj; j++) {
+			lo = hi = -1
+			for (k = 1; k <= cnt["heapfs", J[j]] && k <= cnt["pt", J[j]]; k++) {
+				if (val["pt", J[j], k] <= 0)
+					continue
+				x = val["heapfs", J[j], k] / val["pt", J[j], k]
+				if (lo < 0 || x < lo) lo = x
+				if (x > hi) hi = x
+			}
+			printf "  %-25s %s\n", L[j], lo < 0 ? "-" : sprintf("%.2fx - %.2fx", lo, hi)
+		}
+		print ""
+	}
 	print "goals (reads: the lines are already in the page cache):"
 	goal("seqread", "pt", 1.0); goal("randread", "pt", 1.0); goal("mmapread", "pt", 1.0)
 	goal("mmapread", "tmpfs", 0.9)
