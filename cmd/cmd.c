@@ -202,7 +202,7 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 			json_object_set_new(resp, "heap", heap_json(&hi));
 			/* The heap's share of the line cache, and the cache's figures. */
 			json_object_set_new(resp, "cache", json_pack(
-				"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				"lines_resident", (json_int_t)hi.lines_resident,
 				"lines_dirty", (json_int_t)hi.lines_dirty,
 				"hits", (json_int_t)hi.cache_hits,
@@ -210,6 +210,7 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 				"evictions", (json_int_t)hi.cache_evictions,
 				"limit", (json_int_t)cs.limit_bytes,
 				"allocated", (json_int_t)cs.allocated_bytes,
+				"spare", (json_int_t)cs.spare_bytes,
 				"used", (json_int_t)cs.used_bytes,
 				"dirty", (json_int_t)cs.dirty_bytes,
 				"blocks_grown", (json_int_t)cs.blocks_grown,

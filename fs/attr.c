@@ -91,11 +91,12 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			fs->opts.split[3], fs->opts.cap_pct);
 		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
 			break;
-		tprintf(&t, "cache_allocated: %llu\ncache_used: %llu\ncache_dirty: %llu\n"
+		tprintf(&t, "cache_allocated: %llu\ncache_spare: %llu\ncache_used: %llu\ncache_dirty: %llu\n"
 			"cache_block: %llu\ncache_blocks_grown: %llu\ncache_blocks_returned: %llu\n"
 			"cache_hits: %llu\ncache_misses: %llu\ncache_evictions: %llu\n"
 			"cache_idle_evictions: %llu\nflushed_lines: %llu\nflush_batches: %llu\n",
-			(unsigned long long)cs.allocated_bytes, (unsigned long long)cs.used_bytes,
+			(unsigned long long)cs.allocated_bytes, (unsigned long long)cs.spare_bytes,
+			(unsigned long long)cs.used_bytes,
 			(unsigned long long)cs.dirty_bytes, (unsigned long long)cs.block_bytes,
 			(unsigned long long)cs.blocks_grown, (unsigned long long)cs.blocks_returned,
 			(unsigned long long)cs.hits, (unsigned long long)cs.misses,

@@ -146,6 +146,9 @@ typedef struct hs_cache_stats {
 	uint64_t limit_bytes;     /* cache_bytes, whole blocks */
 	uint64_t block_bytes;     /* the unit it grows and shrinks by */
 	uint64_t allocated_bytes; /* blocks held now */
+	uint64_t spare_bytes;     /* blocks given back (MADV_FREE) and kept mapped
+				     for reuse; the kernel takes their pages
+				     when it needs memory */
 	uint64_t used_bytes;      /* lines held now */
 	uint64_t dirty_bytes;     /* lines not yet written back */
 	uint64_t lines, lines_dirty, blocks;

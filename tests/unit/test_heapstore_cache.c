@@ -437,6 +437,7 @@ START_TEST(idle_memory_is_given_back_keeping_one_block)
 {
 	hs_heap *h;
 	hs_cache_stats cs;
+	uint64_t mapped;
 
 	hs_store_close(st);
 	open_store(16 * MiB, 200);
@@ -458,11 +459,16 @@ START_TEST(idle_memory_is_given_back_keeping_one_block)
 	ck_assert_uint_eq(cs.allocated_bytes, cs.block_bytes);
 	ck_assert_uint_ge(cs.blocks_returned, 2);
 	ck_assert_uint_gt(cs.idle_evictions, 0);
-	/* And it grows again on demand. */
+	/* Given back lazily: kept mapped as spares, never past the limit. */
+	ck_assert_uint_eq(cs.spare_bytes, cs.blocks_returned * cs.block_bytes);
+	mapped = cs.spare_bytes + cs.allocated_bytes;
+	ck_assert_uint_le(mapped, 16 * MiB);
+	/* And it grows again on demand, into the spares: nothing mapped anew. */
 	for (uint64_t l = 0; l < 192; l++)
 		expect(h, HS_VERSION_LIVE, l, 1);
 	ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
 	ck_assert_uint_ge(cs.allocated_bytes, 12 * MiB);
+	ck_assert_uint_eq(cs.spare_bytes + cs.allocated_bytes, mapped);
 	hs_heap_close(h);
 }
 END_TEST
