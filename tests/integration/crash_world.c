@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crash_world.h"
 
@@ -314,8 +315,23 @@ void op_apply(struct world *w, const struct op *o, bool durable, uint64_t n)
 		for (uint32_t i = 0; i < o->n; i++)
 			cell_push(&s->slot[o->slot + i], ++w->gen, op,
 				  o->kind == OP_MAPW ? HOW_MAP : HOW_WRITE);
-		if ((uint64_t)(o->slot + o->n) * SLOT > cell_cur(&s->size))
-			cell_set(&s->size, (uint64_t)(o->slot + o->n) * SLOT, op, HOW_WRITE);
+		if ((uint64_t)(o->slot + o->n) * SLOT > cell_cur(&s->size)) {
+			uint64_t end = (uint64_t)(o->slot + o->n) * SLOT;
+			uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+
+			/*
+			 * The kernel may send one write() as several requests,
+			 * each ending on a page (it stops at a page whose source
+			 * is not faulted in), and each extends the size: a kill
+			 * between them leaves the size at one of those ends.
+			 */
+			if (o->kind != OP_MAPW) {
+				for (uint64_t p = (cell_cur(&s->size) / page + 1) * page; p < end;
+				     p += page)
+					cell_set(&s->size, p, op, HOW_WRITE);
+			}
+			cell_set(&s->size, end, op, HOW_WRITE);
+		}
 		break;
 	case OP_TRUNC:
 		for (uint32_t i = (uint32_t)(o->size / SLOT); i < s->nslots; i++) {
