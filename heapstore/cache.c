@@ -214,6 +214,12 @@ static void dirty_append(hs_cache *c, struct hs_cline *cl)
 
 /* ---- blocks ------------------------------------------------------------ */
 
+static void block_unmap(struct hs_cblock *b)
+{
+	munmap(b->mem, HS_CACHE_BLOCK);
+	free(b);
+}
+
 /* Give @b's memory back: lazily, keeping it as a spare, unless @unmap. */
 static void block_free(hs_cache *c, struct hs_cblock *b, bool unmap)
 {
@@ -231,8 +237,7 @@ static void block_free(hs_cache *c, struct hs_cblock *b, bool unmap)
 		c->n_spares++;
 		return;
 	}
-	munmap(b->mem, HS_CACHE_BLOCK);
-	free(b);
+	block_unmap(b);
 }
 
 /* A block mapped afresh, with no slot size yet; NULL without memory. */
@@ -1112,8 +1117,7 @@ void hs_cache__close(hs_store *s)
 
 		c->spares = b->next;
 		c->n_spares--;
-		munmap(b->mem, HS_CACHE_BLOCK);
-		free(b);
+		block_unmap(b);
 	}
 	while (c->n_wb)
 		rocksdb_writebatch_destroy(c->wb_pool[--c->n_wb]);
