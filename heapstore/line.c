@@ -827,7 +827,7 @@ static int truncate_space(hs_heap *h, bool state, uint64_t size)
 		/* Every line with entries past the end becomes zero. */
 		scan = hs_line__iter(h);
 		for (uint64_t line = base | keep;;) {
-			struct hs_lineval cur, zero = { .zero = true };
+			struct hs_lineval cur = { .zero = true }, zero = { .zero = true };
 			uint64_t kh, kv;
 			size_t kl;
 			const char *k;

@@ -86,7 +86,10 @@ static char *via_mount(const struct ctl *c, const char *req, int *err)
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/.heapfs/ctl", c->mount);
+	if ((size_t)snprintf(path, sizeof(path), "%s/.heapfs/ctl", c->mount) >= sizeof(path)) {
+		*err = ENAMETOOLONG;
+		return NULL;
+	}
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		*err = errno;
