@@ -568,7 +568,7 @@ static int punch_stored(hs_heap *h, uint64_t line)
  * modify_range() through the line cache: each line is changed in memory
  * under its stripe (loaded first unless it is written whole), so a write
  * costs a copy; the flushers write it back.  An extending write sets the
- * new size first (and puts the old one back if nothing was written).
+ * new size first, and cuts it back to what it wrote if it stops short.
  */
 static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 			     size_t len, uint64_t off, bool may_extend)
@@ -635,10 +635,14 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 	}
 	hs_cursor__close(&cur);
 	pthread_rwlock_unlock(&h->lock);
-	if (extended && done == 0) {   /* nothing written: the size was not earned */
+	if (extended && off + done < end) {
+		/* A short write earns the size only up to what it wrote, as on
+		 * a local file system. */
+		uint64_t earned = off + done > old_size ? off + done : old_size;
+
 		pthread_rwlock_wrlock(&h->lock);
 		if (hs_heap__check_live(h) == 0 && *space_size(&h->rec, state) == end)
-			(void)size_put(h, state, old_size);
+			(void)size_put(h, state, earned);
 		pthread_rwlock_unlock(&h->lock);
 	}
 	return done ? (ssize_t)done : rc;

@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "heapstore.h"
+#include <openssl/evp.h>
+#include <rocksdb/c.h>
+
+#include "heapstore_int.h"
 #include "test_util.h"
 
 #define LS 65536u
@@ -433,6 +436,48 @@ START_TEST(deleting_a_heap_drops_its_dirty_lines)
 }
 END_TEST
 
+/*
+ * A write that grows the heap and stops short (here at a line whose blob
+ * is gone) leaves the size where its data ends, not where it meant to end.
+ */
+START_TEST(a_short_growing_write_keeps_only_the_size_it_wrote)
+{
+	hs_heap *h = mkheap("app", LS);
+	static uint8_t line3[LS], buf[2 * LS];
+	uint8_t hash[HS_HASH_LEN];
+	unsigned int hn = 0;
+	rocksdb_writeoptions_t *wo;
+	char *err = NULL;
+
+	for (uint64_t l = 0; l < 4; l++)
+		put(h, l, 1);
+	ck_assert_int_eq(hs_heap_truncate(h, 3 * LS + LS / 2), 0);
+	hs_heap_close(h);
+	hs_store_close(st);   /* nothing of line 3 stays in memory */
+	open_store(16 * MiB, 0);
+	tu_fill(line3, LS, 3, 1);
+	memset(line3 + LS / 2, 0, LS / 2);
+	ck_assert_int_eq(EVP_Digest(line3, LS, hash, &hn, EVP_sha256(), NULL), 1);
+	wo = rocksdb_writeoptions_create();
+	rocksdb_delete_cf(hs_store__db(st), wo, hs_store__cf(st, HS_CF_BLOBS), (const char *)hash,
+			  HS_HASH_LEN, &err);
+	rocksdb_writeoptions_destroy(wo);
+	ck_assert_msg(!err, "%s", err);
+
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	tu_fill(buf, sizeof(buf), 9, 9);
+	/* Half of line 2, then part of line 3, which cannot be loaded. */
+	ck_assert_int_eq(hs_heap_write(h, buf, LS + LS / 4, 2 * LS + LS / 2), LS / 2);
+	ck_assert_uint_eq(info(h).size_bytes, 3 * LS + LS / 2);
+	/* From the start: nothing written, the size stays. */
+	ck_assert_int_eq(hs_heap_write(h, buf, LS, 3 * LS + LS / 4), -EUCLEAN);
+	ck_assert_uint_eq(info(h).size_bytes, 3 * LS + LS / 2);
+	ck_assert_int_eq(hs_heap_read(h, line3, LS / 2, 2 * LS + LS / 2), LS / 2);
+	ck_assert_mem_eq(line3, buf, LS / 2);
+	hs_heap_close(h);
+}
+END_TEST
+
 START_TEST(idle_memory_is_given_back_keeping_one_block)
 {
 	hs_heap *h;
@@ -563,6 +608,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, truncate_punch_and_restore_see_dirty_lines);
 	tcase_add_test(tc, transactions_and_diff_see_dirty_lines);
 	tcase_add_test(tc, deleting_a_heap_drops_its_dirty_lines);
+	tcase_add_test(tc, a_short_growing_write_keeps_only_the_size_it_wrote);
 	tcase_add_test(tc, idle_memory_is_given_back_keeping_one_block);
 	tcase_add_test(tc, suspend_checkpoints_frees_and_refuses_changes);
 	tcase_add_test(tc, too_small_a_cache_is_refused);
