@@ -149,8 +149,10 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 			t, rocksdb_filterpolicy_create_bloom_full(10));
 		rocksdb_options_set_compression(opt, rocksdb_no_compression);
 		/* Frames pass through here on their way to blob files: keep the
-		 * memtables that hold them small (the daemon's RSS bound). */
-		rocksdb_options_set_write_buffer_size(opt, 8u << 20);
+		 * memtables that hold them small (the daemon's RSS bound).  With
+		 * 4 MiB, a 16 GiB heap written through cache=256M peaked at 310
+		 * MiB against 320-323 with 8 MiB. */
+		rocksdb_options_set_write_buffer_size(opt, 4u << 20);
 		rocksdb_options_set_max_write_buffer_number(opt, 2);
 		if (blob_files) {
 			rocksdb_options_set_enable_blob_files(opt, 1);
@@ -466,6 +468,14 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	/* Memtables of all families together: part of the daemon's RSS bound
 	 * (cache= plus 64 MiB). */
 	rocksdb_options_set_db_write_buffer_size(s->db_opts, 16u << 20);
+	/*
+	 * Every memtable switch starts a WAL file, and every flush a blob file
+	 * and a table, each with a write buffer that grows to this size in
+	 * fresh pages (malloc's fixed mmap threshold, fs/main.c).  1 MiB
+	 * (RocksDB's default) put page faults in the flush path; 256 KiB wrote
+	 * a 3 GiB heap at 95 MiB/s against 78-84.
+	 */
+	rocksdb_options_set_writable_file_max_buffer_size(s->db_opts, 256u << 10);
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		cf_options_build(s, cf, &o);
 		names[cf] = cf_names[cf];
