@@ -402,8 +402,8 @@ if part 2; then
 	echo "Checkpoint latency (median of $ck_runs; baseline: SHA-256 + zstd -1 + write +"
 	echo "fdatasync of the same lines' bytes on the same disk, in one process):"
 	echo
-	echo "| heap | dirty lines | checkpoint | baseline | checkpoint/baseline | still dirty at mkdir |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| heap | dirty lines | checkpoint | baseline | checkpoint/baseline | still dirty at mkdir | goal |"
+	echo "|---|---:|---:|---:|---:|---:|---|"
 	med() { awk -F'\t' -v s="$1" -v n="$2" -v c="$3" '$1 == s && $3 == n { print $c }' "$ck" | median; }
 	declare -A cms bms
 	n_big=$(((ck_big / line + 50) / 100))
@@ -413,22 +413,26 @@ if part 2; then
 		cms[$s,$n]=$(med "$s" "$n" 4); bms[$s,$n]=$(med "$s" "$n" 6)
 		d=$(med "$s" "$n" 5)
 		pct=$(awk -v n="$n" -v l=$((s / line)) 'BEGIN { printf "%.1f%%", 100 * n / l }')
-		printf '| %s | %d (%s) | %.2f ms | %.2f ms | %sx | %.1f MiB |\n' "$(human "$s")" "$n" \
-			"$pct" "${cms[$s,$n]}" "${bms[$s,$n]}" "$(ratio "${cms[$s,$n]}" "${bms[$s,$n]}")" \
-			"$(awk -v b="$d" 'BEGIN { print b / 1048576 }')"
+		r=$(ratio "${cms[$s,$n]}" "${bms[$s,$n]}")
+		printf '| %s | %d (%s) | %.2f ms | %.2f ms | %sx | %.1f MiB | <= 1.1x: %s |\n' \
+			"$(human "$s")" "$n" "$pct" "${cms[$s,$n]}" "${bms[$s,$n]}" "$r" \
+			"$(awk -v b="$d" 'BEGIN { print b / 1048576 }')" "$(goal_le "$r" 1.1)"
 	done
 	r1=$(ratio "${cms[$ck_big,$n_big]}" "${cms[$ck_small,$n_small]}")
 	rb=$(ratio "${bms[$ck_big,$n_big]}" "${bms[$ck_small,$n_small]}")
 	r2=$(ratio "${cms[$ck_big,$n_small]}" "${cms[$ck_small,$n_small]}")
+	rb2=$(ratio "${bms[$ck_big,$n_small]}" "${bms[$ck_small,$n_small]}")
+	g1=$(ratio "$r1" "$rb"); g2=$(ratio "$r2" "$rb2")
 	echo
-	echo "| ratio $(human $ck_big) / $(human $ck_small) | checkpoint | baseline | goal |"
-	echo "|---|---:|---:|---|"
-	echo "| 1% of each heap dirty ($n_big / $n_small lines) | ${r1}x | ${rb}x | <= 1.1x: $(goal_le "$r1" 1.1) |"
-	echo "| same dirty lines ($n_small / $n_small) | ${r2}x | | <= 1.1x: $(goal_le "$r2" 1.1) |"
+	echo "| $(human $ck_big) heap / $(human $ck_small) heap | checkpoint | baseline | checkpoint growth / baseline growth | goal |"
+	echo "|---|---:|---:|---:|---|"
+	echo "| 1% of each heap dirty ($n_big / $n_small lines) | ${r1}x | ${rb}x | ${g1}x | <= 1.1x: $(goal_le "$g1" 1.1) |"
+	echo "| same dirty lines ($n_small / $n_small) | ${r2}x | ${rb2}x | ${g2}x | <= 1.1x: $(goal_le "$g2" 1.1) |"
 	echo
-	echo "(1% of each heap is $((ck_big / ck_small))x the dirty lines on the big heap: the"
-	echo "baseline's ratio is what that work alone grows by; same dirty lines shows the"
-	echo "checkpoint does not grow with the heap.)"
+	echo "(1% of each heap is $((ck_big / ck_small))x the dirty lines on the big heap. The"
+	echo "baseline does the same work on the same disk right after each checkpoint, so"
+	echo "its growth is what the work and the moment alone account for: a checkpoint"
+	echo "that grows no more than it has a cost that follows its dirty lines, not the heap.)"
 fi
 
 if part 3; then
