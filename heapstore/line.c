@@ -55,6 +55,7 @@ int hs_cursor__open(struct hs_cursor *c, hs_heap *h,
 					   h->store->cf[HS_CF_LINES]);
 	if (!c->it) {
 		rocksdb_readoptions_destroy(c->ro);
+		c->ro = NULL;   /* hs_cursor__close() may follow */
 		return hs_errno_set(-ENOMEM, "out of memory");
 	}
 	return 0;
@@ -458,10 +459,7 @@ static ssize_t read_cached(hs_heap *h, bool state, uint8_t *dst, size_t len,
 		if ((rc = hs_cache__get(h, line, true, &cl)) < 0)
 			break;
 		hs_heap__stripes_lock(h, &line, 1);
-		if (!cur.it)
-			rc = hs_cursor__open(&cur, h, NULL);
-		if (rc == 0)
-			rc = hs_cache__fill(h, cl, &cur, &zero);
+		rc = hs_cache__fill(h, cl, &cur, &zero);
 		if (rc == 0)
 			memcpy(dst + done, hs_cache__data(cl) + in, n);
 		hs_heap__stripes_unlock(h, &line, 1);
@@ -616,9 +614,7 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 			continue;
 		}
 		hs_heap__stripes_lock(h, &line, 1);
-		if (n < ls && !cur.it)
-			rc = hs_cursor__open(&cur, h, NULL);
-		if (rc == 0 && n < ls)
+		if (n < ls)
 			rc = hs_cache__fill(h, cl, &cur, &zero);
 		if (rc == 0) {
 			if (src)
