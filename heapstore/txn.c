@@ -30,6 +30,7 @@ struct hs_txn {
 	const rocksdb_snapshot_t *snap;
 	uint64_t version;             /* working version at begin */
 	uint64_t size;                /* heap size at begin, grown by writes */
+	uint64_t write_end;           /* end of the furthest staged write */
 	void *tree;                   /* struct staged, by line */
 	size_t n_staged;
 	uint64_t staged_bytes;
@@ -284,6 +285,8 @@ ssize_t hs_txn_write(hs_txn *t, const void *buf, size_t len, uint64_t off)
 	n = txn_modify(t, buf, len, off);
 	if (n > 0 && off + (uint64_t)n > t->size)
 		t->size = off + (uint64_t)n;
+	if (n > 0 && off + (uint64_t)n > t->write_end)
+		t->write_end = off + (uint64_t)n;
 	return n;
 }
 
@@ -377,11 +380,17 @@ int hs_txn_commit(hs_txn *t)
 		pthread_rwlock_wrlock(&h->lock);
 	else
 		pthread_rwlock_rdlock(&h->lock);
-	grow = t->size > h->rec.size;
+	/*
+	 * The size the commit leaves is max(the size now, the end of what it
+	 * wrote): a truncate or growth made since begin stays.  A staged line
+	 * that a truncate changed since the snapshot is a conflict (EBUSY)
+	 * below, like any other change of a staged line.
+	 */
+	grow = t->write_end > h->rec.size;
 	if (grow && !h->store->cache) {   /* the record changes: exclude other writers */
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_wrlock(&h->lock);
-		grow = t->size > h->rec.size;
+		grow = t->write_end > h->rec.size;
 	}
 	if ((rc = hs_heap__check_writable(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto unlock;
@@ -400,12 +409,12 @@ int hs_txn_commit(hs_txn *t)
 	if (rc == 0 && grow) {
 		struct hs_heap_rec copy = h->rec;
 
-		copy.size = t->size;
+		copy.size = t->write_end;
 		rc = hs_heap__put_rec(h, b.wb, &copy);
 	}
 	if (rc == 0 && (rc = hs_batch__commit(h, &b, true)) == 0) {
 		if (grow)
-			h->rec.size = t->size;
+			h->rec.size = t->write_end;
 		hs_cache__drop_lines(h, c.lines, c.n);
 	}
 unstripe:

@@ -194,6 +194,32 @@ START_TEST(txn_commit_reaches_other_mappings)
 }
 END_TEST
 
+/* The review's reproduction: a commit used to set the size it saw at begin. */
+START_TEST(txn_commit_keeps_a_later_truncate)
+{
+	static char mib[1 << 20];
+	struct stat sb;
+	int t;
+
+	memset(mib, 'm', sizeof(mib));
+	ck_assert_int_eq(pwrite(heap_fd, mib, sizeof(mib), 0), (ssize_t)sizeof(mib));
+	ck_assert_int_eq(fsync(heap_fd), 0);
+	t = open(mu_at("app/txn"), O_RDWR);
+	ck_assert_int_ge(t, 0);
+	ck_assert_int_eq(ftruncate(heap_fd, LS), 0);
+	ck_assert_int_eq(pwrite(t, "y", 1, 0), 1);
+	ck_assert_int_eq(fsync(t), 0);
+	ck_assert_int_eq(close(t), 0);
+	/* max(size now, end of what the commit wrote): 64 KiB, not 1 MiB. */
+	ck_assert_int_eq(fstat(heap_fd, &sb), 0);
+	ck_assert_int_eq(sb.st_size, LS);
+	ck_assert_int_eq(stat(mu_at("app/heap"), &sb), 0);
+	ck_assert_int_eq(sb.st_size, LS);
+	expect_byte(heap_fd, 0, 'y');
+	expect_byte(heap_fd, 1, 'm');
+}
+END_TEST
+
 static Suite *txn_suite(void)
 {
 	Suite *s = suite_create("txn");
@@ -207,6 +233,7 @@ static Suite *txn_suite(void)
 	tcase_add_test(tc, txn_punch_commits_zeroes);
 	tcase_add_test(tc, txn_conflict_between_processes_returns_ebusy);
 	tcase_add_test(tc, txn_commit_reaches_other_mappings);
+	tcase_add_test(tc, txn_commit_keeps_a_later_truncate);
 	suite_add_tcase(s, tc);
 	return s;
 }
