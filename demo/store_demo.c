@@ -166,7 +166,10 @@ static int run(const char *dir)
 
 	hs_heap_close(copy);
 	hs_heap_close(game);
-	hs_store_close(st);
+	if (hs_store_close(st) < 0) {
+		fprintf(stderr, "store_demo: closing the store: %s\n", hs_error_last());
+		rc = -EIO;
+	}
 	free(buf);
 	free(back);
 	return rc == -EBUSY ? 0 : 1;

@@ -40,15 +40,20 @@ static const struct {
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A second handle on @n's heap for a child node. */
-static int heap_ref(struct fs *fs, struct fs_node *n, hs_heap **out)
+/*
+ * A second handle on @n's heap for a child node: the very heap, never one
+ * reopened by name (a delete and a re-create in between would give the
+ * child the new heap).
+ */
+static int heap_ref(struct fs_node *n, hs_heap **out)
 {
 	hs_heap_info hi;
-	int rc = hs_heap_info_get(n->heap, &hi);
+	int rc = hs_heap_info_get(n->heap, &hi);   /* -ENOENT once deleted */
 
 	if (rc < 0)
 		return rc;
-	return hs_heap_open(out, fs->store, hi.name);
+	*out = hs_heap_dup(n->heap);
+	return 0;
 }
 
 static int child(struct fs *fs, struct fs_node *parent, enum fs_kind kind,
@@ -58,7 +63,7 @@ static int child(struct fs *fs, struct fs_node *parent, enum fs_kind kind,
 	hs_heap *h = NULL;
 	int rc;
 
-	if (parent->heap && (rc = heap_ref(fs, parent, &h)) < 0)
+	if (parent->heap && (rc = heap_ref(parent, &h)) < 0)
 		return rc;
 	return fs_node_lookup(fs, out, kind, parent->heap_id, version, line, label, h);
 }

@@ -168,7 +168,12 @@ out:
 	fs_files_dispose(&fs);
 	if (fs.next_ino)
 		fs_nodes_dispose(&fs);
-	hs_store_close(fs.store);
+	/* DESIGN: unmount and SIGTERM flush everything; when that fails the
+	 * daemon says so and exits 1. */
+	if (hs_store_close(fs.store) < 0) {
+		fs_fail("unmount", "%s", hs_error_last());
+		status = 1;
+	}
 	fs_opts_dispose(&fs.opts);
 	return status;
 }

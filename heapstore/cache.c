@@ -44,6 +44,7 @@
  * cache->lock (hs_heap_close takes the store lock).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -75,7 +76,9 @@ struct hs_cline {
 	uint8_t *data;
 	struct hs_cblock *block;
 	uint32_t slot;
-	uint8_t state;
+	/* Changed under cache->lock; read there, or without it (atomically)
+	 * under the line's stripe, where only Empty -> not Empty matters. */
+	_Atomic uint8_t state;
 	bool flushing;
 	bool redirtied;                   /* written while flushing: stays dirty */
 	int pins;
@@ -104,7 +107,8 @@ struct hs_cache {
 	hs_heap *dirty_head, *dirty_tail;      /* heaps with dirty lines */
 	uint64_t bytes_used, bytes_dirty, lines, lines_dirty;
 	hs_cache_stats st;
-	int error;                        /* the last write-back failure */
+	int error;                        /* a write-back failure not yet reported
+					     by hs_store_flush() */
 	rocksdb_writebatch_t *wb_pool[WB_POOL];   /* emptied, their buffers grown */
 	int n_wb;
 	bool stop;
@@ -513,9 +517,7 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 		c->lines_dirty--;
 		h->cache.n_dirty--;
 	}
-	if (rc < 0) {
-		c->error = rc;
-	} else {
+	if (rc == 0) {
 		c->st.lines_flushed += n;
 		c->st.flush_batches++;
 	}
@@ -624,21 +626,28 @@ static int reclaim(hs_cache *c, hs_heap *held)
 	return rc;
 }
 
-/* Entries whose heap lost its last entry: references to drop after unlocking. */
+/*
+ * Entries whose heap lost its last entry: references to drop after
+ * unlocking.  Dropping one may take the store lock (hs_heap_close), which
+ * is never taken under cache->lock, so a loop that frees entries of many
+ * heaps stops once this is full and goes on after releasing them.
+ */
+#define RELEASES_MAX 16
 struct releases {
-	hs_heap *arr[16];
+	hs_heap *arr[RELEASES_MAX];
 	size_t n;
 };
 
+static bool releases_full(const struct releases *r)
+{
+	return r->n == RELEASES_MAX;
+}
+
+/* Callers check releases_full() before each entry_free() that may add one. */
 static void release_note(struct releases *r, hs_heap *h)
 {
-	if (!h)
-		return;
-	if (r->n == 16) {   /* rare: drop them now, outside the lock */
-		release_all(r->arr, r->n);
-		r->n = 0;
-	}
-	r->arr[r->n++] = h;
+	if (h)
+		r->arr[r->n++] = h;
 }
 
 int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
@@ -675,7 +684,7 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 		got = slot_take(c, size, &b, &slot);
 		if (!got && c->n_blocks < c->blocks_max && block_new(c))
 			got = slot_take(c, size, &b, &slot);
-		while (!got) {
+		while (!got && !releases_full(&rel)) {
 			hs_heap *r = NULL;
 
 			if (!evict_one(c, &r))
@@ -688,10 +697,11 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 			pthread_mutex_unlock(&c->lock);
 			release_all(rel.arr, rel.n);
 			pthread_mutex_lock(&c->lock);
-			if (got) {   /* the table may have changed meanwhile */
+			/* The table may have changed meanwhile; or the releases
+			 * filled up before room was made: look again. */
+			if (got)
 				slot_give(c, b, slot);
-				continue;
-			}
+			continue;
 		}
 		if (!got) {
 			/* Every line is dirty or in use: write some back, or wait. */
@@ -780,7 +790,7 @@ int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool 
 	int rc;
 
 	*zero = false;
-	if (cl->state != CL_EMPTY)
+	if (atomic_load_explicit(&cl->state, memory_order_relaxed) != CL_EMPTY)
 		return 0;
 	/* Only a miss reads the store: a RocksDB iterator per write to a
 	 * resident line was a tenth of the daemon's time in 4 KiB writes. */
@@ -875,15 +885,36 @@ void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n)
 	release_all(rel.arr, rel.n);
 }
 
+int hs_cache__take_error(hs_heap *h)
+{
+	hs_cache *c = h->store->cache;
+	int rc;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	rc = h->cache.wb_error;
+	h->cache.wb_error = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (rc < 0)
+		hs_errno_set(rc, "heap '%s': a background write-back failed: %s",
+			     h->rec.name, strerror(-rc));
+	return rc;
+}
+
 int hs_store_flush(hs_store *s)
 {
 	hs_cache *c = s->cache;
+	uint64_t passes;
 	int rc = 0;
 
 	if (!c)
 		return 0;
+	pthread_mutex_lock(&c->lock);
+	passes = c->lines_dirty + 1;
+	pthread_mutex_unlock(&c->lock);
 	/* One pass over the heaps dirty now; each flush takes its heap's lock. */
-	for (uint64_t pass = c->lines_dirty + 1; pass > 0 && rc == 0; pass--) {
+	for (uint64_t pass = passes; pass > 0 && rc == 0; pass--) {
 		hs_heap *h = NULL;
 
 		pthread_mutex_lock(&c->lock);
@@ -903,6 +934,13 @@ int hs_store_flush(hs_store *s)
 		pthread_rwlock_unlock(&h->lock);
 		heap_unref(h);
 	}
+	pthread_mutex_lock(&c->lock);
+	if (rc == 0 && c->error < 0) {
+		rc = c->error;
+		hs_errno_set(rc, "a background write-back failed: %s", strerror(-rc));
+	}
+	c->error = 0;
+	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
 
@@ -983,6 +1021,16 @@ static void tick(hs_cache *c)
 		pthread_mutex_unlock(&c->lock);
 		rc = flush_batch(c, h);
 		pthread_rwlock_unlock(&h->lock);
+		pthread_mutex_lock(&c->lock);
+		if (rc < 0) {
+			/* Nobody waits for this batch: the next flush or sync of
+			 * the heap, and of the store, hears of it.  Its lines
+			 * stay dirty and are retried. */
+			c->error = rc;
+			h->cache.wb_error = rc;
+			c->st.flush_failures++;
+		}
+		pthread_mutex_unlock(&c->lock);
 		heap_unref(h);
 		pthread_mutex_lock(&c->lock);
 		if (rc <= 0)
@@ -993,8 +1041,8 @@ static void tick(hs_cache *c)
 		hs_heap *r = NULL;
 
 		prev = cl->prev;
-		if (now - cl->touched < c->idle_ns)
-			break;   /* the LRU tail is the oldest */
+		if (now - cl->touched < c->idle_ns || releases_full(&rel))
+			break;   /* the LRU tail is the oldest; the rest next tick */
 		if (cl->pins || cl->flushing)
 			continue;
 		c->st.idle_evictions++;
@@ -1082,14 +1130,20 @@ int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms)
 
 /*
  * Write back everything and free the cache.  The caller has closed its heap
- * handles; the cache's own references are the last ones.
+ * handles; the cache's own references are the last ones.  Returns 0, or the
+ * first write-back failure, with hs_error_last() counting the dirty lines
+ * that were dropped unwritten: the process is about to let them go, and
+ * must say so.
  */
-void hs_cache__close(hs_store *s)
+int hs_cache__close(hs_store *s)
 {
 	hs_cache *c = s->cache;
+	uint64_t lost = 0, lost_heaps = 0;
+	char first[HS_NAME_MAX + 1] = "";
+	int err = 0;
 
 	if (!c)
-		return;
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	c->stop = true;
 	pthread_cond_broadcast(&c->work);
@@ -1098,6 +1152,7 @@ void hs_cache__close(hs_store *s)
 		pthread_join(c->threads[i], NULL);
 	for (;;) {
 		hs_heap *h = NULL;
+		int rc;
 
 		pthread_mutex_lock(&c->lock);
 		if (c->dirty_head)
@@ -1110,7 +1165,15 @@ void hs_cache__close(hs_store *s)
 		if (!h)
 			break;
 		pthread_rwlock_wrlock(&h->lock);
-		(void)hs_cache__flush_heap(h);   /* a failure was reported to fsync */
+		if ((rc = hs_cache__flush_heap(h)) < 0 && !h->deleted) {
+			pthread_mutex_lock(&c->lock);
+			lost += h->cache.n_dirty;
+			pthread_mutex_unlock(&c->lock);
+			if (!lost_heaps++)
+				snprintf(first, sizeof(first), "%s", h->rec.name);
+			if (!err)
+				err = rc;
+		}
 		hs_cache__drop(h, true, false, 0);
 		pthread_rwlock_unlock(&h->lock);
 		heap_unref(h);
@@ -1134,4 +1197,10 @@ void hs_cache__close(hs_store *s)
 	free(c->threads);
 	free(c);
 	s->cache = NULL;
+	if (err < 0)
+		return hs_errno_set(err, "%s: %llu dirty lines of %llu heaps (first: '%s') "
+				    "could not be written back and are lost: %s", s->dir,
+				    (unsigned long long)lost, (unsigned long long)lost_heaps,
+				    first, strerror(-err));
+	return 0;
 }

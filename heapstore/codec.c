@@ -96,10 +96,15 @@ int hs_codec__compress(struct hs_scratch *sc, int level, const void *data,
 	size_t r;
 
 	if (sc->cctx_level != level) {
-		ZSTD_CCtx_reset(sc->cctx, ZSTD_reset_session_and_parameters);
-		ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_compressionLevel, level);
-		ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_checksumFlag, 1);
-		ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_contentSizeFlag, 1);
+		/* A refused parameter would store frames without the checksum
+		 * or content size that reads rely on: fail instead. */
+		sc->cctx_level = 0;
+		if (ZSTD_isError(r = ZSTD_CCtx_reset(sc->cctx, ZSTD_reset_session_and_parameters)) ||
+		    ZSTD_isError(r = ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_compressionLevel, level)) ||
+		    ZSTD_isError(r = ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_checksumFlag, 1)) ||
+		    ZSTD_isError(r = ZSTD_CCtx_setParameter(sc->cctx, ZSTD_c_contentSizeFlag, 1)))
+			return hs_errno_set(-EINVAL, "zstd refused level %d: %s", level,
+					    ZSTD_getErrorName(r));
 		sc->cctx_level = level;
 	}
 	r = ZSTD_compress2(sc->cctx, sc->frame, sc->frame_cap, data, len);

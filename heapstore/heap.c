@@ -318,6 +318,14 @@ out:
 	return rc;
 }
 
+hs_heap *hs_heap_dup(hs_heap *h)
+{
+	pthread_mutex_lock(&h->store->lock);
+	h->refs++;
+	pthread_mutex_unlock(&h->store->lock);
+	return h;
+}
+
 void hs_heap_close(hs_heap *h)
 {
 	hs_store *s;
@@ -419,7 +427,7 @@ int hs_heap_delete(hs_store *s, const char *name)
 	uint8_t key[HS_META_KEY_MAX];
 	rocksdb_writebatch_t *wb = NULL;
 	hs_heap *h, tmp, *open_h = NULL;
-	uint64_t id;
+	uint64_t id, again;
 	int rc;
 
 	if ((rc = hs_name_check(name)) < 0)
@@ -427,6 +435,30 @@ int hs_heap_delete(hs_store *s, const char *name)
 	pthread_mutex_lock(&s->lock);
 	if ((rc = name_lookup(s, name, &id)) < 0)
 		goto out;
+	for (h = s->heaps; h; h = h->next) {
+		if (h->id == id) {
+			h->refs++;
+			open_h = h;
+			break;
+		}
+	}
+	if (open_h) {
+		/*
+		 * Open handles must stop before the purge removes what they
+		 * read, and keep their dirty lines if the delete fails: the
+		 * heap's lock is held exclusively across the synced write (the
+		 * structural exception of the lock order, heapstore_int.h).  A
+		 * heap lock comes before the store lock, so let that go first
+		 * and look the name up again once both are held.
+		 */
+		pthread_mutex_unlock(&s->lock);
+		pthread_rwlock_wrlock(&open_h->lock);
+		pthread_mutex_lock(&s->lock);
+		if (open_h->deleted || (rc = name_lookup(s, name, &again)) < 0 || again != id) {
+			rc = hs_errno_set(-ENOENT, "no heap named '%s'", name);
+			goto out;
+		}
+	}
 	rc = rec_load(s, id, name, &rec);
 	if (rc == -EUCLEAN) {
 		/* A damaged record must not pin the heap: the purge needs only the id. */
@@ -446,25 +478,19 @@ int hs_heap_delete(hs_store *s, const char *name)
 	tmp.id = id;
 	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
 		goto out;
-	/* Open handles must stop before the purge removes what they read. */
-	for (h = s->heaps; h; h = h->next) {
-		if (h->id == id) {
-			pthread_rwlock_wrlock(&h->lock);
-			h->deleted = true;
-			h->rec.state = HS_HEAP_DELETING;
-			pthread_rwlock_unlock(&h->lock);
-			h->refs++;
-			open_h = h;
-		}
+	if ((rc = hs_store__write(s, wb, true)) == 0 && open_h) {
+		open_h->deleted = true;
+		open_h->rec.state = HS_HEAP_DELETING;
 	}
-	rc = hs_store__write(s, wb, true);
 out:
 	pthread_mutex_unlock(&s->lock);
 	if (wb)
 		rocksdb_writebatch_destroy(wb);
-	if (open_h) {   /* its cached lines die with it, before the purge */
-		pthread_rwlock_wrlock(&open_h->lock);
-		hs_cache__drop(open_h, true, false, 0);
+	if (open_h) {
+		/* Deleted: its cached lines die with it, before the purge.
+		 * Failed: nothing changed, and its dirty lines stay. */
+		if (rc == 0)
+			hs_cache__drop(open_h, true, false, 0);
 		pthread_rwlock_unlock(&open_h->lock);
 		hs_heap_close(open_h);
 	}

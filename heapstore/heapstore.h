@@ -103,9 +103,14 @@ typedef struct hs_store_opts {
 HS_API int hs_store_open(hs_store **out, const char *dir,
 			 const hs_store_opts *opts);
 
-/** Close the store: flushes the WAL (synced) and frees it.  NULL is a no-op.
- *  Every hs_heap and hs_txn of the store must be freed first. */
-HS_API void hs_store_close(hs_store *store);
+/**
+ * Close the store: writes back the line cache, flushes the WAL (synced) and
+ * frees it, whatever happens.  NULL is a no-op.  Every hs_heap and hs_txn
+ * of the store must be freed first.  Returns 0, or -errno when the last
+ * write-back or the sync failed: then lines written since the last
+ * successful sync may be lost, and hs_error_last() says how many.
+ */
+HS_API int hs_store_close(hs_store *store);
 
 typedef struct hs_store_usage {
 	uint64_t blobs;           /* distinct stored line contents still referenced */
@@ -158,9 +163,16 @@ typedef struct hs_cache_stats {
 	uint64_t evictions;       /* clean lines evicted for room */
 	uint64_t idle_evictions;  /* clean lines evicted for being idle */
 	uint64_t lines_flushed, flush_batches;
+	uint64_t flush_failures;  /* background write-back batches that failed
+				     (their lines stay dirty) */
 } hs_cache_stats;
 
-/** Write back every heap's dirty cached lines, without syncing. */
+/**
+ * Write back every heap's dirty cached lines, without syncing.  Returns 0,
+ * or -errno if that failed or if a background write-back failed since the
+ * last call (reported once; the lines it could not write stay dirty and
+ * are retried).
+ */
 HS_API int hs_store_flush(hs_store *store);
 
 /** The line cache's figures (all zero without a cache). */
@@ -234,6 +246,12 @@ HS_API int hs_heap_create(hs_store *store, const char *name,
  * Returns 0, -EINVAL (bad name), -ENOENT.
  */
 HS_API int hs_heap_open(hs_heap **out, hs_store *store, const char *name);
+
+/**
+ * Another handle on the heap @heap names (the same heap, even if it has been
+ * deleted and a new heap since took its name); free it with hs_heap_close().
+ */
+HS_API hs_heap *hs_heap_dup(hs_heap *heap);
 
 /** Release a handle.  NULL is a no-op. */
 HS_API void hs_heap_close(hs_heap *heap);
@@ -336,11 +354,17 @@ HS_API int hs_heap_punch(hs_heap *heap, uint64_t off, uint64_t len);
  */
 HS_API int hs_heap_truncate(hs_heap *heap, uint64_t size_bytes);
 
-/** Make every write that returned before this call durable (synced WAL). */
+/**
+ * Make every write that returned before this call durable (synced WAL).
+ * Like fsync(2), it also reports, once, a background write-back of this
+ * heap's lines that failed since the last call (those lines stayed dirty
+ * and were retried here).
+ */
 HS_API int hs_heap_sync(hs_heap *heap);
 
 /** Write the heap's dirty cached lines back to the store, without syncing
- *  (a no-op without a line cache). */
+ *  (a no-op without a line cache); reports a failed background write-back
+ *  as hs_heap_sync() does. */
 HS_API int hs_heap_flush(hs_heap *heap);
 
 /*

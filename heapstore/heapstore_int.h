@@ -117,6 +117,8 @@ struct hs_cheap {
 	bool in_dirty;
 	uint64_t n_resident, n_dirty, n_flushing;
 	int urgent;                       /* threads waiting for its write-back */
+	int wb_error;                     /* a background write-back failure not
+					     yet reported (hs_heap_flush) */
 	uint64_t hits, misses, evictions;
 };
 
@@ -272,7 +274,9 @@ int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 
 /* cache.c: the line cache (store->cache NULL when there is none) */
 int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);
-void hs_cache__close(hs_store *s);
+int hs_cache__close(hs_store *s);
+/* The heap's background write-back failure since the last call, or 0. */
+int hs_cache__take_error(hs_heap *h);
 int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out);
 void hs_cache__put(hs_heap *h, struct hs_cline *cl, bool discard);
 uint8_t *hs_cache__data(struct hs_cline *cl);
@@ -290,6 +294,13 @@ void hs_cache__heap_info(hs_heap *h, hs_heap_info *out);
 int hs_version__load_all(hs_heap *h);
 int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
 int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
+
+/*
+ * Test hook: called, when set, by an extending write through the line cache
+ * right after it grew the size and let the heap lock go, before it writes
+ * (tests put a truncate there).  Set it only while no other write runs.
+ */
+HS_API extern void (*hs__test_extended)(hs_heap *h);
 
 /* test hook: return the ready-made Rocksdb handles (tests inject faults). */
 HS_API rocksdb_t *hs_store__db(hs_store *s);

@@ -43,6 +43,8 @@ rocksdb_iterator_t *hs_line__iter(hs_heap *h)
 int hs_cursor__open(struct hs_cursor *c, hs_heap *h,
 		    const rocksdb_snapshot_t *snap)
 {
+	/* Closable whatever happens below: callers close after a failed open. */
+	c->it = NULL;
 	memset(c->upper, 0xff, sizeof(c->upper));
 	if (!(c->ro = rocksdb_readoptions_create()))
 		return hs_errno_set(-ENOMEM, "out of memory");
@@ -439,6 +441,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 
 /* ---- byte ranges ------------------------------------------------------ */
 
+void (*hs__test_extended)(hs_heap *h);
+
 /* Live reads through the line cache: hits copy, misses load the line. */
 static ssize_t read_cached(hs_heap *h, bool state, uint8_t *dst, size_t len,
 			   uint64_t off)
@@ -579,15 +583,26 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 	int rc;
 
 	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_writable(h)) == 0 && may_extend &&
-	    end > *space_size(&h->rec, state)) {
+	rc = hs_heap__check_writable(h);
+	/*
+	 * The size grows under the lock held exclusively and the lines are
+	 * written under it shared; a truncate may come between, so the size is
+	 * checked again once shared, until it covers the write.  (Writing past
+	 * a smaller size would leave dirty lines beyond the end, written back
+	 * later to reappear when the heap grows.)
+	 */
+	while (rc == 0 && may_extend && end > *space_size(&h->rec, state)) {
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_wrlock(&h->lock);
-		old_size = *space_size(&h->rec, state);
-		if ((rc = hs_heap__check_writable(h)) == 0 && end > old_size &&
-		    (rc = size_put(h, state, end)) == 0)
-			extended = true;
+		if ((rc = hs_heap__check_writable(h)) == 0 &&
+		    end > *space_size(&h->rec, state)) {
+			old_size = *space_size(&h->rec, state);
+			if ((rc = size_put(h, state, end)) == 0)
+				extended = true;
+		}
 		pthread_rwlock_unlock(&h->lock);
+		if (hs__test_extended && rc == 0)
+			hs__test_extended(h);
 		pthread_rwlock_rdlock(&h->lock);
 		if (rc == 0)
 			rc = hs_heap__check_writable(h);
@@ -908,6 +923,8 @@ int hs_heap_flush(hs_heap *h)
 	if ((rc = hs_heap__check_live(h)) == 0)
 		rc = hs_cache__flush_heap(h);
 	pthread_rwlock_unlock(&h->lock);
+	if (rc == 0)
+		rc = hs_cache__take_error(h);
 	return rc;
 }
 

@@ -249,6 +249,7 @@ static int fsync_path(const char *path, int flags)
 static int marker_create(const char *dir)
 {
 	char path[4096];
+	ssize_t n;
 	int fd, rc;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -258,9 +259,12 @@ static int marker_create(const char *dir)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return hs_errno_set(-errno, "%s: %s", path, strerror(errno));
-	if (write(fd, MARKER_TEXT, strlen(MARKER_TEXT)) != (ssize_t)strlen(MARKER_TEXT) ||
-	    fsync(fd) < 0) {
-		rc = hs_errno_set(-EIO, "%s: cannot write the store marker", path);
+	n = write(fd, MARKER_TEXT, strlen(MARKER_TEXT));
+	if (n != (ssize_t)strlen(MARKER_TEXT) || fsync(fd) < 0) {
+		/* A short write without errno is a full disk, as write(2) says. */
+		int e = n >= 0 && n != (ssize_t)strlen(MARKER_TEXT) ? ENOSPC : errno;
+
+		rc = hs_errno_set(-e, "%s: cannot write the store marker: %s", path, strerror(e));
 		close(fd);
 		return rc;
 	}
@@ -376,34 +380,50 @@ static int next_id_load(hs_store *s)
 	return rc;
 }
 
-/* Finish deletions a crash interrupted: heaps whose record says DELETING. */
+/*
+ * Finish deletions a crash interrupted: heaps whose record says DELETING.
+ * In rounds of up to 64 ids (each purge writes, so no iterator is kept
+ * across one), until a scan finds none: every one is finished, or the
+ * open fails saying why.
+ */
 static int resume_deletions(hs_store *s)
 {
-	uint8_t start = 'H', end = 'I';
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it;
-	uint64_t ids[64];
-	size_t n = 0;
-	int rc = 0;
+	for (;;) {
+		uint8_t start = 'H', end = 'I';
+		rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+		rocksdb_iterator_t *it;
+		uint64_t ids[64];
+		size_t n = 0;
+		char *err = NULL;
+		int rc = 0;
 
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
-	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
-	for (rocksdb_iter_seek(it, (const char *)&start, 1);
-	     rocksdb_iter_valid(it) && n < 64; rocksdb_iter_next(it)) {
-		size_t kl, vl;
-		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-		struct hs_heap_rec rec;
+		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+		it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+		for (rocksdb_iter_seek(it, (const char *)&start, 1);
+		     rocksdb_iter_valid(it) && n < 64; rocksdb_iter_next(it)) {
+			size_t kl, vl;
+			const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+			const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+			struct hs_heap_rec rec;
 
-		if (kl == 9 && hs_heap_rec__decode(&rec, v, vl) == 0 &&
-		    rec.state == HS_HEAP_DELETING)
-			ids[n++] = hs_be64_get(k + 1);
+			if (kl == 9 && hs_heap_rec__decode(&rec, v, vl) == 0 &&
+			    rec.state == HS_HEAP_DELETING)
+				ids[n++] = hs_be64_get(k + 1);
+		}
+		rocksdb_iter_get_error(it, &err);
+		rocksdb_iter_destroy(it);
+		rocksdb_readoptions_destroy(ro);
+		if (err)
+			return hs_rdb_error(err, "finding unfinished heap deletions");
+		if (n == 0)
+			return 0;
+		/* A purge removes the record last, so each round finds fewer. */
+		for (size_t i = 0; i < n; i++) {
+			if ((rc = hs_heap__purge(s, ids[i])) < 0)
+				return hs_errno_set(rc, "finishing the deletion of heap id %llu: %s",
+						    (unsigned long long)ids[i], hs_error_last());
+		}
 	}
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = hs_heap__purge(s, ids[i]);
-	return rc;
 }
 
 int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
@@ -514,18 +534,27 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	*out = s;
 	return 0;
 fail:
-	hs_store_close(s);
+	(void)hs_store_close(s);   /* nothing was written through it */
 	return rc;
 }
 
-void hs_store_close(hs_store *s)
+int hs_store_close(hs_store *s)
 {
+	char lost[512] = "";
+	int rc, sync_rc = 0;
+
 	if (!s)
-		return;
-	hs_cache__close(s);   /* writes back, and drops the cache's heap references */
+		return 0;
+	rc = hs_cache__close(s);   /* writes back, and drops the cache's heap references */
+	if (rc < 0)   /* the sync below would overwrite what was lost */
+		snprintf(lost, sizeof(lost), "%s", hs_error_last());
 	assert(!s->heaps); /* every heap handle must be closed first */
 	if (s->db && !s->read_only)
-		(void)hs_store__sync(s);
+		sync_rc = hs_store__sync(s);
+	if (rc < 0)
+		hs_errno_set(rc, "%s", lost);
+	else
+		rc = sync_rc;
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		if (s->cf[cf])
 			rocksdb_column_family_handle_destroy(s->cf[cf]);
@@ -551,6 +580,7 @@ void hs_store_close(hs_store *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
+	return rc;
 }
 
 /* ---- small wrappers used by every file -------------------------------- */

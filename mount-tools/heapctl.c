@@ -158,7 +158,12 @@ static json_t *request(struct ctl *c, json_t *req)
 			exit(1);
 		}
 		resp_text = cmd_exec_text(s, text, strlen(text), NULL);
-		hs_store_close(s);
+		if (hs_store_close(s) < 0) {   /* what the command wrote may not be durable */
+			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, hs_error_last());
+			free(resp_text);
+			free(text);
+			exit(1);
+		}
 	} else {
 		resp_text = via_mount(c, text, &err);
 		if (!resp_text) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -306,6 +307,49 @@ START_TEST(sigterm_unmounts_cleanly_and_keeps_data)
 }
 END_TEST
 
+/*
+ * DESIGN: unmount flushes everything.  When the last write-back cannot be
+ * done (here: the store's disk is full) the daemon must say so on stderr
+ * and exit 1, not 0 as if nothing was lost.  The store lives on a 16 MiB
+ * tmpfs; 24 MiB of incompressible lines stay dirty in a 64 MiB line cache
+ * (under half of it, within the 5 s before write-back) until the unmount.
+ */
+START_TEST(unmount_says_when_the_last_write_back_fails)
+{
+	static uint64_t chunk[(1 << 20) / 8];
+	struct mu_rng r;
+	int fd, st;
+
+	ck_assert_msg(mount("tmpfs", mu.store, "tmpfs", 0, "size=16m") == 0,
+		      "mount tmpfs on %s: %s (run as root)", mu.store, strerror(errno));
+	mu_mount("cache=64M");
+	ck_assert_int_eq(mkdir(mu_at("app"), 0755), 0);
+	fd = mu_open(mu_at("app/heap"), O_RDWR);
+	mu_rng_seed(&r, 12);
+	for (int mib = 0; mib < 24; mib++) {
+		for (size_t i = 0; i < sizeof(chunk) / 8; i++)
+			chunk[i] = mu_rng_next(&r);
+		mu_pwrite_all(fd, chunk, sizeof(chunk), (uint64_t)mib << 20);
+	}
+	close(fd);
+	st = mu_run(NULL, NULL, (char *[]){ "fusermount3", "-u", mu.mnt, NULL });
+	if (st == 0)
+		st = mu_daemon_wait(60);
+	else
+		st = -2;
+	umount2(mu.store, MNT_DETACH);   /* ours: gone before any assertion */
+	ck_assert_msg(st != -2, "fusermount3 -u failed");
+	ck_assert_msg(st != -1, "heapfs still runs 60 s after fusermount3 -u");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1,
+		      "heapfs exited with status 0x%x after losing lines; it said:\n%s",
+		      st, mu_daemon_said());
+	ck_assert_msg(strstr(mu_daemon_said(), "could not be written back") &&
+		      strstr(mu_daemon_said(), "'app'"),
+		      "heapfs did not say what it lost:\n%s", mu_daemon_said());
+	ck_assert(!mu_is_mounted(mu.mnt));
+}
+END_TEST
+
 /* ---- the suite ------------------------------------------------------ */
 
 static Suite *daemon_suite(void)
@@ -327,6 +371,7 @@ static Suite *daemon_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, background_returns_once_mounted);
 	tcase_add_test(tc, sigterm_unmounts_cleanly_and_keeps_data);
+	tcase_add_test(tc, unmount_says_when_the_last_write_back_fails);
 	tcase_add_test(tc, mount_helper_drops_mount_options);
 	tcase_add_test(tc, mount_helper_cleans_a_stale_mount);
 	suite_add_tcase(s, tc);
