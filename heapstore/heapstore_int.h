@@ -295,13 +295,6 @@ int hs_version__load_all(hs_heap *h);
 int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
 int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
 
-/*
- * Test hook: called, when set, by an extending write through the line cache
- * right after it grew the size and let the heap lock go, before it writes
- * (tests put a truncate there).  Set it only while no other write runs.
- */
-HS_API extern void (*hs__test_extended)(hs_heap *h);
-
 /* test hook: return the ready-made Rocksdb handles (tests inject faults). */
 HS_API rocksdb_t *hs_store__db(hs_store *s);
 HS_API rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf);

@@ -441,8 +441,6 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 
 /* ---- byte ranges ------------------------------------------------------ */
 
-void (*hs__test_extended)(hs_heap *h);
-
 /* Live reads through the line cache: hits copy, misses load the line. */
 static ssize_t read_cached(hs_heap *h, bool state, uint8_t *dst, size_t len,
 			   uint64_t off)
@@ -585,13 +583,14 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 	pthread_rwlock_rdlock(&h->lock);
 	rc = hs_heap__check_writable(h);
 	/*
-	 * The size grows under the lock held exclusively and the lines are
-	 * written under it shared; a truncate may come between, so the size is
-	 * checked again once shared, until it covers the write.  (Writing past
-	 * a smaller size would leave dirty lines beyond the end, written back
-	 * later to reappear when the heap grows.)
+	 * An extending write holds the heap lock exclusively from growing the
+	 * size to its last byte.  Nobody sees the new size before the bytes (a
+	 * seal in between checkpointed the new line as zeros), and no truncate
+	 * comes between (it left dirty lines past the end, written back later
+	 * to reappear when the heap grew).  Extending writes are appends, which
+	 * wait for one another on the record write anyway.
 	 */
-	while (rc == 0 && may_extend && end > *space_size(&h->rec, state)) {
+	if (rc == 0 && may_extend && end > *space_size(&h->rec, state)) {
 		pthread_rwlock_unlock(&h->lock);
 		pthread_rwlock_wrlock(&h->lock);
 		if ((rc = hs_heap__check_writable(h)) == 0 &&
@@ -600,12 +599,6 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 			if ((rc = size_put(h, state, end)) == 0)
 				extended = true;
 		}
-		pthread_rwlock_unlock(&h->lock);
-		if (hs__test_extended && rc == 0)
-			hs__test_extended(h);
-		pthread_rwlock_rdlock(&h->lock);
-		if (rc == 0)
-			rc = hs_heap__check_writable(h);
 	}
 	if (rc < 0) {
 		pthread_rwlock_unlock(&h->lock);
@@ -645,17 +638,14 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 		done += n;
 	}
 	hs_cursor__close(&cur);
-	pthread_rwlock_unlock(&h->lock);
 	if (extended && off + done < end) {
 		/* A short write earns the size only up to what it wrote, as on
 		 * a local file system. */
 		uint64_t earned = off + done > old_size ? off + done : old_size;
 
-		pthread_rwlock_wrlock(&h->lock);
-		if (hs_heap__check_live(h) == 0 && *space_size(&h->rec, state) == end)
-			(void)size_put(h, state, earned);
-		pthread_rwlock_unlock(&h->lock);
+		(void)size_put(h, state, earned);
 	}
+	pthread_rwlock_unlock(&h->lock);
 	return done ? (ssize_t)done : rc;
 }
 
