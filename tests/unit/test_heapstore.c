@@ -72,9 +72,14 @@ static void put_line(hs_heap *h, uint64_t line, uint64_t tag)
 	free(buf);
 }
 
+/* expect_line()'s tag for a line at or past its version's end. */
+#define PAST_END UINT64_MAX
+
 /*
- * Line @line of @version holds tu_fill(line, tag); with tag 0 it is zeros
- * or lies beyond that version's size.
+ * Line @line of @version holds tu_fill(line, tag), or zeros with tag 0,
+ * and lies inside that version's size, so the read returns all of it.
+ * With PAST_END it starts at or past the version's end: the read returns
+ * nothing.  A version sealed with a size too small fails either way.
  */
 static void expect_line(hs_heap *h, uint64_t version, uint64_t line, uint64_t tag)
 {
@@ -85,16 +90,14 @@ static void expect_line(hs_heap *h, uint64_t version, uint64_t line, uint64_t ta
 	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
 	got = malloc(hi.line_size);
 	want = calloc(1, hi.line_size);
-	if (tag)
+	if (tag && tag != PAST_END)
 		tu_fill(want, hi.line_size, line, tag);
 	n = hs_version_read(h, version, got, hi.line_size, line * hi.line_size);
-	if (n == 0 && !tag) {
-		free(got);
-		free(want);
-		return;
-	}
-	ck_assert_int_eq(n, (ssize_t)hi.line_size);
-	ck_assert_msg(memcmp(got, want, hi.line_size) == 0,
+	ck_assert_msg(n == (tag == PAST_END ? 0 : (ssize_t)hi.line_size),
+		      "line %llu of version %llu: read %zd bytes (%s)",
+		      (unsigned long long)line, (unsigned long long)version, n,
+		      tag == PAST_END ? "want none, past the end" : "want the whole line");
+	ck_assert_msg(memcmp(got, want, (size_t)n) == 0,
 		      "line %llu of version %llu differs (want tag %llu)",
 		      (unsigned long long)line, (unsigned long long)version,
 		      (unsigned long long)tag);
@@ -559,7 +562,7 @@ START_TEST(version_seal_numbers_and_reads_old_content)
 	put_line(h, 0, 99);
 	for (uint64_t ver = 1; ver <= 3; ver++) {
 		for (uint64_t l = 0; l < 6; l++)
-			expect_line(h, ver, l, l < ver * 2 ? ver : 0);
+			expect_line(h, ver, l, l < ver * 2 ? ver : PAST_END);
 	}
 	expect_line(h, HS_VERSION_LIVE, 0, 99);
 	ck_assert_int_eq(hs_version_list(h, &arr, &n), 0);
@@ -1286,7 +1289,7 @@ START_TEST(concurrent_seal_and_writes_keep_every_checkpoint_whole)
 
 		for (uint64_t j = 0; j < 300; j++)
 			expect_line(h, arr[i].version, j * 4,
-				    j < lines ? 100 + j % 3 : 0);
+				    j < lines ? 100 + j % 3 : PAST_END);
 	}
 	free(arr);
 	check_refs();
