@@ -1,13 +1,13 @@
 /*
  * heap.c - heaps as objects: name rules, the persistent heap record, the
  * store's table of open heaps (every handle to one heap shares one object,
- * and with it one set of locks), properties, and deletion.
+ * and with it one set of locks), properties, and the purge of a deleted heap.
  *
  * Deletion is two-phase so that a crash cannot leave half a heap reachable:
- * one synced batch removes the name and marks the record DELETING; then
- * hs_heap__purge() drops the heap's entries in chunks (each chunk drops the
- * references its entries held) and finally the record.  hs_store_open()
- * resumes any purge a crash interrupted.
+ * one synced batch removes the name and marks the record DELETING
+ * (hs_heap_delete, admin.c); then hs_heap__purge() drops the heap's entries
+ * in chunks (each chunk drops the references its entries held) and finally
+ * the record.  hs_store_open() resumes any purge a crash interrupted.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -109,7 +109,7 @@ void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n)
 }
 
 /* The id stored under 'N' name, or -ENOENT. */
-static int name_lookup(hs_store *s, const char *name, uint64_t *id)
+int hs_heap__name_lookup(hs_store *s, const char *name, uint64_t *id)
 {
 	uint8_t key[HS_META_KEY_MAX];
 	size_t kl = hs_key__meta(key, 'N', 0, name);
@@ -130,7 +130,7 @@ static int name_lookup(hs_store *s, const char *name, uint64_t *id)
 }
 
 /* Load heap @id's record; @name is the name it was found under (or NULL). */
-static int rec_load(hs_store *s, uint64_t id, const char *name,
+int hs_heap__rec_load(hs_store *s, uint64_t id, const char *name,
 		    struct hs_heap_rec *rec)
 {
 	uint8_t key[HS_META_KEY_MAX];
@@ -188,7 +188,7 @@ int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
 	strcpy(rec.name, name);
 
 	pthread_mutex_lock(&s->lock);
-	rc = name_lookup(s, name, &id);
+	rc = hs_heap__name_lookup(s, name, &id);
 	if (rc == 0) {
 		rc = hs_errno_set(-EEXIST, "heap '%s' exists", name);
 		goto out;
@@ -273,7 +273,7 @@ static int heap_load(hs_store *s, uint64_t id, const char *name, hs_heap **out)
 	h->store = s;
 	h->id = id;
 	h->refs = 1;
-	if ((rc = rec_load(s, id, name, &h->rec)) < 0)
+	if ((rc = hs_heap__rec_load(s, id, name, &h->rec)) < 0)
 		goto fail;
 	if (h->rec.state != HS_HEAP_LIVE) {
 		rc = hs_errno_set(-ENOENT, "heap '%s' is being deleted", h->rec.name);
@@ -299,7 +299,7 @@ int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
 	if ((rc = hs_name_check(name)) < 0)
 		return rc;
 	pthread_mutex_lock(&s->lock);
-	if ((rc = name_lookup(s, name, &id)) < 0)
+	if ((rc = hs_heap__name_lookup(s, name, &id)) < 0)
 		goto out;
 	for (h = s->heaps; h; h = h->next) {
 		if (h->id == id) {
@@ -356,11 +356,9 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	uint8_t op[HS_REF_VALUE_LEN] = { 0 };
 	char *err = NULL;
 	int rc = 0, n = 0;
 
-	hs_le64_put(op, (uint64_t)-1);
 	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, klen);
 	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
 	for (rocksdb_iter_seek(it, (const char *)lo, klen); rocksdb_iter_valid(it);
@@ -371,8 +369,7 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 
 		rocksdb_writebatch_delete_cf(wb, s->cf[cf], k, kl);
 		if (cf == HS_CF_LINES && vl == HS_HASH_LEN)
-			rocksdb_writebatch_merge_cf(wb, s->cf[HS_CF_REFS], v, vl,
-						    (const char *)op, sizeof(op));
+			hs_ref__drop(s, wb, (const uint8_t *)v);
 		if (++n == PURGE_CHUNK) {
 			if ((rc = hs_store__write(s, wb, false)) < 0)
 				goto out;
@@ -419,164 +416,6 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 	rc = hs_store__write(s, wb, true);
 	rocksdb_writebatch_destroy(wb);
 	return rc;
-}
-
-int hs_heap_delete(hs_store *s, const char *name)
-{
-	struct hs_heap_rec rec;
-	uint8_t key[HS_META_KEY_MAX];
-	rocksdb_writebatch_t *wb = NULL;
-	hs_heap *h, tmp, *open_h = NULL;
-	uint64_t id, again;
-	int rc;
-
-	if ((rc = hs_name_check(name)) < 0)
-		return rc;
-	pthread_mutex_lock(&s->lock);
-	if ((rc = name_lookup(s, name, &id)) < 0)
-		goto out;
-	for (h = s->heaps; h; h = h->next) {
-		if (h->id == id) {
-			h->refs++;
-			open_h = h;
-			break;
-		}
-	}
-	if (open_h) {
-		/*
-		 * Open handles must stop before the purge removes what they
-		 * read, and keep their dirty lines if the delete fails: the
-		 * heap's lock is held exclusively across the synced write (the
-		 * structural exception of the lock order, heapstore_int.h).  A
-		 * heap lock comes before the store lock, so let that go first
-		 * and look the name up again once both are held.
-		 */
-		pthread_mutex_unlock(&s->lock);
-		pthread_rwlock_wrlock(&open_h->lock);
-		pthread_mutex_lock(&s->lock);
-		if (open_h->deleted || (rc = name_lookup(s, name, &again)) < 0 || again != id) {
-			rc = hs_errno_set(-ENOENT, "no heap named '%s'", name);
-			goto out;
-		}
-	}
-	rc = rec_load(s, id, name, &rec);
-	if (rc == -EUCLEAN) {
-		/* A damaged record must not pin the heap: the purge needs only the id. */
-		memset(&rec, 0, sizeof(rec));
-		rec.line_size = HS_LINE_SIZE_DEFAULT;
-		rec.head = 1;
-		strcpy(rec.name, name);
-	} else if (rc < 0) {
-		goto out;
-	}
-	rec.state = HS_HEAP_DELETING;
-	wb = rocksdb_writebatch_create();
-	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
-				     hs_key__meta(key, 'N', 0, name));
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.store = s;
-	tmp.id = id;
-	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
-		goto out;
-	if ((rc = hs_store__write(s, wb, true)) == 0 && open_h) {
-		open_h->deleted = true;
-		open_h->rec.state = HS_HEAP_DELETING;
-	}
-out:
-	pthread_mutex_unlock(&s->lock);
-	if (wb)
-		rocksdb_writebatch_destroy(wb);
-	if (open_h) {
-		/* Deleted: its cached lines die with it, before the purge.
-		 * Failed: nothing changed, and its dirty lines stay. */
-		if (rc == 0)
-			hs_cache__drop(open_h, true, false, 0);
-		pthread_rwlock_unlock(&open_h->lock);
-		hs_heap_close(open_h);
-	}
-	return rc < 0 ? rc : hs_heap__purge(s, id);
-}
-
-int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
-{
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) == 0) {
-		strcpy(out->name, h->rec.name);
-		out->id = h->id;
-		out->size_bytes = h->rec.size;
-		out->line_size = h->rec.line_size;
-		out->state = h->rec.state;
-		out->quota_bytes = h->rec.quota;
-		out->reserve_bytes = h->rec.reserve;
-		out->version = h->rec.head;
-		out->latest = h->latest;
-		out->checkpoints = h->n_checkpoints;
-		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
-		out->created_ns = h->rec.created_ns;
-		out->state_size = h->rec.state_size;
-		out->suspended = h->rec.suspended;
-		hs_cache__heap_info(h, out);
-	}
-	pthread_rwlock_unlock(&h->lock);
-	return rc;
-}
-
-int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
-{
-	uint8_t start = 'N', end = 'N' + 1;
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it;
-	hs_heap_info *arr = NULL;
-	size_t n = 0, cap = 0;
-	char *err = NULL;
-	int rc = 0;
-
-	*out = NULL;
-	*n_out = 0;
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
-	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
-	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
-		size_t kl;
-		const char *k = rocksdb_iter_key(it, &kl);
-		char name[HS_NAME_MAX + 1];
-		hs_heap *h;
-
-		if (kl < 2 || kl - 1 > HS_NAME_MAX)
-			continue;
-		memcpy(name, k + 1, kl - 1);
-		name[kl - 1] = '\0';
-		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
-			break;
-		rc = hs_heap_open(&h, s, name);
-		if (rc == -ENOENT) {  /* deleted since the iterator began */
-			rc = 0;
-			continue;
-		}
-		if (rc == 0)
-			rc = hs_heap_info_get(h, &arr[n]);
-		hs_heap_close(h);
-		if (rc < 0)
-			break;
-		n++;
-	}
-	rocksdb_iter_get_error(it, &err);
-	if (err && rc == 0)
-		rc = hs_rdb_error(err, "listing heaps");
-	else if (err)
-		rocksdb_free(err);
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
-	*out = arr;
-	*n_out = n;
-	return 0;
 }
 
 enum heap_prop { PROP_QUOTA, PROP_RESERVE };

@@ -74,6 +74,14 @@ typedef struct hs_txn hs_txn;
  */
 HS_API const char *hs_error_last(void);
 
+/**
+ * Set this thread's message (what hs_error_last() returns; @fmt may use
+ * hs_error_last() itself) and return @rc, a -errno: for the modules built on
+ * heapstore, so one channel carries every message to the user, as in
+ * `return hs_errno_set(-EINVAL, "stream: bad line size %u", ls);`.
+ */
+HS_API int hs_errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- stores ----------------------------------------------------------- */
 
 typedef struct hs_store_opts {

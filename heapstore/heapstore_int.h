@@ -31,10 +31,34 @@
  * still-needed entries into the next existing version, so the invariant
  * holds for every version that exists.
  *
- * Locks, coarse to fine: store->lock (heap table) -> heap->lock (rwlock:
- * shared for line I/O, exclusive for size, version and record changes) ->
- * heap->stripes[] (one line's read-modify-write), taken in ascending index.
- * The heap record fields are written only with heap->lock held exclusively.
+ * ==== Locks: the whole order, written once ===============================
+ *
+ *   heap->lock  ->  heap->stripes[]  ->  cache->lock
+ *       |
+ *       +-------->  store->lock
+ *
+ * heap->lock (rwlock, writer-preferring): shared for line I/O, exclusive
+ *   for size, version and record changes (the record fields are written
+ *   only under it exclusively).  One heap's lock at a time: a thread that
+ *   holds one only try-locks another (the cache's write-back, reclaim).
+ * heap->stripes[] (one line's read-modify-write): under heap->lock, several
+ *   taken in ascending stripe index (hs_heap__stripes_lock).
+ * cache->lock (cache.c: entries, lists, pins, figures): a leaf.  Nothing is
+ *   taken under it but try-locks of heap locks; a heap reference dropped
+ *   while it is held is dropped after it is let go (closing a heap takes
+ *   store->lock).
+ * store->lock (the table of open heaps, the name table, next_heap_id): taken
+ *   with at most a heap lock held (closing another heap, hs_heap_delete),
+ *   never a stripe or cache->lock, and nothing is taken under it.  So a
+ *   thread never waits for a heap lock while holding store->lock:
+ *   hs_heap_delete lets it go, takes the heap lock, and takes it again.
+ *
+ * The deliberate exception: a structural operation (truncate, seal,
+ * restore, version delete, heap delete, a transaction's commit) holds its
+ * heap's lock exclusively across one synced write, so everyone else on that
+ * heap waits for a disk sync.  Otherwise only unsynced writes happen under
+ * a heap lock held shared (write-back, write-through batches, with their
+ * stripes).
  */
 #ifndef HEAPSTORE_INT_H
 #define HEAPSTORE_INT_H
@@ -180,12 +204,40 @@ struct hs_batch {
 	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
 };
 
-/* error.c */
+/*
+ * ==== The layers =======================================================
+ *
+ * Each file calls only files of the layers below its own (never a sibling
+ * of its layer, never one above); scripts/check-layers.sh fails the build
+ * on a call back up, from the symbols of libheapstore.a.  Bottom first:
+ *
+ *   0  error.c                      messages and errnos
+ *   1  util.c keys.c codec.c        clock and arrays; keys and records;
+ *                                   hashing and compression
+ *   2  db.c                         the RocksDB layer: get, write, sync
+ *   3  blob.c                       batches, references, blobs
+ *   4  line.c                       line entries: lookup, load, stage
+ *   5  vrec.c                       checkpoint records
+ *   6  heap.c                       heap objects, records, stripes, purge
+ *   7  cache.c                      the line cache
+ *   8  io.c                         byte I/O of the live heap
+ *   9  version.c txn.c fsck.c       versions, transactions, fsck, heap
+ *      admin.c                      delete, info and list
+ *  10  store.c                      opening and closing the store
+ *
+ * The structures above are shared by every layer (a lower layer reads the
+ * fields of a heap it is handed; only heap.c and the layers above change
+ * the record).
+ */
+
+/* ---- 0: error.c (hs_errno_set is public: heapstore.h) ---------------- */
 void hs_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int hs_rdb_error(char *err, const char *what);
-int hs_errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* keys.c: encoding of keys and records */
+/* ---- 1: util.c, keys.c, codec.c ---------------------------------------- */
+int hs_grow(void **arr, size_t *cap, size_t n, size_t elem);
+uint64_t hs_now_ns(void);
+
 void hs_be64_put(uint8_t *p, uint64_t v);
 uint64_t hs_be64_get(const uint8_t *p);
 void hs_le32_put(uint8_t *p, uint32_t v);
@@ -209,7 +261,6 @@ size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
 #define HS_REC_MAX 512
 
-/* codec.c: per-thread scratch, hashing, compression */
 struct hs_scratch *hs_scratch__get(void);
 void hs_codec__hash(struct hs_scratch *sc, const void *data, size_t len,
 		    uint8_t out[HS_HASH_LEN]);
@@ -220,29 +271,36 @@ int hs_codec__decompress(struct hs_scratch *sc, const void *frame,
 			 size_t frame_len, void *dst, size_t line_size);
 void hs_hash_hex(char *out, size_t cap, const uint8_t hash[HS_HASH_LEN]);
 
-/* store.c */
+/* ---- 2: db.c ------------------------------------------------------------ */
 int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 		  const void *key, size_t klen, char **val, size_t *vlen);
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync);
 int hs_store__sync(hs_store *s);
-int hs_grow(void **arr, size_t *cap, size_t n, size_t elem);
-uint64_t hs_now_ns(void);
+int hs_iter__error(rocksdb_iterator_t *it, const char *what);
+int hs_iter__finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, int rc,
+		    const char *what);
 
-/* heap.c */
-int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
-		     const struct hs_heap_rec *rec);
-int hs_heap__check_live(hs_heap *h);
-int hs_heap__check_writable(hs_heap *h);
-void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
-void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
-int hs_heap__purge(hs_store *s, uint64_t id);
-
-/* line.c: line values, the blob path and the one way to change a line */
+/* ---- 3: blob.c ------------------------------------------------------------ */
 void hs_batch__init(struct hs_batch *b);
 /* With @wb, an empty WriteBatch to reuse (its buffer is already grown). */
 void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb);
 void hs_batch__dispose(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
+/* A reference on blob @hash: taken by an entry that names it (@stored and
+ * @raw: its sizes), dropped with that entry.  Every drop of the store goes
+ * through hs_ref__drop(), in the batch that removes the entry. */
+void hs_ref__take(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
+		  uint32_t stored, uint32_t raw);
+void hs_ref__drop(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash);
+int hs_blob__ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
+		    const void *content, uint64_t line, uint32_t *stored);
+int hs_blob__heal(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
+		  const void *content, uint64_t line);
+int hs_blob__read(hs_heap *h, const rocksdb_readoptions_t *ro,
+		  const struct hs_lineval *val, uint64_t line, uint64_t version,
+		  void *dst);
+
+/* ---- 4: line.c ------------------------------------------------------------ */
 /*
  * A cursor for point lookups of lines.  Each lookup bounds its seek at the
  * next line by rewriting the cursor's own upper-bound key in place before
@@ -255,6 +313,7 @@ struct hs_cursor {
 	uint8_t upper[HS_LINE_KEY_LEN];
 };
 
+/* Leaves @c closable (hs_cursor__close) whatever it returns. */
 int hs_cursor__open(struct hs_cursor *c, hs_heap *h,
 		    const rocksdb_snapshot_t *snap);
 void hs_cursor__close(struct hs_cursor *c);
@@ -266,13 +325,31 @@ int hs_line__load(hs_heap *h, struct hs_cursor *c, uint64_t line,
 int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 		   uint64_t line, const struct hs_lineval *nv,
 		   const void *content);
-ssize_t hs_line__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
-			    bool state, uint64_t version, uint64_t size,
-			    void *buf, size_t len, uint64_t off);
 rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 
-/* cache.c: the line cache (store->cache NULL when there is none) */
+/* ---- 5: vrec.c ------------------------------------------------------------ */
+int hs_version__load_all(hs_heap *h);
+int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
+/* The next existing version after @version: a checkpoint or the working one. */
+int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
+/* The newest existing checkpoint below @version, 0 if none. */
+int hs_version__prev(hs_heap *h, uint64_t version, uint64_t *prev_out);
+int hs_version__list_all(hs_heap *h, hs_version_info **out, size_t *n_out);
+
+/* ---- 6: heap.c ------------------------------------------------------------ */
+int hs_heap__name_lookup(hs_store *s, const char *name, uint64_t *id);
+int hs_heap__rec_load(hs_store *s, uint64_t id, const char *name,
+		      struct hs_heap_rec *rec);
+int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
+		     const struct hs_heap_rec *rec);
+int hs_heap__check_live(hs_heap *h);
+int hs_heap__check_writable(hs_heap *h);
+void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
+void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
+int hs_heap__purge(hs_store *s, uint64_t id);
+
+/* ---- 7: cache.c: the line cache (store->cache NULL when there is none) --- */
 int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);
 int hs_cache__close(hs_store *s);
 /* The heap's background write-back failure since the last call, or 0. */
@@ -290,10 +367,15 @@ void hs_cache__drop(hs_heap *h, bool all, bool state, uint64_t first);
 void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_cache__heap_info(hs_heap *h, hs_heap_info *out);
 
-/* version.c */
-int hs_version__load_all(hs_heap *h);
-int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
-int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
+/* ---- 8: io.c ------------------------------------------------------------ */
+/* Read [off, off + len) of @version (or of the live heap through the cache,
+ * when @version is the working one and @snap NULL), cut at @size. */
+ssize_t hs_io__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
+			  bool state, uint64_t version, uint64_t size,
+			  void *buf, size_t len, uint64_t off);
+
+/* ---- 9: version.c, txn.c, fsck.c, admin.c: public API only ------------- */
+/* ---- 10: store.c: public API only ---------------------------------------- */
 
 /* test hook: return the ready-made Rocksdb handles (tests inject faults). */
 HS_API rocksdb_t *hs_store__db(hs_store *s);

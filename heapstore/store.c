@@ -1,7 +1,8 @@
 /*
  * store.c - opening and closing a store: the RocksDB database, its column
  * families and their options, the format record, the add merge operator
- * that keeps reference counts and counters, and store-wide usage figures.
+ * that keeps reference counts and counters, and finishing interrupted heap
+ * deletions.  The top layer: it calls every other (heapstore_int.h).
  *
  * RocksDB options, per column family (figures in README.md):
  *   blobs    integrated blob files (values of any size go to blob files, so
@@ -21,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "heapstore_int.h"
@@ -30,14 +29,6 @@
 static const char *const cf_names[HS_CF_COUNT] = {
 	"default", "meta", "lines", "changes", "blobs", "refs",
 };
-
-uint64_t hs_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- the add merge operator ------------------------------------------- */
 
@@ -583,162 +574,3 @@ int hs_store_close(hs_store *s)
 	return rc;
 }
 
-/* ---- small wrappers used by every file -------------------------------- */
-
-/* 0 with *val (free with rocksdb_free) or -ENOENT, or an error. */
-int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
-		  const void *key, size_t klen, char **val, size_t *vlen)
-{
-	char *err = NULL;
-
-	*val = rocksdb_get_cf(s->db, ro ? ro : s->ro, s->cf[cf], key, klen, vlen, &err);
-	if (err)
-		return hs_rdb_error(err, "store read");
-	return *val ? 0 : -ENOENT;
-}
-
-static int write_stopped(hs_store *s)
-{
-	int rc = atomic_load(&s->write_error);
-
-	if (rc)
-		return hs_errno_set(rc, "%s: store stopped writing after an earlier "
-				    "write failed (%s); reopen it", s->dir, strerror(-rc));
-	return 0;
-}
-
-/*
- * An I/O error while the store's disk is full is ENOSPC, whatever RocksDB
- * says: a background flush that ran out of space surfaces in the next
- * write as its own error (seen: "No such file or directory: While open a
- * file for appending" of the SST it had to remove).
- */
-static int full_disk(hs_store *s, int rc)
-{
-	struct statvfs v;
-
-	if (rc != -EIO || statvfs(s->dir, &v) != 0 ||
-	    (uint64_t)v.f_bavail * v.f_frsize >= (4u << 20))
-		return rc;
-	return hs_errno_set(-ENOSPC, "%s: the disk is full (%s)", s->dir, hs_error_last());
-}
-
-int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
-{
-	char *err = NULL;
-	int rc, none = 0;
-
-	if (s->read_only)
-		return hs_errno_set(-EROFS, "store is open read-only");
-	if ((rc = write_stopped(s)) < 0)
-		return rc;
-	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
-	if (!err)
-		return 0;
-	rc = hs_rdb_error(err, "store write");
-	rc = full_disk(s, rc);
-	atomic_compare_exchange_strong(&s->write_error, &none, rc);
-	return rc;
-}
-
-/* Make every write that returned durable: one synced WAL flush. */
-int hs_store__sync(hs_store *s)
-{
-	char *err = NULL;
-	int rc, none = 0;
-
-	if (s->read_only)
-		return 0;
-	if ((rc = write_stopped(s)) < 0)
-		return rc;
-	rocksdb_flush_wal(s->db, 1, &err);
-	if (!err)
-		return 0;
-	rc = full_disk(s, hs_rdb_error(err, "syncing the store"));
-	atomic_compare_exchange_strong(&s->write_error, &none, rc);
-	return rc;
-}
-
-/* Make room for element @n of a growing array (doubling). */
-int hs_grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	size_t want;
-	void *grown;
-
-	if (n < *cap)
-		return 0;
-	want = *cap ? 2 * *cap : 16;
-	if (want > SIZE_MAX / elem || !(grown = realloc(*arr, want * elem)))
-		return hs_errno_set(-ENOMEM, "out of memory");
-	*arr = grown;
-	*cap = want;
-	return 0;
-}
-
-rocksdb_t *hs_store__db(hs_store *s)
-{
-	return s->db;
-}
-
-rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf)
-{
-	return s->cf[cf];
-}
-
-/* ---- usage ------------------------------------------------------------ */
-
-int hs_store_space_get(hs_store *s, uint64_t *used_bytes)
-{
-	/* Memtables too: written data is not in files until a flush. */
-	static const char *const props[] = {
-		"rocksdb.live-sst-files-size", "rocksdb.live-blob-file-size",
-		"rocksdb.cur-size-all-mem-tables",
-	};
-
-	*used_bytes = 0;
-	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
-		for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
-			uint64_t v = 0;
-
-			if (rocksdb_property_int_cf(s->db, s->cf[cf], props[i], &v) == 0)
-				*used_bytes += v;
-		}
-	}
-	return 0;
-}
-
-int hs_store_usage_get(hs_store *s, hs_store_usage *out)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);
-	char *err = NULL;
-	int rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t vl;
-		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-		int64_t count;
-
-		if (vl != HS_REF_VALUE_LEN) {
-			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
-			break;
-		}
-		count = (int64_t)hs_le64_get(v);
-		if (count <= 0) {
-			out->blobs_garbage++;
-			continue;
-		}
-		out->blobs++;
-		out->references += (uint64_t)count;
-		out->bytes_stored += hs_le32_get(v + 8);
-		out->bytes_unique += hs_le32_get(v + 12);
-		out->bytes_referenced += (uint64_t)count * hs_le32_get(v + 12);
-	}
-	rocksdb_iter_get_error(it, &err);
-	if (err && rc == 0)
-		rc = hs_rdb_error(err, "reading reference counts");
-	else if (err)
-		rocksdb_free(err);
-	rocksdb_iter_destroy(it);
-	return rc;
-}

@@ -64,18 +64,13 @@ int hs_txn_begin(hs_txn **out, hs_heap *h)
 {
 	hs_store *s = h->store;
 	hs_txn *t;
-	hs_heap *ref;
 	int rc;
 
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return hs_errno_set(-ENOMEM, "out of memory");
-	pthread_mutex_lock(&s->lock);
-	h->refs++;
-	pthread_mutex_unlock(&s->lock);
-	ref = h;
-	t->heap = ref;
+	t->heap = hs_heap_dup(h);
 	pthread_rwlock_rdlock(&h->lock);
 	/* The snapshot is the store's: the cache's dirty lines go first. */
 	if ((rc = hs_heap__check_live(h)) == 0 && (rc = hs_cache__flush_heap(h)) == 0) {
@@ -201,7 +196,7 @@ ssize_t hs_txn_read(hs_txn *t, void *buf, size_t len, uint64_t off)
 		} else if (st) {
 			memset(dst + done, 0, n);
 		} else {
-			ssize_t r = hs_line__read_range(h, t->snap, false, t->version, t->size,
+			ssize_t r = hs_io__read_range(h, t->snap, false, t->version, t->size,
 							dst + done, n, pos);
 			if (r < 0)
 				return done ? (ssize_t)done : r;

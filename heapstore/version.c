@@ -35,151 +35,6 @@ static int label_check(const char *label)
 	return 0;
 }
 
-/* Decode checkpoint @version's record; it must agree with its key. */
-static int version_decode(hs_heap *h, uint64_t version, const uint8_t *v,
-			  size_t vl, hs_version_info *out)
-{
-	int rc = hs_version_rec__decode(out, v, vl);
-
-	if (rc == 0 && out->version != version)
-		rc = hs_errno_set(-EUCLEAN, "record says version %llu",
-				  (unsigned long long)out->version);
-	if (rc < 0)
-		return hs_errno_set(rc, "heap '%s' checkpoint %llu: %s", h->rec.name,
-				    (unsigned long long)version, hs_error_last());
-	return 0;
-}
-
-static int version_decode_at(hs_heap *h, rocksdb_iterator_t *it,
-			     hs_version_info *out)
-{
-	size_t kl, vl;
-	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-
-	if (kl != 17)
-		return hs_errno_set(-EUCLEAN, "heap '%s': checkpoint key of %zu bytes",
-				    h->rec.name, kl);
-	return version_decode(h, hs_be64_get(k + 9), v, vl, out);
-}
-
-/* Iterate the version records of @h from @from on; the caller destroys. */
-static rocksdb_iterator_t *version_iter(hs_heap *h, uint64_t from,
-					rocksdb_readoptions_t **ro_out,
-					uint8_t *upper)
-{
-	uint8_t key[17];
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it;
-
-	hs_key__meta(upper, 'V', h->id + 1, NULL);
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, 9);
-	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
-	hs_key__meta_version(key, h->id, from);
-	rocksdb_iter_seek(it, (const char *)key, sizeof(key));
-	*ro_out = ro;
-	return it;
-}
-
-static int iter_finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro,
-		       int rc, const char *what)
-{
-	char *err = NULL;
-
-	rocksdb_iter_get_error(it, &err);
-	if (err && rc == 0)
-		rc = hs_rdb_error(err, what);
-	else if (err)
-		rocksdb_free(err);
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	return rc;
-}
-
-int hs_version__load_all(hs_heap *h)
-{
-	rocksdb_readoptions_t *ro;
-	uint8_t upper[9];
-	rocksdb_iterator_t *it = version_iter(h, 0, &ro, upper);
-	int rc = 0;
-
-	h->latest = 0;
-	h->n_checkpoints = 0;
-	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		hs_version_info vi;
-
-		if ((rc = version_decode_at(h, it, &vi)) < 0)
-			break;
-		h->latest = vi.version;
-		h->n_checkpoints++;
-	}
-	if (rc == 0 && h->latest >= h->rec.head)
-		rc = hs_errno_set(-EUCLEAN, "heap '%s': checkpoint %llu is not below working version %llu",
-				  h->rec.name, (unsigned long long)h->latest,
-				  (unsigned long long)h->rec.head);
-	return iter_finish(it, ro, rc, "loading checkpoints");
-}
-
-int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out)
-{
-	uint8_t key[17];
-	char *val = NULL;
-	size_t vl = 0;
-	int rc;
-
-	hs_key__meta_version(key, h->id, version);
-	rc = hs_store__get(h->store, HS_CF_META, NULL, key, sizeof(key), &val, &vl);
-	if (rc == -ENOENT)
-		return hs_errno_set(-ENOENT, "heap '%s' has no checkpoint %llu",
-				    h->rec.name, (unsigned long long)version);
-	if (rc < 0)
-		return rc;
-	rc = version_decode(h, version, (const uint8_t *)val, vl, out);
-	rocksdb_free(val);
-	return rc;
-}
-
-/* The next existing version after @version: a checkpoint or the working one. */
-int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out)
-{
-	rocksdb_readoptions_t *ro;
-	uint8_t upper[9];
-	rocksdb_iterator_t *it = version_iter(h, version + 1, &ro, upper);
-	hs_version_info vi;
-	int rc = 0;
-
-	*next_out = h->rec.head;
-	if (rocksdb_iter_valid(it) && (rc = version_decode_at(h, it, &vi)) == 0)
-		*next_out = vi.version;
-	return iter_finish(it, ro, rc, "finding the next version");
-}
-
-/* The newest existing checkpoint below @version, 0 if none. */
-static int version_prev(hs_heap *h, uint64_t version, uint64_t *prev_out)
-{
-	uint8_t key[17], lower[9];
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	rocksdb_iterator_t *it;
-	hs_version_info vi;
-	int rc = 0;
-
-	hs_key__meta(lower, 'V', h->id, NULL);
-	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, 9);
-	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
-	hs_key__meta_version(key, h->id, version - 1);
-	rocksdb_iter_seek_for_prev(it, (const char *)key, sizeof(key));
-	*prev_out = 0;
-	if (rocksdb_iter_valid(it)) {
-		size_t kl;
-		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-
-		if (kl == 17 && k[0] == 'V' && hs_be64_get(k + 1) == h->id &&
-		    (rc = version_decode_at(h, it, &vi)) == 0)
-			*prev_out = vi.version;
-	}
-	return iter_finish(it, ro, rc, "finding the previous version");
-}
-
 /* Resolve HS_VERSION_LIVE and check a checkpoint exists.  Lock held. */
 /* Resolve @version; the heap's or the state's size in it into @size. */
 static int version_resolve(hs_heap *h, uint64_t *version, bool state,
@@ -242,7 +97,7 @@ static int changed_lines(hs_heap *h, uint64_t lo, uint64_t hi, uint64_t **out,
 		arr[n++] = hs_be64_get(k + 16);
 		bytes += hs_le32_get(v);
 	}
-	rc = iter_finish(it, ro, rc, "scanning changes");
+	rc = hs_iter__finish(it, ro, rc, "scanning changes");
 	if (rc < 0) {
 		free(arr);
 		return rc;
@@ -408,42 +263,20 @@ int hs_version_find_label(hs_heap *h, const char *label, uint64_t *version_out)
 	return rc;
 }
 
+/* Read the heap or the state as of @version. */
 int hs_version_list(hs_heap *h, hs_version_info **out, size_t *n_out)
 {
-	rocksdb_readoptions_t *ro;
-	rocksdb_iterator_t *it;
-	uint8_t upper[9];
-	hs_version_info *arr = NULL;
-	size_t n = 0, cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n_out = 0;
 	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0) {
-		pthread_rwlock_unlock(&h->lock);
-		return rc;
-	}
-	it = version_iter(h, 0, &ro, upper);
-	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
-			break;
-		if ((rc = version_decode_at(h, it, &arr[n])) < 0)
-			break;
-		n++;
-	}
-	rc = iter_finish(it, ro, rc, "listing checkpoints");
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = hs_version__list_all(h, out, n_out);
 	pthread_rwlock_unlock(&h->lock);
-	if (rc < 0) {
-		free(arr);
-		return rc;
-	}
-	*out = arr;
-	*n_out = n;
-	return 0;
+	return rc;
 }
 
-/* Read the heap or the state as of @version. */
 static ssize_t space_read(hs_heap *h, bool state, uint64_t version, void *buf,
 			  size_t len, uint64_t off)
 {
@@ -458,7 +291,7 @@ static ssize_t space_read(hs_heap *h, bool state, uint64_t version, void *buf,
 	if (n == 0)
 		n = version_resolve(h, &version, state, &size);
 	if (n == 0)
-		n = hs_line__read_range(h, NULL, state, version, size, buf, len, off);
+		n = hs_io__read_range(h, NULL, state, version, size, buf, len, off);
 	pthread_rwlock_unlock(&h->lock);
 	return n;
 }
@@ -467,6 +300,11 @@ ssize_t hs_version_read(hs_heap *h, uint64_t version, void *buf, size_t len,
 			uint64_t off)
 {
 	return space_read(h, false, version, buf, len, off);
+}
+
+ssize_t hs_heap_read(hs_heap *h, void *buf, size_t len, uint64_t off)
+{
+	return hs_version_read(h, HS_VERSION_LIVE, buf, len, off);
 }
 
 ssize_t hs_state_read(hs_heap *h, uint64_t version, void *buf, size_t len,
@@ -573,11 +411,10 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 	struct hs_batch b;
 	struct hs_cursor c = { 0 };
 	uint64_t *lines = NULL, next, prev_v = 0, moved = 0, moved_bytes = 0;
-	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], op[HS_REF_VALUE_LEN] = { 0 };
+	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX];
 	size_t n = 0;
 	int rc;
 
-	hs_le64_put(op, (uint64_t)-1);
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0 ||
@@ -614,9 +451,7 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 				  memcmp(mine.hash, below.hash, HS_HASH_LEN) == 0);
 		if (next_has_own || redundant) {
 			if (!mine.zero)
-				rocksdb_writebatch_merge_cf(b.wb, s->cf[HS_CF_REFS],
-							    (const char *)mine.hash, HS_HASH_LEN,
-							    (const char *)op, sizeof(op));
+				hs_ref__drop(s, b.wb, mine.hash);
 			continue;
 		}
 		hs_key__line(lkey, h->id, lines[i], next);
@@ -652,7 +487,7 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 	if (vi.label[0])
 		rocksdb_writebatch_delete_cf(b.wb, s->cf[HS_CF_META], (const char *)key,
 					     hs_key__meta(key, 'L', h->id, vi.label));
-	if (version == h->latest && (rc = version_prev(h, version, &prev_v)) < 0)
+	if (version == h->latest && (rc = hs_version__prev(h, version, &prev_v)) < 0)
 		goto out;
 	if ((rc = hs_batch__commit(h, &b, true)) < 0)
 		goto out;

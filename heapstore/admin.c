@@ -1,0 +1,169 @@
+/*
+ * admin.c - what is done to a heap as a whole with its cached lines in
+ * view: deleting it (open handles stop and their lines go, only once the
+ * delete is durable), its figures (the cache's among them), and the list
+ * of heaps.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapstore_int.h"
+
+int hs_heap_delete(hs_store *s, const char *name)
+{
+	struct hs_heap_rec rec;
+	uint8_t key[HS_META_KEY_MAX];
+	rocksdb_writebatch_t *wb = NULL;
+	hs_heap *h, tmp, *open_h = NULL;
+	uint64_t id, again;
+	int rc;
+
+	if ((rc = hs_name_check(name)) < 0)
+		return rc;
+	pthread_mutex_lock(&s->lock);
+	if ((rc = hs_heap__name_lookup(s, name, &id)) < 0)
+		goto out;
+	for (h = s->heaps; h; h = h->next) {
+		if (h->id == id) {
+			h->refs++;
+			open_h = h;
+			break;
+		}
+	}
+	if (open_h) {
+		/*
+		 * Open handles must stop before the purge removes what they
+		 * read, and keep their dirty lines if the delete fails: the
+		 * heap's lock is held exclusively across the synced write (the
+		 * structural exception of the lock order, heapstore_int.h).  A
+		 * heap lock comes before the store lock, so let that go first
+		 * and look the name up again once both are held.
+		 */
+		pthread_mutex_unlock(&s->lock);
+		pthread_rwlock_wrlock(&open_h->lock);
+		pthread_mutex_lock(&s->lock);
+		if (open_h->deleted || (rc = hs_heap__name_lookup(s, name, &again)) < 0 || again != id) {
+			rc = hs_errno_set(-ENOENT, "no heap named '%s'", name);
+			goto out;
+		}
+	}
+	rc = hs_heap__rec_load(s, id, name, &rec);
+	if (rc == -EUCLEAN) {
+		/* A damaged record must not pin the heap: the purge needs only the id. */
+		memset(&rec, 0, sizeof(rec));
+		rec.line_size = HS_LINE_SIZE_DEFAULT;
+		rec.head = 1;
+		strcpy(rec.name, name);
+	} else if (rc < 0) {
+		goto out;
+	}
+	rec.state = HS_HEAP_DELETING;
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
+				     hs_key__meta(key, 'N', 0, name));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.store = s;
+	tmp.id = id;
+	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
+		goto out;
+	if ((rc = hs_store__write(s, wb, true)) == 0 && open_h) {
+		open_h->deleted = true;
+		open_h->rec.state = HS_HEAP_DELETING;
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	if (wb)
+		rocksdb_writebatch_destroy(wb);
+	if (open_h) {
+		/* Deleted: its cached lines die with it, before the purge.
+		 * Failed: nothing changed, and its dirty lines stay. */
+		if (rc == 0)
+			hs_cache__drop(open_h, true, false, 0);
+		pthread_rwlock_unlock(&open_h->lock);
+		hs_heap_close(open_h);
+	}
+	return rc < 0 ? rc : hs_heap__purge(s, id);
+}
+
+int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0) {
+		strcpy(out->name, h->rec.name);
+		out->id = h->id;
+		out->size_bytes = h->rec.size;
+		out->line_size = h->rec.line_size;
+		out->state = h->rec.state;
+		out->quota_bytes = h->rec.quota;
+		out->reserve_bytes = h->rec.reserve;
+		out->version = h->rec.head;
+		out->latest = h->latest;
+		out->checkpoints = h->n_checkpoints;
+		out->lines_used = (uint64_t)atomic_load(&h->lines_used);
+		out->created_ns = h->rec.created_ns;
+		out->state_size = h->rec.state_size;
+		out->suspended = h->rec.suspended;
+		hs_cache__heap_info(h, out);
+	}
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
+int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
+{
+	uint8_t start = 'N', end = 'N' + 1;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	hs_heap_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		char name[HS_NAME_MAX + 1];
+		hs_heap *h;
+
+		if (kl < 2 || kl - 1 > HS_NAME_MAX)
+			continue;
+		memcpy(name, k + 1, kl - 1);
+		name[kl - 1] = '\0';
+		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
+			break;
+		rc = hs_heap_open(&h, s, name);
+		if (rc == -ENOENT) {  /* deleted since the iterator began */
+			rc = 0;
+			continue;
+		}
+		if (rc == 0)
+			rc = hs_heap_info_get(h, &arr[n]);
+		hs_heap_close(h);
+		if (rc < 0)
+			break;
+		n++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, "listing heaps");
+	else if (err)
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n_out = n;
+	return 0;
+}

@@ -1,0 +1,141 @@
+/*
+ * db.c - the RocksDB layer: point reads, writes and syncs of the store's
+ * database, with the sticky write error that stops writes after a failed
+ * one, a full disk told as ENOSPC, and the store's space figures.  Every
+ * write of heapstore goes through hs_store__write().
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "heapstore_int.h"
+
+/* 0 with *val (free with rocksdb_free) or -ENOENT, or an error. */
+int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
+		  const void *key, size_t klen, char **val, size_t *vlen)
+{
+	char *err = NULL;
+
+	*val = rocksdb_get_cf(s->db, ro ? ro : s->ro, s->cf[cf], key, klen, vlen, &err);
+	if (err)
+		return hs_rdb_error(err, "store read");
+	return *val ? 0 : -ENOENT;
+}
+
+static int write_stopped(hs_store *s)
+{
+	int rc = atomic_load(&s->write_error);
+
+	if (rc)
+		return hs_errno_set(rc, "%s: store stopped writing after an earlier "
+				    "write failed (%s); reopen it", s->dir, strerror(-rc));
+	return 0;
+}
+
+/*
+ * An I/O error while the store's disk is full is ENOSPC, whatever RocksDB
+ * says: a background flush that ran out of space surfaces in the next
+ * write as its own error (seen: "No such file or directory: While open a
+ * file for appending" of the SST it had to remove).
+ */
+static int full_disk(hs_store *s, int rc)
+{
+	struct statvfs v;
+
+	if (rc != -EIO || statvfs(s->dir, &v) != 0 ||
+	    (uint64_t)v.f_bavail * v.f_frsize >= (4u << 20))
+		return rc;
+	return hs_errno_set(-ENOSPC, "%s: the disk is full (%s)", s->dir, hs_error_last());
+}
+
+int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
+{
+	char *err = NULL;
+	int rc, none = 0;
+
+	if (s->read_only)
+		return hs_errno_set(-EROFS, "store is open read-only");
+	if ((rc = write_stopped(s)) < 0)
+		return rc;
+	rocksdb_write(s->db, sync ? s->wo_sync : s->wo, wb, &err);
+	if (!err)
+		return 0;
+	rc = hs_rdb_error(err, "store write");
+	rc = full_disk(s, rc);
+	atomic_compare_exchange_strong(&s->write_error, &none, rc);
+	return rc;
+}
+
+/* Make every write that returned durable: one synced WAL flush. */
+int hs_store__sync(hs_store *s)
+{
+	char *err = NULL;
+	int rc, none = 0;
+
+	if (s->read_only)
+		return 0;
+	if ((rc = write_stopped(s)) < 0)
+		return rc;
+	rocksdb_flush_wal(s->db, 1, &err);
+	if (!err)
+		return 0;
+	rc = full_disk(s, hs_rdb_error(err, "syncing the store"));
+	atomic_compare_exchange_strong(&s->write_error, &none, rc);
+	return rc;
+}
+
+rocksdb_t *hs_store__db(hs_store *s)
+{
+	return s->db;
+}
+
+rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf)
+{
+	return s->cf[cf];
+}
+
+int hs_store_space_get(hs_store *s, uint64_t *used_bytes)
+{
+	/* Memtables too: written data is not in files until a flush. */
+	static const char *const props[] = {
+		"rocksdb.live-sst-files-size", "rocksdb.live-blob-file-size",
+		"rocksdb.cur-size-all-mem-tables",
+	};
+
+	*used_bytes = 0;
+	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+		for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+			uint64_t v = 0;
+
+			if (rocksdb_property_int_cf(s->db, s->cf[cf], props[i], &v) == 0)
+				*used_bytes += v;
+		}
+	}
+	return 0;
+}
+
+/* The error an iterator stopped on (0: it ran out of keys), as -errno. */
+int hs_iter__error(rocksdb_iterator_t *it, const char *what)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it, &err);
+	return err ? hs_rdb_error(err, what) : 0;
+}
+
+/* Destroy @it and @ro; @rc, or the error @it stopped on. */
+int hs_iter__finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro,
+		       int rc, const char *what)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(it, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, what);
+	else if (err)
+		rocksdb_free(err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return rc;
+}

@@ -1,0 +1,171 @@
+/*
+ * vrec.c - checkpoint records ('V' id version in meta): decoding them,
+ * loading a heap's latest checkpoint and count, looking one up, the next
+ * and previous existing versions, and the list.  The operations on
+ * versions (seal, read, diff, restore, delete) are version.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "heapstore_int.h"
+
+/* Decode checkpoint @version's record; it must agree with its key. */
+static int version_decode(hs_heap *h, uint64_t version, const uint8_t *v,
+			  size_t vl, hs_version_info *out)
+{
+	int rc = hs_version_rec__decode(out, v, vl);
+
+	if (rc == 0 && out->version != version)
+		rc = hs_errno_set(-EUCLEAN, "record says version %llu",
+				  (unsigned long long)out->version);
+	if (rc < 0)
+		return hs_errno_set(rc, "heap '%s' checkpoint %llu: %s", h->rec.name,
+				    (unsigned long long)version, hs_error_last());
+	return 0;
+}
+
+static int version_decode_at(hs_heap *h, rocksdb_iterator_t *it,
+			     hs_version_info *out)
+{
+	size_t kl, vl;
+	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+	const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+
+	if (kl != 17)
+		return hs_errno_set(-EUCLEAN, "heap '%s': checkpoint key of %zu bytes",
+				    h->rec.name, kl);
+	return version_decode(h, hs_be64_get(k + 9), v, vl, out);
+}
+
+/* Iterate the version records of @h from @from on; the caller destroys. */
+static rocksdb_iterator_t *version_iter(hs_heap *h, uint64_t from,
+					rocksdb_readoptions_t **ro_out,
+					uint8_t *upper)
+{
+	uint8_t key[17];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+
+	hs_key__meta(upper, 'V', h->id + 1, NULL);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, 9);
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
+	hs_key__meta_version(key, h->id, from);
+	rocksdb_iter_seek(it, (const char *)key, sizeof(key));
+	*ro_out = ro;
+	return it;
+}
+
+int hs_version__load_all(hs_heap *h)
+{
+	rocksdb_readoptions_t *ro;
+	uint8_t upper[9];
+	rocksdb_iterator_t *it = version_iter(h, 0, &ro, upper);
+	int rc = 0;
+
+	h->latest = 0;
+	h->n_checkpoints = 0;
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		hs_version_info vi;
+
+		if ((rc = version_decode_at(h, it, &vi)) < 0)
+			break;
+		h->latest = vi.version;
+		h->n_checkpoints++;
+	}
+	if (rc == 0 && h->latest >= h->rec.head)
+		rc = hs_errno_set(-EUCLEAN, "heap '%s': checkpoint %llu is not below working version %llu",
+				  h->rec.name, (unsigned long long)h->latest,
+				  (unsigned long long)h->rec.head);
+	return hs_iter__finish(it, ro, rc, "loading checkpoints");
+}
+
+int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out)
+{
+	uint8_t key[17];
+	char *val = NULL;
+	size_t vl = 0;
+	int rc;
+
+	hs_key__meta_version(key, h->id, version);
+	rc = hs_store__get(h->store, HS_CF_META, NULL, key, sizeof(key), &val, &vl);
+	if (rc == -ENOENT)
+		return hs_errno_set(-ENOENT, "heap '%s' has no checkpoint %llu",
+				    h->rec.name, (unsigned long long)version);
+	if (rc < 0)
+		return rc;
+	rc = version_decode(h, version, (const uint8_t *)val, vl, out);
+	rocksdb_free(val);
+	return rc;
+}
+
+/* The next existing version after @version: a checkpoint or the working one. */
+int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out)
+{
+	rocksdb_readoptions_t *ro;
+	uint8_t upper[9];
+	rocksdb_iterator_t *it = version_iter(h, version + 1, &ro, upper);
+	hs_version_info vi;
+	int rc = 0;
+
+	*next_out = h->rec.head;
+	if (rocksdb_iter_valid(it) && (rc = version_decode_at(h, it, &vi)) == 0)
+		*next_out = vi.version;
+	return hs_iter__finish(it, ro, rc, "finding the next version");
+}
+
+/* The newest existing checkpoint below @version, 0 if none. */
+int hs_version__prev(hs_heap *h, uint64_t version, uint64_t *prev_out)
+{
+	uint8_t key[17], lower[9];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	hs_version_info vi;
+	int rc = 0;
+
+	hs_key__meta(lower, 'V', h->id, NULL);
+	rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lower, 9);
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_META]);
+	hs_key__meta_version(key, h->id, version - 1);
+	rocksdb_iter_seek_for_prev(it, (const char *)key, sizeof(key));
+	*prev_out = 0;
+	if (rocksdb_iter_valid(it)) {
+		size_t kl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+
+		if (kl == 17 && k[0] == 'V' && hs_be64_get(k + 1) == h->id &&
+		    (rc = version_decode_at(h, it, &vi)) == 0)
+			*prev_out = vi.version;
+	}
+	return hs_iter__finish(it, ro, rc, "finding the previous version");
+}
+
+/* Every checkpoint record of @h, oldest first (the caller holds h->lock). */
+int hs_version__list_all(hs_heap *h, hs_version_info **out, size_t *n_out)
+{
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	uint8_t upper[9];
+	hs_version_info *arr = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	it = version_iter(h, 0, &ro, upper);
+	for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		if ((rc = hs_grow((void **)&arr, &cap, n, sizeof(*arr))) < 0)
+			break;
+		if ((rc = version_decode_at(h, it, &arr[n])) < 0)
+			break;
+		n++;
+	}
+	rc = hs_iter__finish(it, ro, rc, "listing checkpoints");
+	if (rc < 0) {
+		free(arr);
+		return rc;
+	}
+	*out = arr;
+	*n_out = n;
+	return 0;
+}
