@@ -15,7 +15,7 @@ int hs_heap_delete(hs_store *s, const char *name)
 	struct hs_heap_rec rec;
 	uint8_t key[HS_META_KEY_MAX];
 	rocksdb_writebatch_t *wb = NULL;
-	hs_heap *h, tmp, *open_h = NULL;
+	hs_heap tmp, *open_h = NULL;
 	uint64_t id, again;
 	int rc;
 
@@ -24,14 +24,7 @@ int hs_heap_delete(hs_store *s, const char *name)
 	pthread_mutex_lock(&s->lock);
 	if ((rc = hs_heap__name_lookup(s, name, &id)) < 0)
 		goto out;
-	for (h = s->heaps; h; h = h->next) {
-		if (h->id == id) {
-			h->refs++;
-			open_h = h;
-			break;
-		}
-	}
-	if (open_h) {
+	if ((open_h = hs_heap__find_open(s, id))) {
 		/*
 		 * Open handles must stop before the purge removes what they
 		 * read, and keep their dirty lines if the delete fails: the

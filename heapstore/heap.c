@@ -289,6 +289,17 @@ fail:
 	return rc;
 }
 
+hs_heap *hs_heap__find_open(hs_store *s, uint64_t id)
+{
+	for (hs_heap *h = s->heaps; h; h = h->next) {
+		if (h->id == id) {
+			h->refs++;
+			return h;
+		}
+	}
+	return NULL;
+}
+
 int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
 {
 	hs_heap *h;
@@ -301,13 +312,8 @@ int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
 	pthread_mutex_lock(&s->lock);
 	if ((rc = hs_heap__name_lookup(s, name, &id)) < 0)
 		goto out;
-	for (h = s->heaps; h; h = h->next) {
-		if (h->id == id) {
-			h->refs++;
-			*out = h;
-			goto out;
-		}
-	}
+	if ((*out = hs_heap__find_open(s, id)))
+		goto out;
 	if ((rc = heap_load(s, id, name, &h)) < 0)
 		goto out;
 	h->next = s->heaps;

@@ -339,6 +339,9 @@ int hs_version__list_all(hs_heap *h, hs_version_info **out, size_t *n_out);
 
 /* ---- 6: heap.c ------------------------------------------------------------ */
 int hs_heap__name_lookup(hs_store *s, const char *name, uint64_t *id);
+/* With s->lock held: the open object of heap @id with a reference taken,
+ * or NULL. */
+hs_heap *hs_heap__find_open(hs_store *s, uint64_t id);
 int hs_heap__rec_load(hs_store *s, uint64_t id, const char *name,
 		      struct hs_heap_rec *rec);
 int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
