@@ -221,6 +221,39 @@ START_TEST(rmdir_deletes_heap)
 }
 END_TEST
 
+/*
+ * A directory descriptor kept across a delete and a re-create of its heap
+ * names the deleted heap: nothing under it reaches the new one.  (Child
+ * nodes once reopened their heap by name, and a delete and re-create
+ * between the two calls of a lookup gave the old node the new heap; they
+ * now duplicate their parent's handle.)
+ */
+START_TEST(old_heap_directory_never_reaches_a_new_heap_of_its_name)
+{
+	struct stat st;
+	char buf[8];
+	int dfd, fd = heap_new("app");
+
+	free(write_fill(fd, 1, 0, LS));
+	close(fd);
+	dfd = open(mu_at("app"), O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_ok(rmdir(mu_at("app")));
+	fd = heap_new("app");
+	ck_assert_int_eq(pwrite(fd, "newheap", 7, 0), 7);
+	close(fd);
+	fd = openat(dfd, "heap", O_RDONLY);
+	ck_assert_msg(fd < 0 && (errno == ENOENT || errno == ESTALE),
+		      "openat(old app dir, heap): fd %d, errno %d", fd, fd < 0 ? errno : 0);
+	ck_assert_errno(fstatat(dfd, "stat", &st, 0), ENOENT);
+	close(dfd);
+	fd = mu_open(mu_at("app/heap"), O_RDONLY);
+	ck_assert_int_eq(pread(fd, buf, 7, 0), 7);
+	ck_assert(memcmp(buf, "newheap", 7) == 0);
+	close(fd);
+}
+END_TEST
+
 /* `rm -r MNT/app`, the real rm; its exit status and what it said. */
 static void rm_r_app(void)
 {
@@ -1398,6 +1431,7 @@ static Suite *mount_suite(void)
 	tcase_add_test(tc, mkdir_creates_empty_heap_with_default_line_size);
 	tcase_add_test(tc, truncate_8g_is_sparse);
 	tcase_add_test(tc, rmdir_deletes_heap);
+	tcase_add_test(tc, old_heap_directory_never_reaches_a_new_heap_of_its_name);
 	tcase_add_test(tc, rm_r_deletes_heap_with_lines);
 	tcase_add_test(tc, rm_r_deletes_heap_with_lines_and_checkpoints);
 	tc = mu_tcase_new(s, "tree line=16K", setup_line16k);
