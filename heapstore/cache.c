@@ -24,8 +24,9 @@
  * Clean lines idle as long are evicted by the same tick.
  *
  * Locks (the whole order: heapstore_int.h): heap->lock -> heap->stripes[]
- * -> cache->lock, a leaf.  An entry's content is read and written under its line's stripe lock; the
- * entry itself (state, lists, pins) under cache->lock.  A pinned entry
+ * -> cache->lock, a leaf.  An entry's content is read and written under its
+ * line's stripe lock; the entry itself (state, lists, pins) under
+ * cache->lock.  A pinned entry
  * (pins > 0) is in use by a thread that will take its stripe and is never
  * evicted.  Write-back holds a line's stripe while it hashes, compresses and
  * stages that line, so a write to a line being flushed waits for that one
