@@ -13,7 +13,11 @@ deps:
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
+# CMAKE_FLAGS reach a build directory configured before, too: otherwise
+# BUILD=build-asan CMAKE_FLAGS=-DHEAPFS_SANITIZE=ON on an existing plain
+# build-asan would test without sanitizers and say nothing.
 build: deps $(BUILD)/CMakeCache.txt
+	$(if $(CMAKE_FLAGS),cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null)
 	cmake --build $(BUILD) -j $(JOBS)
 
 test: build

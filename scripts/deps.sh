@@ -9,8 +9,10 @@ pkgs=(build-essential cmake pkg-config check
 
 missing=()
 for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-		missing+=("$p")
+	# No pipe into grep -q: it exits at the first match, and under pipefail
+	# a writer killed by SIGPIPE would count the package as missing.
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) || status=
+	case $status in *' ok installed') ;; *) missing+=("$p") ;; esac
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
