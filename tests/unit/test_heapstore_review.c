@@ -16,6 +16,8 @@
  *   purge      an open finishes every interrupted deletion, not 64
  *   dup        a duplicated handle names its heap, not a later one of the
  *              same name
+ *   races      partial writes racing heap and store flushes keep every
+ *              byte (and, in the ThreadSanitizer build, race on nothing)
  *
  * Faults are injected through the internal header: the store's sticky
  * write error (what a failed RocksDB write sets).
@@ -316,6 +318,93 @@ START_TEST(idle_pass_drops_heap_references_outside_the_cache_lock)
 }
 END_TEST
 
+/* ---- races: partial writes against flushes ------------------------------ */
+
+struct flusher_arg {
+	hs_heap *h;
+	atomic_int writers;       /* still writing: the flushers go on */
+};
+
+static void *heap_flusher(void *p)
+{
+	struct flusher_arg *a = p;
+
+	while (atomic_load(&a->writers))
+		ck_assert_msg(hs_heap_flush(a->h) == 0, "%s", hs_error_last());
+	return NULL;
+}
+
+static void *store_flusher(void *p)
+{
+	struct flusher_arg *a = p;
+
+	while (atomic_load(&a->writers))
+		ck_assert_msg(hs_store_flush(a->h->store) == 0, "%s", hs_error_last());
+	return NULL;
+}
+
+struct pwriter {
+	struct flusher_arg *a;
+	uint64_t first;
+};
+
+/* 4 KiB writes into 16 lines of its own, round after round: partial
+ * writes load their line (hs_cache__fill) while write-back cleans it. */
+static void *partial_writer(void *p)
+{
+	struct pwriter *w = p;
+	uint8_t buf[4096];
+
+	for (uint64_t r = 0; r < 400; r++) {
+		for (uint64_t l = w->first; l < w->first + 16; l++) {
+			memset(buf, (int)(r + l) & 0xff, sizeof(buf));
+			ck_assert_int_eq(hs_heap_write(w->a->h, buf, sizeof(buf),
+						       l * LS + (r % 16) * 4096),
+					 sizeof(buf));
+		}
+	}
+	atomic_fetch_sub(&w->a->writers, 1);
+	return NULL;
+}
+
+/*
+ * A line's state was read without cache->lock while write-back changed it,
+ * and the store-wide flush read the dirty count without the lock: races
+ * ThreadSanitizer reports (HEAPFS_TSAN build).  Every build checks the bytes.
+ */
+START_TEST(partial_writes_racing_flushes_keep_every_byte)
+{
+	struct flusher_arg a = { 0 };
+	struct pwriter w[2] = { { &a, 0 }, { &a, 16 } };
+	pthread_t t[4];
+	uint8_t got[4096];
+
+	open_store(16 * MiB, 0);
+	a.h = mkheap("app");
+	ck_assert_int_eq(hs_heap_truncate(a.h, 32 * LS), 0);
+	atomic_store(&a.writers, 2);
+	ck_assert_int_eq(pthread_create(&t[0], NULL, partial_writer, &w[0]), 0);
+	ck_assert_int_eq(pthread_create(&t[1], NULL, partial_writer, &w[1]), 0);
+	ck_assert_int_eq(pthread_create(&t[2], NULL, heap_flusher, &a), 0);
+	ck_assert_int_eq(pthread_create(&t[3], NULL, store_flusher, &a), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	/* Round r wrote piece r % 16 of each line: the last 16 rounds hold. */
+	for (uint64_t l = 0; l < 32; l++) {
+		for (uint64_t piece = 0; piece < 16; piece++) {
+			uint64_t r = 384 + piece;
+
+			ck_assert_int_eq(hs_heap_read(a.h, got, sizeof(got), l * LS + piece * 4096),
+					 sizeof(got));
+			ck_assert_msg(got[0] == ((r + l) & 0xff) && got[4095] == got[0],
+				      "line %llu piece %llu", (unsigned long long)l,
+				      (unsigned long long)piece);
+		}
+	}
+	hs_heap_close(a.h);
+}
+END_TEST
+
 /* ---- close: write-back failures are reported ---------------------------- */
 
 START_TEST(close_reports_dirty_lines_it_could_not_write_back)
@@ -509,6 +598,7 @@ static Suite *review_suite(void)
 	tcase_add_loop_test(tc, txn_commit_keeps_a_truncate_made_after_begin, 0, 2);
 	tcase_add_test(tc, extending_write_racing_a_truncate_keeps_nothing_past_the_end);
 	tcase_add_test(tc, idle_pass_drops_heap_references_outside_the_cache_lock);
+	tcase_add_test(tc, partial_writes_racing_flushes_keep_every_byte);
 	tcase_add_test(tc, close_reports_dirty_lines_it_could_not_write_back);
 	tcase_add_test(tc, sync_reports_a_failed_background_write_back_once);
 	tcase_add_loop_test(tc, failed_delete_keeps_the_heap_and_its_dirty_lines, 0, 2);
