@@ -14,6 +14,7 @@
  *   delete     a delete whose synced write fails leaves the heap open, live
  *              and holding its unflushed lines
  *   purge      an open finishes every interrupted deletion, not 64
+ *   marker     a store created on a full disk fails with ENOSPC, not EIO
  *   dup        a duplicated handle names its heap, not a later one of the
  *              same name
  *   races      partial writes racing heap and store flushes keep every
@@ -23,11 +24,15 @@
  * write error (what a failed RocksDB write sets).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -564,6 +569,46 @@ START_TEST(open_finishes_every_interrupted_deletion)
 }
 END_TEST
 
+/* ---- marker: a full disk at creation says so ---------------------------- */
+
+/*
+ * A new store's first write is its marker file.  On a full disk that write
+ * fails, and the open said EIO ("cannot write the store marker"); it is
+ * ENOSPC, as write(2) said.  A private mount namespace holds a tmpfs that
+ * vanishes with this (forked) test; needs root, as the full-disk test of
+ * test_heapstore does.
+ */
+START_TEST(store_created_on_a_full_disk_says_enospc)
+{
+	char *fs, *fill, *sdir;
+	char block[4096];
+	int fd;
+
+	ck_assert_int_ne(asprintf(&fs, "%s/fs", dir), -1);
+	ck_assert_int_eq(mkdir(fs, 0700), 0);
+	ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare(CLONE_NEWNS): %s (run as root)",
+		      strerror(errno));
+	ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+	ck_assert_msg(mount("tmpfs", fs, "tmpfs", 0, "size=256k") == 0, "mount tmpfs: %s",
+		      strerror(errno));
+	ck_assert_int_ne(asprintf(&fill, "%s/fill", fs), -1);
+	fd = open(fill, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	memset(block, 'x', sizeof(block));
+	while (write(fd, block, sizeof(block)) == (ssize_t)sizeof(block))
+		;
+	close(fd);
+	ck_assert_int_ne(asprintf(&sdir, "%s/store", fs), -1);
+	ck_assert_int_eq(hs_store_open(&st, sdir, NULL), -ENOSPC);
+	ck_assert_msg(strstr(hs_error_last(), "marker"), "%s", hs_error_last());
+	st = NULL;
+	umount2(fs, MNT_DETACH);
+	free(sdir);
+	free(fill);
+	free(fs);
+}
+END_TEST
+
 /* ---- dup: a handle names its heap --------------------------------------- */
 
 START_TEST(dup_handle_stays_with_its_heap_after_a_re_create)
@@ -603,6 +648,7 @@ static Suite *review_suite(void)
 	tcase_add_test(tc, sync_reports_a_failed_background_write_back_once);
 	tcase_add_loop_test(tc, failed_delete_keeps_the_heap_and_its_dirty_lines, 0, 2);
 	tcase_add_test(tc, open_finishes_every_interrupted_deletion);
+	tcase_add_test(tc, store_created_on_a_full_disk_says_enospc);
 	tcase_add_loop_test(tc, dup_handle_stays_with_its_heap_after_a_re_create, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
