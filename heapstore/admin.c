@@ -16,7 +16,7 @@ int hs_heap_delete(hs_store *s, const char *name)
 	uint8_t key[HS_META_KEY_MAX];
 	rocksdb_writebatch_t *wb = NULL;
 	hs_heap tmp, *open_h = NULL;
-	uint64_t id, again;
+	uint64_t id, again = 0;
 	int rc;
 
 	if ((rc = hs_name_check(name)) < 0)
@@ -36,7 +36,9 @@ int hs_heap_delete(hs_store *s, const char *name)
 		pthread_mutex_unlock(&s->lock);
 		pthread_rwlock_wrlock(&open_h->lock);
 		pthread_mutex_lock(&s->lock);
-		if (open_h->deleted || (rc = hs_heap__name_lookup(s, name, &again)) < 0 || again != id) {
+		if (!open_h->deleted && (rc = hs_heap__name_lookup(s, name, &again)) < 0)
+			goto out;
+		if (open_h->deleted || again != id) {   /* deleted meanwhile */
 			rc = hs_errno_set(-ENOENT, "no heap named '%s'", name);
 			goto out;
 		}
