@@ -102,6 +102,9 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->created_ns = h->rec.created_ns;
 		out->state_size = h->rec.state_size;
 		out->suspended = h->rec.suspended;
+		out->uid = h->rec.uid;
+		out->gid = h->rec.gid;
+		out->mode = h->rec.mode;
 		hs_cache__heap_info(h, out);
 	}
 	pthread_rwlock_unlock(&h->lock);

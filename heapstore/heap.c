@@ -152,6 +152,12 @@ int hs_heap__rec_load(hs_store *s, uint64_t id, const char *name,
 	if (name && strcmp(rec->name, name) != 0)
 		return hs_errno_set(-EUCLEAN, "heap '%s' (id %llu): its record names '%s'",
 				    name, (unsigned long long)id, rec->name);
+	if (!rec->owned) {   /* from before owners: the store's, and private */
+		rec->owned = true;
+		rec->uid = s->owner_uid;
+		rec->gid = s->owner_gid;
+		rec->mode = HS_MODE_DEFAULT;
+	}
 	return 0;
 }
 
@@ -176,6 +182,9 @@ int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
 		return hs_errno_set(-EFBIG, "size %llu beyond the largest heap (%llu)",
 				    (unsigned long long)p.size_bytes,
 				    (unsigned long long)HS_HEAP_SIZE_MAX);
+	if (p.owned && (p.mode & ~HS_MODE_BITS))
+		return hs_errno_set(-EINVAL, "mode %#o: permission bits only (%#o)",
+				    p.mode, HS_MODE_BITS);
 
 	memset(&rec, 0, sizeof(rec));
 	rec.state = HS_HEAP_LIVE;
@@ -185,6 +194,10 @@ int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
 	rec.reserve = p.reserve_bytes;
 	rec.head = 1;
 	rec.created_ns = hs_now_ns();
+	rec.owned = true;
+	rec.uid = p.owned ? p.uid : s->owner_uid;
+	rec.gid = p.owned ? p.gid : s->owner_gid;
+	rec.mode = p.owned ? p.mode : HS_MODE_DEFAULT;
 	strcpy(rec.name, name);
 
 	pthread_mutex_lock(&s->lock);
@@ -424,9 +437,10 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 	return rc;
 }
 
-enum heap_prop { PROP_QUOTA, PROP_RESERVE };
+enum heap_prop { PROP_QUOTA, PROP_RESERVE, PROP_OWNER };
 
-static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value)
+static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value,
+		    uint32_t uid, uint32_t gid)
 {
 	struct hs_heap_rec copy;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -434,10 +448,15 @@ static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value)
 
 	pthread_rwlock_wrlock(&h->lock);
 	copy = h->rec;
-	if (which == PROP_QUOTA)
+	if (which == PROP_QUOTA) {
 		copy.quota = value;
-	else
+	} else if (which == PROP_RESERVE) {
 		copy.reserve = value;
+	} else {
+		copy.uid = uid;
+		copy.gid = gid;
+		copy.mode = (uint32_t)value;
+	}
 	if ((rc = hs_heap__check_live(h)) == 0 &&
 	    (rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
@@ -449,12 +468,20 @@ static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value)
 
 int hs_heap_quota_set(hs_heap *h, uint64_t quota_bytes)
 {
-	return prop_set(h, PROP_QUOTA, quota_bytes);
+	return prop_set(h, PROP_QUOTA, quota_bytes, 0, 0);
 }
 
 int hs_heap_reserve_set(hs_heap *h, uint64_t reserve_bytes)
 {
-	return prop_set(h, PROP_RESERVE, reserve_bytes);
+	return prop_set(h, PROP_RESERVE, reserve_bytes, 0, 0);
+}
+
+int hs_heap_owner_set(hs_heap *h, uint32_t uid, uint32_t gid, uint32_t mode)
+{
+	if (mode & ~HS_MODE_BITS)
+		return hs_errno_set(-EINVAL, "mode %#o: permission bits only (%#o)",
+				    mode, HS_MODE_BITS);
+	return prop_set(h, PROP_OWNER, mode, uid, gid);
 }
 
 static int prop_name_check(const char *name)

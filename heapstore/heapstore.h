@@ -236,9 +236,18 @@ typedef struct hs_heap_params {
 	uint32_t line_size;       /* power of two in [4 KiB, 1 MiB]; 0: 64 KiB */
 	uint64_t quota_bytes;     /* 0: none */
 	uint64_t reserve_bytes;   /* 0: none */
+	int owned;                /* 1: uid, gid and mode below; 0: the store
+				     directory's owner and group, mode 0700 */
+	uint32_t uid, gid;
+	uint32_t mode;            /* permission bits (HS_MODE_BITS) */
 } hs_heap_params;
 
-#define HS_HEAP_PARAMS_INIT { 0, 0, 0, 0 }
+#define HS_HEAP_PARAMS_INIT { 0, 0, 0, 0, 0, 0, 0, 0 }
+
+/* A heap's permission bits: rwx for owner, group and others, as a
+ * directory's; its files take the r and w bits (heapfs, README). */
+#define HS_MODE_BITS 0777u
+#define HS_MODE_DEFAULT 0700u
 
 /**
  * Create heap @name.  @params may be NULL for defaults.  Synced.
@@ -295,6 +304,7 @@ typedef struct hs_heap_info {
 	uint64_t lines_dirty;     /* in the line cache, not yet written back */
 	uint64_t lines_resident;  /* in the line cache */
 	uint64_t cache_hits, cache_misses, cache_evictions;
+	uint32_t uid, gid, mode;  /* owner, group, permission bits */
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -305,6 +315,13 @@ HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);
  * caller frees with free().  Returns 0 (*out NULL when *n_out is 0).
  */
 HS_API int hs_heap_list(hs_store *store, hs_heap_info **out, size_t *n_out);
+
+/**
+ * Set the heap's owner, group and permission bits.  Synced.  Who may do it
+ * is the caller's to decide (heapfs: POSIX chown/chmod rules).  Returns 0,
+ * -EINVAL (bits outside HS_MODE_BITS), -ENOENT.
+ */
+HS_API int hs_heap_owner_set(hs_heap *heap, uint32_t uid, uint32_t gid, uint32_t mode);
 
 /** Set the quota or reservation (bytes, 0 for none).  Synced.  -ENOENT. */
 HS_API int hs_heap_quota_set(hs_heap *heap, uint64_t quota_bytes);

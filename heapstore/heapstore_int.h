@@ -105,6 +105,8 @@ struct hs_store {
 	int zstd_level;
 	bool read_only;
 	char *dir;
+	uint32_t owner_uid, owner_gid;    /* the store directory's: heaps without
+					     an owner of their own get these */
 	/*
 	 * The first failed write's errno, sticky: after a failed WAL write
 	 * RocksDB refuses writes, and syncing its WAL trips an assertion, so
@@ -130,6 +132,10 @@ struct hs_heap_rec {
 	uint64_t head;                    /* working version */
 	uint64_t created_ns;
 	bool suspended;                   /* hs_heap_suspend(): the live heap is read-only */
+	bool owned;                       /* uid, gid, mode read from the record: false
+					     for records from before owners (format
+					     1, 2) until heap.c fills them in */
+	uint32_t uid, gid, mode;          /* the heap's owner and permission bits */
 	char name[HS_NAME_MAX + 1];
 };
 

@@ -104,14 +104,16 @@ size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version)
 }
 
 /*
- * Heap record, format 2:
+ * Heap record, format 3:
  *   u8 format | u8 state (0x80: suspended) | u16 name_len | u32 line_size |
  *   u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns |
- *   u64 state_size | name
- * Format 1 (read only) lacks state_size.
+ *   u64 state_size | u32 uid | u32 gid | u32 mode | name
+ * Formats 1 and 2 (read only) lack the owner (and 1 the state_size): their
+ * heaps come back unowned, and heap.c gives them the store's owner.
  */
 #define HEAP_REC_FIXED1 48
-#define HEAP_REC_FIXED 56
+#define HEAP_REC_FIXED2 56
+#define HEAP_REC_FIXED 68
 
 size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r)
 {
@@ -119,7 +121,7 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 
 	if (cap < HEAP_REC_FIXED + nl)
 		return 0;
-	out[0] = 2;
+	out[0] = 3;
 	out[1] = (uint8_t)((unsigned)r->state | (r->suspended ? 0x80u : 0));
 	out[2] = (uint8_t)(nl & 0xff);
 	out[3] = (uint8_t)(nl >> 8);
@@ -130,17 +132,21 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 	hs_le64_put(out + 32, r->head);
 	hs_le64_put(out + 40, r->created_ns);
 	hs_le64_put(out + 48, r->state_size);
+	hs_le32_put(out + 56, r->uid);
+	hs_le32_put(out + 60, r->gid);
+	hs_le32_put(out + 64, r->mode);
 	memcpy(out + HEAP_REC_FIXED, r->name, nl);
 	return HEAP_REC_FIXED + nl;
 }
 
 int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 {
-	size_t nl, fixed = p && n && p[0] == 1 ? HEAP_REC_FIXED1 : HEAP_REC_FIXED;
+	size_t nl, fixed = !p || !n ? HEAP_REC_FIXED : p[0] == 1 ? HEAP_REC_FIXED1 :
+			   p[0] == 2 ? HEAP_REC_FIXED2 : HEAP_REC_FIXED;
 
 	if (n < fixed)
 		return hs_errno_set(-EUCLEAN, "heap record truncated (%zu bytes)", n);
-	if (p[0] != 1 && p[0] != 2)
+	if (p[0] < 1 || p[0] > 3)
 		return hs_errno_set(-EUCLEAN, "heap record of unknown format %u", p[0]);
 	nl = (size_t)p[2] | (size_t)p[3] << 8;
 	if (nl == 0 || nl > HS_NAME_MAX || n != fixed + nl)
@@ -155,14 +161,20 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 	r->reserve = hs_le64_get(p + 24);
 	r->head = hs_le64_get(p + 32);
 	r->created_ns = hs_le64_get(p + 40);
-	r->state_size = fixed == HEAP_REC_FIXED ? hs_le64_get(p + 48) : 0;
+	r->state_size = fixed >= HEAP_REC_FIXED2 ? hs_le64_get(p + 48) : 0;
+	if (fixed == HEAP_REC_FIXED) {
+		r->owned = true;
+		r->uid = hs_le32_get(p + 56);
+		r->gid = hs_le32_get(p + 60);
+		r->mode = hs_le32_get(p + 64);
+	}
 	memcpy(r->name, p + fixed, nl);
 	r->name[nl] = '\0';
 	if (r->state != HS_HEAP_LIVE && r->state != HS_HEAP_DELETING)
 		return hs_errno_set(-EUCLEAN, "heap record has unknown state %u", p[1]);
 	if (r->line_size < HS_LINE_SIZE_MIN || r->line_size > HS_LINE_SIZE_MAX ||
 	    (r->line_size & (r->line_size - 1)) || r->size > HS_HEAP_SIZE_MAX ||
-	    r->state_size > HS_STATE_SIZE_MAX ||
+	    r->state_size > HS_STATE_SIZE_MAX || (r->mode & ~HS_MODE_BITS) ||
 	    r->head == 0 || r->head == HS_VERSION_LIVE)
 		return hs_errno_set(-EUCLEAN, "heap record '%s' has impossible values", r->name);
 	return 0;

@@ -453,6 +453,16 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return hs_errno_set(-ENOMEM, "out of memory");
+	{
+		struct stat dst;
+
+		/* Heaps from before owners, and those created without one,
+		 * belong to whoever owns the store (the mount's owner). */
+		if (stat(dir, &dst) == 0) {
+			s->owner_uid = dst.st_uid;
+			s->owner_gid = dst.st_gid;
+		}
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->dir = strdup(dir);
 	s->zstd_level = o.zstd_level;

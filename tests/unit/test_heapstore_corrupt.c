@@ -451,10 +451,10 @@ END_TEST
 
 /* ==== 3g/3h. damaged heap and checkpoint records ======================= */
 
-/* Heap record fields: u8 format | u8 state | u16 name_len | u32 line_size |
- * u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns |
- * u64 state_size | name. */
-#define HREC_FIXED 56
+/* Heap record fields (format 3): u8 format | u8 state | u16 name_len |
+ * u32 line_size | u64 size | u64 quota | u64 reserve | u64 head |
+ * u64 created_ns | u64 state_size | u32 uid | u32 gid | u32 mode | name. */
+#define HREC_FIXED 68
 
 static const struct {
 	const char *what;
@@ -466,8 +466,9 @@ static const struct {
 } heap_rec_faults[] = {
 	{ "truncated to 20 bytes", -1, 0, 0, 20, true },
 	{ "empty", -1, 0, 0, 0, true },
-	{ "unknown format", 0, 1, 3, 0, false },
-	{ "format 1 (shorter) with a format 2 body", 0, 1, 1, 0, false },
+	{ "unknown format", 0, 1, 4, 0, false },
+	{ "format 1 (shorter) with a format 3 body", 0, 1, 1, 0, false },
+	{ "format 2 (shorter) with a format 3 body", 0, 1, 2, 0, false },
 	{ "unknown state", 1, 1, 7, 0, false },
 	{ "name length past the record", 2, 1, sizeof("victim"), 0, false },
 	{ "line size 3000", 4, 4, 3000, 0, false },
@@ -475,6 +476,7 @@ static const struct {
 	{ "working version 0", 32, 8, 0, 0, false },
 	{ "working version LIVE", 32, 8, HS_VERSION_LIVE, 0, false },
 	{ "state size past the limit", 48, 8, HS_STATE_SIZE_MAX + 1, 0, false },
+	{ "mode with bits past rwx (setuid)", 64, 4, 04700, 0, false },
 	{ "record names another heap", HREC_FIXED + 5, 1, 'M', 0, false },
 };
 
