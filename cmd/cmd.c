@@ -71,7 +71,10 @@ static int u64_field(const json_t *req, const char *key, uint64_t *out)
 
 static json_t *heap_json(const hs_heap_info *hi)
 {
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}",
+	char mode[8];
+
+	snprintf(mode, sizeof(mode), "%04o", hi->mode);
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
 			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
 			 "line_size", (json_int_t)hi->line_size,
 			 "lines_used", (json_int_t)hi->lines_used,
@@ -82,7 +85,9 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "reserve", (json_int_t)hi->reserve_bytes,
 			 "state", hi->state != HS_HEAP_LIVE ? "deleting" :
 				  hi->suspended ? "suspended" : "live",
-			 "state_size", (json_int_t)hi->state_size);
+			 "state_size", (json_int_t)hi->state_size,
+			 "owner", (json_int_t)hi->uid, "group", (json_int_t)hi->gid,
+			 "mode", mode);
 }
 
 static json_t *version_json(const hs_version_info *vi)

@@ -113,7 +113,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"lines_dirty: %llu\nlines_resident: %llu\n"
 				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
 				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
-				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n",
+				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n"
+				"owner: %u\ngroup: %u\nmode: %04o\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)hi.lines_dirty,
@@ -126,7 +127,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.quota_bytes,
 				(unsigned long long)hi.cache_hits,
 				(unsigned long long)hi.cache_misses,
-				(unsigned long long)hi.cache_evictions);
+				(unsigned long long)hi.cache_evictions,
+				hi.uid, hi.gid, hi.mode);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
@@ -157,6 +159,44 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 	return 0;
 }
 
+/*
+ * The permission bits of node @n of a heap whose mode is @mode (a
+ * directory's rwx bits): its directories take them (read-only under
+ * checkpoints/: no w), its files their r and w bits (read-only views: r
+ * only), so the kernel grants exactly what the heap's mode says.
+ */
+static mode_t heap_node_perm(const struct fs_node *n, uint32_t mode)
+{
+	const bool frozen = fs_node_frozen(n);
+
+	switch (n->kind) {
+	case FS_HEAP_DIR:
+	case FS_LINES:
+	case FS_CKPTS:
+	case FS_CKPT:
+		return frozen || n->kind == FS_CKPT ? mode & 0555 : mode & 0777;
+	case FS_STAT:
+		return mode & 0444;
+	case FS_LATEST:
+	case FS_LABEL:
+		return 0777;
+	default:
+		return frozen ? mode & 0444 : mode & 0666;
+	}
+}
+
+uint32_t fs_heap_mode_from(struct fs_node *n, mode_t mode)
+{
+	switch (n->kind) {
+	case FS_HEAP_DIR:
+	case FS_LINES:
+	case FS_CKPTS:
+		return (uint32_t)mode & HS_MODE_BITS;
+	default:   /* a file's rw bits; search (x) wherever read is granted */
+		return (uint32_t)(mode & 0666) | (uint32_t)((mode & 0444) >> 2);
+	}
+}
+
 int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	const bool frozen = fs_node_frozen(n);
@@ -176,6 +216,8 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 	if (n->heap) {
 		if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
 			return rc;
+		st->st_uid = hi.uid;
+		st->st_gid = hi.gid;
 		ns = hi.created_ns;
 		st->st_blksize = hi.line_size;
 		if (frozen) {
@@ -244,6 +286,8 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		break;
 	}
 	}
+	if (n->heap)
+		st->st_mode = (st->st_mode & S_IFMT) | heap_node_perm(n, hi.mode);
 	ts_set(&st->st_mtim, ns);
 	st->st_ctim = st->st_atim = st->st_mtim;
 	return 0;

@@ -355,8 +355,8 @@ static bool exists(struct fs *fs, struct fs_node *p, const char *name)
 	return true;
 }
 
-int fs_do_mkdir(struct fs *fs, struct fs_node *p, const char *name,
-		struct fs_node **out)
+int fs_do_mkdir(struct fs *fs, struct fs_node *p, const char *name, mode_t mode,
+		const struct fs_caller *who, struct fs_node **out)
 {
 	hs_version_info vi;
 	uint64_t v;
@@ -371,6 +371,11 @@ int fs_do_mkdir(struct fs *fs, struct fs_node *p, const char *name,
 		if (strcmp(name, ".heapfs") == 0)
 			return -EEXIST;
 		params.line_size = fs->opts.line_size;
+		/* The caller's, private: 0700 under its umask (and its mode). */
+		params.owned = 1;
+		params.uid = who->uid;
+		params.gid = who->gid;
+		params.mode = HS_MODE_DEFAULT & (uint32_t)mode & ~(uint32_t)who->umask;
 		if ((rc = hs_heap_create(fs->store, name, &params)) < 0)
 			return rc;
 		return fs_do_lookup(fs, p, name, out);

@@ -76,7 +76,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 	    (n->kind == FS_HEAP || n->kind == FS_STATE || n->kind == FS_LINE)) {
 		struct stat zero = { .st_size = 0 };
 
-		if ((rc = fs_do_setattr(fs, n, &zero, FUSE_SET_ATTR_SIZE)) < 0)
+		if ((rc = fs_do_setattr(fs, n, &zero, FUSE_SET_ATTR_SIZE, NULL)) < 0)
 			return rc;
 	}
 	f = calloc(1, sizeof(*f));
@@ -273,13 +273,64 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	}
 }
 
-int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set)
+/* Is @who in group @gid (its own or a supplementary one)? */
+static bool in_group(const struct fs_caller *who, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (who->gid == gid)
+		return true;
+	n = fuse_req_getgroups(who->req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++) {
+		if (groups[i] == gid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * chmod, chown, chgrp of a heap's directory or any of its live files
+ * change the heap's one owner, group and mode, under POSIX rules (the
+ * kernel checks them too, with default_permissions): root may do anything;
+ * the owner may chmod, and chgrp to a group it is in; nobody else anything.
+ */
+static int owner_change(struct fs_node *n, const struct stat *attr, int to_set,
+			const struct fs_caller *who)
+{
+	hs_heap_info hi;
+	uint32_t uid, gid, mode;
+	int rc;
+
+	if (!n->heap || n->kind == FS_STAT)
+		return -EPERM;   /* the mount's own nodes follow the mount */
+	if (fs_node_frozen(n))
+		return -EROFS;
+	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
+		return rc;
+	uid = to_set & FUSE_SET_ATTR_UID ? (uint32_t)attr->st_uid : hi.uid;
+	gid = to_set & FUSE_SET_ATTR_GID ? (uint32_t)attr->st_gid : hi.gid;
+	mode = to_set & FUSE_SET_ATTR_MODE ? fs_heap_mode_from(n, attr->st_mode) : hi.mode;
+	if (who && who->uid != 0) {
+		if (who->uid != hi.uid || uid != hi.uid)
+			return -EPERM;
+		if (gid != hi.gid && !in_group(who, gid))
+			return -EPERM;
+	}
+	return hs_heap_owner_set(n->heap, uid, gid, mode);
+}
+
+int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set,
+		  const struct fs_caller *who)
 {
 	uint32_t ls;
 	int rc;
 
-	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		return -EPERM;   /* modes and owners follow the mount */
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		if ((rc = owner_change(n, attr, to_set, who)) < 0)
+			return rc;
+		to_set &= ~(FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID);
+	}
 	if (!(to_set & FUSE_SET_ATTR_SIZE))
 		return 0;        /* times: accepted, not kept */
 	if (attr->st_size < 0)

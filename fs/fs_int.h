@@ -157,16 +157,30 @@ int fs_killpriv_setup(struct fuse_session *se);
 void fs_inval_stop(struct fs *fs);
 void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len);
 
+/*
+ * Who made a request (fuse_req_ctx), for what heapfs decides itself: a new
+ * heap's owner and mode, and who may chown and chmod one.  The kernel
+ * checks every access against the modes getattr gives (default_permissions).
+ */
+struct fs_caller {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+	fuse_req_t req;               /* for its supplementary groups */
+};
+
 /* attr.c */
 int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st);
+/* A heap's mode (a directory's rwx bits) made from a chmod of node @n to @mode. */
+uint32_t fs_heap_mode_from(struct fs_node *n, mode_t mode);
 int fs_entry_fill(struct fs *fs, struct fs_node *n, struct fuse_entry_param *e);
 int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len);
 
 /* dir.c */
 int fs_do_lookup(struct fs *fs, struct fs_node *parent, const char *name,
 		 struct fs_node **out);
-int fs_do_mkdir(struct fs *fs, struct fs_node *parent, const char *name,
-		struct fs_node **out);
+int fs_do_mkdir(struct fs *fs, struct fs_node *parent, const char *name, mode_t mode,
+		const struct fs_caller *who, struct fs_node **out);
 int fs_do_rmdir(struct fs *fs, struct fs_node *parent, const char *name);
 int fs_do_unlink(struct fs *fs, struct fs_node *parent, const char *name);
 int fs_do_readlink(struct fs *fs, struct fs_node *n, char *buf, size_t cap);
@@ -186,7 +200,9 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		   char *buf, size_t size, off_t off);
 ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		    const char *buf, size_t size, off_t off);
-int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set);
+/* @who may be NULL for a size change heapfs makes itself (O_TRUNC). */
+int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set,
+		  const struct fs_caller *who);
 int fs_do_fsync(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
 int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		    int mode, off_t off, off_t len);

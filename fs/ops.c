@@ -15,6 +15,13 @@ static struct fs *req_fs(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+static struct fs_caller caller_of(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return (struct fs_caller){ ctx->uid, ctx->gid, ctx->umask, req };
+}
+
 /* 0 or -errno to fuse_reply_err's positive errno; nonsense becomes EIO. */
 static void fs_reply_err(fuse_req_t req, int rc)
 {
@@ -64,6 +71,10 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	 * (4 KiB random reads of cached pages: 8K IOPS with it, ~200K without).
 	 */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* mkdir gets the caller's umask apart: a new heap's mode is the
+	 * private default (0700) under it. */
+	if (conn->capable & FUSE_CAP_DONT_MASK)
+		conn->want |= FUSE_CAP_DONT_MASK;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	conn->max_write = 1u << 20;
@@ -118,9 +129,11 @@ static void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int rc;
 
+	struct fs_caller who = caller_of(req);
+
 	(void)fi;
 	NODE_OR_REPLY(n, fs, ino);
-	if ((rc = fs_do_setattr(fs, n, attr, to_set)) < 0 ||
+	if ((rc = fs_do_setattr(fs, n, attr, to_set, &who)) < 0 ||
 	    (rc = fs_do_getattr(fs, n, &st)) < 0)
 		fs_reply_err(req, rc);
 	else
@@ -145,12 +158,11 @@ static void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mod
 {
 	struct fs *fs = req_fs(req);
 	struct fs_node *p, *n = NULL;
-
+	struct fs_caller who = caller_of(req);
 	int rc;
 
-	(void)mode;
 	NODE_OR_REPLY(p, fs, parent);
-	rc = fs_do_mkdir(fs, p, name, &n);
+	rc = fs_do_mkdir(fs, p, name, mode, &who, &n);
 	reply_entry(req, fs, n, rc);
 }
 

@@ -468,10 +468,10 @@ START_TEST(ls_lists_every_heap_in_name_order)
 		"{\"heaps\":["
 		"{\"name\":\"alpha\",\"size\":1048576,\"line_size\":16384,\"lines_used\":2,"
 		"\"version\":2,\"latest\":1,\"checkpoints\":1,\"quota\":0,\"reserve\":0,"
-		"\"state\":\"live\",\"state_size\":0},"
+		"\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\"},"
 		"{\"name\":\"zeta\",\"size\":0,\"line_size\":65536,\"lines_used\":0,"
 		"\"version\":1,\"latest\":0,\"checkpoints\":0,\"quota\":0,\"reserve\":0,"
-		"\"state\":\"live\",\"state_size\":0}]}");
+		"\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\"}]}");
 	/* A heap removed with rmdir leaves the list. */
 	ck_assert_ok(rmdir(mu_at("zeta")));
 	ls_is(ls_row("alpha", MiB, 16384, 2, 1));
@@ -489,7 +489,7 @@ START_TEST(stat_prints_every_field)
 		const char *want =
 			"name: app\nsize: 262144\nline_size: 65536\nlines_used: 1\nversion: 2\n"
 			"latest: 1\ncheckpoints: 1\nquota: 1048576\nreserve: 65536\nstate: live\n"
-			"state_size: 4\ncache_lines_resident: ";
+			"state_size: 4\nowner: 0\ngroup: 0\nmode: 0700\ncache_lines_resident: ";
 
 		ck_assert_msg(r->code == 0 && strncmp(r->out, want, strlen(want)) == 0,
 			      "%s printed:\n%s\nwant it to start:\n%s", r->cmd, r->out, want);
@@ -502,7 +502,8 @@ START_TEST(stat_prints_every_field)
 	ok_json_has(CTL("--json", "stat", "app"),
 		    "\"heap\":{\"name\":\"app\",\"size\":262144,\"line_size\":65536,"
 		    "\"lines_used\":1,\"version\":2,\"latest\":1,\"checkpoints\":1,"
-		    "\"quota\":1048576,\"reserve\":65536,\"state\":\"live\",\"state_size\":4}",
+		    "\"quota\":1048576,\"reserve\":65536,\"state\":\"live\",\"state_size\":4,"
+		    "\"owner\":0,\"group\":0,\"mode\":\"0700\"}",
 		    "\"lines_dirty\":0", NULL);
 	/* The mount's stat file tells the same story. */
 	ck_assert_uint_eq(stat_u64("app/stat", "size"), 262144);
@@ -817,7 +818,7 @@ START_TEST(rm_deletes_a_heap_and_only_it)
 	ok_out(CTL("create", "app"), "");
 	stat_out(CTL("stat", "app"),
 	       "name: app\nsize: 0\nline_size: 65536\nlines_used: 0\nversion: 1\n"
-	       "latest: 0\ncheckpoints: 0\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
+	       "latest: 0\ncheckpoints: 0\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\nowner: 0\ngroup: 0\nmode: 0700\n");
 	assert_dir_set(mu_at("app/checkpoints"), "");
 }
 END_TEST
@@ -871,7 +872,7 @@ START_TEST(mount_from_the_current_directory)
 	ok_out(CTL_IN(mu_at("app/checkpoints/1"), NULL, "diff", "app", "1", "live"), "");
 	stat_out(CTL_IN(mu_at(".heapfs"), NULL, "stat", "app"),
 	       "name: app\nsize: 65536\nline_size: 65536\nlines_used: 0\nversion: 2\n"
-	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
+	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\nowner: 0\ngroup: 0\nmode: 0700\n");
 }
 END_TEST
 
@@ -914,7 +915,7 @@ START_TEST(store_commands_on_an_unmounted_store)
 	ok_out(CTL_STORE("ls"), want);
 	stat_out(CTL_STORE("stat", "app"),
 	       "name: app\nsize: 131072\nline_size: 65536\nlines_used: 2\nversion: 2\n"
-	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\n");
+	       "latest: 1\ncheckpoints: 1\nquota: 0\nreserve: 0\nstate: live\nstate_size: 0\nowner: 0\ngroup: 0\nmode: 0700\n");
 	ok_out(CTL_STORE("checkpoint", "app", "--label", "offline"), "2\n");
 	ok_out(CTL_STORE("diff", "app", "first", "offline"), "0000000000010000\n");
 	ok_out(CTL_STORE("restore", "app", "first"), "restored to 1\n");
