@@ -171,7 +171,9 @@ static void usage(void)
 	       "  -o line=SIZE  line size of new heaps, 4K..1M (default 64K)\n"
 	       "  -o zstd=LEVEL compression level (default 1)\n"
 	       "  -o split=GL:GP:LE:LP, cap=PCT, wait=MS, gc=SECONDS: pool policy\n"
-	       "  and the standard FUSE options (allow_other, ...)\n");
+	       "  and the standard FUSE options: allow_other lets other users reach heaps\n"
+	       "  their modes grant (each heap is its creator's, 0700; an unprivileged\n"
+	       "  mount needs user_allow_other in /etc/fuse.conf for it)\n");
 }
 
 /* 0, or -EINVAL after printing why; 1 if it printed help or version. */
