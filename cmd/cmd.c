@@ -135,9 +135,60 @@ static int version_field(hs_heap *h, const json_t *req, const char *key,
 	return hs_version_find_label(h, json_string_value(v), out);
 }
 
-static json_t *cmd_create(hs_store *s, const json_t *req)
+/* Read (4) or write (2) rights of @c on heap @hi, as the kernel decides
+ * for its files: owner bits, else group bits, else the others'. */
+static bool may(const cmd_caller *c, const hs_heap_info *hi, unsigned want)
+{
+	unsigned bits;
+
+	if (!c || c->uid == 0)
+		return true;
+	if (c->uid == hi->uid) {
+		bits = hi->mode >> 6;
+	} else {
+		bool member = c->gid == hi->gid;
+
+		for (int i = 0; i < c->n_groups && !member; i++)
+			member = c->groups[i] == hi->gid;
+		bits = member ? hi->mode >> 3 : hi->mode;
+	}
+	return (bits & want) == want;
+}
+
+static int may_or_fail(const cmd_hooks *hooks, hs_heap *h, unsigned want)
+{
+	hs_heap_info hi;
+	int rc;
+
+	if (!hooks || !hooks->caller)
+		return 0;
+	if ((rc = hs_heap_info_get(h, &hi)) < 0)
+		return rc;
+	if (!may(hooks->caller, &hi, want))
+		return cmd_errno_set(-EACCES, "heap '%s': permission denied (mode %04o, owner %u, group %u)",
+				     hi.name, hi.mode, hi.uid, hi.gid);
+	return 0;
+}
+
+/* Store-wide commands are the mount owner's and root's. */
+static bool admin(const cmd_hooks *hooks)
+{
+	return !hooks || !hooks->caller || hooks->caller->admin;
+}
+
+static json_t *cmd_create(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 {
 	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+
+	if (hooks && hooks->caller && !hooks->caller->admin &&
+	    (json_object_get(req, "quota") || json_object_get(req, "reserve")))
+		return fail(-EPERM, "permission denied: quota and reserve are the pool's, set by the mount's owner and root");
+	if (hooks && hooks->caller) {   /* the sender's, private, as mkdir makes it */
+		p.owned = 1;
+		p.uid = hooks->caller->uid;
+		p.gid = hooks->caller->gid;
+		p.mode = HS_MODE_DEFAULT;
+	}
 	uint64_t line = 0;
 	const char *name = str_field(req, "heap");
 	int rc;
@@ -154,7 +205,7 @@ static json_t *cmd_create(hs_store *s, const json_t *req)
 	return ok();
 }
 
-static json_t *cmd_ls(hs_store *s)
+static json_t *cmd_ls(hs_store *s, const cmd_hooks *hooks)
 {
 	hs_heap_info *arr;
 	size_t n;
@@ -165,8 +216,10 @@ static json_t *cmd_ls(hs_store *s)
 	if ((rc = hs_store_flush(s)) < 0 || (rc = hs_heap_list(s, &arr, &n)) < 0)
 		return fail_store(rc);
 	list = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, heap_json(&arr[i]));
+	for (size_t i = 0; i < n; i++) {
+		if (may(hooks ? hooks->caller : NULL, &arr[i], 4))
+			json_array_append_new(list, heap_json(&arr[i]));
+	}
 	free(arr);
 	resp = ok();
 	json_object_set_new(resp, "heaps", list);
@@ -198,6 +251,18 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 		return fail(-EINVAL, "which heap? (\"heap\" is missing)");
 	if ((rc = hs_heap_open(&h, s, name)) < 0)
 		return fail_store(rc);
+	{
+		static const char *const readers[] = { "stat", "checkpoints", "diff" };
+		unsigned want = 2;
+
+		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
+			if (strcmp(cmd, readers[i]) == 0)
+				want = 4;
+		if ((rc = may_or_fail(hooks, h, want)) < 0) {
+			hs_heap_close(h);
+			return fail_store(rc);
+		}
+	}
 	if (strcmp(cmd, "stat") == 0) {
 		hs_cache_stats cs;
 
@@ -335,18 +400,31 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 	msg_set = false;
 	if (!json_is_object(req) || !cmd)
 		return fail(-EINVAL, "a request is an object with a \"cmd\"");
+	if (((strcmp(cmd, "create") == 0 && !(hooks && hooks->caller &&
+					      hooks->caller->create_all)) ||
+	     strcmp(cmd, "fsck") == 0) && !admin(hooks))
+		return fail(-EACCES, "permission denied: only the mount's owner and root may");
 	if (strcmp(cmd, "create") == 0)
-		return cmd_create(s, req);
+		return cmd_create(s, req, hooks);
 	if (strcmp(cmd, "ls") == 0)
-		return cmd_ls(s);
+		return cmd_ls(s, hooks);
 	if (strcmp(cmd, "fsck") == 0)
 		return cmd_fsck(s, req, hooks);
 	if (strcmp(cmd, "rm") == 0) {
 		const char *name = str_field(req, "heap");
+		hs_heap *h;
 		int rc;
 
 		if (!name)
 			return fail(-EINVAL, "which heap? (\"heap\" is missing)");
+		if (hooks && hooks->caller) {   /* removing it is writing it */
+			if ((rc = hs_heap_open(&h, s, name)) < 0)
+				return fail_store(rc);
+			rc = may_or_fail(hooks, h, 2);
+			hs_heap_close(h);
+			if (rc < 0)
+				return fail_store(rc);
+		}
 		return (rc = hs_heap_delete(s, name)) < 0 ? fail_store(rc) : ok();
 	}
 	return on_heap(s, cmd, req, hooks);

@@ -31,6 +31,23 @@
 
 #include "heapstore.h"
 
+/*
+ * Who sent a request through a shared mount: heap commands are checked
+ * against the caller's rights on the heap by its owner, group and mode
+ * (read: stat, checkpoints, diff; write: checkpoint, restore,
+ * rm-checkpoint, suspend, resume, rm), ls lists only heaps it may read,
+ * and store-wide commands (fsck; create, unless the mount lets everyone)
+ * are for the mount's owner and root.  Root may do everything.
+ */
+#define CMD_GROUPS_MAX 32
+typedef struct cmd_caller {
+	uint32_t uid, gid;
+	uint32_t groups[CMD_GROUPS_MAX];  /* supplementary groups */
+	int n_groups;
+	bool admin;                       /* root or the mount's owner */
+	bool create_all;                  /* the mount lets every user create heaps */
+} cmd_caller;
+
 /* What a command changed behind the kernel's back. */
 typedef struct cmd_hooks {
 	/* The live content of heap @heap_id changed wholesale (restore). */
@@ -38,6 +55,9 @@ typedef struct cmd_hooks {
 	void *payload;
 	/* Running inside the daemon that holds the store: no fsck --repair. */
 	bool mounted;
+	/* The sender, checked as above; NULL (heapctl --store, which opened
+	 * the store's files itself): anything goes. */
+	const cmd_caller *caller;
 } cmd_hooks;
 
 /**

@@ -231,6 +231,11 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 	}
 	switch (n->kind) {
 	case FS_ROOT:
+		/* create=all: like /tmp, everyone makes heaps and the kernel
+		 * lets each remove only their own (sticky). */
+		st->st_mode = S_IFDIR | (fs->opts.create_all ? 01777 : 0755);
+		st->st_nlink = 2;
+		break;
 	case FS_META_DIR:
 	case FS_HEAP_DIR:
 	case FS_LINES:
@@ -273,7 +278,8 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		st->st_size = (off_t)len;
 		break;
 	case FS_CTL:
-		st->st_mode = S_IFREG | 0600;   /* commands are the owner's */
+		/* Everyone's: each request runs with its opener's rights. */
+		st->st_mode = S_IFREG | 0666;
 		break;
 	case FS_LATEST:
 	case FS_LABEL: {

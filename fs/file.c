@@ -41,7 +41,24 @@ static uint32_t line_size_of(struct fs_node *n)
 	return hs_heap_info_get(n->heap, &hi) == 0 ? hi.line_size : 0;
 }
 
-int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
+/* The identity a ctl request runs with: the opener's, groups and all. */
+static void ctl_caller(struct fs *fs, const struct fs_caller *who, cmd_caller *out)
+{
+	gid_t groups[CMD_GROUPS_MAX];
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	out->uid = who->uid;
+	out->gid = who->gid;
+	out->admin = who->uid == 0 || who->uid == fs->uid;
+	out->create_all = fs->opts.create_all;
+	n = who->req ? fuse_req_getgroups(who->req, CMD_GROUPS_MAX, groups) : 0;
+	for (int i = 0; i < n && i < CMD_GROUPS_MAX; i++)
+		out->groups[out->n_groups++] = (uint32_t)groups[i];
+}
+
+int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+	       const struct fs_caller *who)
 {
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	struct fs_file *f;
@@ -84,6 +101,8 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 		return -ENOMEM;
 	f->node = n;
 	pthread_mutex_init(&f->lock, NULL);
+	if (n->kind == FS_CTL)
+		ctl_caller(fs, who, &f->who);
 	if ((generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) ||
 	    (n->kind == FS_TXN && (rc = hs_txn_begin(&f->txn, n->heap)) < 0)) {
 		pthread_mutex_destroy(&f->lock);
@@ -151,10 +170,14 @@ static void ctl_heap_changed(uint64_t heap_id, void *payload)
  */
 #define CTL_REQUEST_MAX (1u << 20)
 
-static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t off)
+static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t off,
+			 const struct fs_caller *who)
 {
 	ssize_t rc = (ssize_t)size;
 
+	/* A descriptor handed to another user carries no request of theirs. */
+	if (who->uid != f->who.uid)
+		return -EACCES;
 	pthread_mutex_lock(&f->lock);
 	if (f->answered) {
 		rc = -EBUSY;   /* one request per open */
@@ -176,11 +199,14 @@ static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t 
 }
 
 static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
-			off_t off)
+			off_t off, const struct fs_caller *who)
 {
-	cmd_hooks hooks = { ctl_heap_changed, fs, true };
+	cmd_hooks hooks = { ctl_heap_changed, fs, true, &f->who };
 	ssize_t rc = 0;
 
+	/* ... nor anybody's answer: only the opener's uid reads it. */
+	if (who->uid != f->who.uid)
+		return -EACCES;
 	pthread_mutex_lock(&f->lock);
 	if (!f->answered) {
 		f->text = cmd_exec_text(fs->store, f->req ? f->req : "", f->req_len, &hooks);
@@ -201,7 +227,7 @@ out:
 }
 
 ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
-		   char *buf, size_t size, off_t off)
+		   char *buf, size_t size, off_t off, const struct fs_caller *who)
 {
 	struct fs_file *f = (struct fs_file *)(uintptr_t)fi->fh;
 	uint32_t ls;
@@ -224,7 +250,7 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	case FS_STATE:
 		return hs_state_read(n->heap, n->version, buf, size, (uint64_t)off);
 	case FS_CTL:
-		return ctl_read(fs, f, buf, size, off);
+		return ctl_read(fs, f, buf, size, off, who);
 	case FS_TXN:
 		return hs_txn_read(f->txn, buf, size, (uint64_t)off);
 	default:
@@ -238,7 +264,7 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 }
 
 ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
-		    const char *buf, size_t size, off_t off)
+		    const char *buf, size_t size, off_t off, const struct fs_caller *who)
 {
 	ssize_t r;
 	uint32_t ls;
@@ -264,7 +290,7 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	case FS_STATE:
 		return hs_state_write(n->heap, buf, size, (uint64_t)off);
 	case FS_CTL:
-		return ctl_write((struct fs_file *)(uintptr_t)fi->fh, buf, size, off);
+		return ctl_write((struct fs_file *)(uintptr_t)fi->fh, buf, size, off, who);
 	case FS_TXN:
 		return hs_txn_write(((struct fs_file *)(uintptr_t)fi->fh)->txn, buf, size,
 				    (uint64_t)off);

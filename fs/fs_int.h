@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmd.h"
 #include "heapstore.h"
 
 enum fs_kind {
@@ -77,6 +78,7 @@ struct fs_opts {
 	unsigned cap_pct;
 	unsigned wait_ms;
 	unsigned gc_s;
+	bool create_all;              /* create=all: every user makes heaps (sticky root) */
 	struct fuse_args fuse_args;   /* what FUSE itself takes */
 };
 
@@ -128,6 +130,8 @@ struct fs_file {
 	char *req;                    /* ctl: the request written so far */
 	size_t req_len;
 	bool answered;                /* ctl: text holds the response */
+	cmd_caller who;               /* ctl: the opener, whose request it runs:
+					 only the opener's uid writes and reads it */
 	pthread_mutex_t lock;         /* ctl: one request, one response */
 	struct fs_file *prev, *next;  /* fs->files; protected by fs->lock */
 };
@@ -193,13 +197,14 @@ int fs_do_readdir(struct fs *fs, struct fs_node *n, off_t off, fs_dirent_cb cb,
 		  void *payload);
 
 /* file.c */
-int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi);
+int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+	       const struct fs_caller *who);
 void fs_do_release(struct fs *fs, struct fuse_file_info *fi);
 void fs_files_dispose(struct fs *fs);
 ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
-		   char *buf, size_t size, off_t off);
+		   char *buf, size_t size, off_t off, const struct fs_caller *who);
 ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
-		    const char *buf, size_t size, off_t off);
+		    const char *buf, size_t size, off_t off, const struct fs_caller *who);
 /* @who may be NULL for a size change heapfs makes itself (O_TRUNC). */
 int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set,
 		  const struct fs_caller *who);
@@ -215,8 +220,9 @@ int fs_do_getxattr(struct fs *fs, struct fs_node *n, const char *name, char *buf
 int fs_do_listxattr(struct fs *fs, struct fs_node *n, char *buf, size_t cap,
 		    size_t *len);
 int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
-		   const char *value, size_t size, int flags);
-int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name);
+		   const char *value, size_t size, int flags, const struct fs_caller *who);
+int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
+		      const struct fs_caller *who);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -181,6 +181,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			 mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
+	struct fs_caller who = caller_of(req);
 	struct fs_node *p, *n;
 	struct fuse_entry_param e;
 	int rc;
@@ -202,7 +203,7 @@ static void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fs_reply_err(req, -EEXIST);
 		return;
 	}
-	if ((rc = fs_entry_fill(fs, n, &e)) < 0 || (rc = fs_do_open(fs, n, fi)) < 0) {
+	if ((rc = fs_entry_fill(fs, n, &e)) < 0 || (rc = fs_do_open(fs, n, fi, &who)) < 0) {
 		fs_node_forget(fs, n->ino, 1);
 		fs_reply_err(req, rc);
 		return;
@@ -264,11 +265,12 @@ static void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 static void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
+	struct fs_caller who = caller_of(req);
 	struct fs_node *n;
 	int rc;
 
 	NODE_OR_REPLY(n, fs, ino);
-	if ((rc = fs_do_open(fs, n, fi)) < 0)
+	if ((rc = fs_do_open(fs, n, fi, &who)) < 0)
 		fs_reply_err(req, rc);
 	else if (fuse_reply_open(req, fi) != 0)
 		fs_do_release(fs, fi);
@@ -316,6 +318,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
+	struct fs_caller who = caller_of(req);
 	struct fs_node *n;
 	char *buf;
 	ssize_t r;
@@ -325,7 +328,7 @@ static void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = fs_do_read(fs, n, fi, buf, size, off);
+	r = fs_do_read(fs, n, fi, buf, size, off, &who);
 	if (r < 0)
 		fs_reply_err(req, (int)r);
 	else
@@ -336,11 +339,12 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 			size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
+	struct fs_caller who = caller_of(req);
 	struct fs_node *n;
 	ssize_t r;
 
 	NODE_OR_REPLY(n, fs, ino);
-	r = fs_do_write(fs, n, fi, buf, size, off);
+	r = fs_do_write(fs, n, fi, buf, size, off, &who);
 	if (r < 0)
 		fs_reply_err(req, (int)r);
 	else
@@ -511,8 +515,10 @@ static void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
 
+	struct fs_caller who = caller_of(req);
+
 	NODE_OR_REPLY(n, fs, ino);
-	fs_reply_err(req, fs_do_setxattr(fs, n, name, value, size, flags));
+	fs_reply_err(req, fs_do_setxattr(fs, n, name, value, size, flags, &who));
 }
 
 static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -520,8 +526,10 @@ static void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
 
+	struct fs_caller who = caller_of(req);
+
 	NODE_OR_REPLY(n, fs, ino);
-	fs_reply_err(req, fs_do_removexattr(fs, n, name));
+	fs_reply_err(req, fs_do_removexattr(fs, n, name, &who));
 }
 
 const struct fuse_lowlevel_ops fs_ops = {

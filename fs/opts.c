@@ -55,11 +55,19 @@ static int opt_take(struct fs_opts *o, const char *kv)
 
 #define KEY(k) (klen == sizeof(k) - 1 && strncmp(kv, k, klen) == 0)
 	if (!(KEY("pool") || KEY("cache") || KEY("line") || KEY("zstd") ||
-	      KEY("split") || KEY("cap") || KEY("wait") || KEY("gc")))
+	      KEY("split") || KEY("cap") || KEY("wait") || KEY("gc") || KEY("create")))
 		return 1;
 	if (!val || !*val) {
 		fs_fail(kv, "needs a value");
 		return -EINVAL;
+	}
+	if (KEY("create")) {
+		if (strcmp(val, "owner") && strcmp(val, "all")) {
+			fs_fail(kv, "create is owner (the mount's owner and root make heaps) or all");
+			return -EINVAL;
+		}
+		o->create_all = strcmp(val, "all") == 0;
+		return 0;
 	}
 	if (KEY("pool") || KEY("cache") || KEY("line")) {
 		rc = cmd_size_parse(val, &size);
@@ -171,6 +179,8 @@ static void usage(void)
 	       "  -o line=SIZE  line size of new heaps, 4K..1M (default 64K)\n"
 	       "  -o zstd=LEVEL compression level (default 1)\n"
 	       "  -o split=GL:GP:LE:LP, cap=PCT, wait=MS, gc=SECONDS: pool policy\n"
+	       "  -o create=owner|all  who makes heaps: the mount's owner and root\n"
+	       "                (default), or every user, each removing only their own\n"
 	       "  and the standard FUSE options: allow_other lets other users reach heaps\n"
 	       "  their modes grant (each heap is its creator's, 0700; an unprivileged\n"
 	       "  mount needs user_allow_other in /etc/fuse.conf for it)\n");

@@ -169,19 +169,30 @@ static bool uint_ok(const char *v, unsigned long lo, unsigned long hi)
 	return !*end && x >= lo && x <= hi;
 }
 
+/* The pool's settings of a heap (quota, reserve, shares) are the mount
+ * owner's and root's; the heap's own (keep, autocheckpoint) its writers'. */
+static bool pool_setting(int kind)
+{
+	return kind == XA_QUOTA || kind == XA_RESERVE || kind == XA_SHARES;
+}
+
+static bool pool_admin(const struct fs *fs, const struct fs_caller *who)
+{
+	return !who || who->uid == 0 || who->uid == fs->uid;
+}
+
 int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
-		   const char *value, size_t size, int flags)
+		   const char *value, size_t size, int flags, const struct fs_caller *who)
 {
 	char val[HS_PROP_VALUE_MAX + 1];
 	uint64_t bytes;
 	int i = find(name);
 
-	(void)fs;
 	if (n->kind != FS_HEAP_DIR)
 		return fs_node_frozen(n) ? -EROFS : -EOPNOTSUPP;
 	if (i < 0)
 		return -EOPNOTSUPP;
-	if (!attrs[i].settable)
+	if (!attrs[i].settable || (pool_setting(attrs[i].kind) && !pool_admin(fs, who)))
 		return -EPERM;
 	if (flags & XATTR_CREATE)
 		return -EEXIST;   /* every heapfs attribute always exists */
@@ -216,14 +227,14 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 	return hs_heap_prop_set(n->heap, attrs[i].name, val);
 }
 
-int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name)
+int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
+		      const struct fs_caller *who)
 {
 	int i = find(name);
 
-	(void)fs;
 	if (n->kind != FS_HEAP_DIR || i < 0)
 		return -ENODATA;
-	if (!attrs[i].settable)
+	if (!attrs[i].settable || (pool_setting(attrs[i].kind) && !pool_admin(fs, who)))
 		return -EPERM;
 	/* Removing a setting returns it to its default. */
 	switch (attrs[i].kind) {

@@ -284,6 +284,10 @@ static void owner_may_chmod_and_nothing_more(void)
 	EXPECT_OK(truncate(mu_at("app/heap"), 3 * LS));
 	EXPECT_OK(mkdir(mu_at("app/checkpoints/mine"), 0700));
 	EXPECT_OK(setxattr(mu_at("app"), "user.heapfs.keep", "3", 1, 0));
+	/* The pool's settings are not the heap owner's to give itself. */
+	EXPECT_ERRNO(setxattr(mu_at("app"), "user.heapfs.quota", "1G", 2, 0), EPERM);
+	EXPECT_ERRNO(setxattr(mu_at("app"), "user.heapfs.reserve", "1G", 2, 0), EPERM);
+	EXPECT_ERRNO(removexattr(mu_at("app"), "user.heapfs.quota"), EPERM);
 }
 
 START_TEST(chown_and_chmod_follow_posix_and_survive_a_remount)
@@ -307,6 +311,172 @@ START_TEST(chown_and_chmod_follow_posix_and_survive_a_remount)
 }
 END_TEST
 
+/* ---- heapctl through .heapfs/ctl, as the caller ----------------------- */
+
+/* In the child: run `heapctl -m MNT ARGS`; its output into @out, its status. */
+static int heapctl_run(char *out, size_t cap, const char *args)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n = 0;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s -m %s %s 2>&1", HEAPCTL_BIN, mu.mnt, args);
+	if (!(p = popen(cmd, "r")))
+		return -1;
+	while (n + 1 < cap && fgets(out + n, (int)(cap - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* In the child: heapctl ARGS fails, saying permission denied. */
+static void ctl_refused(const char *args)
+{
+	char out[2048];
+	int rc = heapctl_run(out, sizeof(out), args);
+
+	if (rc != 1 || !strstr(out, "ermission denied"))
+		note("heapctl %s: exit %d, said: %s\n", args, rc, out);
+}
+
+static void ctl_ok(const char *args, const char *has)
+{
+	char out[4096];
+	int rc = heapctl_run(out, sizeof(out), args);
+
+	if (rc != 0 || (has && !strstr(out, has)))
+		note("heapctl %s: exit %d, said: %s (want '%s')\n", args, rc, out, has ? has : "");
+}
+
+static void stranger_through_heapctl(void)
+{
+	ctl_refused("stat app");
+	ctl_refused("checkpoints app");
+	ctl_refused("diff app 1 live");
+	ctl_refused("checkpoint app");
+	ctl_refused("restore app 1");
+	ctl_refused("rm-checkpoint app 1");
+	ctl_refused("suspend app");
+	ctl_refused("rm app");
+	ctl_refused("create mine");
+	/* fsck, as a raw request (heapctl sends it only with --store). */
+	{
+		static const char req[] = "{\"cmd\":\"fsck\"}";
+		char buf[512] = "";
+		int fd = open(mu_at(".heapfs/ctl"), O_RDWR);
+		ssize_t n = -1;
+
+		if (fd >= 0 && write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+			n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		if (!strstr(buf, "\"errno\":13"))
+			note("a stranger's fsck request: fd %d, answer %s\n", fd, buf);
+		if (fd >= 0)
+			close(fd);
+	}
+	/* ls lists what it may read: "shared" (0755), not "app" (0700). */
+	{
+		char out[4096];
+		int rc = heapctl_run(out, sizeof(out), "ls");
+
+		if (rc != 0 || !strstr(out, "shared") || strstr(out, "app "))
+			note("heapctl ls: exit %d, listed:\n%s\n", rc, out);
+	}
+	ctl_ok("stat shared", "mode: 0755");
+	ctl_refused("checkpoint shared");   /* read, not write */
+	ctl_ok("checkpoint theirs", "1");   /* their own heap */
+	ctl_ok("restore theirs 1", NULL);
+}
+
+START_TEST(heapctl_requests_run_with_the_callers_rights)
+{
+	ck_assert_int_eq(mkdir(mu_at("app"), 0700), 0);
+	write_heap("app", "secret");
+	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/c"), 0700), 0);
+	ck_assert_int_eq(mkdir(mu_at("shared"), 0700), 0);
+	ck_assert_int_eq(chmod(mu_at("shared"), 0755), 0);
+	ck_assert_int_eq(mkdir(mu_at("theirs"), 0700), 0);
+	ck_assert_int_eq(chown(mu_at("theirs"), NOBODY, NOBODY), 0);
+	ck_assert_uint_eq(mode_of(".heapfs/ctl"), 0666);
+	as_user(NOBODY, NOBODY, 0, stranger_through_heapctl, "a stranger's heapctl");
+	/* Nothing of it happened to app. */
+	mu_assert_text_line("app/stat", "checkpoints: 1");
+	mu_assert_text_line("app/stat", "state: live");
+	mu_assert_text_line("theirs/stat", "checkpoints: 1");
+}
+END_TEST
+
+/*
+ * A request written by one user is never answered to another: a ctl
+ * descriptor that changes hands (inherited, or passed over a socket)
+ * takes no request and gives no answer to anyone but its opener's uid.
+ */
+static int ctl_fd;
+
+static void inherited_ctl_gives_nothing(void)
+{
+	char buf[256];
+
+	EXPECT_ERRNO(read(ctl_fd, buf, sizeof(buf)), EACCES);
+	EXPECT_ERRNO(write(ctl_fd, "{}", 2), EACCES);
+}
+
+START_TEST(ctl_answers_only_the_user_who_asked)
+{
+	static const char req[] = "{\"cmd\":\"stat\",\"heap\":\"app\"}";
+	char buf[4096];
+	ssize_t n;
+
+	ck_assert_int_eq(mkdir(mu_at("app"), 0700), 0);
+	write_heap("app", "secret");
+	ctl_fd = mu_open(mu_at(".heapfs/ctl"), O_RDWR);
+	ck_assert_int_eq(write(ctl_fd, req, strlen(req)), (ssize_t)strlen(req));
+	as_user(NOBODY, NOBODY, 0, inherited_ctl_gives_nothing, "a stranger holding root's ctl");
+	n = pread(ctl_fd, buf, sizeof(buf) - 1, 0);   /* the opener still gets it */
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, "\"ok\":true") && strstr(buf, "\"name\":\"app\""), "%s", buf);
+	close(ctl_fd);
+}
+END_TEST
+
+/* ---- create=all: every user makes heaps, removes only their own ------- */
+
+static void user_makes_and_removes_their_own(void)
+{
+	char out[2048];
+	int rc;
+
+	EXPECT_OK(mkdir(mu_at("mine"), 0777));
+	EXPECT_ERRNO(rmdir(mu_at("roots")), EPERM);   /* sticky: not theirs */
+	EXPECT_ERRNO(open(mu_at("roots/heap"), O_RDONLY), EACCES);
+	rc = heapctl_run(out, sizeof(out), "create viactl");
+	if (rc != 0)
+		note("heapctl create viactl: exit %d: %s\n", rc, out);
+	ctl_refused("create greedy --quota 1G");
+	ctl_refused("rm roots");
+	EXPECT_OK(rmdir(mu_at("viactl")));
+}
+
+START_TEST(create_all_lets_every_user_make_heaps_and_remove_only_their_own)
+{
+	ck_assert_uint_eq(mode_of(""), 0755);   /* the default: the owner's */
+	mu_unmount();
+	mu_mount("allow_other,create=all");
+	ck_assert_uint_eq(mode_of(""), 01777);
+	ck_assert_int_eq(mkdir(mu_at("roots"), 0700), 0);
+	as_user(NOBODY, NOBODY, 0, user_makes_and_removes_their_own, "a user of create=all");
+	owner_is("mine", NOBODY, NOBODY);
+	ck_assert_uint_eq(mode_of("mine"), 0700);
+	owner_is("roots", 0, 0);
+	ck_assert_int_eq(access(mu_at("viactl"), F_OK), -1);
+	/* The owner (and root) still remove anything. */
+	ck_assert_int_eq(rmdir(mu_at("mine")), 0);
+}
+END_TEST
+
 static Suite *perm_suite(void)
 {
 	Suite *s = suite_create("perm");
@@ -316,6 +486,9 @@ static Suite *perm_suite(void)
 	tcase_add_test(tc, another_user_gets_nothing_of_a_private_heap);
 	tcase_add_test(tc, group_and_mode_bits_grant_exactly_what_they_say);
 	tcase_add_test(tc, chown_and_chmod_follow_posix_and_survive_a_remount);
+	tcase_add_test(tc, heapctl_requests_run_with_the_callers_rights);
+	tcase_add_test(tc, ctl_answers_only_the_user_who_asked);
+	tcase_add_test(tc, create_all_lets_every_user_make_heaps_and_remove_only_their_own);
 	return s;
 }
 
