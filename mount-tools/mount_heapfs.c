@@ -10,6 +10,11 @@
  * mount point answers ENOTCONN) with a message, and runs heapfs, which
  * returns once the mount is ready.  heapfs is $HEAPFS_BIN, else next to
  * this program, else in the build tree beside it, else on PATH.
+ *
+ * A mount from fstab is often meant for many users: add allow_other, and
+ * each user reaches the heaps their modes grant (every heap is its
+ * creator's, 0700); create=all lets every user make heaps.  A mount by an
+ * unprivileged user needs user_allow_other in /etc/fuse.conf for it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -147,7 +152,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n_pos != 2) {
-		fprintf(stderr, "usage: mount.heapfs STORE_DIR MOUNTPOINT [-sfnv] [-o OPTS]\n");
+		fprintf(stderr, "usage: mount.heapfs STORE_DIR MOUNTPOINT [-sfnv] [-o OPTS]\n"
+			"  (heapfs --help lists OPTS; allow_other shares the mount with every\n"
+			"  user, each reaching the heaps their modes grant)\n");
 		return 1;
 	}
 	if (fake)
