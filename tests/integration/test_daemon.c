@@ -78,6 +78,8 @@ static const struct {
 	{ "cap=0", false, false },
 	{ "wait=abc", false, false },
 	{ "gc=-5", false, false },
+	{ "create=everyone", false, false },
+	{ "create=", false, false },
 	{ "bogusopt", false, true },
 	{ NULL, true, false },
 };
