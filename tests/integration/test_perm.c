@@ -449,13 +449,34 @@ static void user_makes_and_removes_their_own(void)
 	char out[2048];
 	int rc;
 
-	EXPECT_OK(mkdir(mu_at("mine"), 0777));
+	mode_t old = umask(0277);
+
+	struct stat st;
+
+	EXPECT_OK(mkdir(mu_at("mine"), 0777));   /* theirs, 0700 under the umask */
+	umask(old);
+	if (stat(mu_at("mine"), &st) != 0 || (st.st_mode & 07777) != 0500 || st.st_uid != NOBODY)
+		note("mine: mode %o, owner %u; want 0500, %u\n", st.st_mode & 07777, st.st_uid,
+		     NOBODY);
+	if (chmod(mu_at("mine"), 0700) != 0)     /* the owner takes w back */
+		note("chmod(mine, 0700): %s\n", strerror(errno));
 	EXPECT_ERRNO(rmdir(mu_at("roots")), EPERM);   /* sticky: not theirs */
 	EXPECT_ERRNO(open(mu_at("roots/heap"), O_RDONLY), EACCES);
 	rc = heapctl_run(out, sizeof(out), "create viactl");
 	if (rc != 0)
 		note("heapctl create viactl: exit %d: %s\n", rc, out);
 	ctl_refused("create greedy --quota 1G");
+	/* Names and labels are names in the store, never paths. */
+	{
+		char out2[2048];
+
+		rc = heapctl_run(out2, sizeof(out2), "create ../../escape");
+		if (rc != 1 || (!strstr(out2, "byte 0x2e") && !strstr(out2, "'.'")))
+			note("heapctl create ../../escape: exit %d: %s\n", rc, out2);
+		rc = heapctl_run(out2, sizeof(out2), "checkpoint mine --label ../../etc");
+		if (rc != 1 || !strstr(out2, "label"))
+			note("heapctl checkpoint --label ../../etc: exit %d: %s\n", rc, out2);
+	}
 	ctl_refused("rm roots");
 	EXPECT_OK(rmdir(mu_at("viactl")));
 }
@@ -470,6 +491,8 @@ START_TEST(create_all_lets_every_user_make_heaps_and_remove_only_their_own)
 	as_user(NOBODY, NOBODY, 0, user_makes_and_removes_their_own, "a user of create=all");
 	owner_is("mine", NOBODY, NOBODY);
 	ck_assert_uint_eq(mode_of("mine"), 0700);
+	ck_assert_int_eq(access(mu_in_root("escape"), F_OK), -1);
+	ck_assert_int_eq(access(mu_at("escape"), F_OK), -1);
 	owner_is("roots", 0, 0);
 	ck_assert_int_eq(access(mu_at("viactl"), F_OK), -1);
 	/* The owner (and root) still remove anything. */
