@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "gc.h"
 
 static json_t *fail(int rc, const char *msg)
 {
@@ -402,7 +403,7 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 		return fail(-EINVAL, "a request is an object with a \"cmd\"");
 	if (((strcmp(cmd, "create") == 0 && !(hooks && hooks->caller &&
 					      hooks->caller->create_all)) ||
-	     strcmp(cmd, "fsck") == 0) && !admin(hooks))
+	     strcmp(cmd, "fsck") == 0 || strcmp(cmd, "gc") == 0) && !admin(hooks))
 		return fail(-EACCES, "permission denied: only the mount's owner and root may");
 	if (strcmp(cmd, "create") == 0)
 		return cmd_create(s, req, hooks);
@@ -410,6 +411,19 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 		return cmd_ls(s, hooks);
 	if (strcmp(cmd, "fsck") == 0)
 		return cmd_fsck(s, req, hooks);
+	if (strcmp(cmd, "gc") == 0) {
+		gc_report r = { 0 };
+		int rc = gc_run(s, json_is_true(json_object_get(req, "full")), &r);
+
+		if (rc < 0)
+			return fail_store(rc);
+		return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
+				 "rounds", (json_int_t)r.rounds,
+				 "candidates", (json_int_t)r.candidates,
+				 "blobs_freed", (json_int_t)r.blobs_freed,
+				 "bytes_freed", (json_int_t)r.bytes_freed,
+				 "busy", (json_int_t)r.busy);
+	}
 	if (strcmp(cmd, "rm") == 0) {
 		const char *name = str_field(req, "heap");
 		hs_heap *h;

@@ -18,6 +18,7 @@
  *   restore {heap, version}     diff {heap, from, to}
  *   rm-checkpoint {heap, version}
  *   fsck {verify_data?}         (the whole store; meant for --store)
+ *   gc {full?}                  reclaim garbage now (gc_run; the mount owner's)
  *
  * Thread-safe as the store is.
  */

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "cmd.h"
+#include "gc.h"
 #include "heapstore.h"
 
 enum fs_kind {
@@ -94,6 +95,7 @@ struct fs_inval {
 struct fs {
 	struct fs_opts opts;
 	hs_store *store;
+	gc_daemon *gc;                /* background GC every gc= seconds */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;

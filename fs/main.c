@@ -112,6 +112,10 @@ int main(int argc, char **argv)
 		fs_fail("store", "%s", hs_error_last());
 		goto out;
 	}
+	if ((rc = gc_start(&fs.gc, fs.store, fs.opts.gc_s)) < 0) {
+		fs_fail("gc", "%s", hs_error_last());
+		goto out;
+	}
 	fs.uid = getuid();
 	fs.gid = getgid();
 	{
@@ -165,6 +169,7 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 		fuse_session_destroy(fs.se);
 	}
+	gc_stop(fs.gc);
 	fs_files_dispose(&fs);
 	if (fs.next_ino)
 		fs_nodes_dispose(&fs);

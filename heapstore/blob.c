@@ -14,6 +14,123 @@
 
 #include "heapstore_int.h"
 
+/* ---- GC's fence: hashes pending in uncommitted batches ------------------ */
+
+/*
+ * A writer that finds blob X stored (its reference count > 0) adds a
+ * reference without storing X again; GC deletes X once its count is <= 0.
+ * Unfenced, the two race: the writer probes while another reference still
+ * holds X, that one drops, GC sees 0 and deletes X, and the writer commits
+ * an entry naming a blob that is gone.  So every batch registers each hash
+ * it takes or drops a reference on before it probes (blob_pend), and
+ * releases them once it is written or abandoned (hs_batch__dispose).  GC
+ * reads counts and writes its deletions holding gc_lock, and skips a hash
+ * any batch has pending: a batch that registered before GC looked is
+ * skipped; one that registers after waits for gc_lock and then probes what
+ * GC left (no count: it stores the blob itself).  gc_lock is a leaf, held
+ * by writers only to count, so nothing waits on it while holding anything.
+ */
+#define PENDING_BUCKETS 4096
+
+struct hs_pending {
+	uint8_t hash[HS_HASH_LEN];
+	uint32_t count;
+	struct hs_pending *next;
+};
+
+static size_t pending_bucket(const uint8_t *hash)
+{
+	return ((size_t)hash[0] | (size_t)hash[1] << 8) % PENDING_BUCKETS;
+}
+
+int hs_pending__init(hs_store *s)
+{
+	pthread_mutex_init(&s->gc_lock, NULL);
+	if (!(s->pending = calloc(PENDING_BUCKETS, sizeof(*s->pending))))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	return 0;
+}
+
+void hs_pending__free(hs_store *s)
+{
+	if (!s->pending)
+		return;
+	for (size_t i = 0; i < PENDING_BUCKETS; i++) {
+		while (s->pending[i]) {   /* none once every batch is disposed */
+			struct hs_pending *p = s->pending[i];
+
+			s->pending[i] = p->next;
+			free(p);
+		}
+	}
+	free(s->pending);
+	s->pending = NULL;
+	pthread_mutex_destroy(&s->gc_lock);
+}
+
+/* With gc_lock held. */
+static struct hs_pending **pending_find(hs_store *s, const uint8_t *hash)
+{
+	struct hs_pending **pp = &s->pending[pending_bucket(hash)];
+
+	while (*pp && memcmp((*pp)->hash, hash, HS_HASH_LEN) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Register @hash as pending in @b (released by hs_batch__dispose). */
+static int blob_pend(hs_store *s, struct hs_batch *b, const uint8_t *hash)
+{
+	struct hs_pending **pp, *fresh = NULL;
+
+	if (hs_grow((void **)&b->pend, &b->cap_pend, b->n_pend, sizeof(*b->pend)) < 0)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->gc_lock);
+	pp = pending_find(s, hash);
+	if (!*pp) {
+		pthread_mutex_unlock(&s->gc_lock);
+		if (!(fresh = calloc(1, sizeof(*fresh))))
+			return hs_errno_set(-ENOMEM, "out of memory");
+		memcpy(fresh->hash, hash, HS_HASH_LEN);
+		pthread_mutex_lock(&s->gc_lock);
+		pp = pending_find(s, hash);   /* another batch may have added it */
+		if (!*pp) {
+			*pp = fresh;
+			fresh = NULL;
+		}
+	}
+	(*pp)->count++;
+	pthread_mutex_unlock(&s->gc_lock);
+	free(fresh);
+	b->pend_store = s;
+	memcpy(b->pend[b->n_pend++], hash, HS_HASH_LEN);
+	return 0;
+}
+
+static void batch_unpend(struct hs_batch *b)
+{
+	hs_store *s = b->pend_store;
+
+	if (!b->n_pend)
+		goto out;
+	pthread_mutex_lock(&s->gc_lock);
+	for (size_t i = 0; i < b->n_pend; i++) {
+		struct hs_pending **pp = pending_find(s, b->pend[i]), *p = *pp;
+
+		if (p && --p->count == 0) {
+			*pp = p->next;
+			free(p);
+		}
+	}
+	pthread_mutex_unlock(&s->gc_lock);
+out:
+	free(b->pend);
+	b->pend = NULL;
+	b->n_pend = b->cap_pend = 0;
+}
+
+void (*hs__test_probed)(hs_store *s, const uint8_t *hash);
+
 /* ---- batches ---------------------------------------------------------- */
 
 void hs_batch__init(struct hs_batch *b)
@@ -29,6 +146,7 @@ void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb)
 
 void hs_batch__dispose(struct hs_batch *b)
 {
+	batch_unpend(b);   /* written or abandoned: GC may look at them again */
 	if (b->wb)
 		rocksdb_writebatch_destroy(b->wb);
 	b->wb = NULL;
@@ -75,9 +193,18 @@ void hs_ref__take(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
 	ref_merge(s, wb, hash, 1, stored, raw);
 }
 
-void hs_ref__drop(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash)
+int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash)
 {
-	ref_merge(s, wb, hash, -1, 0, 0);
+	uint8_t key[1 + HS_HASH_LEN] = { 'G' };
+	int rc;
+
+	if ((rc = blob_pend(s, b, hash)) < 0)
+		return rc;
+	ref_merge(s, b->wb, hash, -1, 0, 0);
+	/* A garbage candidate, in the same batch: GC never scans to find one. */
+	memcpy(key + 1, hash, HS_HASH_LEN);
+	rocksdb_writebatch_put_cf(b->wb, s->cf[HS_CF_META], (const char *)key, sizeof(key), "", 0);
+	return 0;
 }
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -122,8 +249,11 @@ int hs_blob__ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 			return 0;
 		}
 	}
-	if ((rc = blob_probe(h->store, nv->hash, stored)) < 0)
+	if ((rc = blob_pend(h->store, b, nv->hash)) < 0 ||   /* before the probe */
+	    (rc = blob_probe(h->store, nv->hash, stored)) < 0)
 		return rc;
+	if (hs__test_probed)
+		hs__test_probed(h->store, nv->hash);
 	if (*stored)
 		return 0;
 	if (!content) {
@@ -248,5 +378,88 @@ int hs_store_usage_get(hs_store *s, hs_store_usage *out)
 	else if (err)
 		rocksdb_free(err);
 	rocksdb_iter_destroy(it);
+	return rc;
+}
+
+/* ---- reclaiming garbage ---------------------------------------------------- */
+
+int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
+{
+	uint8_t start = 'G', end = 'H';
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	rocksdb_writebatch_t *wb;
+	uint8_t (*cand)[HS_HASH_LEN];
+	size_t n = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (s->read_only)
+		return hs_errno_set(-EROFS, "store is open read-only");
+	if (max == 0)
+		max = 1024;
+	if (!(cand = malloc(max * sizeof(*cand))))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+
+		if (n == max) {
+			out->more = 1;
+			break;
+		}
+		if (kl == 1 + HS_HASH_LEN)
+			memcpy(cand[n++], k + 1, HS_HASH_LEN);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (err) {
+		free(cand);
+		return hs_rdb_error(err, "reading garbage candidates");
+	}
+
+	wb = rocksdb_writebatch_create();
+	pthread_mutex_lock(&s->gc_lock);   /* the fence: see blob_pend */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		uint8_t key[1 + HS_HASH_LEN] = { 'G' };
+		char *val = NULL;
+		size_t vl = 0;
+
+		out->candidates++;
+		if (*pending_find(s, cand[i])) {
+			out->busy++;   /* a batch in flight: next time */
+			continue;
+		}
+		memcpy(key + 1, cand[i], HS_HASH_LEN);
+		rc = hs_store__get(s, HS_CF_REFS, NULL, cand[i], HS_HASH_LEN, &val, &vl);
+		if (rc == -ENOENT || (rc == 0 && vl == HS_REF_VALUE_LEN &&
+				      (int64_t)hs_le64_get((const uint8_t *)val) <= 0)) {
+			if (rc == 0)
+				out->bytes_freed += hs_le32_get((const uint8_t *)val + 8);
+			out->blobs_freed += rc == 0;
+			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS],
+						     (const char *)cand[i], HS_HASH_LEN);
+			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS],
+						     (const char *)cand[i], HS_HASH_LEN);
+			rc = 0;
+		} else if (rc == 0 && vl != HS_REF_VALUE_LEN) {
+			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
+		}
+		rocksdb_free(val);
+		if (rc == 0)   /* looked at: referenced again, or reclaimed */
+			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
+						     sizeof(key));
+	}
+	if (rc == 0 && rocksdb_writebatch_count(wb))
+		rc = hs_store__write(s, wb, false);
+	pthread_mutex_unlock(&s->gc_lock);
+	rocksdb_writebatch_destroy(wb);
+	free(cand);
 	return rc;
 }

@@ -374,10 +374,11 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 {
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
-	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	struct hs_batch b;
 	char *err = NULL;
 	int rc = 0, n = 0;
 
+	hs_batch__init(&b);
 	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, klen);
 	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[cf]);
 	for (rocksdb_iter_seek(it, (const char *)lo, klen); rocksdb_iter_valid(it);
@@ -386,13 +387,15 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 		const char *k = rocksdb_iter_key(it, &kl);
 		const char *v = rocksdb_iter_value(it, &vl);
 
-		rocksdb_writebatch_delete_cf(wb, s->cf[cf], k, kl);
-		if (cf == HS_CF_LINES && vl == HS_HASH_LEN)
-			hs_ref__drop(s, wb, (const uint8_t *)v);
+		rocksdb_writebatch_delete_cf(b.wb, s->cf[cf], k, kl);
+		if (cf == HS_CF_LINES && vl == HS_HASH_LEN &&
+		    (rc = hs_ref__drop(s, &b, (const uint8_t *)v)) < 0)
+			goto out;
 		if (++n == PURGE_CHUNK) {
-			if ((rc = hs_store__write(s, wb, false)) < 0)
+			if ((rc = hs_store__write(s, b.wb, false)) < 0)
 				goto out;
-			rocksdb_writebatch_clear(wb);
+			hs_batch__dispose(&b);   /* written: its drops are GC's now */
+			hs_batch__init(&b);
 			n = 0;
 		}
 	}
@@ -400,11 +403,11 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 	if (err)
 		rc = hs_rdb_error(err, "purging a deleted heap");
 	else if (n)
-		rc = hs_store__write(s, wb, false);
+		rc = hs_store__write(s, b.wb, false);
 out:
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
-	rocksdb_writebatch_destroy(wb);
+	hs_batch__dispose(&b);
 	return rc;
 }
 

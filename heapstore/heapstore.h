@@ -183,6 +183,25 @@ typedef struct hs_cache_stats {
  */
 HS_API int hs_store_flush(hs_store *store);
 
+typedef struct hs_gc_stats {
+	uint64_t candidates;      /* garbage candidates looked at */
+	uint64_t blobs_freed;     /* blobs deleted: no version of any heap names them */
+	uint64_t bytes_freed;     /* their stored (compressed) bytes */
+	uint64_t busy;            /* skipped: a write in flight references them */
+	int more;                 /* candidates are left for another call */
+} hs_gc_stats;
+
+/**
+ * Reclaim up to @max garbage candidates (0: 1024), the blobs whose last
+ * reference was dropped (overwritten or punched lines, deleted checkpoints,
+ * removed heaps): a blob no entry references is deleted with its reference
+ * record.  Costs O(candidates), never a scan of the store; safe against
+ * concurrent writers re-using the very contents it deletes.  Deleted keys
+ * free disk space only once RocksDB compacts them away.  Returns 0 or
+ * -errno; *out says what it did.
+ */
+HS_API int hs_store_gc(hs_store *store, size_t max, hs_gc_stats *out);
+
 /** The line cache's figures (all zero without a cache). */
 HS_API int hs_store_cache_stats(hs_store *store, hs_cache_stats *out);
 

@@ -116,6 +116,14 @@ struct hs_store {
 
 	hs_cache *cache;                  /* the line cache; NULL: write-through */
 
+	/*
+	 * GC's fence (blob.c): every hash an uncommitted batch takes or drops
+	 * a reference on, counted.  GC deletes a blob only under gc_lock, and
+	 * only if no batch has it pending and its count is <= 0.  A leaf lock.
+	 */
+	pthread_mutex_t gc_lock;
+	struct hs_pending **pending;      /* buckets; protected by gc_lock */
+
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
 	uint64_t next_heap_id;            /* protected by lock */
@@ -208,6 +216,9 @@ struct hs_batch {
 	size_t n_new;                     /* blobs this batch already puts */
 	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
 	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
+	hs_store *pend_store;             /* GC's fence: the hashes this batch */
+	uint8_t (*pend)[HS_HASH_LEN];     /* takes or drops a reference on, */
+	size_t n_pend, cap_pend;          /* pending until it is disposed */
 };
 
 /*
@@ -294,10 +305,14 @@ void hs_batch__dispose(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
 /* A reference on blob @hash: taken by an entry that names it (@stored and
  * @raw: its sizes), dropped with that entry.  Every drop of the store goes
- * through hs_ref__drop(), in the batch that removes the entry. */
+ * through hs_ref__drop(), in the batch that removes the entry, which also
+ * records @hash as a garbage candidate ('G' hash in meta) for GC. */
 void hs_ref__take(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
 		  uint32_t stored, uint32_t raw);
-void hs_ref__drop(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash);
+int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash);
+/* The pending table of GC's fence (store open and close). */
+int hs_pending__init(hs_store *s);
+void hs_pending__free(hs_store *s);
 int hs_blob__ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 		    const void *content, uint64_t line, uint32_t *stored);
 int hs_blob__heal(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
@@ -385,6 +400,13 @@ ssize_t hs_io__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 
 /* ---- 9: version.c, txn.c, fsck.c, admin.c: public API only ------------- */
 /* ---- 10: store.c: public API only ---------------------------------------- */
+
+/*
+ * Test hook: called, when set, right after a batch probed the reference
+ * count of a blob it is about to reference, before the batch commits: the
+ * window GC's fence closes (test_gc puts a drop and a GC round there).
+ */
+HS_API extern void (*hs__test_probed)(hs_store *s, const uint8_t *hash);
 
 /* test hook: return the ready-made Rocksdb handles (tests inject faults). */
 HS_API rocksdb_t *hs_store__db(hs_store *s);

@@ -221,8 +221,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 					     (const char *)key, sizeof(key));
 		rocksdb_writebatch_delete_cf(b->wb, h->store->cf[HS_CF_CHANGES],
 					     (const char *)ckey, sizeof(ckey));
-		if (!own.zero)
-			hs_ref__drop(h->store, b->wb, own.hash);
+		if (!own.zero && (rc = hs_ref__drop(h->store, b, own.hash)) < 0)
+			return rc;
 		if (!(line & HS_STATE_LINE))
 			b->lines_used_delta += (int)!prev.zero - (int)!own.zero;
 		return 0;
@@ -240,8 +240,8 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 	hs_le32_put(sz, stored);
 	rocksdb_writebatch_put_cf(b->wb, h->store->cf[HS_CF_CHANGES],
 				  (const char *)ckey, sizeof(ckey), (const char *)sz, 4);
-	if (has_own && !own.zero)
-		hs_ref__drop(h->store, b->wb, own.hash);
+	if (has_own && !own.zero && (rc = hs_ref__drop(h->store, b, own.hash)) < 0)
+		return rc;
 	if (!(line & HS_STATE_LINE))   /* lines_used counts heap lines */
 		b->lines_used_delta += (int)!nv->zero - (int)!cur->zero;
 	return 0;

@@ -464,6 +464,11 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		}
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	if ((rc = hs_pending__init(s)) < 0) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return rc;
+	}
 	s->dir = strdup(dir);
 	s->zstd_level = o.zstd_level;
 	s->read_only = o.read_only;
@@ -579,6 +584,7 @@ int hs_store_close(hs_store *s)
 	if (s->ro)
 		rocksdb_readoptions_destroy(s->ro);
 	pthread_mutex_destroy(&s->lock);
+	hs_pending__free(s);
 	free(s->dir);
 	free(s);
 	return rc;

@@ -450,8 +450,8 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 				 (!mine.zero && !below.zero &&
 				  memcmp(mine.hash, below.hash, HS_HASH_LEN) == 0);
 		if (next_has_own || redundant) {
-			if (!mine.zero)
-				hs_ref__drop(s, b.wb, mine.hash);
+			if (!mine.zero && (rc = hs_ref__drop(s, &b, mine.hash)) < 0)
+				goto out;
 			continue;
 		}
 		hs_key__line(lkey, h->id, lines[i], next);

@@ -51,6 +51,8 @@ static void usage(FILE *to)
 		"  rm-checkpoint HEAP VERSION\n"
 		"  suspend HEAP                 (checkpoint, free its cache, refuse writes: EROFS)\n"
 		"  resume HEAP\n"
+		"  gc [--full]                  reclaim what no version references now\n"
+		"                               (--full: also what writes in flight held)\n"
 		"  fsck --store STORE_DIR [--verify-data] [--repair]\n"
 		"                               (--repair: an unmounted store; fixes reference\n"
 		"                               counts and line counters, drops missing or corrupt\n"
@@ -284,6 +286,12 @@ static void print_result(const char *cmd, const json_t *resp)
 		if (n_lost)
 			printf("%zu lines lost\n", n_lost);
 		printf("%lld errors\n", (long long)json_integer_value(json_object_get(resp, "errors")));
+	} else if (strcmp(cmd, "gc") == 0) {
+		printf("reclaimed %lld blobs, %lld bytes stored (%lld candidates, %lld busy)\n",
+		       (long long)json_integer_value(json_object_get(resp, "blobs_freed")),
+		       (long long)json_integer_value(json_object_get(resp, "bytes_freed")),
+		       (long long)json_integer_value(json_object_get(resp, "candidates")),
+		       (long long)json_integer_value(json_object_get(resp, "busy")));
 	} else if (strcmp(cmd, "restore") == 0) {
 		printf("restored to %lld\n",
 		       (long long)json_integer_value(json_object_get(resp, "version")));
@@ -319,7 +327,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cmd = argv[i++];
-	if (i < argc && strcmp(cmd, "ls") != 0 && strcmp(cmd, "fsck") != 0)
+	if (i < argc && strcmp(cmd, "ls") != 0 && strcmp(cmd, "fsck") != 0 &&
+	    strcmp(cmd, "gc") != 0)
 		heap = argv[i++];
 	snprintf(what, sizeof(what), "%s%s%s", cmd, heap ? " " : "", heap ? heap : "");
 	c.what = what;
@@ -329,7 +338,7 @@ int main(int argc, char **argv)
 		json_object_set_new(req, "heap", json_string(heap));
 	if (strcmp(cmd, "fsck") == 0) {
 		c.read_only = true;
-	} else if (strcmp(cmd, "ls") && !heap) {
+	} else if (strcmp(cmd, "ls") && strcmp(cmd, "gc") && !heap) {
 		json_decref(req);
 		return die(&c, "which heap?");
 	}
@@ -345,6 +354,8 @@ int main(int argc, char **argv)
 				return rc;
 			}
 			i++;
+		} else if (!strcmp(cmd, "gc") && !strcmp(a, "--full")) {
+			json_object_set_new(req, "full", json_true());
 		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--verify-data")) {
 			json_object_set_new(req, "verify_data", json_true());
 		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--repair")) {
