@@ -30,7 +30,8 @@ typedef struct gc_report {
 /**
  * Reclaim what is garbage now: rounds of hs_store_gc() until no candidate
  * is left but those busy with writes in flight; @full also waits out those
- * (a few retries).  Adds to *@out.  Returns 0 or -errno.
+ * (a few retries) and compacts the store (hs_store_compact), so its files
+ * shrink.  Adds to *@out.  Returns 0 or -errno.
  */
 int gc_run(hs_store *store, bool full, gc_report *out);
 

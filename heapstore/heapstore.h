@@ -202,6 +202,13 @@ typedef struct hs_gc_stats {
  */
 HS_API int hs_store_gc(hs_store *store, size_t max, hs_gc_stats *out);
 
+/**
+ * Return to the disk the space deleted keys and reclaimed blobs still hold:
+ * compacts the whole store, rewriting the live blobs into new blob files.
+ * Costs O(store size); for heapctl gc --full.  Returns 0 or -errno.
+ */
+HS_API int hs_store_compact(hs_store *store);
+
 /** The line cache's figures (all zero without a cache). */
 HS_API int hs_store_cache_stats(hs_store *store, hs_cache_stats *out);
 

@@ -7,6 +7,7 @@
  * Every test ends with fsck --verify-data clean and every byte re-read.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -371,6 +372,91 @@ START_TEST(gc_in_a_writers_probe_window_deletes_nothing_it_uses)
 }
 END_TEST
 
+/* ---- space back on the disk --------------------------------------------- */
+
+static uint64_t du_total;
+
+static int du_add(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)path;
+	(void)type;
+	(void)f;
+	du_total += (uint64_t)sb->st_blocks * 512;
+	return 0;
+}
+
+/* What `du` says of the store directory, in bytes. */
+static uint64_t du(void)
+{
+	du_total = 0;
+	ck_assert_int_eq(nftw(dir, du_add, 16, FTW_PHYS), 0);
+	return du_total;
+}
+
+/* Incompressible line @line of generation @gen. */
+static void put_random(hs_heap *h, uint64_t line, uint64_t gen)
+{
+	static __thread uint64_t buf[LS / 8];
+	uint64_t x = (line + 1) * 0x9e3779b97f4a7c15ULL ^ gen * 0xbf58476d1ce4e5b9ULL;
+
+	for (size_t i = 0; i < LS / 8; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = x;
+	}
+	ck_assert_int_eq(hs_heap_write(h, buf, LS, line * LS), LS);
+}
+
+/*
+ * Deleted keys free nothing while their blob files live on: gc --full
+ * compacts with RocksDB's blob GC on for that once, and du falls.
+ */
+START_TEST(gc_full_gives_the_disk_back)
+{
+	enum { LINES = 128, GENS = 4 };   /* 8 MiB live, 32 MiB written */
+	const uint64_t live = (uint64_t)LINES * LS;
+	uint64_t before, after;
+	hs_heap *h;
+	gc_report r = { 0 };
+
+	open_store(0);
+	h = mkheap("app");
+	for (uint64_t g = 0; g < GENS; g++)
+		for (uint64_t l = 0; l < LINES; l++)
+			put_random(h, l, g);
+	ck_assert_int_eq(hs_heap_sync(h), 0);
+	before = du();
+	ck_assert_msg(gc_run(st, true, &r) == 0, "%s", hs_error_last());
+	ck_assert_uint_eq(r.blobs_freed, (uint64_t)LINES * (GENS - 1));
+	after = du();
+	fprintf(stderr, "gc --full: du %.1f MiB -> %.1f MiB, live %.1f MiB\n",
+		before / 1048576.0, after / 1048576.0, live / 1048576.0);
+
+	ck_assert_msg(before > 2 * live, "du before %llu: the overwrites were not on disk",
+		      (unsigned long long)before);
+	ck_assert_msg(after <= live * 3 / 2 + (4u << 20),
+		      "du after gc --full %llu, live %llu: over 1.5x + 4 MiB",
+		      (unsigned long long)after, (unsigned long long)live);
+	for (uint64_t l = 0; l < LINES; l += 37) {
+		static uint64_t want[LS / 8];
+		static uint8_t got[LS];
+		uint64_t x = (l + 1) * 0x9e3779b97f4a7c15ULL ^ (GENS - 1) * 0xbf58476d1ce4e5b9ULL;
+
+		for (size_t i = 0; i < LS / 8; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			want[i] = x;
+		}
+		ck_assert_int_eq(hs_heap_read(h, got, LS, l * LS), LS);
+		ck_assert(memcmp(got, want, LS) == 0);
+	}
+	hs_heap_close(h);
+	fsck_clean();
+}
+END_TEST
+
 /* A round costs its candidates: a big store with few drops looks at few. */
 START_TEST(gc_round_costs_its_candidates_not_the_store)
 {
@@ -405,6 +491,7 @@ static Suite *gc_suite(void)
 	tcase_add_loop_test(tc, gc_racing_writers_that_reuse_its_contents_loses_nothing, 0, 2);
 	tcase_add_test(tc, gc_in_a_writers_probe_window_deletes_nothing_it_uses);
 	tcase_add_test(tc, gc_round_costs_its_candidates_not_the_store);
+	tcase_add_test(tc, gc_full_gives_the_disk_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
