@@ -89,6 +89,16 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)used, (unsigned long long)fs->opts.cache_bytes,
 			fs->opts.split[0], fs->opts.split[1], fs->opts.split[2],
 			fs->opts.split[3], fs->opts.cap_pct);
+		{
+			gc_report gr;
+
+			gc_totals(fs->gc, &gr);
+			tprintf(&t, "gc: %u\ngc_rounds: %llu\ngc_blobs_freed: %llu\n"
+				"gc_bytes_freed: %llu\n", fs->opts.gc_s,
+				(unsigned long long)gr.rounds,
+				(unsigned long long)gr.blobs_freed,
+				(unsigned long long)gr.bytes_freed);
+		}
 		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
 			break;
 		tprintf(&t, "cache_allocated: %llu\ncache_spare: %llu\ncache_used: %llu\ncache_dirty: %llu\n"

@@ -361,6 +361,7 @@ static void stranger_through_heapctl(void)
 	ctl_refused("suspend app");
 	ctl_refused("rm app");
 	ctl_refused("create mine");
+	ctl_refused("gc");
 	/* fsck, as a raw request (heapctl sends it only with --store). */
 	{
 		static const char req[] = "{\"cmd\":\"fsck\"}";
