@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "heapstore_int.h"
 
@@ -180,12 +181,46 @@ int hs_store_compact(hs_store *s)
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2 /* kForce */);
 	/* The C API reports no error here; a failed compaction leaves the
 	 * store as it was, only larger. */
-	for (int cf = 0; cf < HS_CF_COUNT && rc == 0; cf++)
-		rocksdb_compact_range_cf_opt(s->db, s->cf[cf], co, NULL, 0, NULL, 0);
+	/* The blobs family last, and blob GC off the moment it is done. */
+	for (int cf = 0; cf < HS_CF_COUNT && rc == 0; cf++) {
+		if (cf != HS_CF_BLOBS)
+			rocksdb_compact_range_cf_opt(s->db, s->cf[cf], co, NULL, 0, NULL, 0);
+	}
+	if (rc == 0)
+		rocksdb_compact_range_cf_opt(s->db, s->cf[HS_CF_BLOBS], co, NULL, 0, NULL, 0);
 	rocksdb_compactoptions_destroy(co);
 	rocksdb_set_options_cf(s->db, s->cf[HS_CF_BLOBS], 3, on_keys, off_vals, &err);
 	if (err && rc == 0)
 		rc = hs_rdb_error(err, "disabling blob GC");
+	else if (err)
+		rocksdb_free(err);
+	err = NULL;
+	/*
+	 * Compactions the manual ones set off run on in the background, still
+	 * holding the old blob files (seen: du 18 MiB for 8 MiB live, 12 MiB
+	 * a second later): wait for them (at most a minute), then purge, so a
+	 * du right after gc --full sees the space back.
+	 */
+	for (int i = 0; i < 6000; i++) {
+		uint64_t running = 0, pending = 0, flushing = 0;
+
+		rocksdb_property_int(s->db, "rocksdb.num-running-compactions", &running);
+		rocksdb_property_int(s->db, "rocksdb.num-running-flushes", &flushing);
+		for (int cf = 0; cf < HS_CF_COUNT; cf++) {
+			uint64_t p = 0;
+
+			rocksdb_property_int_cf(s->db, s->cf[cf], "rocksdb.compaction-pending", &p);
+			pending += p;
+		}
+		if (!running && !pending && !flushing)
+			break;
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	rocksdb_disable_file_deletions(s->db, &err);
+	if (!err)
+		rocksdb_enable_file_deletions(s->db, 1, &err);
+	if (err && rc == 0)
+		rc = hs_rdb_error(err, "purging obsolete files");
 	else if (err)
 		rocksdb_free(err);
 	return rc;
