@@ -109,12 +109,12 @@ struct world {
 
 enum op_kind {
 	OP_PWRITE, OP_WRITE, OP_MAPW, OP_STATEW, OP_TRUNC, OP_FSYNC, OP_FDATASYNC,
-	OP_SFSYNC, OP_MSYNC, OP_CKPT, OP_RMCKPT, OP_N
+	OP_SFSYNC, OP_MSYNC, OP_CKPT, OP_GC, OP_RMCKPT, OP_N
 };
 
 static const char *const op_names[OP_N] = {
 	"pwrite", "write", "mapstore", "state-pwrite", "ftruncate", "fsync", "fdatasync",
-	"state-fsync", "msync", "checkpoint", "rm-checkpoint",
+	"state-fsync", "msync", "checkpoint", "gc", "rm-checkpoint",
 };
 
 /* The letter a durable op announces itself with, 0 for the others. */
@@ -125,12 +125,14 @@ static const char op_letter[OP_N] = {
 
 /*
  * Per mille.  A checkpoint is drawn as its msync; the checkpoint follows.
- * Deletes outpace checkpoints, so each heap keeps about KEEP_CKPTS.
+ * Deletes outpace checkpoints, so each heap keeps about KEEP_CKPTS.  gc
+ * (heapctl gc: it changes no content, so the model ignores it) reclaims
+ * what the overwrites and deletes leave, kills landing in it too.
  */
 static const unsigned op_weights[OP_N] = {
-	[OP_PWRITE] = 345, [OP_WRITE] = 110, [OP_MAPW] = 220, [OP_STATEW] = 110,
+	[OP_PWRITE] = 330, [OP_WRITE] = 110, [OP_MAPW] = 220, [OP_STATEW] = 110,
 	[OP_TRUNC] = 15, [OP_FSYNC] = 50, [OP_FDATASYNC] = 30, [OP_SFSYNC] = 45,
-	[OP_MSYNC] = 50, [OP_CKPT] = 10, [OP_RMCKPT] = 15,
+	[OP_MSYNC] = 50, [OP_CKPT] = 10, [OP_GC] = 15, [OP_RMCKPT] = 15,
 };
 
 struct op {

@@ -267,6 +267,13 @@ static int wl_do(struct wl *x, const struct op *o, uint64_t *n_out, const char *
 		target[r] = '\0';
 		*n_out = strtoull(target, NULL, 10);
 		return *n_out ? 0 : -EPROTO;
+	case OP_GC: {
+		char *argv[] = { HEAPCTL_BIN, "-m", (char *)(uintptr_t)wl_mnt, "gc", NULL };
+		int st = mu_run_timeout(x->out, NULL, argv, 30);
+
+		*what = "heapctl gc";
+		return st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
+	}
 	case OP_RMCKPT:
 		*n_out = x->w->h[o->heap].ck[o->ck].n;
 		snprintf(path, sizeof(path), "%s/%s/checkpoints/%" PRIu64, wl_mnt, cf->name,
