@@ -3,7 +3,9 @@
 #   1. the store on its own (heapstore_demo)
 #   2. the mount: a process maps a heap and builds a data structure in it;
 #      checkpoint; browse the checkpoint with ls and cmp; damage the live
-#      heap; restore; the still-running process sees its data intact.
+#      heap; restore; the still-running process sees its data intact;
+#      the heap is its creator's alone (owner, 0700); GC reclaims what the
+#      damage and the restore left behind.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 heapfs=$build/fs/heapfs
@@ -35,6 +37,8 @@ run() { say "$*"; "$@"; }
 run "$heapfs" "$tmp/store" "$mnt"
 export HEAPFS_MOUNT=$mnt
 run mkdir "$mnt/game"
+run ls -ld "$mnt/game" "$mnt/game/heap"
+echo "  (private to its creator: other users of an allow_other mount get EACCES)"
 run "$heapctl" ls
 
 say "heap_app $mnt/game/heap 2000   # another process maps the heap, builds a list"
@@ -70,6 +74,12 @@ echo "  (identical again; the mapped process never remapped)"
 echo quit >&"${APP[1]}"
 wait "$app_pid"
 app_pid=
+run "$heapctl" gc
+echo "  (the damaged lines no version needs any more)"
+say "du -sh $tmp/store; heapctl gc --full; du -sh $tmp/store"
+du -sh "$tmp/store"
+"$heapctl" gc --full
+du -sh "$tmp/store"
 run df -h "$mnt"
 run fusermount3 -u "$mnt"
 echo
