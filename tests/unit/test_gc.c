@@ -217,7 +217,13 @@ struct racer {
 	int id;
 	atomic_int *stop;
 	int flips;
+	atomic_int *freed;        /* blobs GC deleted so far */
 };
+
+/* Flip at least this often, and on until GC deleted this many (bounded). */
+#define RACE_FLIPS_MIN 2000
+#define RACE_FLIPS_MAX 20000
+#define RACE_FREED_MIN 10
 
 static uint8_t content[2][LS];
 
@@ -225,7 +231,8 @@ static void *flipper(void *arg)
 {
 	struct racer *r = arg;
 
-	for (int i = 0; i < 2000 && !atomic_load(r->stop); i++) {
+	for (int i = 0; i < RACE_FLIPS_MAX && !atomic_load(r->stop) &&
+	     (i < RACE_FLIPS_MIN || atomic_load(r->freed) < RACE_FREED_MIN); i++) {
 		for (int l = 0; l < RACE_LINES; l++) {
 			uint64_t line = (uint64_t)(r->id * RACE_LINES + l);
 
@@ -247,7 +254,7 @@ static void *collector(void *arg)
 		hs_gc_stats s;
 
 		ck_assert_msg(hs_store_gc(st, 64, &s) == 0, "%s", hs_error_last());
-		r->flips += (int)s.blobs_freed;
+		atomic_fetch_add(r->freed, (int)s.blobs_freed);
 	}
 	return NULL;
 }
@@ -256,7 +263,7 @@ START_TEST(gc_racing_writers_that_reuse_its_contents_loses_nothing)
 {
 	struct racer w[RACE_WRITERS], g = { 0 };
 	pthread_t tw[RACE_WRITERS], tg;
-	atomic_int stop = 0;
+	atomic_int stop = 0, freed = 0;
 	int last;
 
 	open_store(_i ? 16 * MiB : 0);
@@ -264,16 +271,18 @@ START_TEST(gc_racing_writers_that_reuse_its_contents_loses_nothing)
 	tu_fill(content[1], LS, 2, 2);
 	g.h = mkheap("app");
 	g.stop = &stop;
+	g.freed = &freed;
 	ck_assert_int_eq(pthread_create(&tg, NULL, collector, &g), 0);
 	for (int i = 0; i < RACE_WRITERS; i++) {
-		w[i] = (struct racer){ g.h, i, &stop, 0 };
+		w[i] = (struct racer){ g.h, i, &stop, 0, &freed };
 		ck_assert_int_eq(pthread_create(&tw[i], NULL, flipper, &w[i]), 0);
 	}
 	for (int i = 0; i < RACE_WRITERS; i++)
 		pthread_join(tw[i], NULL);
 	atomic_store(&stop, 1);
 	pthread_join(tg, NULL);
-	ck_assert_int_gt(g.flips, 10);   /* GC did delete, many times */
+	ck_assert_msg(atomic_load(&freed) >= RACE_FREED_MIN,   /* GC did delete, many times */
+		      "GC deleted only %d blobs in %d flips", atomic_load(&freed), w[0].flips);
 	/* Every line reads its last content: its blob is there. */
 	for (int i = 0; i < RACE_WRITERS; i++) {
 		last = w[i].flips - 1;
