@@ -402,10 +402,9 @@ static uint64_t du(void)
 	return du_total;
 }
 
-/* Incompressible line @line of generation @gen. */
-static void put_random(hs_heap *h, uint64_t line, uint64_t gen)
+/* Incompressible content of line @line in generation @gen (xorshift). */
+static void random_line(uint64_t buf[LS / 8], uint64_t line, uint64_t gen)
 {
-	static __thread uint64_t buf[LS / 8];
 	uint64_t x = (line + 1) * 0x9e3779b97f4a7c15ULL ^ gen * 0xbf58476d1ce4e5b9ULL;
 
 	for (size_t i = 0; i < LS / 8; i++) {
@@ -414,6 +413,13 @@ static void put_random(hs_heap *h, uint64_t line, uint64_t gen)
 		x ^= x << 17;
 		buf[i] = x;
 	}
+}
+
+static void put_random(hs_heap *h, uint64_t line, uint64_t gen)
+{
+	static __thread uint64_t buf[LS / 8];
+
+	random_line(buf, line, gen);
 	ck_assert_int_eq(hs_heap_write(h, buf, LS, line * LS), LS);
 }
 
@@ -450,14 +456,8 @@ START_TEST(gc_full_gives_the_disk_back)
 	for (uint64_t l = 0; l < LINES; l += 37) {
 		static uint64_t want[LS / 8];
 		static uint8_t got[LS];
-		uint64_t x = (l + 1) * 0x9e3779b97f4a7c15ULL ^ (GENS - 1) * 0xbf58476d1ce4e5b9ULL;
 
-		for (size_t i = 0; i < LS / 8; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			want[i] = x;
-		}
+		random_line(want, l, GENS - 1);
 		ck_assert_int_eq(hs_heap_read(h, got, LS, l * LS), LS);
 		ck_assert(memcmp(got, want, LS) == 0);
 	}
