@@ -1414,86 +1414,6 @@ END_TEST
 
 /* ---- the suite -------------------------------------------------------- */
 
-/* ---- gc --------------------------------------------------------------- */
-
-/* `du -sb` of the daemon's store, in bytes. */
-static uint64_t store_du(void)
-{
-	char cmd[512], *out;
-	uint64_t n;
-
-	snprintf(cmd, sizeof(cmd), "du -sb %s | cut -f1", mu.store);
-	ck_assert_int_eq(mu_sh(mu_in_root("du.out"), cmd), 0);
-	out = mu_slurp(mu_in_root("du.out"), NULL);
-	ck_assert_ptr_nonnull(out);
-	n = strtoull(out, NULL, 10);
-	free(out);
-	return n;
-}
-
-/* Three generations of 64 lines of app, each fsynced: two are garbage. */
-static void three_generations(void)
-{
-	int fd;
-
-	ck_assert_int_eq(mkdir(mu_at("app"), 0700), 0);
-	for (uint64_t seed = 1; seed <= 3; seed++) {
-		fill_at("app", seed, 0, 64 * LS);
-		fd = mu_open(mu_at("app/heap"), O_RDWR);
-		ck_assert_int_eq(fsync(fd), 0);
-		close(fd);
-	}
-}
-
-START_TEST(gc_reclaims_what_was_overwritten_and_full_gives_the_disk_back)
-{
-	const struct run *r;
-	uint64_t before, after;
-
-	mu_unmount();
-	mu_mount("gc=0");   /* only heapctl gc runs: the counts are exact */
-	three_generations();
-	r = CTL("gc");
-	ck_assert_msg(r->code == 0 && strncmp(r->out, "reclaimed 128 blobs, ", 21) == 0,
-		      "%s: exit %d: %s%s", r->cmd, r->code, r->out, r->err);
-	ok_out(CTL("gc"), "reclaimed 0 blobs, 0 bytes stored (0 candidates, 0 busy)\n");
-	before = store_du();
-	r = CTL("gc", "--full");
-	ck_assert_msg(r->code == 0, "%s: %s", r->cmd, r->err);
-	after = store_du();
-	ck_assert_msg(after < before * 6 / 10, "du of the store %llu -> %llu after gc --full",
-		      (unsigned long long)before, (unsigned long long)after);
-	expect_fill("app/heap", 3, 0, 64 * LS);
-	ok_out(CTL_STORE("fsck", "--verify-data"), "0 errors\n");
-}
-END_TEST
-
-START_TEST(gc_runs_in_the_background_every_gc_seconds)
-{
-	char *pool = NULL;
-	uint64_t freed = 0;
-
-	mu_unmount();
-	mu_mount("gc=1");
-	three_generations();
-	/* A promise of "within a second or two", so a bounded wait for it. */
-	for (int i = 0; i < 100 && freed < 128; i++) {
-		free(pool);
-		pool = mu_slurp(mu_at(".heapfs/pool"), NULL);
-		ck_assert_ptr_nonnull(pool);
-		freed = strstr(pool, "gc_blobs_freed: ") ?
-			strtoull(strstr(pool, "gc_blobs_freed: ") + 16, NULL, 10) : 0;
-		if (freed < 128)
-			mu_sleep_ms(100);
-	}
-	ck_assert_msg(freed == 128, "background GC freed %llu blobs in 10 s:\n%s",
-		      (unsigned long long)freed, pool);
-	ck_assert_msg(mu_has_line(pool, "gc: 1"), "%s", pool);
-	free(pool);
-	expect_fill("app/heap", 3, 0, 64 * LS);
-}
-END_TEST
-
 static Suite *heapctl_suite(void)
 {
 	Suite *s = suite_create("heapctl");
@@ -1536,10 +1456,6 @@ static Suite *heapctl_suite(void)
 	tcase_add_test(tc, empty_label_is_refused);
 	tcase_add_test(tc, hostile_heap_names_are_refused);
 	tcase_add_test(tc, bad_sizes_are_refused);
-
-	tc = mu_tcase_new(s, "gc", mu_setup);
-	tcase_add_test(tc, gc_reclaims_what_was_overwritten_and_full_gives_the_disk_back);
-	tcase_add_test(tc, gc_runs_in_the_background_every_gc_seconds);
 
 	tc = mu_tcase_new(s, "mmap", mu_setup);
 	tcase_add_test(tc, restore_reaches_a_mapping_and_an_open_descriptor);

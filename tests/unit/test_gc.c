@@ -26,10 +26,7 @@ static hs_store *st;
 
 static void open_store(uint64_t cache)
 {
-	hs_store_opts o = HS_STORE_OPTS_INIT;
-
-	o.cache_bytes = cache;
-	ck_assert_msg(hs_store_open(&st, dir, &o) == 0, "%s", hs_error_last());
+	st = tu_store_open(dir, cache, 0);
 }
 
 static void setup(void)
@@ -48,11 +45,7 @@ static void teardown(void)
 
 static hs_heap *mkheap(const char *name)
 {
-	hs_heap *h = NULL;
-
-	ck_assert_msg(hs_heap_create(st, name, NULL) == 0, "%s", hs_error_last());
-	ck_assert_int_eq(hs_heap_open(&h, st, name), 0);
-	return h;
+	return tu_heap_new(st, name, 0);
 }
 
 static void put(hs_heap *h, uint64_t line, uint64_t tag)

@@ -323,80 +323,6 @@ START_TEST(heap_properties_persist)
 }
 END_TEST
 
-/*
- * Owner, group and mode: given at creation (or the store directory's owner
- * and 0700), changed by hs_heap_owner_set, kept across a reopen; a record
- * from before owners (format 2) reads as the store's owner's, private.
- */
-START_TEST(heap_owner_and_mode_persist)
-{
-	hs_heap_params p = HS_HEAP_PARAMS_INIT;
-	struct stat dst;
-	hs_heap *h;
-	hs_heap_info hi;
-	uint8_t key[HS_META_KEY_MAX], rec[HS_REC_MAX];
-	size_t kl, rl;
-	struct hs_heap_rec r;
-	rocksdb_writeoptions_t *wo;
-	char *err = NULL;
-
-	ck_assert_int_eq(stat(dir, &dst), 0);
-	ck_assert_int_eq(hs_heap_create(st, "plain", NULL), 0);
-	ck_assert_int_eq(hs_heap_open(&h, st, "plain"), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_uint_eq(hi.uid, dst.st_uid);
-	ck_assert_uint_eq(hi.gid, dst.st_gid);
-	ck_assert_uint_eq(hi.mode, 0700);
-	ck_assert_int_eq(hs_heap_owner_set(h, 65534, 100, 0640), 0);
-	ck_assert_int_eq(hs_heap_owner_set(h, 1, 1, 04700), -EINVAL);
-	hs_heap_close(h);
-	p.owned = 1;
-	p.uid = 7;
-	p.gid = 8;
-	p.mode = 01777;
-	ck_assert_int_eq(hs_heap_create(st, "sticky", &p), -EINVAL);
-
-	/* "old": a format-2 record, as heapfs wrote before owners. */
-	ck_assert_int_eq(hs_heap_create(st, "old", NULL), 0);
-	ck_assert_int_eq(hs_heap_open(&h, st, "old"), 0);
-	r = h->rec;
-	kl = hs_key__meta(key, 'H', h->id, NULL);
-	hs_heap_close(h);
-	rl = hs_heap_rec__encode(rec, sizeof(rec), &r);
-	ck_assert_uint_gt(rl, 68);
-	rec[0] = 2;
-	memmove(rec + 56, rec + 68, rl - 68);   /* no uid, gid, mode */
-	wo = rocksdb_writeoptions_create();
-	rocksdb_put_cf(hs_store__db(st), wo, hs_store__cf(st, HS_CF_META), (const char *)key,
-		       kl, (const char *)rec, rl - 12, &err);
-	rocksdb_writeoptions_destroy(wo);
-	ck_assert_ptr_null(err);
-
-	reopen();
-	ck_assert_int_eq(hs_heap_open(&h, st, "plain"), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_uint_eq(hi.uid, 65534);
-	ck_assert_uint_eq(hi.gid, 100);
-	ck_assert_uint_eq(hi.mode, 0640);
-	hs_heap_close(h);
-	ck_assert_int_eq(hs_heap_open(&h, st, "old"), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_uint_eq(hi.uid, dst.st_uid);
-	ck_assert_uint_eq(hi.gid, dst.st_gid);
-	ck_assert_uint_eq(hi.mode, 0700);
-	/* Its next record write is format 3, owner and all. */
-	ck_assert_int_eq(hs_heap_owner_set(h, 5, 6, 0600), 0);
-	hs_heap_close(h);
-	reopen();
-	ck_assert_int_eq(hs_heap_open(&h, st, "old"), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_uint_eq(hi.uid, 5);
-	ck_assert_uint_eq(hi.mode, 0600);
-	hs_heap_close(h);
-	ck_assert_int_eq(hs_store_fsck(st, 0, NULL, NULL), 0);
-}
-END_TEST
-
 START_TEST(heap_list_in_name_order)
 {
 	const char *names[] = { "zeta", "Alpha", "mid.1", "a-b_c" };
@@ -1501,8 +1427,7 @@ static Suite *hs_suite(void)
 		{ "store", { store_open_creates_directory_and_reopens,
 			     store_read_only_refuses_writes } },
 		{ "heaps", { heap_create_exists_returns_eexist, heap_open_missing_returns_enoent,
-			     heap_properties_persist, heap_owner_and_mode_persist,
-			     heap_list_in_name_order,
+			     heap_properties_persist, heap_list_in_name_order,
 			     heap_delete_drops_everything_and_frees_the_name,
 			     heap_handles_share_state } },
 		{ "io", { io_unwritten_reads_zero, io_unaligned_write_spans_lines,

@@ -29,11 +29,7 @@ static hs_store *st;
 
 static void open_store(uint64_t cache, unsigned idle_ms)
 {
-	hs_store_opts o = HS_STORE_OPTS_INIT;
-
-	o.cache_bytes = cache;
-	o.cache_idle_ms = idle_ms;
-	ck_assert_msg(hs_store_open(&st, dir, &o) == 0, "%s", hs_error_last());
+	st = tu_store_open(dir, cache, idle_ms);
 }
 
 static void setup(void)
@@ -53,13 +49,7 @@ static void teardown(void)
 
 static hs_heap *mkheap(const char *name, uint32_t line)
 {
-	hs_heap_params p = HS_HEAP_PARAMS_INIT;
-	hs_heap *h = NULL;
-
-	p.line_size = line;
-	ck_assert_msg(hs_heap_create(st, name, &p) == 0, "%s", hs_error_last());
-	ck_assert_int_eq(hs_heap_open(&h, st, name), 0);
-	return h;
+	return tu_heap_new(st, name, line);
 }
 
 static void put(hs_heap *h, uint64_t line, uint64_t tag)

@@ -89,3 +89,25 @@ int tu_run(Suite *s)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+hs_store *tu_store_open(const char *dir, uint64_t cache, unsigned idle_ms)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	hs_store *s = NULL;
+
+	o.cache_bytes = cache;
+	o.cache_idle_ms = idle_ms;
+	ck_assert_msg(hs_store_open(&s, dir, &o) == 0, "%s", hs_error_last());
+	return s;
+}
+
+hs_heap *tu_heap_new(hs_store *s, const char *name, uint32_t line)
+{
+	hs_heap_params p = HS_HEAP_PARAMS_INIT;
+	hs_heap *h = NULL;
+
+	p.line_size = line;
+	ck_assert_msg(hs_heap_create(s, name, &p) == 0, "%s", hs_error_last());
+	ck_assert_int_eq(hs_heap_open(&h, s, name), 0);
+	return h;
+}

@@ -1,7 +1,8 @@
 /*
  * test_util.h - helpers shared by the unit suites: a fresh store directory
- * per test (mkdtemp, removed afterwards), deterministic line content, and
- * running a Check suite with its exit status.
+ * per test (mkdtemp, removed afterwards), opening a store and making a
+ * heap, deterministic line content, and running a Check suite with its
+ * exit status.
  */
 #ifndef HEAPFS_TEST_UTIL_H
 #define HEAPFS_TEST_UTIL_H
@@ -9,6 +10,8 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "heapstore.h"
 
 /* A new empty directory under $TMPDIR (or /tmp); the caller frees the path. */
 char *tu_tmpdir(const char *tag);
@@ -21,6 +24,13 @@ void tu_rmtree(const char *path);
  * pointers, some text, some zeros) and different for every pair.
  */
 void tu_fill(void *buf, size_t len, uint64_t a, uint64_t b);
+
+/* Open (or create) the store in @dir with a line cache of @cache bytes
+ * (0: none) and idle period @idle_ms (0: the default); ck_asserts. */
+hs_store *tu_store_open(const char *dir, uint64_t cache, unsigned idle_ms);
+
+/* Create heap @name (line size @line, 0: the default) and open it; ck_asserts. */
+hs_heap *tu_heap_new(hs_store *s, const char *name, uint32_t line);
 
 /* Run @s with CK_NORMAL output; returns the process exit status. */
 int tu_run(Suite *s);
