@@ -914,13 +914,16 @@ int hs_store_flush(hs_store *s)
 	pthread_mutex_lock(&c->lock);
 	passes = c->lines_dirty + 1;
 	pthread_mutex_unlock(&c->lock);
-	/* One pass over the heaps dirty now; each flush takes its heap's lock. */
+	/* One pass over the heaps dirty now; each flush takes its heap's lock.
+	 * A heap whose dirty lines a flusher has in hand is flushed too:
+	 * flush_heap() waits for that batch, so nothing is still being
+	 * written when this returns (test_space's recount caught that). */
 	for (uint64_t pass = passes; pass > 0 && rc == 0; pass--) {
 		hs_heap *h = NULL;
 
 		pthread_mutex_lock(&c->lock);
 		for (hs_heap *d = c->dirty_head; d && !h; d = d->cache.dnext) {
-			if (d->cache.n_dirty > d->cache.n_flushing) {
+			if (d->cache.n_dirty > 0) {
 				h = d;
 				atomic_fetch_add(&h->refs, 1);
 				dheap_unlink(c, h);   /* round robin */
