@@ -81,6 +81,44 @@ out:
 	return rc < 0 ? rc : hs_heap__purge(s, id);
 }
 
+/* 'U': kept in batches of any heap (a blob another heap drops can become
+ * this one's alone), so read from the store, not held in the object. */
+static int unique_get(hs_heap *h, uint64_t *out)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl = hs_key__meta(key, 'U', h->id, NULL), vl = 0;
+	char *val = NULL;
+	int rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
+
+	*out = 0;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (vl == 8)
+		*out = hs_le64_get((const uint8_t *)val);
+	else
+		rc = hs_errno_set(-EUCLEAN, "heap '%s': unique bytes counter is damaged",
+				  h->rec.name);
+	rocksdb_free(val);
+	return rc;
+}
+
+void hs_store_totals_get(hs_store *s, hs_store_totals *out)
+{
+	int64_t v[HS_TOTAL_COUNT];
+
+	for (int k = 0; k < HS_TOTAL_COUNT; k++) {
+		v[k] = atomic_load(&s->totals[k]);
+		if (v[k] < 0)
+			v[k] = 0;
+	}
+	out->bytes_stored = (uint64_t)v[HS_TOTAL_STORED];
+	out->blobs = (uint64_t)v[HS_TOTAL_BLOBS];
+	out->bytes_garbage = (uint64_t)v[HS_TOTAL_GARBAGE];
+	out->blobs_garbage = (uint64_t)v[HS_TOTAL_GARBAGE_BLOBS];
+}
+
 int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 {
 	int rc;
@@ -105,6 +143,8 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->uid = h->rec.uid;
 		out->gid = h->rec.gid;
 		out->mode = h->rec.mode;
+		out->bytes_referenced = (uint64_t)atomic_load(&h->referenced);
+		rc = unique_get(h, &out->bytes_unique);
 		hs_cache__heap_info(h, out);
 	}
 	pthread_rwlock_unlock(&h->lock);

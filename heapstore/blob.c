@@ -147,29 +147,330 @@ void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb)
 void hs_batch__dispose(struct hs_batch *b)
 {
 	batch_unpend(b);   /* written or abandoned: GC may look at them again */
+	free(b->acct);
+	b->acct = NULL;
+	b->n_acct = b->cap_acct = 0;
 	if (b->wb)
 		rocksdb_writebatch_destroy(b->wb);
 	b->wb = NULL;
 }
 
-int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync)
+/* ---- accounting ---------------------------------------------------------- */
+
+/*
+ * What a batch does to the space figures is worked out when it commits,
+ * from the references it takes and drops (struct hs_acct, netted per
+ * blob) and the counts stored now: holding acct_lock from reading those
+ * counts until its write returns, no other batch changes them in between,
+ * so each 0 <-> 1 transition of a heap's count (hrefs) and of the store's
+ * (refs) is seen exactly once, and the figures ('R', 'U', 'T') change in
+ * the very batch that changes the references.  Cost: one MultiGet of two
+ * keys per distinct blob the batch names, and a short seek per blob that
+ * another heap shares when this heap gains or loses it.
+ */
+
+static int acct_note(struct hs_batch *b, const uint8_t *hash, int64_t delta,
+		     uint32_t stored)
 {
+	struct hs_acct *a;
+
+	if (hs_grow((void **)&b->acct, &b->cap_acct, b->n_acct, sizeof(*b->acct)) < 0)
+		return -ENOMEM;
+	a = &b->acct[b->n_acct++];
+	memcpy(a->hash, hash, HS_HASH_LEN);
+	a->delta = delta;
+	a->stored = stored;
+	return 0;
+}
+
+static int acct_cmp(const void *x, const void *y)
+{
+	return memcmp(((const struct hs_acct *)x)->hash, ((const struct hs_acct *)y)->hash,
+		      HS_HASH_LEN);
+}
+
+static void counter_merge(hs_store *s, rocksdb_writebatch_t *wb, char tag, uint64_t id,
+			  int64_t delta)
+{
+	uint8_t key[HS_META_KEY_MAX], op[8];
+	size_t kl = hs_key__meta(key, tag, id, NULL);
+
+	if (!delta)
+		return;
+	hs_le64_put(op, (uint64_t)delta);
+	rocksdb_writebatch_merge_cf(wb, s->cf[HS_CF_META], (const char *)key, kl,
+				    (const char *)op, 8);
+}
+
+static void href_put(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *key,
+		     int64_t count, uint32_t stored)
+{
+	uint8_t v[HS_HREF_VALUE_LEN];
+
+	hs_le64_put(v, (uint64_t)count);
+	hs_le32_put(v + 8, stored);
+	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_HREFS], (const char *)key, HS_HREF_KEY_LEN,
+				  (const char *)v, sizeof(v));
+}
+
+struct holders {
+	size_t n;                         /* heaps other than the batch's, up to 2 */
+	uint64_t id;                      /* the first of them */
+	uint32_t stored;                  /* its record's stored bytes */
+};
+
+/*
+ * The heaps other than @self holding blob @hash (up to two: enough to know
+ * whether one alone holds it).  With @heal_stored, also marks every holder
+ * of a blob fsck found lost (stored 0) as holding @heal_stored bytes again.
+ */
+static int acct_holders(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
+			uint64_t self, uint32_t heal_stored, int64_t *self_ref,
+			struct holders *out)
+{
+	uint8_t upper[HS_HREF_KEY_LEN];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	size_t all = 0;
+	uint64_t first = 0;
 	int rc;
 
-	if (b->lines_used_delta) {
-		uint8_t key[HS_META_KEY_MAX], op[8];
-		size_t kl = hs_key__meta(key, 'C', h->id, NULL);
+	memset(out, 0, sizeof(*out));
+	hs_key__href(upper, hash, UINT64_MAX);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, sizeof(upper));
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_HREFS]);
+	for (rocksdb_iter_seek(it, (const char *)hash, HS_HASH_LEN); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		uint64_t id;
 
-		hs_le64_put(op, (uint64_t)b->lines_used_delta);
-		rocksdb_writebatch_merge_cf(b->wb, h->store->cf[HS_CF_META],
-					    (const char *)key, kl, (const char *)op, 8);
+		if (kl != HS_HREF_KEY_LEN || vl != HS_HREF_VALUE_LEN ||
+		    memcmp(k, hash, HS_HASH_LEN) != 0)
+			continue;
+		id = hs_be64_get(k + HS_HASH_LEN);
+		if (heal_stored) {
+			href_put(s, wb, k, (int64_t)hs_le64_get(v), heal_stored);
+			if (id == self)
+				*self_ref += heal_stored;   /* merged with the batch's own */
+			else
+				counter_merge(s, wb, 'R', id, heal_stored);
+			if (all++ == 0)
+				first = id;
+		}
+		if (id == self)
+			continue;
+		if (out->n++ == 0) {
+			out->id = id;
+			out->stored = heal_stored ? heal_stored : hs_le32_get(v + 8);
+		}
+		if (out->n == 2 && !heal_stored)
+			break;
 	}
-	if (!sync && rocksdb_writebatch_count(b->wb) == 0)
+	if (heal_stored && all == 1)
+		counter_merge(s, wb, 'U', first, heal_stored);
+	rc = hs_iter__error(it, "reading the heaps holding a blob");
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (out->n > 2)
+		out->n = 2;
+	return rc;
+}
+
+/* Parse a refs record or an hrefs one; absent is a count of 0. */
+static int acct_parse(const char *v, size_t vl, size_t want, int64_t *count,
+		      uint32_t *stored)
+{
+	*count = 0;
+	*stored = 0;
+	if (!v)
 		return 0;
-	rc = hs_store__write(h->store, b->wb, sync);
-	if (rc == 0)
+	if (vl != want)
+		return hs_errno_set(-EUCLEAN, "%s record of %zu bytes",
+				    want == HS_REF_VALUE_LEN ? "reference" : "heap reference", vl);
+	*count = (int64_t)hs_le64_get((const uint8_t *)v);
+	*stored = hs_le32_get((const uint8_t *)v + 8);
+	return 0;
+}
+
+/* One blob's net change @a for heap @id, from its counts now. */
+static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct hs_acct *a,
+		    const char *gv, size_t gvl, const char *cv, size_t cvl,
+		    int64_t *ref, int64_t *uniq, int64_t tot[HS_TOTAL_COUNT])
+{
+	uint8_t hk[HS_HREF_KEY_LEN];
+	struct holders others;
+	int64_t g, c, g2, c2;
+	uint32_t sg, sc, st;
+	bool healed = false;
+	int rc;
+
+	if ((rc = acct_parse(gv, gvl, HS_REF_VALUE_LEN, &g, &sg)) < 0 ||
+	    (rc = acct_parse(cv, cvl, HS_HREF_VALUE_LEN, &c, &sc)) < 0)
+		return rc;
+	hs_key__href(hk, a->hash, id);
+	/* A blob fsck marked lost (stored 0) stored again: every holder's
+	 * bytes come back (hs_blob__heal). */
+	if (g > 0 && sg == 0 && a->stored) {
+		if ((rc = acct_holders(s, b->wb, a->hash, id, a->stored, ref, &others)) < 0)
+			return rc;
+		tot[HS_TOTAL_STORED] += a->stored;
+		sg = a->stored;
+		if (c > 0)
+			sc = a->stored;
+		healed = true;   /* the holders' new records are in the batch only */
+	}
+	if (!a->delta)
+		return 0;
+	st = a->stored > sg ? a->stored : sg;   /* the record's, once merged */
+	c2 = c + a->delta;
+	g2 = g + a->delta;
+	if (c2 < 0)
+		c2 = 0;   /* counts were wrong already: fsck says so */
+	if (c2 > 0)
+		href_put(s, b->wb, hk, c2, c > 0 ? sc : st);
+	else if (cv)
+		rocksdb_writebatch_delete_cf(b->wb, s->cf[HS_CF_HREFS], (const char *)hk,
+					     sizeof(hk));
+	if ((c > 0) != (c2 > 0)) {
+		int64_t sign = c2 > 0 ? 1 : -1, bytes = c2 > 0 ? st : sc;
+
+		*ref += sign * bytes;
+		if (g - c <= 0) {
+			*uniq += sign * bytes;   /* no other heap holds it */
+		} else {
+			if ((rc = acct_holders(s, b->wb, a->hash, id, 0, NULL, &others)) < 0)
+				return rc;
+			if (others.n == 1)   /* it was, or becomes, that heap's alone */
+				counter_merge(s, b->wb, 'U', others.id,
+					      -sign * (healed ? a->stored : others.stored));
+		}
+	}
+	if (g <= 0 && g2 > 0) {
+		tot[HS_TOTAL_STORED] += st;
+		tot[HS_TOTAL_BLOBS]++;
+		if (gv) {   /* garbage GC had not reclaimed yet */
+			tot[HS_TOTAL_GARBAGE] -= sg;
+			tot[HS_TOTAL_GARBAGE_BLOBS]--;
+		}
+	} else if (g > 0 && g2 <= 0) {
+		tot[HS_TOTAL_STORED] -= sg;
+		tot[HS_TOTAL_BLOBS]--;
+		tot[HS_TOTAL_GARBAGE] += sg;
+		tot[HS_TOTAL_GARBAGE_BLOBS]++;
+	}
+	return 0;
+}
+
+/* With acct_lock held: add to @b what it does to the figures. */
+static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref,
+		      int64_t tot[HS_TOTAL_COUNT])
+{
+	size_t n = 0, m;
+	const char **keys = NULL;
+	size_t *klen = NULL, *vlen = NULL;
+	char **vals = NULL, **errs = NULL;
+	const rocksdb_column_family_handle_t **cfs = NULL;
+	uint8_t (*hk)[HS_HREF_KEY_LEN] = NULL;
+	int64_t uniq = 0;
+	int rc = 0;
+
+	qsort(b->acct, b->n_acct, sizeof(*b->acct), acct_cmp);
+	for (size_t i = 0; i < b->n_acct; i++) {
+		if (n && memcmp(b->acct[n - 1].hash, b->acct[i].hash, HS_HASH_LEN) == 0) {
+			b->acct[n - 1].delta += b->acct[i].delta;
+			if (b->acct[i].stored > b->acct[n - 1].stored)
+				b->acct[n - 1].stored = b->acct[i].stored;
+		} else {
+			b->acct[n++] = b->acct[i];
+		}
+	}
+	b->n_acct = n;
+	m = 2 * n;
+	keys = calloc(m, sizeof(*keys));
+	klen = calloc(m, sizeof(*klen));
+	vlen = calloc(m, sizeof(*vlen));
+	vals = calloc(m, sizeof(*vals));
+	errs = calloc(m, sizeof(*errs));
+	cfs = calloc(m, sizeof(*cfs));
+	hk = calloc(n, sizeof(*hk));
+	if (!keys || !klen || !vlen || !vals || !errs || !cfs || !hk) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		hs_key__href(hk[i], b->acct[i].hash, id);
+		keys[2 * i] = (const char *)b->acct[i].hash;
+		klen[2 * i] = HS_HASH_LEN;
+		cfs[2 * i] = s->cf[HS_CF_REFS];
+		keys[2 * i + 1] = (const char *)hk[i];
+		klen[2 * i + 1] = HS_HREF_KEY_LEN;
+		cfs[2 * i + 1] = s->cf[HS_CF_HREFS];
+	}
+	rocksdb_multi_get_cf(s->db, s->ro, cfs, m, keys, klen, vals, vlen, errs);
+	for (size_t i = 0; i < m; i++) {
+		if (errs[i] && rc == 0)
+			rc = hs_rdb_error(errs[i], "reading reference counts");
+		else if (errs[i])
+			rocksdb_free(errs[i]);
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = acct_one(s, id, b, &b->acct[i], vals[2 * i], vlen[2 * i], vals[2 * i + 1],
+			      vlen[2 * i + 1], ref, &uniq, tot);
+	if (rc == 0) {
+		counter_merge(s, b->wb, 'R', id, *ref);
+		counter_merge(s, b->wb, 'U', id, uniq);
+		for (int k = 0; k < HS_TOTAL_COUNT; k++)
+			counter_merge(s, b->wb, 'T', (uint64_t)k, tot[k]);
+	}
+out:
+	for (size_t i = 0; vals && i < m; i++)
+		rocksdb_free(vals[i]);
+	free(keys);
+	free(klen);
+	free(vlen);
+	free(vals);
+	free(errs);
+	free(cfs);
+	free(hk);
+	return rc;
+}
+
+int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b,
+			bool sync)
+{
+	int64_t ref = 0, tot[HS_TOTAL_COUNT] = { 0 };
+	int rc;
+
+	if (b->lines_used_delta)
+		counter_merge(s, b->wb, 'C', id, b->lines_used_delta);
+	if (!b->n_acct) {
+		if (!sync && rocksdb_writebatch_count(b->wb) == 0)
+			return 0;
+		rc = hs_store__write(s, b->wb, sync);
+	} else {
+		pthread_mutex_lock(&s->acct_lock);
+		if ((rc = acct_stage(s, id, b, &ref, tot)) == 0 &&
+		    (rc = hs_store__write(s, b->wb, false)) == 0) {
+			if (h)
+				atomic_fetch_add(&h->referenced, ref);
+			for (int k = 0; k < HS_TOTAL_COUNT; k++)
+				atomic_fetch_add(&s->totals[k], tot[k]);
+		}
+		pthread_mutex_unlock(&s->acct_lock);
+		b->n_acct = 0;   /* staged: a retry must not count it twice */
+		if (rc == 0 && sync)
+			rc = hs_store__sync(s);
+	}
+	if (rc == 0 && h)
 		atomic_fetch_add(&h->lines_used, b->lines_used_delta);
 	return rc;
+}
+
+int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync)
+{
+	return hs_batch__commit_id(h->store, h->id, h, b, sync);
 }
 
 /* ---- references --------------------------------------------------------- */
@@ -187,10 +488,11 @@ static void ref_merge(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash
 				    (const char *)op, sizeof(op));
 }
 
-void hs_ref__take(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
-		  uint32_t stored, uint32_t raw)
+int hs_ref__take(hs_store *s, struct hs_batch *b, const uint8_t *hash,
+		 uint32_t stored, uint32_t raw)
 {
-	ref_merge(s, wb, hash, 1, stored, raw);
+	ref_merge(s, b->wb, hash, 1, stored, raw);
+	return acct_note(b, hash, 1, stored);
 }
 
 int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash)
@@ -198,7 +500,7 @@ int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash)
 	uint8_t key[1 + HS_HASH_LEN] = { 'G' };
 	int rc;
 
-	if ((rc = blob_pend(s, b, hash)) < 0)
+	if ((rc = blob_pend(s, b, hash)) < 0 || (rc = acct_note(b, hash, -1, 0)) < 0)
 		return rc;
 	ref_merge(s, b->wb, hash, -1, 0, 0);
 	/* A garbage candidate, in the same batch: GC never scans to find one. */
@@ -296,9 +598,10 @@ int hs_blob__heal(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 		return 0;
 	if ((rc = hs_blob__ensure(h, b, nv, content, line, &stored)) < 0)
 		return rc;
-	if (b->n_new != before)
-		ref_merge(h->store, b->wb, nv->hash, 0, stored, 0);   /* sizes keep the largest: unmarked */
-	return 0;
+	if (b->n_new == before)
+		return 0;
+	ref_merge(h->store, b->wb, nv->hash, 0, stored, 0);   /* sizes keep the largest: unmarked */
+	return acct_note(b, nv->hash, 0, stored);
 }
 
 /* Read and verify blob @val->hash into @dst (line_size bytes). */
@@ -391,6 +694,7 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	rocksdb_writebatch_t *wb;
 	uint8_t (*cand)[HS_HASH_LEN];
 	size_t n = 0;
+	int64_t garbage = 0, garbage_blobs = 0;
 	char *err = NULL;
 	int rc = 0;
 
@@ -440,8 +744,11 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 		rc = hs_store__get(s, HS_CF_REFS, NULL, cand[i], HS_HASH_LEN, &val, &vl);
 		if (rc == -ENOENT || (rc == 0 && vl == HS_REF_VALUE_LEN &&
 				      (int64_t)hs_le64_get((const uint8_t *)val) <= 0)) {
-			if (rc == 0)
+			if (rc == 0) {
 				out->bytes_freed += hs_le32_get((const uint8_t *)val + 8);
+				garbage -= hs_le32_get((const uint8_t *)val + 8);
+				garbage_blobs--;
+			}
 			out->blobs_freed += rc == 0;
 			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS],
 						     (const char *)cand[i], HS_HASH_LEN);
@@ -456,8 +763,13 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
 						     sizeof(key));
 	}
-	if (rc == 0 && rocksdb_writebatch_count(wb))
-		rc = hs_store__write(s, wb, false);
+	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE, garbage);
+	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE_BLOBS, garbage_blobs);
+	if (rc == 0 && rocksdb_writebatch_count(wb) &&
+	    (rc = hs_store__write(s, wb, false)) == 0) {
+		atomic_fetch_add(&s->totals[HS_TOTAL_GARBAGE], garbage);
+		atomic_fetch_add(&s->totals[HS_TOTAL_GARBAGE_BLOBS], garbage_blobs);
+	}
 	pthread_mutex_unlock(&s->gc_lock);
 	rocksdb_writebatch_destroy(wb);
 	free(cand);

@@ -63,6 +63,10 @@ struct fsck_heap {
 	uint64_t *versions;           /* sealed, ascending */
 	size_t n_versions, cap_versions;
 	int64_t live_lines;           /* non-zero lines at the working version */
+	int64_t referenced, unique;   /* recounted bytes (blob.c, accounting) */
+	int64_t referenced_was, unique_was;   /* the same before this repair's
+						 lost blobs: a figure that only
+						 follows them is fixed silently */
 	uint64_t last_line;           /* the line being counted */
 	bool last_line_counted;
 };
@@ -95,6 +99,18 @@ struct fsck {
 	size_t n_heaps, cap_heaps;
 	struct fsck_entry *entries;
 	size_t n_entries, cap_entries;
+	bool fix_space;               /* repair the space figures (and only them,
+					 without HS_FSCK_REPAIR): hs_fsck__space() */
+	struct fsck_href *hrefs;      /* the recount of hrefs, in key order */
+	size_t n_hrefs, cap_hrefs;
+	int64_t totals[HS_TOTAL_COUNT], totals_was[HS_TOTAL_COUNT];
+};
+
+/* What one hrefs record must say. */
+struct fsck_href {
+	uint8_t key[HS_HREF_KEY_LEN];
+	int64_t count;
+	uint32_t stored, stored_was;
 };
 
 static void emit(struct fsck *f, const char *prefix, const char *fix, const char *fmt,
@@ -261,6 +277,20 @@ static void del(struct fsck *f, enum hs_cf cf, const void *key, size_t kl)
 		rocksdb_writebatch_delete_cf(f->wb, f->s->cf[cf], key, kl);
 }
 
+/* The space figures' fixes: with HS_FSCK_REPAIR, or alone (fix_space). */
+static void space_put(struct fsck *f, enum hs_cf cf, const void *key, size_t kl,
+		      const void *v, size_t vl)
+{
+	if (f->repair || f->fix_space)
+		rocksdb_writebatch_put_cf(f->wb, f->s->cf[cf], key, kl, v, vl);
+}
+
+static void space_del(struct fsck *f, enum hs_cf cf, const void *key, size_t kl)
+{
+	if (f->repair || f->fix_space)
+		rocksdb_writebatch_delete_cf(f->wb, f->s->cf[cf], key, kl);
+}
+
 /* Pass 1: meta.  Heap records, then versions, names, labels, counters. */
 static int check_meta(struct fsck *f)
 {
@@ -363,7 +393,8 @@ static int check_meta(struct fsck *f)
 				problem(f, "heap %llu label '%.*s' points at missing checkpoint %llu",
 					(unsigned long long)id, (int)(kl - 9), (const char *)k + 9,
 					(unsigned long long)ver);
-		} else if (k[0] == 'C' && (kl != 9 || !heap_find(f, id))) {
+		} else if ((k[0] == 'C' || k[0] == 'R' || k[0] == 'U') &&
+			   (kl != 9 || !heap_find(f, id))) {
 			/* A heap whose record is damaged (reported above) keeps its counter. */
 			uint8_t hkey[HS_META_KEY_MAX];
 			char *val = NULL;
@@ -373,9 +404,13 @@ static int check_meta(struct fsck *f)
 
 			rocksdb_free(val);
 			if (rc2 == -ENOENT) {
-				fixable(f, "deleted", "line counter of missing heap %llu",
-					(unsigned long long)id);
-				del(f, HS_CF_META, k, kl);
+				fixable(f, "deleted", "%s counter of missing heap %llu",
+					k[0] == 'C' ? "line" : k[0] == 'R' ? "referenced bytes" :
+					"unique bytes", (unsigned long long)id);
+				if (k[0] == 'C')
+					del(f, HS_CF_META, k, kl);
+				else
+					space_del(f, HS_CF_META, k, kl);
 			} else if (rc2 < 0) {
 				rc = rc2;
 				break;
@@ -579,10 +614,12 @@ static int blob_examine(struct fsck *f, const uint8_t *hash, struct blob_state *
 
 /*
  * One hash: its refs record (@v, @vl; NULL if none) against the @n entries
- * @e naming it, and the blob itself.
+ * @e naming it, and the blob itself.  *@eff: the stored bytes its record
+ * says once repaired (0: lost, or no valid record).
  */
-static int check_hash(struct fsck *f, const uint8_t *hash, const uint8_t *v, size_t vl,
-		      const struct fsck_entry *e, size_t n)
+static int check_hash_refs(struct fsck *f, const uint8_t *hash, const uint8_t *v, size_t vl,
+			   const struct fsck_entry *e, size_t n, uint32_t *eff,
+			   uint32_t *eff_was)
 {
 	const bool rec_ok = v && vl == HS_REF_VALUE_LEN;
 	const int64_t count = rec_ok ? (int64_t)hs_le64_get(v) : 0;
@@ -593,6 +630,7 @@ static int check_hash(struct fsck *f, const uint8_t *hash, const uint8_t *v, siz
 	bool put = false;
 	int rc;
 
+	*eff = *eff_was = rec_ok ? stored : 0;
 	hs_hash_hex(hex, sizeof(hex), hash);
 	if (n == 0) {
 		if (v && !rec_ok) {
@@ -637,11 +675,15 @@ static int check_hash(struct fsck *f, const uint8_t *hash, const uint8_t *v, siz
 					entry_name(f, &e[i], where, sizeof(where)), hex, b.csize,
 					f->heaps[e[i].heap].rec.line_size);
 		}
+		*eff = *eff_was = stored ? stored : (uint32_t)b.flen;
 		if (put)
-			put_ref(f, hash, (int64_t)n, stored ? stored : (uint32_t)b.flen,
-				(uint32_t)b.csize);
+			put_ref(f, hash, (int64_t)n, *eff, (uint32_t)b.csize);
 		return 0;
 	}
+	/* Lost once repaired; the figures that only follow from that are
+	 * rewritten without a report of their own (check_space). */
+	*eff = f->repair ? 0 : stored;
+	*eff_was = stored;
 
 	/* Missing or corrupt.  Marked lost by an earlier repair, unless the count is off. */
 	if (!put && stored == 0 && b.kind == BLOB_MISSING) {
@@ -664,6 +706,61 @@ static int check_hash(struct fsck *f, const uint8_t *hash, const uint8_t *v, siz
 	put_ref(f, hash, (int64_t)n, 0,
 		raw ? raw : e[0].heap != NO_HEAP ? f->heaps[e[0].heap].rec.line_size : 0);
 	return 0;
+}
+
+/*
+ * The space figures a blob contributes: @n entries @e (sorted by heap index,
+ * which is id order) naming a blob of @eff stored bytes.
+ */
+static int space_note(struct fsck *f, const uint8_t *hash, const struct fsck_entry *e,
+		      size_t n, uint32_t eff, uint32_t was, bool record)
+{
+	if (n == 0) {
+		if (record) {   /* garbage GC has not reclaimed yet */
+			f->totals[HS_TOTAL_GARBAGE] += eff;
+			f->totals_was[HS_TOTAL_GARBAGE] += was;
+			f->totals[HS_TOTAL_GARBAGE_BLOBS]++;
+			f->totals_was[HS_TOTAL_GARBAGE_BLOBS]++;
+		}
+		return 0;
+	}
+	f->totals[HS_TOTAL_STORED] += eff;
+	f->totals_was[HS_TOTAL_STORED] += was;
+	f->totals[HS_TOTAL_BLOBS]++;
+	f->totals_was[HS_TOTAL_BLOBS]++;
+	for (size_t i = 0, j; i < n; i = j) {
+		struct fsck_heap *h;
+		struct fsck_href *r;
+
+		for (j = i; j < n && e[j].heap == e[i].heap; j++)
+			;
+		if (e[i].heap == NO_HEAP)
+			continue;
+		h = &f->heaps[e[i].heap];
+		h->referenced += eff;
+		h->referenced_was += was;
+		if (j - i == n) {
+			h->unique += eff;
+			h->unique_was += was;
+		}
+		if (hs_grow((void **)&f->hrefs, &f->cap_hrefs, f->n_hrefs, sizeof(*f->hrefs)) < 0)
+			return -ENOMEM;
+		r = &f->hrefs[f->n_hrefs++];
+		hs_key__href(r->key, hash, h->id);
+		r->count = (int64_t)(j - i);
+		r->stored = eff;
+		r->stored_was = was;
+	}
+	return 0;
+}
+
+static int check_hash(struct fsck *f, const uint8_t *hash, const uint8_t *v, size_t vl,
+		      const struct fsck_entry *e, size_t n)
+{
+	uint32_t eff = 0, was = 0;
+	int rc = check_hash_refs(f, hash, v, vl, e, n, &eff, &was);
+
+	return rc < 0 ? rc : space_note(f, hash, e, n, eff, was, v && vl == HS_REF_VALUE_LEN);
 }
 
 /* Pass 3: reference counts against the recount, and the blobs themselves. */
@@ -763,6 +860,112 @@ static int check_changes(struct fsck *f)
 	return scan_end(it, "fsck: reading changes");
 }
 
+static int href_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct fsck_href *)a)->key, ((const struct fsck_href *)b)->key,
+		      HS_HREF_KEY_LEN);
+}
+
+/* One space counter (meta @key) against its recount @want (@was before
+ * this repair marked blobs lost). */
+static int space_counter(struct fsck *f, const uint8_t *key, size_t kl, int64_t want,
+			 int64_t was, const char *what)
+{
+	char *val = NULL, fix[64];
+	size_t vl = 0;
+	int64_t have = 0;
+	uint8_t v[8];
+	int rc = hs_store__get(f->s, HS_CF_META, f->ro, key, kl, &val, &vl);
+
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (val && vl == 8)
+		have = (int64_t)hs_le64_get((const uint8_t *)val);
+	rocksdb_free(val);
+	if ((rc == 0 && vl != 8) || have != want) {
+		snprintf(fix, sizeof(fix), "set to %lld", (long long)want);
+		if ((rc == 0 && vl != 8) || have != was)
+			fixable(f, fix, "%s says %lld, the recount %lld", what, (long long)have,
+				(long long)want);
+		hs_le64_put(v, (uint64_t)want);
+		space_put(f, HS_CF_META, key, kl, v, 8);
+	}
+	return 0;
+}
+
+/* Pass 5: the space figures (hrefs, 'R', 'U', 'T') against the recount. */
+static int check_space(struct fsck *f)
+{
+	static const char *const total_names[HS_TOTAL_COUNT] = {
+		"stored bytes", "referenced blobs", "garbage bytes", "garbage blobs",
+	};
+	rocksdb_iterator_t *it;
+	uint8_t key[HS_META_KEY_MAX];
+	size_t i = 0;
+	char hex[20], what[HS_NAME_MAX + 64];
+	int rc = 0;
+
+	if (f->n_hrefs)
+		qsort(f->hrefs, f->n_hrefs, sizeof(*f->hrefs), href_cmp);
+	it = scan(f, HS_CF_HREFS);
+	while (rc == 0 && (rocksdb_iter_valid(it) || i < f->n_hrefs)) {
+		size_t kl = 0, vl = 0;
+		const uint8_t *k = rocksdb_iter_valid(it) ?
+			(const uint8_t *)rocksdb_iter_key(it, &kl) : NULL;
+		const uint8_t *v = k ? (const uint8_t *)rocksdb_iter_value(it, &vl) : NULL;
+		const struct fsck_href *r = i < f->n_hrefs ? &f->hrefs[i] : NULL;
+		int order = !k ? 1 : !r ? -1 : kl != HS_HREF_KEY_LEN ? -1 :
+			memcmp(k, r->key, HS_HREF_KEY_LEN);
+		uint8_t nv[HS_HREF_VALUE_LEN];
+
+		if (order < 0) {
+			hs_hash_hex(hex, sizeof(hex), k);
+			fixable(f, "deleted", "blob %s: a heap reference record (heap %llu) no entry "
+				"backs", hex, kl == HS_HREF_KEY_LEN ?
+				(unsigned long long)hs_be64_get(k + HS_HASH_LEN) : 0ULL);
+			space_del(f, HS_CF_HREFS, k, kl);
+			rocksdb_iter_next(it);
+			continue;
+		}
+		hs_hash_hex(hex, sizeof(hex), r->key);
+		if (order > 0 || vl != HS_HREF_VALUE_LEN ||
+		    (int64_t)hs_le64_get(v) != r->count || hs_le32_get(v + 8) != r->stored) {
+			if (order > 0 || vl != HS_HREF_VALUE_LEN ||
+			    (int64_t)hs_le64_get(v) != r->count || hs_le32_get(v + 8) != r->stored_was)
+				fixable(f, "rewritten", "blob %s: heap %llu's reference record %s "
+					"(%lld entries, %u bytes)", hex,
+					(unsigned long long)hs_be64_get(r->key + HS_HASH_LEN),
+					order > 0 ? "is missing" : "is wrong", (long long)r->count,
+					r->stored);
+			hs_le64_put(nv, (uint64_t)r->count);
+			hs_le32_put(nv + 8, r->stored);
+			space_put(f, HS_CF_HREFS, r->key, HS_HREF_KEY_LEN, nv, sizeof(nv));
+		}
+		i++;
+		if (order == 0)
+			rocksdb_iter_next(it);
+	}
+	if ((rc = scan_end(it, "fsck: reading heap references") ?: rc) < 0)
+		return rc;
+	for (size_t j = 0; j < f->n_heaps && rc == 0; j++) {
+		struct fsck_heap *h = &f->heaps[j];
+
+		snprintf(what, sizeof(what), "heap '%s': referenced bytes", h->rec.name);
+		rc = space_counter(f, key, hs_key__meta(key, 'R', h->id, NULL), h->referenced,
+				   h->referenced_was, what);
+		snprintf(what, sizeof(what), "heap '%s': unique bytes", h->rec.name);
+		if (rc == 0)
+			rc = space_counter(f, key, hs_key__meta(key, 'U', h->id, NULL), h->unique,
+					   h->unique_was, what);
+	}
+	for (int k = 0; k < HS_TOTAL_COUNT && rc == 0; k++) {
+		snprintf(what, sizeof(what), "the store's %s", total_names[k]);
+		rc = space_counter(f, key, hs_key__meta(key, 'T', (uint64_t)k, NULL),
+				   f->totals[k], f->totals_was[k], what);
+	}
+	return rc;
+}
+
 static int repair_write(struct fsck *f)
 {
 	int rc;
@@ -805,7 +1008,8 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 
 	if ((rc = check_meta(&f)) < 0 || (rc = check_lines(&f)) < 0 ||
 	    (rc = check_counters(&f)) < 0 || (rc = check_refs(&f)) < 0 ||
-	    (rc = check_changes(&f)) < 0 || (f.repair && (rc = repair_write(&f)) < 0))
+	    (rc = check_changes(&f)) < 0 || (rc = check_space(&f)) < 0 ||
+	    (f.repair && (rc = repair_write(&f)) < 0))
 		f.problems = rc;
 
 	rocksdb_readoptions_destroy(f.ro);
@@ -818,5 +1022,36 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 		free(f.heaps[i].versions);
 	free(f.heaps);
 	free(f.entries);
+	free(f.hrefs);
 	return f.problems;
+}
+
+/*
+ * Recount the space figures and rewrite those that differ, in one synced
+ * batch, touching nothing else: upgrading a format 1 store (which had none)
+ * at open, before any heap is open.  The other problems fsck would report
+ * are left for fsck.
+ */
+int hs_fsck__space(hs_store *s)
+{
+	struct fsck f = { .s = s, .fix_space = true };
+	int rc;
+
+	f.wb = rocksdb_writebatch_create();
+	f.snap = rocksdb_create_snapshot(s->db);
+	f.ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(f.ro, f.snap);
+	if ((rc = check_meta(&f)) == 0 && (rc = check_lines(&f)) == 0 &&
+	    (rc = check_refs(&f)) == 0 && (rc = check_space(&f)) == 0 &&
+	    rocksdb_writebatch_count(f.wb))
+		rc = hs_store__write(s, f.wb, true);
+	rocksdb_readoptions_destroy(f.ro);
+	rocksdb_release_snapshot(s->db, f.snap);
+	rocksdb_writebatch_destroy(f.wb);
+	for (size_t i = 0; i < f.n_heaps; i++)
+		free(f.heaps[i].versions);
+	free(f.heaps);
+	free(f.entries);
+	free(f.hrefs);
+	return rc;
 }

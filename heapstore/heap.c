@@ -245,24 +245,26 @@ static void heap_free(hs_heap *h)
 	free(h);
 }
 
-static int counter_load(hs_heap *h)
+/* Counter @tag of heap @h ('C' lines used, 'R' referenced bytes); absent is 0. */
+static int counter_load(hs_heap *h, char tag, atomic_int_fast64_t *out)
 {
 	uint8_t key[HS_META_KEY_MAX];
-	size_t kl = hs_key__meta(key, 'C', h->id, NULL);
+	size_t kl = hs_key__meta(key, tag, h->id, NULL);
 	char *val = NULL;
 	size_t vl = 0;
 	int rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
 
 	if (rc == -ENOENT) {
-		atomic_store(&h->lines_used, 0);
+		atomic_store(out, 0);
 		return 0;
 	}
 	if (rc < 0)
 		return rc;
 	if (vl != 8)
-		rc = hs_errno_set(-EUCLEAN, "line counter of heap '%s' is damaged", h->rec.name);
+		rc = hs_errno_set(-EUCLEAN, "counter '%c' of heap '%s' is damaged", tag,
+				  h->rec.name);
 	else
-		atomic_store(&h->lines_used, (int64_t)hs_le64_get((const uint8_t *)val));
+		atomic_store(out, (int64_t)hs_le64_get((const uint8_t *)val));
 	rocksdb_free(val);
 	return rc;
 }
@@ -293,7 +295,8 @@ static int heap_load(hs_store *s, uint64_t id, const char *name, hs_heap **out)
 		goto fail;
 	}
 	h->line_shift = (unsigned)__builtin_ctz(h->rec.line_size);
-	if ((rc = hs_version__load_all(h)) < 0 || (rc = counter_load(h)) < 0)
+	if ((rc = hs_version__load_all(h)) < 0 || (rc = counter_load(h, 'C', &h->lines_used)) < 0 ||
+	    (rc = counter_load(h, 'R', &h->referenced)) < 0)
 		goto fail;
 	*out = h;
 	return 0;
@@ -315,7 +318,7 @@ hs_heap *hs_heap__find_open(hs_store *s, uint64_t id)
 
 int hs_heap_open(hs_heap **out, hs_store *s, const char *name)
 {
-	hs_heap *h;
+	hs_heap *h = NULL;
 	uint64_t id;
 	int rc;
 
@@ -369,7 +372,7 @@ void hs_heap_close(hs_heap *h)
 }
 
 /* Delete every key of @cf in [lo, hi) and, for lines, drop references. */
-static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
+static int purge_range(hs_store *s, uint64_t id, enum hs_cf cf, const uint8_t *lo,
 		       const uint8_t *hi, size_t klen)
 {
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
@@ -392,7 +395,7 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 		    (rc = hs_ref__drop(s, &b, (const uint8_t *)v)) < 0)
 			goto out;
 		if (++n == PURGE_CHUNK) {
-			if ((rc = hs_store__write(s, b.wb, false)) < 0)
+			if ((rc = hs_batch__commit_id(s, id, NULL, &b, false)) < 0)
 				goto out;
 			hs_batch__dispose(&b);   /* written: its drops are GC's now */
 			hs_batch__init(&b);
@@ -403,7 +406,7 @@ static int purge_range(hs_store *s, enum hs_cf cf, const uint8_t *lo,
 	if (err)
 		rc = hs_rdb_error(err, "purging a deleted heap");
 	else if (n)
-		rc = hs_store__write(s, b.wb, false);
+		rc = hs_batch__commit_id(s, id, NULL, &b, false);
 out:
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
@@ -421,8 +424,8 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 
 	hs_be64_put(lo, id);
 	hs_be64_put(hi, id + 1);
-	if ((rc = purge_range(s, HS_CF_LINES, lo, hi, sizeof(lo))) < 0 ||
-	    (rc = purge_range(s, HS_CF_CHANGES, lo, hi, sizeof(lo))) < 0)
+	if ((rc = purge_range(s, id, HS_CF_LINES, lo, hi, sizeof(lo))) < 0 ||
+	    (rc = purge_range(s, id, HS_CF_CHANGES, lo, hi, sizeof(lo))) < 0)
 		return rc;
 	wb = rocksdb_writebatch_create();
 	for (const char *t = "VLP"; *t; t++) {
@@ -431,8 +434,10 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 		rocksdb_writebatch_delete_range_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9,
 						   (const char *)mhi, 9);
 	}
-	hs_key__meta(mlo, 'C', id, NULL);
-	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9);
+	for (const char *t = "CRU"; *t; t++) {   /* counters: 0 by now */
+		hs_key__meta(mlo, *t, id, NULL);
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9);
+	}
 	hs_key__meta(mlo, 'H', id, NULL);
 	rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9);
 	rc = hs_store__write(s, wb, true);

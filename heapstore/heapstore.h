@@ -45,8 +45,9 @@ extern "C" {
 
 #define HS_API __attribute__((visibility("default")))
 
-/** Store format this library writes; stores with any other are refused. */
-#define HS_FORMAT_VERSION 1
+/** Store format this library writes; it upgrades format 1 at open and
+ *  refuses any other. */
+#define HS_FORMAT_VERSION 2
 
 #define HS_NAME_MAX 200                 /* heap names and checkpoint labels */
 #define HS_LINE_SIZE_MIN 4096u
@@ -134,6 +135,20 @@ typedef struct hs_store_usage {
  * reports and tests, not for hot paths.
  */
 HS_API int hs_store_usage_get(hs_store *store, hs_store_usage *out);
+
+typedef struct hs_store_totals {
+	uint64_t bytes_stored;    /* compressed bytes of the referenced blobs */
+	uint64_t blobs;           /* referenced blobs */
+	uint64_t bytes_garbage;   /* compressed bytes of blobs nothing references,
+				     not yet reclaimed by GC */
+	uint64_t blobs_garbage;
+} hs_store_totals;
+
+/**
+ * The same figures as hs_store_usage_get(), kept exactly in the batches that
+ * change references: O(1).  What df reports as used (bytes_stored).
+ */
+HS_API void hs_store_totals_get(hs_store *store, hs_store_totals *out);
 
 /**
  * Bytes the store holds: live SST and blob files of every column family,
@@ -331,6 +346,10 @@ typedef struct hs_heap_info {
 	uint64_t lines_resident;  /* in the line cache */
 	uint64_t cache_hits, cache_misses, cache_evictions;
 	uint32_t uid, gid, mode;  /* owner, group, permission bits */
+	uint64_t bytes_referenced;/* stored bytes of the distinct blobs its live
+				     version and checkpoints name (a blob another
+				     heap shares counts fully here too) */
+	uint64_t bytes_unique;    /* of those, the blobs no other heap names */
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -348,6 +367,29 @@ HS_API int hs_heap_list(hs_store *store, hs_heap_info **out, size_t *n_out);
  * -EINVAL (bits outside HS_MODE_BITS), -ENOENT.
  */
 HS_API int hs_heap_owner_set(hs_heap *heap, uint32_t uid, uint32_t gid, uint32_t mode);
+
+/** A checkpoint's space: what it holds and what deleting it would give back. */
+typedef struct hs_version_space {
+	uint64_t version;
+	uint64_t bytes_held;      /* stored bytes of the distinct blobs its own
+				     changes name */
+	uint64_t bytes_unique;    /* of those, named by no other entry of the heap:
+				     deleting it lowers the heap's referenced
+				     bytes by exactly this */
+	uint64_t bytes_shared;    /* held - unique: also named by another version
+				     of the heap (or the one after it reads them) */
+	uint64_t bytes_freed;     /* named by no entry of any heap once it is
+				     deleted: what the store's stored bytes fall by */
+	uint64_t lines_changed;   /* its own changes: what the answer cost */
+} hs_version_space;
+
+/**
+ * The space of checkpoint @version of @heap (deleting it drops the entries
+ * the next version overwrites, or that repeat the one before: those are
+ * what "unique" and "freed" count).  Costs O(its changed lines), never a
+ * scan of the heap or the store.  Returns 0, -ENOENT (no such checkpoint).
+ */
+HS_API int hs_version_space_get(hs_heap *heap, uint64_t version, hs_version_space *out);
 
 /** Set the quota or reservation (bytes, 0 for none).  Synced.  -ENOENT. */
 HS_API int hs_heap_quota_set(hs_heap *heap, uint64_t quota_bytes);

@@ -1,7 +1,7 @@
 /*
  * heapstore_int.h - internals shared by the files of heapstore/ only.
  *
- * Schema: one RocksDB database, six column families.  Integers in keys are
+ * Schema: one RocksDB database, seven column families.  Integers in keys are
  * big-endian so that keys sort numerically.
  *
  *   meta     'F'                          -> "heapfs-store\0" u32 format
@@ -12,12 +12,19 @@
  *            'L' id label                 -> u64 version
  *            'C' id                       -> i64 live non-zero lines (merge: add)
  *            'P' id name                  -> a property's value (hs_heap_prop_set)
+ *            'R' id                       -> i64 referenced bytes (merge: add)
+ *            'U' id                       -> i64 unique bytes (merge: add)
+ *            'T' k                        -> i64 store-wide figures (merge: add),
+ *                                            k: enum hs_total
+ *            'G' hash                     -> "" a garbage candidate (GC)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
  *                                            (state lines: line = 1<<63 | i)
  *   changes  id version line              -> u32 stored bytes of the new content
  *   blobs    hash                         -> zstd frame (content size + checksum)
  *   refs     hash                         -> i64 refcount, u32 stored, u32 raw
  *                                            (merge: add counts, keep sizes)
+ *   hrefs    hash id                      -> i64 the heap's references to the
+ *                                            blob, u32 stored (absent: none)
  *
  * Reading line L as of version v is one seek to (id, L, ~v): the first key
  * with the (id, L) prefix is the newest entry at or below v.  The live heap
@@ -25,6 +32,13 @@
  * an entry at W plus a changes entry (id, W, L), so sealing W only has to
  * walk changes(W).  Every entry with a hash holds one reference on that blob;
  * refs are updated by merge operands in the same WriteBatch as the entry.
+ *
+ * Space accounting (blob.c, "accounting"): a heap's referenced bytes are
+ * the stored bytes of the distinct blobs its entries name; hrefs holds how
+ * many of its entries name each blob, so a batch sees when a heap gains or
+ * loses a blob (0 <-> 1) and adds to 'R', 'U' and 'T' in the same batch.
+ * The hash comes first in hrefs keys, so the heaps holding a blob are one
+ * short seek: a blob is unique to a heap when no other heap holds it.
  *
  * Invariant (linear chain): content(v) = content(previous existing version)
  * overlaid with the lines entries at v.  Deleting a version merges its
@@ -34,7 +48,8 @@
  * ==== Locks: the whole order, written once ===============================
  *
  *   heap->lock  ->  heap->stripes[]  ->  cache->lock
- *       |
+ *       |                   |
+ *       |                   +-------->  store->acct_lock
  *       +-------->  store->lock
  *
  * heap->lock (rwlock, writer-preferring): shared for line I/O, exclusive
@@ -47,6 +62,9 @@
  *   taken under it but try-locks of heap locks; a heap reference dropped
  *   while it is held is dropped after it is let go (closing a heap takes
  *   store->lock).
+ * store->acct_lock (blob.c): held by a batch that takes or drops
+ *   references from reading the counts it changes to its write returning,
+ *   so counts read are exact; a leaf (its sync comes after letting go).
  * store->lock (the table of open heaps, the name table, next_heap_id): taken
  *   with at most a heap lock held (closing another heap, hs_heap_delete),
  *   never a stripe or cache->lock, and nothing is taken under it.  So a
@@ -80,6 +98,7 @@ enum hs_cf {
 	HS_CF_CHANGES,
 	HS_CF_BLOBS,
 	HS_CF_REFS,
+	HS_CF_HREFS,
 	HS_CF_COUNT
 };
 
@@ -87,10 +106,21 @@ enum hs_cf {
 #define HS_CACHE_MIN HS_CACHE_BYTES_MIN
 #define HS_WRITE_CHUNK_LINES 256  /* lines per WriteBatch in a long write */
 #define HS_REF_VALUE_LEN 16
+#define HS_HREF_KEY_LEN (HS_HASH_LEN + 8)
+#define HS_HREF_VALUE_LEN 12
 #define HS_FORMAT_MAGIC "heapfs-store"
 
 typedef struct hs_cache hs_cache;
 struct hs_cline;
+
+/* The store-wide figures kept in meta 'T' k. */
+enum hs_total {
+	HS_TOTAL_STORED,                  /* stored bytes of referenced blobs */
+	HS_TOTAL_BLOBS,                   /* referenced blobs */
+	HS_TOTAL_GARBAGE,                 /* stored bytes of blobs no entry names */
+	HS_TOTAL_GARBAGE_BLOBS,
+	HS_TOTAL_COUNT
+};
 
 struct hs_store {
 	rocksdb_t *db;
@@ -123,6 +153,9 @@ struct hs_store {
 	 */
 	pthread_mutex_t gc_lock;
 	struct hs_pending **pending;      /* buckets; protected by gc_lock */
+
+	pthread_mutex_t acct_lock;        /* space accounting: see blob.c */
+	atomic_int_fast64_t totals[HS_TOTAL_COUNT];   /* 'T', as committed */
 
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
@@ -178,6 +211,7 @@ struct hs_heap {
 	uint64_t n_checkpoints;
 	bool deleted;
 	atomic_int_fast64_t lines_used;   /* live non-zero lines */
+	atomic_int_fast64_t referenced;   /* 'R': written under store->acct_lock */
 	struct hs_cheap cache;
 };
 
@@ -208,11 +242,20 @@ struct hs_scratch {
 	size_t frame_cap;
 };
 
+/* A batch's net change to one blob's references (blob.c, accounting). */
+struct hs_acct {
+	uint8_t hash[HS_HASH_LEN];
+	int64_t delta;
+	uint32_t stored;                  /* known to the batch (a take); 0 if not */
+};
+
 /* One WriteBatch being assembled, with what it will do to counters. */
 #define HS_BATCH_NEW_BLOBS 64
 struct hs_batch {
 	rocksdb_writebatch_t *wb;
 	int64_t lines_used_delta;
+	struct hs_acct *acct;             /* references taken and dropped */
+	size_t n_acct, cap_acct;
 	size_t n_new;                     /* blobs this batch already puts */
 	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
 	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
@@ -272,6 +315,7 @@ void hs_key__change(uint8_t out[HS_CHANGE_KEY_LEN], uint64_t heap,
 size_t hs_key__meta(uint8_t *out, char tag, uint64_t id, const char *suffix);
 #define HS_META_KEY_MAX (1 + 8 + 8 + HS_NAME_MAX)
 size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version);
+void hs_key__href(uint8_t out[HS_HREF_KEY_LEN], const uint8_t *hash, uint64_t id);
 size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r);
 int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
@@ -303,12 +347,16 @@ void hs_batch__init(struct hs_batch *b);
 void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb);
 void hs_batch__dispose(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
+/* Commit a batch of heap @id, whose object @h may be NULL (a purge). */
+int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b,
+			bool sync);
 /* A reference on blob @hash: taken by an entry that names it (@stored and
  * @raw: its sizes), dropped with that entry.  Every drop of the store goes
  * through hs_ref__drop(), in the batch that removes the entry, which also
- * records @hash as a garbage candidate ('G' hash in meta) for GC. */
-void hs_ref__take(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
-		  uint32_t stored, uint32_t raw);
+ * records @hash as a garbage candidate ('G' hash in meta) for GC.  Both
+ * note the change for the batch's accounting (hs_batch__commit). */
+int hs_ref__take(hs_store *s, struct hs_batch *b, const uint8_t *hash,
+		 uint32_t stored, uint32_t raw);
 int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash);
 /* The pending table of GC's fence (store open and close). */
 int hs_pending__init(hs_store *s);
@@ -398,7 +446,10 @@ ssize_t hs_io__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			  bool state, uint64_t version, uint64_t size,
 			  void *buf, size_t len, uint64_t off);
 
-/* ---- 9: version.c, txn.c, fsck.c, admin.c: public API only ------------- */
+/* ---- 9: version.c, txn.c, fsck.c, admin.c ------------------------------ */
+/* Recount the space figures and rewrite those that differ (store.c, when
+ * it upgrades a format 1 store). */
+int hs_fsck__space(hs_store *s);
 /* ---- 10: store.c: public API only ---------------------------------------- */
 
 /*

@@ -103,6 +103,12 @@ size_t hs_key__meta_version(uint8_t *out, uint64_t id, uint64_t version)
 	return 17;
 }
 
+void hs_key__href(uint8_t out[HS_HREF_KEY_LEN], const uint8_t *hash, uint64_t id)
+{
+	memcpy(out, hash, HS_HASH_LEN);
+	hs_be64_put(out + HS_HASH_LEN, id);
+}
+
 /*
  * Heap record, format 3:
  *   u8 format | u8 state (0x80: suspended) | u16 name_len | u32 line_size |

@@ -230,9 +230,9 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 	if (has_own && lineval_eq(nv, &own))
 		return hs_blob__heal(h, b, nv, content, line);
 	if (!nv->zero) {
-		if ((rc = hs_blob__ensure(h, b, nv, content, line, &stored)) < 0)
+		if ((rc = hs_blob__ensure(h, b, nv, content, line, &stored)) < 0 ||
+		    (rc = hs_ref__take(h->store, b, nv->hash, stored, h->rec.line_size)) < 0)
 			return rc;
-		hs_ref__take(h->store, b->wb, nv->hash, stored, h->rec.line_size);
 	}
 	rocksdb_writebatch_put_cf(b->wb, h->store->cf[HS_CF_LINES],
 				  (const char *)key, sizeof(key),

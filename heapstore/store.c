@@ -11,6 +11,8 @@
  *            for the point lookups that read a line.
  *   refs     merge operator "add"; bloom filter: probed on every new line.
  *   meta     merge operator "add" (per-heap counters); bloom filter.
+ *   hrefs    bloom filter on the whole key: read for every blob a batch
+ *            takes or drops a reference on (blob.c, accounting).
  *   lines, changes  default block-based tables: they are read by seeks and
  *            range scans, which a whole-key bloom filter does not help.
  */
@@ -27,7 +29,7 @@
 #include "heapstore_int.h"
 
 static const char *const cf_names[HS_CF_COUNT] = {
-	"default", "meta", "lines", "changes", "blobs", "refs",
+	"default", "meta", "lines", "changes", "blobs", "refs", "hrefs",
 };
 
 /* ---- the add merge operator ------------------------------------------- */
@@ -159,6 +161,10 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 			rocksdb_options_set_enable_blob_gc(opt, 0);
 		}
 		break;
+	case HS_CF_HREFS:
+		rocksdb_block_based_options_set_filter_policy(
+			t, rocksdb_filterpolicy_create_bloom_full(10));
+		break;
 	case HS_CF_REFS:
 	case HS_CF_META:
 		rocksdb_block_based_options_set_filter_policy(
@@ -263,8 +269,9 @@ static int marker_create(const char *dir)
 	return fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
-/* Every column family the database has must be one of ours. */
-static int check_column_families(const char *dir)
+/* Every column family the database has must be one of ours; *@old: the
+ * database predates hrefs (format 1). */
+static int check_column_families(const char *dir, bool *old)
 {
 	char path[4096], *err = NULL;
 	size_t n = 0;
@@ -275,6 +282,7 @@ static int check_column_families(const char *dir)
 
 	if ((rc = path_join(path, sizeof(path), dir, "CURRENT")) < 0)
 		return rc;
+	*old = false;
 	if (stat(path, &st) < 0)
 		return 0;   /* creation stopped before RocksDB made its database */
 	opt = rocksdb_options_create();
@@ -282,9 +290,12 @@ static int check_column_families(const char *dir)
 	rocksdb_options_destroy(opt);
 	if (err)
 		return hs_rdb_error(err, dir);
+	*old = true;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int known = 0;
 
+		if (strcmp(names[i], cf_names[HS_CF_HREFS]) == 0)
+			*old = false;
 		for (int cf = 0; cf < HS_CF_COUNT; cf++)
 			known += strcmp(names[i], cf_names[cf]) == 0;
 		if (!known)
@@ -310,16 +321,48 @@ static bool store_empty(hs_store *s)
 	return true;
 }
 
+static void format_value(uint8_t out[sizeof(HS_FORMAT_MAGIC) + 4], uint32_t format)
+{
+	memcpy(out, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC));
+	hs_le32_put(out + sizeof(HS_FORMAT_MAGIC), format);
+}
+
+/*
+ * Format 1 had no space figures: recount them (hs_fsck__space), then say
+ * format 2.  A crash in between recounts again at the next open.
+ */
+static int format_upgrade(hs_store *s)
+{
+	uint8_t want[sizeof(HS_FORMAT_MAGIC) + 4], key = 'F';
+	rocksdb_writebatch_t *wb;
+	int rc;
+
+	if (s->read_only)
+		return hs_errno_set(-EPROTONOSUPPORT, "%s: store format 1; open it read-write "
+				    "once (heapfs, or heapctl --store) to upgrade it to format %u",
+				    s->dir, HS_FORMAT_VERSION);
+	if ((rc = hs_fsck__space(s)) < 0)
+		return hs_errno_set(rc, "%s: upgrading the store to format %u: %s", s->dir,
+				    HS_FORMAT_VERSION, hs_error_last());
+	format_value(want, HS_FORMAT_VERSION);
+	wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)&key, 1,
+				  (const char *)want, sizeof(want));
+	rc = hs_store__write(s, wb, true);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
 static int format_check(hs_store *s)
 {
 	uint8_t want[sizeof(HS_FORMAT_MAGIC) + 4];
 	uint8_t key = 'F';
 	char *val = NULL;
 	size_t vlen = 0;
+	uint32_t have;
 	int rc;
 
-	memcpy(want, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC));
-	hs_le32_put(want + sizeof(HS_FORMAT_MAGIC), HS_FORMAT_VERSION);
+	format_value(want, HS_FORMAT_VERSION);
 	rc = hs_store__get(s, HS_CF_META, s->ro, &key, 1, &val, &vlen);
 	if (rc == -ENOENT && store_empty(s)) {
 		/* New, or a creation a crash interrupted: (re)write the records. */
@@ -343,15 +386,39 @@ static int format_check(hs_store *s)
 		return hs_errno_set(-EUCLEAN, "%s: store has data but no format record", s->dir);
 	if (rc < 0)
 		return rc;
+	have = vlen == sizeof(want) ? hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)) : 0;
 	if (vlen != sizeof(want) || memcmp(val, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC)))
 		rc = hs_errno_set(-EUCLEAN, "%s: store format record is damaged", s->dir);
-	else if (hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)) != HS_FORMAT_VERSION)
+	else if (have == 1)
+		rc = 1;
+	else if (have != HS_FORMAT_VERSION)
 		rc = hs_errno_set(-EPROTONOSUPPORT,
-				  "%s: store format %u, this heapfs reads format %u",
-				  s->dir, hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)),
-				  HS_FORMAT_VERSION);
+				  "%s: store format %u, this heapfs reads formats 1 and %u",
+				  s->dir, have, HS_FORMAT_VERSION);
 	rocksdb_free(val);
-	return rc;
+	return rc == 1 ? format_upgrade(s) : rc;
+}
+
+/* The store-wide space figures ('T'), as committed. */
+static int totals_load(hs_store *s)
+{
+	for (int k = 0; k < HS_TOTAL_COUNT; k++) {
+		uint8_t key[HS_META_KEY_MAX];
+		size_t kl = hs_key__meta(key, 'T', (uint64_t)k, NULL), vl = 0;
+		char *val = NULL;
+		int rc = hs_store__get(s, HS_CF_META, s->ro, key, kl, &val, &vl);
+
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0)
+			return rc;
+		if (vl == 8)
+			atomic_store(&s->totals[k], (int64_t)hs_le64_get((const uint8_t *)val));
+		rocksdb_free(val);
+		if (vl != 8)
+			return hs_errno_set(-EUCLEAN, "%s: store figure %d is damaged", s->dir, k);
+	}
+	return 0;
 }
 
 static int next_id_load(hs_store *s)
@@ -424,6 +491,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	const rocksdb_options_t *cfo[HS_CF_COUNT];
 	hs_store *s = NULL;
 	char *err = NULL;
+	bool old_format;
 	int rc, probe;
 
 	*out = NULL;
@@ -447,8 +515,12 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		return hs_errno_set(-ENOENT, "%s: no store there", dir);
 	if (probe == PROBE_NEW && (rc = marker_create(dir)) < 0)
 		return rc;
-	if ((rc = check_column_families(dir)) < 0)
+	if ((rc = check_column_families(dir, &old_format)) < 0)
 		return rc;
+	if (old_format && o.read_only)   /* the read-only open cannot add hrefs */
+		return hs_errno_set(-EPROTONOSUPPORT, "%s: store format 1; open it read-write "
+				    "once (heapfs, or heapctl --store) to upgrade it to format %u",
+				    dir, HS_FORMAT_VERSION);
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -469,6 +541,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		free(s);
 		return rc;
 	}
+	pthread_mutex_init(&s->acct_lock, NULL);
 	s->dir = strdup(dir);
 	s->zstd_level = o.zstd_level;
 	s->read_only = o.read_only;
@@ -530,7 +603,8 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		s->db = NULL;
 		goto fail;
 	}
-	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0)
+	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0 ||
+	    (rc = totals_load(s)) < 0)
 		goto fail;
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
 		goto fail;
@@ -584,6 +658,7 @@ int hs_store_close(hs_store *s)
 	if (s->ro)
 		rocksdb_readoptions_destroy(s->ro);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->acct_lock);
 	hs_pending__free(s);
 	free(s->dir);
 	free(s);

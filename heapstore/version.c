@@ -501,3 +501,117 @@ out:
 	free(lines);
 	return rc;
 }
+
+/* ---- a checkpoint's space ------------------------------------------------ */
+
+struct held_blob {
+	uint8_t hash[HS_HASH_LEN];
+	uint64_t dropped;             /* of its entries, those a delete drops */
+};
+
+static int held_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct held_blob *)a)->hash, ((const struct held_blob *)b)->hash,
+		      HS_HASH_LEN);
+}
+
+/*
+ * Counts the references hs_version_delete() would drop (the entries the
+ * next version overwrites), and reads the heap's and the store's counts of each blob: a blob
+ * whose count equals what the delete drops is then gone from the heap
+ * (unique) or from every heap (freed).  All reads go through one snapshot.
+ */
+int hs_version_space_get(hs_heap *h, uint64_t version, hs_version_space *out)
+{
+	hs_store *s = h->store;
+	const rocksdb_snapshot_t *snap = NULL;
+	rocksdb_readoptions_t *ro = NULL;
+	struct hs_cursor c = { 0 };
+	struct held_blob *held = NULL;
+	uint64_t *lines = NULL, next;
+	hs_version_info vi;
+	size_t n = 0, nh = 0, cap = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->version = version;
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_version__exists(h, version, &vi)) < 0 ||
+	    (rc = hs_version__next(h, version, &next)) < 0 ||
+	    (rc = changed_lines(h, version - 1, version, &lines, &n, NULL)) < 0)
+		goto out;
+	snap = rocksdb_create_snapshot(s->db);
+	ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(ro, snap);
+	if ((rc = hs_cursor__open(&c, h, snap)) < 0)
+		goto out;
+	out->lines_changed = n;
+	for (size_t i = 0; i < n; i++) {
+		struct hs_lineval mine, above;
+		uint64_t fv;
+		bool next_has_own;
+
+		if ((rc = hs_line__lookup(h, &c, lines[i], version, &mine, &fv)) < 0)
+			goto out;
+		if (rc == 0 || fv != version || mine.zero)
+			continue;
+		if ((rc = hs_line__lookup(h, &c, lines[i], next, &above, &fv)) < 0)
+			goto out;
+		next_has_own = rc == 1 && fv == next;
+		if ((rc = hs_grow((void **)&held, &cap, nh, sizeof(*held))) < 0)
+			goto out;
+		memcpy(held[nh].hash, mine.hash, HS_HASH_LEN);
+		/* The delete also drops an entry repeating the one before it, but
+		 * that one names the blob still: it changes neither figure. */
+		held[nh++].dropped = next_has_own;
+	}
+	rc = 0;
+	if (nh)
+		qsort(held, nh, sizeof(*held), held_cmp);
+	for (size_t i = 0, j; i < nh && rc == 0; i = j) {
+		uint8_t hk[HS_HREF_KEY_LEN];
+		char *gv = NULL, *cv = NULL;
+		size_t gvl = 0, cvl = 0;
+		uint64_t dropped = 0, g = 0, cnt = 0;
+		uint32_t sg = 0, sc = 0;
+
+		for (j = i; j < nh && !memcmp(held[j].hash, held[i].hash, HS_HASH_LEN); j++)
+			dropped += held[j].dropped;
+		hs_key__href(hk, held[i].hash, h->id);
+		if ((rc = hs_store__get(s, HS_CF_REFS, ro, held[i].hash, HS_HASH_LEN, &gv,
+					&gvl)) < 0 && rc != -ENOENT)
+			break;
+		if ((rc = hs_store__get(s, HS_CF_HREFS, ro, hk, sizeof(hk), &cv, &cvl)) < 0 &&
+		    rc != -ENOENT) {
+			rocksdb_free(gv);
+			break;
+		}
+		rc = 0;
+		if (gv && gvl == HS_REF_VALUE_LEN) {
+			g = hs_le64_get((const uint8_t *)gv);
+			sg = hs_le32_get((const uint8_t *)gv + 8);
+		}
+		if (cv && cvl == HS_HREF_VALUE_LEN) {
+			cnt = hs_le64_get((const uint8_t *)cv);
+			sc = hs_le32_get((const uint8_t *)cv + 8);
+		}
+		rocksdb_free(gv);
+		rocksdb_free(cv);
+		out->bytes_held += sc;
+		if (dropped && cnt == dropped)
+			out->bytes_unique += sc;
+		if (dropped && g == dropped)
+			out->bytes_freed += sg;
+	}
+	out->bytes_shared = out->bytes_held - out->bytes_unique;
+out:
+	pthread_rwlock_unlock(&h->lock);
+	hs_cursor__close(&c);
+	if (ro)
+		rocksdb_readoptions_destroy(ro);
+	if (snap)
+		rocksdb_release_snapshot(s->db, snap);
+	free(held);
+	free(lines);
+	return rc;
+}

@@ -154,7 +154,7 @@ struct raw_db {
 };
 
 static const char *const cf_names[HS_CF_COUNT] = {
-	"default", "meta", "lines", "changes", "blobs", "refs",
+	"default", "meta", "lines", "changes", "blobs", "refs", "hrefs",
 };
 
 static void raw_open(struct raw_db *r, const char *dir, bool read_only)
@@ -662,19 +662,19 @@ static const struct {
 	int rc;
 	const char *why;
 } store_rec_faults[] = {
-	{ SR_FORMAT, 2, -EPROTONOSUPPORT, "format 2" },
+	{ SR_FORMAT, 3, -EPROTONOSUPPORT, "format 3" },
 	{ SR_FORMAT, 0, -EPROTONOSUPPORT, "format 0" },
 	{ SR_FORMAT, UINT32_MAX, -EPROTONOSUPPORT, "format 4294967295" },
-	{ SR_MAGIC, 1, -EUCLEAN, "format record" },
-	{ SR_SHORT, 1, -EUCLEAN, "format record" },
-	{ SR_LONG, 1, -EUCLEAN, "format record" },
-	{ SR_ID_SHORT, 1, -EUCLEAN, "counter" },
-	{ SR_ID_DELETED, 1, -EUCLEAN, "counter" },
+	{ SR_MAGIC, 2, -EUCLEAN, "format record" },
+	{ SR_SHORT, 2, -EUCLEAN, "format record" },
+	{ SR_LONG, 2, -EUCLEAN, "format record" },
+	{ SR_ID_SHORT, 2, -EUCLEAN, "counter" },
+	{ SR_ID_DELETED, 2, -EUCLEAN, "counter" },
 };
 
 START_TEST(store_record_damage_refused)
 {
-	static const uint8_t want_f[17] = "heapfs-store\0\1\0\0\0";
+	static const uint8_t want_f[17] = "heapfs-store\0\2\0\0\0";
 	const uint8_t key = store_rec_faults[_i].fault >= SR_ID_SHORT ? 'I' : 'F';
 	uint8_t dmg[32], orig[32], now[32];
 	size_t olen, dlen = 0, nlen;
@@ -858,10 +858,11 @@ static const struct {
 	{ "some other column families", { "meta", "other", NULL }, false, false,
 	  "not a heapfs store" },
 	{ "heapfs column families, no format record",
-	  { "meta", "lines", "changes", "blobs", "refs", NULL }, true, true,
+	  { "meta", "lines", "changes", "blobs", "refs", "hrefs", NULL }, true, true,
 	  "not a heapfs store" },
 	{ "heapfs column families and one more",
-	  { "meta", "lines", "changes", "blobs", "refs", "zzz", NULL }, false, true, NULL },
+	  { "meta", "lines", "changes", "blobs", "refs", "hrefs", "zzz", NULL }, false, true,
+	  NULL },
 };
 
 START_TEST(store_open_refuses_foreign_database)
