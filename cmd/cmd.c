@@ -75,7 +75,8 @@ static json_t *heap_json(const hs_heap_info *hi)
 	char mode[8];
 
 	snprintf(mode, sizeof(mode), "%04o", hi->mode);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s,"
+			 " s:I, s:I}",
 			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
 			 "line_size", (json_int_t)hi->line_size,
 			 "lines_used", (json_int_t)hi->lines_used,
@@ -88,7 +89,48 @@ static json_t *heap_json(const hs_heap_info *hi)
 				  hi->suspended ? "suspended" : "live",
 			 "state_size", (json_int_t)hi->state_size,
 			 "owner", (json_int_t)hi->uid, "group", (json_int_t)hi->gid,
-			 "mode", mode);
+			 "mode", mode, "referenced", (json_int_t)hi->bytes_referenced,
+			 "unique", (json_int_t)hi->bytes_unique);
+}
+
+/* Every checkpoint's space (hs_version_space_get), and the heap's. */
+static int space_json(hs_heap *h, json_t **out)
+{
+	hs_version_info *arr = NULL;
+	hs_heap_info hi;
+	json_t *list;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = hs_heap_flush(h)) < 0 || (rc = hs_version_list(h, &arr, &n)) < 0)
+		return rc;
+	list = json_array();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		hs_version_space sp;
+
+		if ((rc = hs_version_space_get(h, arr[i].version, &sp)) == 0)
+			json_array_append_new(list, json_pack(
+				"{s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
+				"version", (json_int_t)sp.version, "label", arr[i].label,
+				"held", (json_int_t)sp.bytes_held,
+				"unique", (json_int_t)sp.bytes_unique,
+				"shared", (json_int_t)sp.bytes_shared,
+				"freed_if_deleted", (json_int_t)sp.bytes_freed,
+				"lines_changed", (json_int_t)sp.lines_changed));
+	}
+	free(arr);
+	if (rc == 0)
+		rc = hs_heap_info_get(h, &hi);
+	if (rc < 0) {
+		json_decref(list);
+		return rc;
+	}
+	*out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", 1,
+			 "referenced", (json_int_t)hi.bytes_referenced,
+			 "unique", (json_int_t)hi.bytes_unique,
+			 "reserve", (json_int_t)hi.reserve_bytes,
+			 "quota", (json_int_t)hi.quota_bytes, "checkpoints", list);
+	return 0;
 }
 
 static json_t *version_json(const hs_version_info *vi)
@@ -253,7 +295,7 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 	if ((rc = hs_heap_open(&h, s, name)) < 0)
 		return fail_store(rc);
 	{
-		static const char *const readers[] = { "stat", "checkpoints", "diff" };
+		static const char *const readers[] = { "stat", "checkpoints", "diff", "space" };
 		unsigned want = 2;
 
 		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
@@ -314,6 +356,8 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 			resp = ok();
 			json_object_set_new(resp, "checkpoints", list);
 		}
+	} else if (strcmp(cmd, "space") == 0) {
+		rc = space_json(h, &resp);
 	} else if (strcmp(cmd, "restore") == 0) {
 		if ((rc = version_field(h, req, "version", false, &v)) == 0 &&
 		    (rc = hs_heap_restore(h, v)) == 0 &&

@@ -71,6 +71,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 	hs_heap_info hi;
 	hs_version_info vi;
 	hs_cache_stats cs;
+	hs_store_totals tot;
+	hs_version_space sp;
 	uint64_t used;
 	int rc = 0;
 
@@ -81,10 +83,18 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 	case FS_POOL:
 		if ((rc = hs_store_space_get(fs->store, &used)) < 0)
 			break;
+		hs_store_totals_get(fs->store, &tot);
 		if (fs->opts.pool_bytes)
 			tprintf(&t, "budget: %llu\n", (unsigned long long)fs->opts.pool_bytes);
 		else
 			tprintf(&t, "budget: unlimited\n");
+		/* used: what df says, the blobs still referenced (after dedup and
+		 * compression); garbage: blobs GC has yet to reclaim; disk: the
+		 * store's files, garbage and RocksDB's own overhead included. */
+		tprintf(&t, "blobs: %llu\ngarbage: %llu\ngarbage_blobs: %llu\ndisk: %llu\n",
+			(unsigned long long)tot.blobs, (unsigned long long)tot.bytes_garbage,
+			(unsigned long long)tot.blobs_garbage, (unsigned long long)used);
+		used = tot.bytes_stored;
 		tprintf(&t, "used: %llu\ncache: %llu\nsplit: %u:%u:%u:%u\ncap: %u\n",
 			(unsigned long long)used, (unsigned long long)fs->opts.cache_bytes,
 			fs->opts.split[0], fs->opts.split[1], fs->opts.split[2],
@@ -124,7 +134,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
 				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
 				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n"
-				"owner: %u\ngroup: %u\nmode: %04o\n",
+				"owner: %u\ngroup: %u\nmode: %04o\nreferenced: %llu\nunique: %llu\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)hi.lines_dirty,
@@ -138,14 +148,18 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.cache_hits,
 				(unsigned long long)hi.cache_misses,
 				(unsigned long long)hi.cache_evictions,
-				hi.uid, hi.gid, hi.mode);
+				hi.uid, hi.gid, hi.mode,
+				(unsigned long long)hi.bytes_referenced,
+				(unsigned long long)hi.bytes_unique);
 			break;
 		}
-		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0)
+		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||
+		    (rc = hs_version_space_get(n->heap, n->version, &sp)) < 0)
 			break;
 		tprintf(&t, "version: %llu\nparent: %llu\ncreated: %llu.%09llu\n"
 			"label: %s\nlines: %llu\nbytes: %llu\nsize: %llu\nlines_used: %llu\n"
-			"state_size: %llu\n",
+			"state_size: %llu\nheld: %llu\nunique: %llu\nshared: %llu\n"
+			"freed_if_deleted: %llu\n",
 			(unsigned long long)vi.version, (unsigned long long)vi.parent,
 			(unsigned long long)(vi.created_ns / 1000000000u),
 			(unsigned long long)(vi.created_ns % 1000000000u), vi.label,
@@ -153,7 +167,9 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)vi.bytes_changed,
 			(unsigned long long)vi.size_bytes,
 			(unsigned long long)vi.lines_used,
-			(unsigned long long)vi.state_size);
+			(unsigned long long)vi.state_size,
+			(unsigned long long)sp.bytes_held, (unsigned long long)sp.bytes_unique,
+			(unsigned long long)sp.bytes_shared, (unsigned long long)sp.bytes_freed);
 		break;
 	default:
 		return -EINVAL;

@@ -496,11 +496,14 @@ int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *
 int fs_do_statfs(struct fs *fs, struct statvfs *st)
 {
 	struct statvfs under;
+	hs_store_totals tot;
 	uint64_t used, total;
-	int rc;
 
-	if ((rc = hs_store_space_get(fs->store, &used)) < 0)
-		return rc;
+	/* Used: the bytes stored (after dedup and compression) that some
+	 * version still references; garbage awaiting GC is not (.heapfs/pool
+	 * shows it apart). */
+	hs_store_totals_get(fs->store, &tot);
+	used = tot.bytes_stored;
 	if (statvfs(fs->opts.store_dir, &under) < 0)
 		return -errno;
 	/* Unlimited pool: as large as what the store's disk could hold. */

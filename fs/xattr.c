@@ -3,6 +3,9 @@
  *
  *   user.heapfs.line_size        read-only
  *   user.heapfs.version          read-only: the working version
+ *   user.heapfs.referenced       read-only: stored bytes of the distinct blobs
+ *                                its versions name (heapctl space)
+ *   user.heapfs.unique           read-only: of those, named by no other heap
  *   user.heapfs.quota            settable: bytes (K, M, G, T accepted)
  *   user.heapfs.reserve          settable: bytes
  *   user.heapfs.shares           settable: 1..10000 (default 100)
@@ -26,7 +29,8 @@
 
 #define PREFIX "user.heapfs."
 
-enum xa_kind { XA_LINE_SIZE, XA_VERSION, XA_QUOTA, XA_RESERVE, XA_SHARES, XA_AUTO, XA_KEEP };
+enum xa_kind { XA_LINE_SIZE, XA_VERSION, XA_REFERENCED, XA_UNIQUE, XA_QUOTA, XA_RESERVE,
+	       XA_SHARES, XA_AUTO, XA_KEEP };
 
 static const struct {
 	const char *name;             /* after the prefix */
@@ -36,6 +40,8 @@ static const struct {
 } attrs[] = {
 	{ "line_size", XA_LINE_SIZE, false, NULL },
 	{ "version", XA_VERSION, false, NULL },
+	{ "referenced", XA_REFERENCED, false, NULL },
+	{ "unique", XA_UNIQUE, false, NULL },
 	{ "quota", XA_QUOTA, true, NULL },
 	{ "reserve", XA_RESERVE, true, NULL },
 	{ "shares", XA_SHARES, true, "100" },
@@ -86,6 +92,12 @@ int fs_do_getxattr(struct fs *fs, struct fs_node *n, const char *name, char *buf
 		break;
 	case XA_VERSION:
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)hi.version);
+		break;
+	case XA_REFERENCED:
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)hi.bytes_referenced);
+		break;
+	case XA_UNIQUE:
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)hi.bytes_unique);
 		break;
 	case XA_QUOTA:
 		snprintf(val, sizeof(val), "%llu", (unsigned long long)hi.quota_bytes);

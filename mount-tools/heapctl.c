@@ -46,6 +46,8 @@ static void usage(FILE *to)
 		"  rm HEAP\n"
 		"  checkpoint HEAP [--label L]\n"
 		"  checkpoints HEAP\n"
+		"  space HEAP                   per checkpoint: bytes it holds, unique to it,\n"
+		"                               shared, and what deleting it would free\n"
 		"  restore HEAP VERSION         (a number, latest or a label)\n"
 		"  diff HEAP V1 V2              (V may also be live)\n"
 		"  rm-checkpoint HEAP VERSION\n"
@@ -264,6 +266,23 @@ static void print_result(const char *cmd, const json_t *resp)
 			       json_string_value(json_object_get(v, "label")),
 			       (long long)json_integer_value(json_object_get(v, "lines_changed")),
 			       (long long)json_integer_value(json_object_get(v, "bytes_changed")));
+		}
+	} else if (strcmp(cmd, "space") == 0) {
+		printf("referenced: %lld\nunique: %lld\nreserve: %lld\nquota: %lld\n",
+		       (long long)json_integer_value(json_object_get(resp, "referenced")),
+		       (long long)json_integer_value(json_object_get(resp, "unique")),
+		       (long long)json_integer_value(json_object_get(resp, "reserve")),
+		       (long long)json_integer_value(json_object_get(resp, "quota")));
+		printf("%8s  %-20s %12s %12s %12s %12s\n", "VERSION", "LABEL", "HELD", "UNIQUE",
+		       "SHARED", "FREED");
+		json_array_foreach(json_object_get(resp, "checkpoints"), i, v) {
+			printf("%8lld  %-20s %12lld %12lld %12lld %12lld\n",
+			       (long long)json_integer_value(json_object_get(v, "version")),
+			       json_string_value(json_object_get(v, "label")),
+			       (long long)json_integer_value(json_object_get(v, "held")),
+			       (long long)json_integer_value(json_object_get(v, "unique")),
+			       (long long)json_integer_value(json_object_get(v, "shared")),
+			       (long long)json_integer_value(json_object_get(v, "freed_if_deleted")));
 		}
 	} else if (strcmp(cmd, "diff") == 0) {
 		long long ls = (long long)json_integer_value(json_object_get(resp, "line_size"));

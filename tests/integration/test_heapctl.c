@@ -167,14 +167,22 @@ static void ok_out(const struct run *r, const char *want)
 }
 
 /* heapctl stat printed exactly @want for the heap, then its cache_ lines. */
+/* @want, then the space figures (test_space_mount checks their values),
+ * then the cache's. */
 static void stat_out(const struct run *r, const char *want)
 {
 	size_t n = strlen(want);
+	const char *p = r->out + n;
+	unsigned long long ref, uniq;
+	int used = 0;
 
 	ck_assert_msg(r->code == 0 && r->err[0] == '\0',
 		      "%s: exit %d, stderr:\n%s", r->cmd, r->code, r->err);
-	ck_assert_msg(strncmp(r->out, want, n) == 0 && strncmp(r->out + n, "cache_", 6) == 0,
-		      "%s printed:\n%s\nwant it to start:\n%scache_...", r->cmd, r->out, want);
+	ck_assert_msg(strncmp(r->out, want, n) == 0 &&
+		      sscanf(p, "referenced: %llu\nunique: %llu\n%n", &ref, &uniq, &used) == 2 &&
+		      used > 0 && strncmp(p + used, "cache_", 6) == 0 && uniq <= ref,
+		      "%s printed:\n%s\nwant it to start:\n%sreferenced: N\nunique: N\ncache_...",
+		      r->cmd, r->out, want);
 }
 
 /* It exited 1, printed nothing on stdout, and exactly @want on stderr. */
@@ -213,6 +221,17 @@ static char *squeeze(const char *s)
 	}
 	*w = '\0';
 	return out;
+}
+
+/* A number-valued attribute of @rel under the mount. */
+static unsigned long long xattr_u64(const char *rel, const char *name)
+{
+	char buf[64];
+	ssize_t n = getxattr(mu_at("%s", rel), name, buf, sizeof(buf) - 1);
+
+	ck_assert_msg(n > 0, "getxattr %s %s: %s", rel, name, strerror(errno));
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
 }
 
 /* It exited 0 with nothing on stderr, and its JSON is exactly @want (whitespace aside). */
@@ -464,14 +483,26 @@ START_TEST(ls_lists_every_heap_in_name_order)
 	snprintf(want, sizeof(want), "%s%s", ls_row("alpha", MiB, 16384, 2, 1),
 		 ls_row("zeta", 0, 65536, 0, 0));
 	ls_is(want);
-	ok_json(CTL("--json", "ls"),
-		"{\"heaps\":["
-		"{\"name\":\"alpha\",\"size\":1048576,\"line_size\":16384,\"lines_used\":2,"
-		"\"version\":2,\"latest\":1,\"checkpoints\":1,\"quota\":0,\"reserve\":0,"
-		"\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\"},"
-		"{\"name\":\"zeta\",\"size\":0,\"line_size\":65536,\"lines_used\":0,"
-		"\"version\":1,\"latest\":0,\"checkpoints\":0,\"quota\":0,\"reserve\":0,"
-		"\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\"}]}");
+	{
+		/* The space figures: the same as the heap's attributes. */
+		char json[1024];
+		unsigned long long ref = xattr_u64("alpha", "user.heapfs.referenced");
+		unsigned long long uniq = xattr_u64("alpha", "user.heapfs.unique");
+
+		ck_assert_uint_gt(ref, 0);
+		ck_assert_uint_eq(uniq, ref);   /* nothing else holds its lines */
+		snprintf(json, sizeof(json),
+			 "{\"heaps\":["
+			 "{\"name\":\"alpha\",\"size\":1048576,\"line_size\":16384,\"lines_used\":2,"
+			 "\"version\":2,\"latest\":1,\"checkpoints\":1,\"quota\":0,\"reserve\":0,"
+			 "\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\","
+			 "\"referenced\":%llu,\"unique\":%llu},"
+			 "{\"name\":\"zeta\",\"size\":0,\"line_size\":65536,\"lines_used\":0,"
+			 "\"version\":1,\"latest\":0,\"checkpoints\":0,\"quota\":0,\"reserve\":0,"
+			 "\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\","
+			 "\"referenced\":0,\"unique\":0}]}", ref, uniq);
+		ok_json(CTL("--json", "ls"), json);
+	}
 	/* A heap removed with rmdir leaves the list. */
 	ck_assert_ok(rmdir(mu_at("zeta")));
 	ls_is(ls_row("alpha", MiB, 16384, 2, 1));
@@ -489,7 +520,7 @@ START_TEST(stat_prints_every_field)
 		const char *want =
 			"name: app\nsize: 262144\nline_size: 65536\nlines_used: 1\nversion: 2\n"
 			"latest: 1\ncheckpoints: 1\nquota: 1048576\nreserve: 65536\nstate: live\n"
-			"state_size: 4\nowner: 0\ngroup: 0\nmode: 0700\ncache_lines_resident: ";
+			"state_size: 4\nowner: 0\ngroup: 0\nmode: 0700\nreferenced: ";
 
 		ck_assert_msg(r->code == 0 && strncmp(r->out, want, strlen(want)) == 0,
 			      "%s printed:\n%s\nwant it to start:\n%s", r->cmd, r->out, want);
@@ -503,7 +534,7 @@ START_TEST(stat_prints_every_field)
 		    "\"heap\":{\"name\":\"app\",\"size\":262144,\"line_size\":65536,"
 		    "\"lines_used\":1,\"version\":2,\"latest\":1,\"checkpoints\":1,"
 		    "\"quota\":1048576,\"reserve\":65536,\"state\":\"live\",\"state_size\":4,"
-		    "\"owner\":0,\"group\":0,\"mode\":\"0700\"}",
+		    "\"owner\":0,\"group\":0,\"mode\":\"0700\",\"referenced\":",
 		    "\"lines_dirty\":0", NULL);
 	/* The mount's stat file tells the same story. */
 	ck_assert_uint_eq(stat_u64("app/stat", "size"), 262144);

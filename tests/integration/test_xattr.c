@@ -34,19 +34,21 @@ START_TEST(xattr_list_and_defaults)
 {
 	char list[512];
 	ssize_t n = listxattr(mu_at("app"), list, sizeof(list));
-	const char *want[] = { "line_size", "version", "quota", "reserve", "shares",
-			       "autocheckpoint", "keep" };
+	const char *want[] = { "line_size", "version", "referenced", "unique", "quota",
+			       "reserve", "shares", "autocheckpoint", "keep" };
 	size_t i = 0;
 
 	ck_assert_int_gt(n, 0);
 	for (char *p = list; p < list + n; p += strlen(p) + 1, i++) {
-		ck_assert_uint_lt(i, 7);
+		ck_assert_uint_lt(i, 9);
 		ck_assert_ptr_eq(strstr(p, "user.heapfs."), p);
 		ck_assert_str_eq(p + strlen("user.heapfs."), want[i]);
 	}
-	ck_assert_uint_eq(i, 7);
+	ck_assert_uint_eq(i, 9);
 	expect_attr("user.heapfs.line_size", "65536");
 	expect_attr("user.heapfs.version", "1");
+	expect_attr("user.heapfs.referenced", "0");
+	expect_attr("user.heapfs.unique", "0");
 	expect_attr("user.heapfs.quota", "0");
 	expect_attr("user.heapfs.shares", "100");
 	expect_attr("user.heapfs.autocheckpoint", "off");
