@@ -332,10 +332,16 @@ static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
 		}
 	} else if (strcmp(cmd, "checkpoint") == 0) {
 		const char *label = str_field(req, "label");
+		ckpt_policy *own = NULL;
 
 		if (label && !*label)
 			rc = cmd_errno_set(-EINVAL, "an empty label: leave --label out for none");
-		else if ((rc = hs_version_seal(h, label, &v)) == 0)
+		else if (hooks && hooks->ckpt)
+			rc = ckpt_take(hooks->ckpt, h, label, CKPT_MANUAL, &v);
+		else if ((rc = ckpt_start(&own, s, NULL)) == 0)
+			rc = ckpt_take(own, h, label, CKPT_MANUAL, &v);
+		ckpt_stop(own);
+		if (rc == 0)
 			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
 	} else if (strcmp(cmd, "suspend") == 0) {
 		if ((rc = hs_heap_suspend(h, &v)) == 0)

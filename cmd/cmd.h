@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "checkpoint.h"
 #include "heapstore.h"
 
 /*
@@ -59,6 +60,9 @@ typedef struct cmd_hooks {
 	/* The sender, checked as above; NULL (heapctl --store, which opened
 	 * the store's files itself): anything goes. */
 	const cmd_caller *caller;
+	/* The mount's checkpoint policy, which every checkpoint goes through;
+	 * NULL (heapctl --store): a policy of the command's own. */
+	ckpt_policy *ckpt;
 } cmd_hooks;
 
 /**

@@ -385,7 +385,7 @@ int fs_do_mkdir(struct fs *fs, struct fs_node *p, const char *name, mode_t mode,
 			return -EEXIST;
 		if (version_parse(name, &v))   /* numbers are given, not chosen */
 			return hs_version_info_get(p->heap, v, &vi) == 0 ? -EEXIST : -EINVAL;
-		if ((rc = hs_version_seal(p->heap, name, &v)) < 0)
+		if ((rc = ckpt_take(fs->ckpt, p->heap, name, CKPT_MANUAL, &v)) < 0)
 			return rc;
 		/* The new entry is the number; the label is its symlink. */
 		return child(fs, p, FS_CKPT, v, 0, NULL, out);

@@ -201,7 +201,7 @@ static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t 
 static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
 			off_t off, const struct fs_caller *who)
 {
-	cmd_hooks hooks = { ctl_heap_changed, fs, true, &f->who };
+	cmd_hooks hooks = { ctl_heap_changed, fs, true, &f->who, fs->ckpt };
 	ssize_t rc = 0;
 
 	/* ... nor anybody's answer: only the opener's uid reads it. */

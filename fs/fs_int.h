@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "cmd.h"
 #include "gc.h"
 #include "heapstore.h"
@@ -96,6 +97,7 @@ struct fs {
 	struct fs_opts opts;
 	hs_store *store;
 	gc_daemon *gc;                /* background GC every gc= seconds */
+	ckpt_policy *ckpt;            /* every checkpoint; automatic ones */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;

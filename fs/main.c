@@ -116,6 +116,14 @@ int main(int argc, char **argv)
 		fs_fail("gc", "%s", hs_error_last());
 		goto out;
 	}
+	{
+		ckpt_opts co = { fs.opts.store_dir, CKPT_TICK_MS_DEFAULT, NULL, NULL };
+
+		if ((rc = ckpt_start(&fs.ckpt, fs.store, &co)) < 0) {
+			fs_fail("checkpoint", "%s", hs_error_last());
+			goto out;
+		}
+	}
 	fs.uid = getuid();
 	fs.gid = getgid();
 	{
@@ -169,6 +177,7 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 		fuse_session_destroy(fs.se);
 	}
+	ckpt_stop(fs.ckpt);   /* its heaps close before the store */
 	gc_stop(fs.gc);
 	fs_files_dispose(&fs);
 	if (fs.next_ino)

@@ -14,7 +14,9 @@
  *
  * Values are checked here and kept by heapstore (quota and reserve in the
  * heap record, the others as heap properties); the pool and checkpoint
- * policies that act on them read them from there.  Setting a read-only
+ * policies that act on them read them from there.  keep and autocheckpoint
+ * are checked by the checkpoint policy's own parsers (checkpoint.h), and
+ * a new autocheckpoint tells its scheduler at once.  Setting a read-only
  * one is EPERM, an unknown name EOPNOTSUPP (heapfs stores no attributes of
  * its own choosing), a bad value EINVAL.  Other nodes have no attributes.
  */
@@ -137,39 +139,6 @@ int fs_do_listxattr(struct fs *fs, struct fs_node *n, char *buf, size_t cap,
 	return 0;
 }
 
-/* "30s", "5m", "1h", "90": a duration in seconds, at least 1. */
-static bool duration_ok(const char *s)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (end == s || v == 0)
-		return false;
-	return !*end || ((*end == 's' || *end == 'm' || *end == 'h') && !end[1]);
-}
-
-/* "off", or comma-separated interval=DURATION and dirty=SIZE (one at least). */
-static bool autocheckpoint_ok(const char *v)
-{
-	char copy[HS_PROP_VALUE_MAX + 1], *save = NULL;
-	bool any = false;
-	uint64_t size;
-
-	if (strcmp(v, "off") == 0)
-		return true;
-	snprintf(copy, sizeof(copy), "%s", v);
-	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-		if (strncmp(kv, "interval=", 9) == 0 && duration_ok(kv + 9))
-			any = true;
-		else if (strncmp(kv, "dirty=", 6) == 0 && cmd_size_parse(kv + 6, &size) == 0 &&
-			 size > 0)
-			any = true;
-		else
-			return false;
-	}
-	return any;
-}
-
 static bool uint_ok(const char *v, unsigned long lo, unsigned long hi)
 {
 	char *end;
@@ -198,7 +167,9 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 {
 	char val[HS_PROP_VALUE_MAX + 1];
 	uint64_t bytes;
-	int i = find(name);
+	uint32_t keep;
+	ckpt_auto ca;
+	int i = find(name), rc;
 
 	if (n->kind != FS_HEAP_DIR)
 		return fs_node_frozen(n) ? -EROFS : -EOPNOTSUPP;
@@ -226,23 +197,26 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 			return -EINVAL;
 		break;
 	case XA_KEEP:
-		if (!uint_ok(val, 0, 1000000))
+		if (ckpt_keep_parse(val, &keep) < 0)
 			return -EINVAL;
 		break;
 	case XA_AUTO:
-		if (!autocheckpoint_ok(val))
+		if (ckpt_auto_parse(val, &ca) < 0)
 			return -EINVAL;
 		break;
 	default:
 		return -EPERM;
 	}
-	return hs_heap_prop_set(n->heap, attrs[i].name, val);
+	if ((rc = hs_heap_prop_set(n->heap, attrs[i].name, val)) == 0 &&
+	    attrs[i].kind == XA_AUTO)
+		ckpt_settings_changed(fs->ckpt);
+	return rc;
 }
 
 int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 		      const struct fs_caller *who)
 {
-	int i = find(name);
+	int i = find(name), rc;
 
 	if (n->kind != FS_HEAP_DIR || i < 0)
 		return -ENODATA;
@@ -255,6 +229,9 @@ int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 	case XA_RESERVE:
 		return hs_heap_reserve_set(n->heap, 0);
 	default:
-		return hs_heap_prop_set(n->heap, attrs[i].name, "");
+		rc = hs_heap_prop_set(n->heap, attrs[i].name, "");
+		if (rc == 0 && attrs[i].kind == XA_AUTO)
+			ckpt_settings_changed(fs->ckpt);
+		return rc;
 	}
 }

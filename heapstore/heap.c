@@ -562,3 +562,37 @@ ssize_t hs_heap_prop_get(hs_heap *h, const char *name, char *buf, size_t cap)
 	rocksdb_free(val);
 	return (ssize_t)vl;
 }
+
+/*
+ * The lines the working version changed in the store: one bounded range
+ * scan of changes(id, W), under the heap lock (shared), so W cannot be
+ * sealed meanwhile.  Dirty cached lines are not written yet, so not here.
+ */
+int hs_heap_changed_lines(hs_heap *h, uint64_t max, uint64_t *lines_out)
+{
+	uint8_t start[HS_CHANGE_KEY_LEN], end[HS_CHANGE_KEY_LEN];
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	uint64_t n = 0;
+	int rc;
+
+	*lines_out = 0;
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0) {
+		pthread_rwlock_unlock(&h->lock);
+		return rc;
+	}
+	ro = rocksdb_readoptions_create();
+	hs_key__change(start, h->id, h->rec.head, 0);
+	hs_key__change(end, h->id, h->rec.head + 1, 0);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end, sizeof(end));
+	it = rocksdb_create_iterator_cf(h->store->db, ro, h->store->cf[HS_CF_CHANGES]);
+	for (rocksdb_iter_seek(it, (const char *)start, sizeof(start));
+	     rocksdb_iter_valid(it) && (!max || n < max); rocksdb_iter_next(it))
+		n++;
+	rc = hs_iter__finish(it, ro, 0, "counting changes");
+	pthread_rwlock_unlock(&h->lock);
+	if (rc == 0)
+		*lines_out = n;
+	return rc;
+}

@@ -356,6 +356,17 @@ typedef struct hs_heap_info {
 HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);
 
 /**
+ * How many lines (heap and state lines) the live heap changed in the store
+ * since its latest checkpoint: the working version's change records,
+ * counting at most @max (0: all).  Lines still dirty in the line cache are
+ * not among them until written back (hs_heap_info.lines_dirty counts
+ * those; a line written back and dirtied again is in both).  Costs
+ * O(the count), one range scan, and writes nothing back.  Thread-safe.
+ * Returns 0 and the count in *@lines_out, or -ENOENT (deleted).
+ */
+HS_API int hs_heap_changed_lines(hs_heap *heap, uint64_t max, uint64_t *lines_out);
+
+/**
  * Every live heap of the store, in name order, as a malloc'd array the
  * caller frees with free().  Returns 0 (*out NULL when *n_out is 0).
  */
