@@ -91,9 +91,12 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 		/* used: what df says, the blobs still referenced (after dedup and
 		 * compression); garbage: blobs GC has yet to reclaim; disk: the
 		 * store's files, garbage and RocksDB's own overhead included. */
-		tprintf(&t, "blobs: %llu\ngarbage: %llu\ngarbage_blobs: %llu\ndisk: %llu\n",
+		tprintf(&t, "blobs: %llu\ngarbage: %llu\ngarbage_blobs: %llu\ndisk: %llu\n"
+			"charged: %llu\nreserved_unused: %llu\n",
 			(unsigned long long)tot.blobs, (unsigned long long)tot.bytes_garbage,
-			(unsigned long long)tot.blobs_garbage, (unsigned long long)used);
+			(unsigned long long)tot.blobs_garbage, (unsigned long long)used,
+			(unsigned long long)tot.bytes_charged,
+			(unsigned long long)tot.bytes_reserved_unused);
 		used = tot.bytes_stored;
 		tprintf(&t, "used: %llu\ncache: %llu\nsplit: %u:%u:%u:%u\ncap: %u\n",
 			(unsigned long long)used, (unsigned long long)fs->opts.cache_bytes,
@@ -134,7 +137,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"bytes_logical: %llu\nversion: %llu\ncheckpoints: %llu\n"
 				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
 				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n"
-				"owner: %u\ngroup: %u\nmode: %04o\nreferenced: %llu\nunique: %llu\n",
+				"owner: %u\ngroup: %u\nmode: %04o\nreferenced: %llu\nunique: %llu\n"
+				"charged: %llu\noverdraft: %llu\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)hi.lines_dirty,
@@ -150,7 +154,9 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.cache_evictions,
 				hi.uid, hi.gid, hi.mode,
 				(unsigned long long)hi.bytes_referenced,
-				(unsigned long long)hi.bytes_unique);
+				(unsigned long long)hi.bytes_unique,
+				(unsigned long long)hi.bytes_charged,
+				(unsigned long long)hi.bytes_overdraft);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

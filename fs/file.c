@@ -275,7 +275,10 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return -EROFS;
 	switch (n->kind) {
 	case FS_HEAP:
-		return hs_heap_write(n->heap, buf, size, (uint64_t)off);
+		/* A page of a mapping the kernel writes back: the program stored
+		 * it long ago, so it is taken even over a limit (fsync says). */
+		return hs_heap_pwrite(n->heap, buf, size, (uint64_t)off,
+				      fi && fi->writepage ? HS_WRITE_MAPPED : 0);
 	case FS_LINE:
 		if (!(ls = line_size_of(n)))
 			return -ENOENT;
@@ -433,13 +436,21 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return -EOPNOTSUPP;   /* a line is all there or empty; state is small */
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
 		return hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len);
-	if (mode & ~FALLOC_FL_KEEP_SIZE)
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
-	/* Allocation: lines are sparse, so only the size can change. */
 	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)
 		return rc;
 	if ((uint64_t)off > HS_HEAP_SIZE_MAX || (uint64_t)len > HS_HEAP_SIZE_MAX - (uint64_t)off)
 		return -EFBIG;
+	/* Zeroing: whole lines become holes, the edges are written as zeros. */
+	if ((mode & FALLOC_FL_ZERO_RANGE) &&
+	    (rc = hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len)) < 0)
+		return rc;
+	/* Allocation: lines are sparse, so only the size can change; the
+	 * range's lines must fit the quota and the pool now. */
+	if (!(mode & FALLOC_FL_ZERO_RANGE) &&
+	    (rc = hs_heap_space_check(n->heap, (uint64_t)off, (uint64_t)len)) < 0)
+		return rc;
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && (uint64_t)(off + len) > hi.size_bytes)
 		return hs_heap_truncate(n->heap, (uint64_t)(off + len));
 	return 0;

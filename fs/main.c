@@ -108,6 +108,8 @@ int main(int argc, char **argv)
 	}
 	so.zstd_level = fs.opts.zstd_level;
 	so.cache_bytes = fs.opts.cache_bytes;
+	so.pool_bytes = fs.opts.pool_bytes;
+	so.wait_ms = fs.opts.wait_ms;
 	if ((rc = hs_store_open(&fs.store, fs.opts.store_dir, &so)) < 0) {
 		fs_fail("store", "%s", hs_error_last());
 		goto out;

@@ -66,6 +66,8 @@ int hs_heap_delete(hs_store *s, const char *name)
 		open_h->deleted = true;
 		open_h->rec.state = HS_HEAP_DELETING;
 	}
+	if (rc == 0)   /* its reservation goes with it */
+		(void)hs_limit__reserve_set(s, id, 0, 0);
 out:
 	pthread_mutex_unlock(&s->lock);
 	if (wb)
@@ -117,6 +119,17 @@ void hs_store_totals_get(hs_store *s, hs_store_totals *out)
 	out->blobs = (uint64_t)v[HS_TOTAL_BLOBS];
 	out->bytes_garbage = (uint64_t)v[HS_TOTAL_GARBAGE];
 	out->blobs_garbage = (uint64_t)v[HS_TOTAL_GARBAGE_BLOBS];
+	out->bytes_charged = (uint64_t)atomic_load(&s->charged);
+	out->pool_bytes = s->pool_bytes;
+	out->bytes_reserved_unused = 0;
+	pthread_mutex_lock(&s->limit_lock);
+	for (size_t i = 0; i < s->n_res; i++) {
+		int64_t left = (int64_t)s->res[i].reserve - s->res[i].referenced;
+
+		if (left > 0)
+			out->bytes_reserved_unused += (uint64_t)left;
+	}
+	pthread_mutex_unlock(&s->limit_lock);
 }
 
 int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
@@ -144,6 +157,8 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->gid = h->rec.gid;
 		out->mode = h->rec.mode;
 		out->bytes_referenced = (uint64_t)atomic_load(&h->referenced);
+		out->bytes_charged = (uint64_t)atomic_load(&h->charged);
+		out->bytes_overdraft = (uint64_t)atomic_load(&h->overdraft);
 		rc = unique_get(h, &out->bytes_unique);
 		hs_cache__heap_info(h, out);
 	}

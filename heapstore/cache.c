@@ -366,6 +366,7 @@ static void entry_free(hs_cache *c, struct hs_cline *cl, hs_heap **release)
 		c->bytes_dirty -= size;
 		c->lines_dirty--;
 		ch->n_dirty--;
+		hs_limit__uncharge(cl->heap, HS_CHARGE(size));
 	} else {
 		lru_unlink(c, cl);
 	}
@@ -517,6 +518,8 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 		c->bytes_dirty -= h->rec.line_size;
 		c->lines_dirty--;
 		h->cache.n_dirty--;
+		/* Written back: its real bytes are in the figures now. */
+		hs_limit__uncharge(h, HS_CHARGE(h->rec.line_size));
 	}
 	if (rc == 0) {
 		c->st.lines_flushed += n;
@@ -526,6 +529,8 @@ static int flush_batch(hs_cache *c, hs_heap *h)
 	pthread_cond_broadcast(&c->flushed);
 	pthread_mutex_unlock(&c->lock);
 	hs_batch__dispose(&b);
+	if (rc == 0 && n)
+		hs_limit__freed(h->store);   /* charges settled: writers may retry */
 	return rc < 0 ? rc : (int)n;
 }
 
@@ -813,10 +818,27 @@ int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool 
 
 /* Under the line's stripe, after changing @cl's content (an Empty entry
  * whose content was set whole becomes Dirty without a load). */
-void hs_cache__dirty(hs_heap *h, struct hs_cline *cl)
+bool hs_cache__is_dirty(hs_heap *h, struct hs_cline *cl)
 {
 	hs_cache *c = h->store->cache;
-	bool wake;
+	bool dirty;
+
+	pthread_mutex_lock(&c->lock);
+	dirty = cl->state == CL_DIRTY;
+	pthread_mutex_unlock(&c->lock);
+	return dirty;
+}
+
+/*
+ * A dirty line holds a charge (blob.c, limits) until it is clean or gone.
+ * The writer takes it before writing; a line a flusher cleaned between the
+ * writer's look and this call is charged here, over the limits: it held
+ * that same charge a moment before.
+ */
+void hs_cache__dirty(hs_heap *h, struct hs_cline *cl, bool charged)
+{
+	hs_cache *c = h->store->cache;
+	bool wake, give_back = false, take = false;
 
 	pthread_mutex_lock(&c->lock);
 	if (cl->state != CL_DIRTY) {
@@ -827,9 +849,18 @@ void hs_cache__dirty(hs_heap *h, struct hs_cline *cl)
 		c->bytes_dirty += h->rec.line_size;
 		c->lines_dirty++;
 		h->cache.n_dirty++;
-	} else if (cl->flushing) {
-		cl->redirtied = true;   /* its write-back may have read it before */
+		take = !charged;
+	} else {
+		give_back = charged;
+		if (cl->flushing)
+			cl->redirtied = true;   /* its write-back may have read it before */
 	}
+	if (take) {
+		atomic_fetch_add(&h->charged, HS_CHARGE(h->rec.line_size));
+		atomic_fetch_add(&h->store->charged, HS_CHARGE(h->rec.line_size));
+	}
+	if (give_back)
+		hs_limit__uncharge(h, HS_CHARGE(h->rec.line_size));
 	/* Past half the limit dirty, the flushers start writing back. */
 	wake = c->bytes_dirty > c->limit / 2;
 	pthread_mutex_unlock(&c->lock);

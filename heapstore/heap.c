@@ -222,12 +222,16 @@ int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
 	kl = hs_key__meta(key, 'C', id, NULL);
 	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, kl,
 				  (const char *)zero, 8);
+	if (rec.reserve && (rc = hs_limit__reserve_admit(s, id, name, rec.reserve, 0)) < 0)
+		goto out;
 	hs_le64_put(val, id + 1);
 	key[0] = 'I';
 	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, 1,
 				  (const char *)val, 8);
 	if ((rc = hs_store__write(s, wb, true)) == 0)
 		s->next_heap_id = id + 1;
+	else if (rec.reserve)
+		(void)hs_limit__reserve_set(s, id, 0, 0);
 out:
 	pthread_mutex_unlock(&s->lock);
 	if (wb)
@@ -465,10 +469,18 @@ static int prop_set(hs_heap *h, enum heap_prop which, uint64_t value,
 		copy.gid = gid;
 		copy.mode = (uint32_t)value;
 	}
-	if ((rc = hs_heap__check_live(h)) == 0 &&
-	    (rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
+	rc = hs_heap__check_live(h);
+	if (rc == 0 && which == PROP_RESERVE)
+		rc = hs_limit__reserve_admit(h->store, h->id, h->rec.name, value,
+					     atomic_load(&h->referenced));
+	if (rc == 0 && (rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
 		h->rec = copy;
+	else if (which == PROP_RESERVE && h->rec.reserve != value)   /* put the old one back */
+		(void)hs_limit__reserve_set(h->store, h->id, h->rec.reserve,
+					    atomic_load(&h->referenced));
+	if (rc == 0 && which == PROP_QUOTA)
+		hs_limit__freed(h->store);   /* a raised quota: waiting writers retry */
 	pthread_rwlock_unlock(&h->lock);
 	rocksdb_writebatch_destroy(wb);
 	return rc;

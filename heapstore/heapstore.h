@@ -94,9 +94,13 @@ typedef struct hs_store_opts {
 	int flush_threads;           /* the cache's write-back threads; 0: 2 */
 	unsigned cache_idle_ms;      /* idle clean lines and empty blocks go; 0: 10 s */
 	int no_create;               /* open only an existing store; 0 or 1 */
+	uint64_t pool_bytes;         /* the store's budget of bytes stored (what
+					hs_store_totals says); 0: the disk */
+	unsigned wait_ms;            /* how long a write over a limit waits for
+					space to be freed before it fails */
 } hs_store_opts;
 
-#define HS_STORE_OPTS_INIT { 0, 0, -1, 0, 0, 0, 0, 0 }
+#define HS_STORE_OPTS_INIT { 0, 0, -1, 0, 0, 0, 0, 0, 0, 0 }
 
 /**
  * Open the store in directory @dir, creating it (and the directory) if it
@@ -142,6 +146,9 @@ typedef struct hs_store_totals {
 	uint64_t bytes_garbage;   /* compressed bytes of blobs nothing references,
 				     not yet reclaimed by GC */
 	uint64_t blobs_garbage;
+	uint64_t bytes_charged;   /* held for dirty cached lines of every heap */
+	uint64_t pool_bytes;      /* the budget; 0: none but the disk */
+	uint64_t bytes_reserved_unused;   /* reserved by heaps, not yet used */
 } hs_store_totals;
 
 /**
@@ -350,6 +357,8 @@ typedef struct hs_heap_info {
 				     version and checkpoints name (a blob another
 				     heap shares counts fully here too) */
 	uint64_t bytes_unique;    /* of those, the blobs no other heap names */
+	uint64_t bytes_charged;   /* held for its dirty cached lines */
+	uint64_t bytes_overdraft; /* taken over a limit from mapped stores, in all */
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -402,7 +411,13 @@ typedef struct hs_version_space {
  */
 HS_API int hs_version_space_get(hs_heap *heap, uint64_t version, hs_version_space *out);
 
-/** Set the quota or reservation (bytes, 0 for none).  Synced.  -ENOENT. */
+/**
+ * Set the quota or reservation (bytes, 0 for none).  Synced.  -ENOENT.
+ * A reservation is the heap's own: the pool never lets another heap use
+ * it, so setting one the pool cannot guarantee (the pool, or with none
+ * the disk, has less left than every reservation's unused part) fails with
+ * -ENOSPC.
+ */
 HS_API int hs_heap_quota_set(hs_heap *heap, uint64_t quota_bytes);
 HS_API int hs_heap_reserve_set(hs_heap *heap, uint64_t reserve_bytes);
 
@@ -442,6 +457,35 @@ HS_API ssize_t hs_heap_read(hs_heap *heap, void *buf, size_t len, uint64_t off);
  */
 HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
 			     uint64_t off);
+
+/*
+ * Space limits.  A heap's quota bounds its referenced bytes; the store's
+ * pool (hs_store_opts.pool_bytes) bounds the bytes stored, less what other
+ * heaps reserved and have not used.  A write that would pass either fails
+ * with -EDQUOT (quota) or -ENOSPC (pool) and changes nothing, after waiting
+ * up to wait_ms for space to be freed.  Lines the cache holds dirty are
+ * charged ZSTD_COMPRESSBOUND(line size) each until written back (their
+ * compressed size is not known before), so a write the cache accepted is
+ * never refused at write-back; a write the charges refuse is written
+ * through at once instead, with its exact cost (an overwrite that frees
+ * what it replaces passes at a full quota).
+ */
+#define HS_WRITE_MAPPED 1   /* stores through a mapping the kernel writes back:
+			       refusing them would lose what the program already
+			       wrote, so they are taken over a limit (an
+			       overdraft, counted) and the next hs_heap_sync()
+			       reports the limit */
+
+/**
+ * Whether the lines of [@off, @off + @len) that hold nothing yet would fit
+ * the heap's quota and the pool now, at the most a line can take
+ * (fallocate).  Returns 0, -EDQUOT, -ENOSPC, -EINVAL (overflow).
+ */
+HS_API int hs_heap_space_check(hs_heap *heap, uint64_t off, uint64_t len);
+
+/** hs_heap_write() with @flags (HS_WRITE_MAPPED). */
+HS_API ssize_t hs_heap_pwrite(hs_heap *heap, const void *buf, size_t len,
+			      uint64_t off, unsigned flags);
 
 /**
  * Zero the byte range [@off, @off + @len) of the live heap without changing

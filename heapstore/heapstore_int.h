@@ -157,6 +157,17 @@ struct hs_store {
 	pthread_mutex_t acct_lock;        /* space accounting: see blob.c */
 	atomic_int_fast64_t totals[HS_TOTAL_COUNT];   /* 'T', as committed */
 
+	/* Limits (blob.c, "limits"): the pool, charges for dirty lines, and
+	 * the reservations, kept for every heap that has one. */
+	uint64_t pool_bytes;
+	unsigned wait_ms;
+	atomic_int_fast64_t charged;      /* every heap's hs_heap.charged */
+	pthread_mutex_t limit_lock;       /* a leaf: res, space_gen */
+	pthread_cond_t space_cond;        /* space was freed: writers retry */
+	uint64_t space_gen;
+	struct hs_reserve *res;
+	size_t n_res, cap_res;
+
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
 	uint64_t next_heap_id;            /* protected by lock */
@@ -212,6 +223,9 @@ struct hs_heap {
 	bool deleted;
 	atomic_int_fast64_t lines_used;   /* live non-zero lines */
 	atomic_int_fast64_t referenced;   /* 'R': written under store->acct_lock */
+	atomic_int_fast64_t charged;      /* for its dirty cached lines (cache.c) */
+	atomic_int_fast64_t overdraft;    /* bytes taken over a limit (mapped) */
+	atomic_int limit_error;           /* -EDQUOT/-ENOSPC for the next sync */
 	struct hs_cheap cache;
 };
 
@@ -242,6 +256,13 @@ struct hs_scratch {
 	size_t frame_cap;
 };
 
+/* A heap's reservation and what it uses of it (blob.c, limits). */
+struct hs_reserve {
+	uint64_t id;
+	uint64_t reserve;
+	int64_t referenced;
+};
+
 /* A batch's net change to one blob's references (blob.c, accounting). */
 struct hs_acct {
 	uint8_t hash[HS_HASH_LEN];
@@ -256,6 +277,8 @@ struct hs_batch {
 	int64_t lines_used_delta;
 	struct hs_acct *acct;             /* references taken and dropped */
 	size_t n_acct, cap_acct;
+	bool enforce;                     /* refuse it over a quota or the pool */
+	bool mapped;                      /* over a limit: take it, as an overdraft */
 	size_t n_new;                     /* blobs this batch already puts */
 	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
 	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
@@ -358,6 +381,31 @@ int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b
 int hs_ref__take(hs_store *s, struct hs_batch *b, const uint8_t *hash,
 		 uint32_t stored, uint32_t raw);
 int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash);
+/*
+ * Limits.  hs_limit__check: may heap @h grow by @ref (its referenced bytes)
+ * and the store by @stored bytes?  0, or -EDQUOT / -ENOSPC with a message.
+ * The rest keep the reservations and wake writers waiting for space.
+ */
+int hs_limit__check(hs_heap *h, int64_t ref, int64_t stored);
+/* Whether heap @h is over a limit now: 0, -EDQUOT or -ENOSPC. */
+int hs_limit__over(hs_heap *h);
+void hs_limit__init(hs_store *s, const hs_store_opts *o);
+int hs_limit__load(hs_store *s);      /* the reservations, once the store is open */
+void hs_limit__free(hs_store *s);
+int hs_limit__reserve_set(hs_store *s, uint64_t id, uint64_t reserve, int64_t referenced);
+/* Set a reservation if the pool (or the disk) can guarantee it: -ENOSPC. */
+int hs_limit__reserve_admit(hs_store *s, uint64_t id, const char *name, uint64_t reserve,
+			    int64_t referenced);
+void hs_limit__freed(hs_store *s);
+uint64_t hs_limit__gen(hs_store *s);
+void hs_limit__wait(hs_store *s, uint64_t gen, uint64_t deadline_ns);
+/* Charge @bytes for a line becoming dirty, if the limits allow (with
+ * @mapped, whatever they say: an overdraft); and release a charge. */
+int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped);
+void hs_limit__uncharge(hs_heap *h, int64_t bytes);
+/* A mapped store taken over a limit: count it, report it at the next sync. */
+void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
+#define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))
 /* The pending table of GC's fence (store open and close). */
 int hs_pending__init(hs_store *s);
 void hs_pending__free(hs_store *s);
@@ -430,7 +478,11 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 void hs_cache__put(hs_heap *h, struct hs_cline *cl, bool discard);
 uint8_t *hs_cache__data(struct hs_cline *cl);
 int hs_cache__fill(hs_heap *h, struct hs_cline *cl, struct hs_cursor *cur, bool *zero);
-void hs_cache__dirty(hs_heap *h, struct hs_cline *cl);
+/* Whether @cl is dirty now (a write to it needs no new charge). */
+bool hs_cache__is_dirty(hs_heap *h, struct hs_cline *cl);
+/* Mark @cl dirty after a write; @charged: the writer charged it for that
+ * (hs_limit__charge), given back if it was dirty already. */
+void hs_cache__dirty(hs_heap *h, struct hs_cline *cl, bool charged);
 int hs_cache__flush_heap(hs_heap *h);
 /* Without h->lock held: write back the lines dirty now with the flushers'
  * help, under the lock shared, before a caller takes it exclusively. */

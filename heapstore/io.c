@@ -133,8 +133,43 @@ static int punch_stored(hs_heap *h, uint64_t line)
  * costs a copy; the flushers write it back.  An extending write sets the
  * new size first, and cuts it back to what it wrote if it stops short.
  */
+/*
+ * Write [@in, @in + @n) of @line (@src, or zeros) straight to the store at
+ * its exact cost (the limits checked on what the batch really adds), and
+ * into @cl, which is clean and holds the line's content (filled unless the
+ * write covers it), so the two stay the same.  Under the heap lock and
+ * the line's stripe.
+ */
+static int write_exact(hs_heap *h, struct hs_cline *cl, uint64_t line, size_t in,
+		       const uint8_t *src, size_t n)
+{
+	struct hs_scratch *sc = hs_scratch__get();
+	struct hs_cursor c = { 0 };
+	struct hs_lineval nv;
+	struct hs_batch b;
+	int rc;
+
+	if (!sc)
+		return -ENOMEM;
+	memcpy(sc->line, hs_cache__data(cl), h->rec.line_size);
+	if (src)
+		memcpy(sc->line + in, src, n);
+	else
+		memset(sc->line + in, 0, n);
+	hs_batch__init(&b);
+	b.enforce = true;
+	if ((rc = hs_cursor__open(&c, h, NULL)) == 0 &&
+	    (rc = hs_line__value_of(h, sc->line, &nv)) == 0 &&
+	    (rc = hs_line__stage(h, &b, &c, line, &nv, sc->line)) == 0 &&
+	    (rc = hs_batch__commit(h, &b, false)) == 0)
+		memcpy(hs_cache__data(cl) + in, sc->line + in, n);
+	hs_cursor__close(&c);
+	hs_batch__dispose(&b);
+	return rc;
+}
+
 static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
-			     size_t len, uint64_t off, bool may_extend)
+			     size_t len, uint64_t off, bool may_extend, bool mapped)
 {
 	const uint64_t ls = h->rec.line_size, base = state ? HS_STATE_LINE : 0;
 	uint64_t end = off + len, old_size = 0;
@@ -174,7 +209,7 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 		size_t in = (size_t)(pos & (ls - 1));
 		size_t n = (size_t)(ls - in) < end - pos ? (size_t)(ls - in) : (size_t)(end - pos);
 		struct hs_cline *cl;
-		bool zero;
+		bool zero, charged, exact;
 
 		if ((rc = hs_cache__get(h, line, src || n < ls, &cl)) < 0)
 			break;
@@ -187,12 +222,23 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 		hs_heap__stripes_lock(h, &line, 1);
 		if (n < ls)
 			rc = hs_cache__fill(h, cl, &cur, &zero);
-		if (rc == 0) {
+		/* A line becoming dirty is charged first (blob.c, limits); one
+		 * the charges refuse is written through at its exact cost. */
+		charged = exact = false;
+		if (rc == 0 && !hs_cache__is_dirty(h, cl)) {
+			rc = hs_limit__charge(h, HS_CHARGE(ls), mapped);
+			charged = rc == 0;
+			if (rc == -EDQUOT || rc == -ENOSPC) {
+				rc = write_exact(h, cl, line, in, src ? src + done : NULL, n);
+				exact = true;
+			}
+		}
+		if (rc == 0 && !exact) {
 			if (src)
 				memcpy(hs_cache__data(cl) + in, src + done, n);
 			else
 				memset(hs_cache__data(cl) + in, 0, n);
-			hs_cache__dirty(h, cl);
+			hs_cache__dirty(h, cl, charged);
 		}
 		hs_heap__stripes_unlock(h, &line, 1);
 		hs_cache__put(h, cl, false);
@@ -221,7 +267,7 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
  * failed) or -errno.
  */
 static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
-			    size_t len, uint64_t off, bool may_extend)
+			    size_t len, uint64_t off, bool may_extend, bool mapped)
 {
 	const uint64_t base = state ? HS_STATE_LINE : 0;
 	const uint64_t end = off + len;
@@ -230,7 +276,7 @@ static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
 	int rc = 0;
 
 	if (h->store->cache)
-		return modify_cached(h, state, src, len, off, may_extend);
+		return modify_cached(h, state, src, len, off, may_extend, mapped);
 	while (done < len) {
 		uint64_t pos = off + done, ls, first, chunk_end, n_lines;
 		struct hs_scratch *sc = hs_scratch__get();
@@ -276,6 +322,8 @@ static ssize_t modify_range(hs_heap *h, bool state, const uint8_t *src,
 			break;
 		}
 		hs_batch__init(&b);
+		b.enforce = !mapped;   /* written through: its exact cost */
+		b.mapped = mapped;
 		for (uint64_t i = 0; i < n_lines && rc == 0; i++) {
 			uint64_t lstart = (first + i) << h->line_shift;
 			uint64_t a = pos > lstart ? pos : lstart;
@@ -328,15 +376,89 @@ static int range_check(uint64_t off, uint64_t len, uint64_t limit, int rc)
 	return 0;
 }
 
-ssize_t hs_heap_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
+/*
+ * A write refused by a limit first writes back the heap's dirty lines
+ * (their pessimistic charges become real sizes) and tries again, then
+ * waits up to wait_ms for space to be freed (a commit that drops bytes, a
+ * write-back, a quota raised, a checkpoint removed), trying again at each.
+ */
+static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t len,
+			     uint64_t off, bool mapped)
+{
+	uint64_t deadline = 0;
+	bool settled = false;
+	size_t done = 0;
+
+	for (;;) {
+		uint64_t gen = hs_limit__gen(h->store);
+		ssize_t r = modify_range(h, state, buf + done, len - done, off + done, true,
+					 mapped);
+
+		if (r > 0)
+			done += (size_t)r;
+		if (done == len || r == 0)
+			return (ssize_t)done;
+		if (r > 0)
+			continue;   /* short: the rest says why */
+		if (r != -EDQUOT && r != -ENOSPC)
+			return done ? (ssize_t)done : r;
+		if (!settled) {
+			settled = true;
+			if (hs_cache__preflush(h) == 0)
+				continue;
+		}
+		if (!deadline)
+			deadline = hs_now_ns() + (uint64_t)h->store->wait_ms * 1000000u;
+		if (hs_now_ns() >= deadline)
+			return done ? (ssize_t)done : r;
+		hs_limit__wait(h->store, gen, deadline);
+	}
+}
+
+ssize_t hs_heap_pwrite(hs_heap *h, const void *buf, size_t len, uint64_t off,
+		       unsigned flags)
 {
 	int rc = range_check(off, len, HS_HEAP_SIZE_MAX, -EFBIG);
 
 	if (rc < 0)
 		return rc;
+	if (flags & ~(unsigned)HS_WRITE_MAPPED)
+		return hs_errno_set(-EINVAL, "unknown write flags %#x", flags);
 	if (len == 0)
 		return 0;
-	return modify_range(h, false, buf, len, off, true);
+	return write_waiting(h, false, buf, len, off, flags & HS_WRITE_MAPPED);
+}
+
+int hs_heap_space_check(hs_heap *h, uint64_t off, uint64_t len)
+{
+	uint64_t first, last, line, present = 0;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if ((rc = range_check(off, len, HS_HEAP_SIZE_MAX, -EINVAL)) < 0)
+		return rc;
+	first = off >> h->line_shift;
+	last = (off + len - 1) >> h->line_shift;
+	/* One seek per line that holds something: what the range costs is its holes. */
+	for (line = first; line <= last; line++) {
+		uint64_t found;
+
+		rc = hs_heap_line_next(h, HS_VERSION_LIVE, line, &found);
+		if (rc == -ENXIO || (rc == 0 && found > last))
+			break;
+		if (rc < 0)
+			return rc;
+		present++;
+		line = found;
+	}
+	return hs_limit__check(h, (int64_t)(last - first + 1 - present) * HS_CHARGE(h->rec.line_size),
+			       (int64_t)(last - first + 1 - present) * HS_CHARGE(h->rec.line_size));
+}
+
+ssize_t hs_heap_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
+{
+	return hs_heap_pwrite(h, buf, len, off, 0);
 }
 
 int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
@@ -348,7 +470,7 @@ int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
 				    (unsigned long long)off, (unsigned long long)len);
 	if (len == 0)
 		return 0;
-	n = modify_range(h, false, NULL, (size_t)len, off, false);
+	n = modify_range(h, false, NULL, (size_t)len, off, false, false);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -459,7 +581,7 @@ ssize_t hs_state_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
 				    (unsigned long long)HS_STATE_SIZE_MAX);
 	if (len > HS_STATE_SIZE_MAX - off)
 		len = (size_t)(HS_STATE_SIZE_MAX - off);
-	return modify_range(h, true, buf, len, off, true);
+	return write_waiting(h, true, buf, len, off, false);
 }
 
 int hs_state_truncate(hs_heap *h, uint64_t size)
@@ -490,7 +612,15 @@ int hs_heap_sync(hs_heap *h)
 {
 	int rc = hs_heap_flush(h);
 
-	return rc < 0 ? rc : hs_store__sync(h->store);
+	if (rc == 0)
+		rc = hs_store__sync(h->store);
+	/* Mapped stores taken over a limit: kept and durable, and said once,
+	 * here, as fsync(2) and msync(2) report a failed write-back. */
+	if (rc == 0 && (rc = atomic_exchange(&h->limit_error, 0)) < 0)
+		hs_errno_set(rc, "heap '%s': stores through a mapping went over its %s; "
+			     "they are kept, but writes fail until space is freed", h->rec.name,
+			     rc == -EDQUOT ? "quota" : "pool");
+	return rc;
 }
 
 int hs_heap_line_next(hs_heap *h, uint64_t version, uint64_t from_line,

@@ -542,6 +542,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		return rc;
 	}
 	pthread_mutex_init(&s->acct_lock, NULL);
+	hs_limit__init(s, &o);
 	s->dir = strdup(dir);
 	s->zstd_level = o.zstd_level;
 	s->read_only = o.read_only;
@@ -604,7 +605,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		goto fail;
 	}
 	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0 ||
-	    (rc = totals_load(s)) < 0)
+	    (rc = totals_load(s)) < 0 || (rc = hs_limit__load(s)) < 0)
 		goto fail;
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
 		goto fail;
@@ -659,6 +660,7 @@ int hs_store_close(hs_store *s)
 		rocksdb_readoptions_destroy(s->ro);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->acct_lock);
+	hs_limit__free(s);
 	hs_pending__free(s);
 	free(s->dir);
 	free(s);

@@ -140,6 +140,10 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 		rc = hs_errno_set(-EALREADY, "heap '%s' is suspended already", h->rec.name);
 		goto out;
 	}
+	/* Over a limit (stores through a mapping taken as an overdraft): a
+	 * checkpoint would keep those bytes; the heap must shrink first. */
+	if (!suspend && (rc = hs_limit__over(h)) < 0)
+		goto out;
 	if (label && *label) {
 		rc = hs_version_find_label(h, label, &found);
 		if (rc == 0) {
@@ -491,6 +495,9 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 		goto out;
 	if ((rc = hs_batch__commit(h, &b, true)) < 0)
 		goto out;
+	/* Even with nothing freed, lines the checkpoint pinned are the live
+	 * version's alone now: a writer waiting for space may pass. */
+	hs_limit__freed(s);
 	h->n_checkpoints--;
 	if (version == h->latest)
 		h->latest = prev_v;
