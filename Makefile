@@ -1,9 +1,10 @@
 # Thin front end over CMake: the README's two commands.
 BUILD ?= build
 CMAKE_FLAGS ?=
+GC_ARGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test demo bench bench-mount bench-cache clean
+.PHONY: all deps build test demo bench bench-mount bench-cache bench-gc clean
 
 all: build
 
@@ -34,6 +35,10 @@ bench-mount: build
 
 bench-cache: build
 	@bench/cache.sh $(BUILD)
+
+# make bench-gc GC_ARGS=--quick for the smoke test
+bench-gc: build
+	@bench/gc.sh $(BUILD) $(GC_ARGS)
 
 clean:
 	rm -rf $(BUILD)
