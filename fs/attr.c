@@ -107,10 +107,11 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 
 			gc_totals(fs->gc, &gr);
 			tprintf(&t, "gc: %u\ngc_rounds: %llu\ngc_blobs_freed: %llu\n"
-				"gc_bytes_freed: %llu\n", fs->opts.gc_s,
+				"gc_bytes_freed: %llu\ngc_trims: %llu\n", fs->opts.gc_s,
 				(unsigned long long)gr.rounds,
 				(unsigned long long)gr.blobs_freed,
-				(unsigned long long)gr.bytes_freed);
+				(unsigned long long)gr.bytes_freed,
+				(unsigned long long)gr.trims);
 		}
 		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
 			break;

@@ -62,6 +62,11 @@ static void detach(int report_fd)
 	close(report_fd);
 }
 
+static void gc_kick_hook(void *gc)
+{
+	gc_kick(gc);
+}
+
 int main(int argc, char **argv)
 {
 	static struct fs fs;   /* big tables: not on the stack */
@@ -118,6 +123,8 @@ int main(int argc, char **argv)
 		fs_fail("gc", "%s", hs_error_last());
 		goto out;
 	}
+	/* A writer that waits for space wakes GC at once (gc= 0: nothing). */
+	hs_store_space_hook(fs.store, gc_kick_hook, fs.gc);
 	{
 		ckpt_opts co = { fs.opts.store_dir, CKPT_TICK_MS_DEFAULT, NULL, NULL };
 

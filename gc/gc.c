@@ -42,7 +42,9 @@ struct gc_daemon {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
+	bool kicked;              /* gc_kick(): a round now */
 	gc_report total;          /* protected by lock */
+	uint64_t freed_since_trim;   /* the thread's own */
 };
 
 static void *gc_loop(void *arg)
@@ -53,22 +55,35 @@ static void *gc_loop(void *arg)
 	while (!d->stop) {
 		struct timespec until;
 		gc_report r = { 0 };
+		hs_store_totals t;
 
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += d->interval_s;
-		while (!d->stop &&
+		while (!d->stop && !d->kicked &&
 		       pthread_cond_timedwait(&d->wake, &d->lock, &until) != ETIMEDOUT)
 			;
+		d->kicked = false;
 		if (d->stop)
 			break;
 		pthread_mutex_unlock(&d->lock);
 		(void)gc_run(d->store, false, &r);   /* a failed round is retried next time */
+		/* Freed keys hold their blob files until RocksDB compacts them:
+		 * once an eighth of what is stored (at least 4 MiB) was freed,
+		 * trim (O(keys)), so the files of overwritten lines leave. */
+		d->freed_since_trim += r.bytes_freed;
+		hs_store_totals_get(d->store, &t);
+		if (d->freed_since_trim >= GC_TRIM_MIN &&
+		    d->freed_since_trim >= t.bytes_stored / 8 && hs_store_trim(d->store) == 0) {
+			d->freed_since_trim = 0;
+			r.trims++;
+		}
 		pthread_mutex_lock(&d->lock);
 		d->total.rounds += r.rounds;
 		d->total.candidates += r.candidates;
 		d->total.blobs_freed += r.blobs_freed;
 		d->total.bytes_freed += r.bytes_freed;
 		d->total.busy += r.busy;
+		d->total.trims += r.trims;
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -109,6 +124,16 @@ void gc_stop(gc_daemon *d)
 	pthread_cond_destroy(&d->wake);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+}
+
+void gc_kick(gc_daemon *d)
+{
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->kicked = true;
+	pthread_cond_broadcast(&d->wake);
+	pthread_mutex_unlock(&d->lock);
 }
 
 void gc_totals(gc_daemon *d, gc_report *out)

@@ -703,16 +703,54 @@ int hs_store_usage_get(hs_store *s, hs_store_usage *out)
 
 /* ---- reclaiming garbage ---------------------------------------------------- */
 
-int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
+/*
+ * Up to @max candidates into @cand, from @from (@from_len bytes, 0: the
+ * first) up to @to (0 bytes: the last).  Returns how many, or -errno.
+ */
+static ssize_t gc_candidates(hs_store *s, const uint8_t *from, size_t from_len,
+			     const uint8_t *to, size_t to_len, uint8_t (*cand)[HS_HASH_LEN],
+			     size_t max)
 {
 	uint8_t start = 'G', end = 'H';
-	rocksdb_readoptions_t *ro;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
-	rocksdb_writebatch_t *wb;
-	uint8_t (*cand)[HS_HASH_LEN];
 	size_t n = 0;
-	int64_t garbage = 0, garbage_blobs = 0;
 	char *err = NULL;
+
+	if (to_len)
+		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)to, to_len);
+	else
+		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	if (from_len)
+		rocksdb_iter_seek(it, (const char *)from, from_len);
+	else
+		rocksdb_iter_seek(it, (const char *)&start, 1);
+	for (; rocksdb_iter_valid(it) && n < max; rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+
+		if (kl == 1 + HS_HASH_LEN && k[0] == 'G')
+			memcpy(cand[n++], k + 1, HS_HASH_LEN);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	if (err)
+		return hs_rdb_error(err, "reading garbage candidates");
+	return (ssize_t)n;
+}
+
+int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
+{
+	rocksdb_writebatch_t *wb;
+	uint8_t (*cand)[HS_HASH_LEN], from[1 + HS_HASH_LEN];
+	const char **keys = NULL;
+	const rocksdb_column_family_handle_t **cfs = NULL;
+	size_t *klen = NULL, *vlen = NULL, from_len, n = 0;
+	char **vals = NULL, **errs = NULL;
+	int64_t garbage = 0, garbage_blobs = 0;
+	ssize_t got;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -722,60 +760,86 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 		max = 1024;
 	if (!(cand = malloc(max * sizeof(*cand))))
 		return hs_errno_set(-ENOMEM, "out of memory");
-	ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
-	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
-	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
-		size_t kl;
-		const char *k = rocksdb_iter_key(it, &kl);
+	/* From where the last round stopped to the end, then from the first
+	 * candidate up to there: each candidate once per cycle. */
+	pthread_mutex_lock(&s->gc_lock);
+	from_len = s->gc_cursor_len;
+	memcpy(from, s->gc_cursor, from_len);
+	pthread_mutex_unlock(&s->gc_lock);
+	got = gc_candidates(s, from, from_len, NULL, 0, cand, max);
+	if (got >= 0 && (size_t)got < max && from_len) {
+		ssize_t more = gc_candidates(s, NULL, 0, from, from_len, cand + got,
+					     max - (size_t)got);
 
-		if (n == max) {
-			out->more = 1;
-			break;
-		}
-		if (kl == 1 + HS_HASH_LEN)
-			memcpy(cand[n++], k + 1, HS_HASH_LEN);
+		got = more < 0 ? more : got + more;
 	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
-	if (err) {
+	if (got < 0) {
 		free(cand);
-		return hs_rdb_error(err, "reading garbage candidates");
+		return (int)got;
 	}
+	n = (size_t)got;
+	out->more = n == max;
+	pthread_mutex_lock(&s->gc_lock);
+	if (n == max) {   /* next time: just after the last one read */
+		s->gc_cursor[0] = 'G';
+		memcpy(s->gc_cursor + 1, cand[n - 1], HS_HASH_LEN);
+		s->gc_cursor_len = 1 + HS_HASH_LEN;   /* a busy one is read again: fine */
+	} else {
+		s->gc_cursor_len = 0;
+	}
+	pthread_mutex_unlock(&s->gc_lock);
 
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	klen = calloc(n ? n : 1, sizeof(*klen));
+	vlen = calloc(n ? n : 1, sizeof(*vlen));
+	vals = calloc(n ? n : 1, sizeof(*vals));
+	errs = calloc(n ? n : 1, sizeof(*errs));
+	cfs = calloc(n ? n : 1, sizeof(*cfs));
+	if (!keys || !klen || !vlen || !vals || !errs || !cfs) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = (const char *)cand[i];
+		klen[i] = HS_HASH_LEN;
+		cfs[i] = s->cf[HS_CF_REFS];
+	}
 	wb = rocksdb_writebatch_create();
 	pthread_mutex_lock(&s->gc_lock);   /* the fence: see blob_pend */
+	/* Their counts in one MultiGet, under the fence: a batch registers its
+	 * hashes before it probes, and the pending ones are skipped below, so
+	 * no count read here changes before the deletions are written. */
+	if (n)
+		rocksdb_multi_get_cf(s->db, s->ro, cfs, n, keys, klen, vals, vlen, errs);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		uint8_t key[1 + HS_HASH_LEN] = { 'G' };
-		char *val = NULL;
-		size_t vl = 0;
 
 		out->candidates++;
+		if (errs[i]) {
+			rc = hs_rdb_error(errs[i], "reading a reference count");
+			errs[i] = NULL;
+			break;
+		}
 		if (*pending_find(s, cand[i])) {
 			out->busy++;   /* a batch in flight: next time */
 			continue;
 		}
 		memcpy(key + 1, cand[i], HS_HASH_LEN);
-		rc = hs_store__get(s, HS_CF_REFS, NULL, cand[i], HS_HASH_LEN, &val, &vl);
-		if (rc == -ENOENT || (rc == 0 && vl == HS_REF_VALUE_LEN &&
-				      (int64_t)hs_le64_get((const uint8_t *)val) <= 0)) {
-			if (rc == 0) {
-				out->bytes_freed += hs_le32_get((const uint8_t *)val + 8);
-				garbage -= hs_le32_get((const uint8_t *)val + 8);
+		if (!vals[i] || (vlen[i] == HS_REF_VALUE_LEN &&
+				 (int64_t)hs_le64_get((const uint8_t *)vals[i]) <= 0)) {
+			if (vals[i]) {
+				out->bytes_freed += hs_le32_get((const uint8_t *)vals[i] + 8);
+				garbage -= hs_le32_get((const uint8_t *)vals[i] + 8);
 				garbage_blobs--;
+				out->blobs_freed++;
 			}
-			out->blobs_freed += rc == 0;
 			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS],
 						     (const char *)cand[i], HS_HASH_LEN);
 			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS],
 						     (const char *)cand[i], HS_HASH_LEN);
-			rc = 0;
-		} else if (rc == 0 && vl != HS_REF_VALUE_LEN) {
-			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
+		} else if (vlen[i] != HS_REF_VALUE_LEN) {
+			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vlen[i]);
 		}
-		rocksdb_free(val);
 		if (rc == 0)   /* looked at: referenced again, or reclaimed */
 			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
 						     sizeof(key));
@@ -789,6 +853,18 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	}
 	pthread_mutex_unlock(&s->gc_lock);
 	rocksdb_writebatch_destroy(wb);
+out:
+	for (size_t i = 0; vals && i < n; i++) {
+		rocksdb_free(vals[i]);
+		if (errs[i])
+			rocksdb_free(errs[i]);
+	}
+	free(keys);
+	free(klen);
+	free(vlen);
+	free(vals);
+	free(errs);
+	free(cfs);
 	free(cand);
 	return rc;
 }
@@ -1037,6 +1113,12 @@ void hs_limit__uncharge(hs_heap *h, int64_t bytes)
 {
 	atomic_fetch_sub(&h->charged, bytes);
 	atomic_fetch_sub(&h->store->charged, bytes);
+}
+
+void hs_store_space_hook(hs_store *s, void (*fn)(void *), void *arg)
+{
+	s->space_hook = fn;
+	s->space_hook_arg = arg;
 }
 
 void hs_limit__freed(hs_store *s)

@@ -231,6 +231,14 @@ HS_API int hs_store_gc(hs_store *store, size_t max, hs_gc_stats *out);
  */
 HS_API int hs_store_compact(hs_store *store);
 
+/**
+ * Drop the keys GC deleted, so blob files holding nothing live leave the
+ * disk: compacts the key-only families and the blobs family's tables
+ * without rewriting a blob.  Costs O(keys); GC runs it once it has freed
+ * enough.  Returns 0 or -errno.
+ */
+HS_API int hs_store_trim(hs_store *store);
+
 /** The line cache's figures (all zero without a cache). */
 HS_API int hs_store_cache_stats(hs_store *store, hs_cache_stats *out);
 
@@ -482,6 +490,12 @@ HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
  * (fallocate).  Returns 0, -EDQUOT, -ENOSPC, -EINVAL (overflow).
  */
 HS_API int hs_heap_space_check(hs_heap *heap, uint64_t off, uint64_t len);
+
+/**
+ * Call @fn(@arg) when a write refused by a limit starts waiting for space
+ * (heapfs wakes its GC).  Set it before the store is used; NULL unsets.
+ */
+HS_API void hs_store_space_hook(hs_store *store, void (*fn)(void *), void *arg);
 
 /** hs_heap_write() with @flags (HS_WRITE_MAPPED). */
 HS_API ssize_t hs_heap_pwrite(hs_heap *heap, const void *buf, size_t len,

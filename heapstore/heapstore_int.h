@@ -153,6 +153,11 @@ struct hs_store {
 	 */
 	pthread_mutex_t gc_lock;
 	struct hs_pending **pending;      /* buckets; protected by gc_lock */
+	/* Where the next GC round reads candidates from ('G' hash; 0 bytes:
+	 * the first), so rounds do not walk the deletions of the rounds
+	 * before them again until RocksDB compacts those away.  gc_lock. */
+	uint8_t gc_cursor[1 + HS_HASH_LEN];
+	size_t gc_cursor_len;
 
 	pthread_mutex_t acct_lock;        /* space accounting: see blob.c */
 	atomic_int_fast64_t totals[HS_TOTAL_COUNT];   /* 'T', as committed */
@@ -165,6 +170,8 @@ struct hs_store {
 	pthread_mutex_t limit_lock;       /* a leaf: res, space_gen */
 	pthread_cond_t space_cond;        /* space was freed: writers retry */
 	uint64_t space_gen;
+	void (*space_hook)(void *);       /* hs_store_space_hook */
+	void *space_hook_arg;
 	struct hs_reserve *res;
 	size_t n_res, cap_res;
 
