@@ -7,7 +7,7 @@
 #                    [--tsv FILE]
 #   BUILD_DIR  where heapfs was built (default: build)
 #   --quick    smoke test, under 2 minutes: small stores, short runs
-#   --parts L  which parts to run, e.g. 13 (default 1234; 5 is a placeholder)
+#   --parts L  which parts to run, e.g. 13 (default 12345)
 #   --dir DIR  where the stores and the restic repository go (default
 #              /var/tmp); it must be a real disk, not tmpfs
 #   --tsv FILE also write every figure to FILE: "figure value goal verdict"
@@ -51,10 +51,11 @@
 #    rewritten, backed up again, the first snapshot forgotten, then
 #    `restic prune --max-unused 0` timed (reclaim everything, as gc --full;
 #    the default keeps up to 5% unused), beside part 1's heapfs times.
-# 5. Placeholder: `heapctl space` on 1,000 checkpoints (issue 14; added with
-#    heapctl space).  Nothing is measured or printed for it yet.
+# 5. `heapctl space` on a heap with 1,000 checkpoints: the time to answer
+#    (goal <= 50 ms) beside `heapctl checkpoints`, and its "freed if
+#    deleted" and "unique" against what removing checkpoints takes (exact).
 #
-# Needs root or /dev/fuse, and installs jq and restic when missing (apt-get,
+# Needs root or /dev/fuse, and installs jq, attr and restic when missing (apt-get,
 # as root or through sudo).  Every mount it starts is unmounted and every
 # daemon ended by its PID on exit, even when interrupted; every store and
 # repository removed.  The machine's cores may be shared: figures move
@@ -64,7 +65,7 @@ set -euo pipefail
 cmdline="$0${*:+ $*}"
 build=build
 quick=0
-parts=1234
+parts=12345
 dir=/var/tmp
 tsv_out=
 while [ $# -gt 0 ]; do
@@ -90,12 +91,14 @@ for b in fs/heapfs bench/gc_tool; do
 done
 build=$(cd "$build" && pwd)
 heapfs=$build/fs/heapfs
+heapctl=$build/mount-tools/heapctl
 tool=$build/bench/gc_tool
 [ -w /dev/fuse ] || { echo "gc.sh: /dev/fuse is not usable here" >&2; exit 1; }
 
 # jq and restic: only this benchmark needs them, so make test does not pull them.
 need=()
 command -v jq >/dev/null || need+=(jq)
+part 5 && ! command -v getfattr >/dev/null && need+=(attr)
 part 4 && ! command -v restic >/dev/null && need+=(restic)
 if [ ${#need[@]} -gt 0 ]; then
 	sudo=""
@@ -423,13 +426,69 @@ if part 4; then
 fi
 
 # ---------------------------------------------------------------------------
-# Part 5 (placeholder, issue 14): `heapctl space` on a heap with 1,000
-# checkpoints.  To be written with `heapctl space`: measure it here, append
-# its rows to the summary below (same fig/verdict helpers), and add 5 to
-# the default --parts.  Until then nothing is measured and no figure printed.
+# Part 5.  `heapctl space` on a heap of C checkpoints (1,000; --quick 200),
+# each changing 1-3 random lines of a 4 MiB heap of 4 KiB lines: the time
+# of the request through .heapfs/ctl and of the whole heapctl command
+# (median of 5), beside `heapctl checkpoints` (the same records, listed)
+# as the baseline; then K checkpoints (20) removed one by one, each time
+# its "freed if deleted" and "unique" against the drop of the mount's used
+# bytes and of the heap's referenced bytes measured around the rmdir.
+# Goals: the answer within 50 ms; every prediction exact.
+p5=$tmp/p5.tsv
+: >"$p5"
 if part 5; then
 	echo
-	echo "## 5. heapctl space on 1,000 checkpoints: not measured yet (placeholder for issue 14)"
+	echo "## 5. heapctl space on a heap with many checkpoints"
+	nck=$([ $quick = 1 ] && echo 200 || echo 1000)
+	mount_heapfs space -o line=4K,gc=0
+	mkdir "$mnt/h"
+	"$tool" fill "$mnt/h/heap" $((4 << 20)) 4096 7 >/dev/null
+	t0=$(now_ns)
+	for ((i = 1; i <= nck; i++)); do
+		for ((k = 0; k <= RANDOM % 3; k++)); do
+			head -c 4096 /dev/urandom |
+				dd of="$mnt/h/heap" bs=4096 seek=$((RANDOM % 1024)) conv=notrunc status=none
+		done
+		mkdir "$mnt/h/checkpoints/c$i"
+	done
+	echo "  $nck checkpoints taken in $(ms_since "$t0") ms"
+	sp_req=() sp_cmd=() ls_req=()
+	for ((r = 0; r < 5; r++)); do
+		ctl '{"cmd":"space","heap":"h"}'
+		sp_req+=("$ctl_ms")
+		[ "$(jq '.checkpoints | length' <<<"$ctl_resp")" = "$nck" ] ||
+			{ echo "gc.sh: space listed $(jq '.checkpoints | length' <<<"$ctl_resp") checkpoints" >&2; exit 1; }
+		ctl '{"cmd":"checkpoints","heap":"h"}'
+		ls_req+=("$ctl_ms")
+		t0=$(now_ns)
+		"$heapctl" -m "$mnt" space h >/dev/null
+		sp_cmd+=("$(ms_since "$t0")")
+	done
+	m_req=$(printf '%s\n' "${sp_req[@]}" | median)
+	m_cmd=$(printf '%s\n' "${sp_cmd[@]}" | median)
+	m_ls=$(printf '%s\n' "${ls_req[@]}" | median)
+	echo "  space: request $m_req ms (runs: ${sp_req[*]}), heapctl space $m_cmd ms;" \
+	     "checkpoints (baseline) $m_ls ms"
+	exact=0 tried=0
+	for ((r = 0; r < 20; r++)); do
+		ctl '{"cmd":"space","heap":"h"}'
+		row=$(jq -c ".checkpoints[$(( (r * 37) % (nck - r) ))]" <<<"$ctl_resp")
+		v=$(jq .version <<<"$row"); freed=$(jq .freed_if_deleted <<<"$row")
+		uniq=$(jq .unique <<<"$row")
+		used0=$(pool used); ref0=$(getfattr --absolute-names --only-values -n user.heapfs.referenced "$mnt/h")
+		rmdir "$mnt/h/checkpoints/$v"
+		used1=$(pool used); ref1=$(getfattr --absolute-names --only-values -n user.heapfs.referenced "$mnt/h")
+		tried=$((tried + 1))
+		if [ $((used0 - used1)) = "$freed" ] && [ $((ref0 - ref1)) = "$uniq" ]; then
+			exact=$((exact + 1))
+		else
+			echo "  checkpoint $v: freed $freed unique $uniq, removing it took" \
+			     "$((used0 - used1)) from used and $((ref0 - ref1)) from referenced"
+		fi
+	done
+	echo "  $exact of $tried removals took exactly what space predicted"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$nck" "$m_req" "$m_cmd" "$m_ls" "$exact" "$tried" >>"$p5"
+	drop_heapfs
 fi
 
 # ---------------------------------------------------------------------------
@@ -573,8 +632,19 @@ if part 4; then
 	done
 fi
 if part 5; then
+	read -r nck m_req m_cmd m_ls exact tried <"$p5"
+	ok5=$(le "$m_req" 50)
+	ok5x=$([ "$exact" = "$tried" ] && echo 1 || echo 0)
 	echo
-	echo "heapctl space on 1,000 checkpoints: not measured yet (placeholder, issue 14)."
+	echo "heapctl space (baseline: heapctl checkpoints, the same records listed):"
+	echo
+	echo "| figure | value | baseline | goal | verdict |"
+	echo "|---|---:|---:|---|---|"
+	echo "| space on $nck checkpoints, the request | $m_req ms | $m_ls ms | <= 50 ms | $(verdict "$ok5") |"
+	echo "| heapctl space, the whole command | $m_cmd ms | - | (reference) | - |"
+	echo "| removals that took exactly the predicted freed and unique bytes | $exact of $tried | - | all | $(verdict "$ok5x") |"
+	fig space_ms "$m_req" "<=50" "$(verdict "$ok5")"
+	fig space_exact "$exact/$tried" "all" "$(verdict "$ok5x")"
 fi
 echo
 echo "Goals:"
