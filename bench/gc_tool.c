@@ -211,21 +211,28 @@ static int cmd_dirtyfiles(const char *dir, size_t fsize, double frac, uint64_t s
 
 static int cmd_ctl(const char *mnt, const char *req)
 {
-	char path[4096], out[65536];
-	size_t len = 0;
+	char path[4096], *out;
+	size_t len = 0, cap = 1 << 16;
 	ssize_t n;
 	double t0, t1;
 	int fd;
 
+	if (!(out = malloc(cap)))
+		die("malloc");
 	snprintf(path, sizeof(path), "%s/.heapfs/ctl", mnt);
 	t0 = now_s();
 	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 		die(path);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 		die("write request");
-	while (len < sizeof(out) - 1 &&
-	       (n = pread(fd, out + len, sizeof(out) - 1 - len, (off_t)len)) > 0)
+	/* The whole response, however long (space on 1,000 checkpoints). */
+	while ((n = pread(fd, out + len, cap - 1 - len, (off_t)len)) > 0) {
 		len += (size_t)n;
+		if (len == cap - 1 && !(out = realloc(out, cap *= 2)))
+			die("realloc");
+	}
+	if (n < 0)
+		die("read response");
 	close(fd);
 	t1 = now_s();
 	out[len] = '\0';
@@ -233,6 +240,7 @@ static int cmd_ctl(const char *mnt, const char *req)
 		if (*p == '\n')
 			*p = ' ';
 	printf("%.3f %s\n", (t1 - t0) * 1e3, out);
+	free(out);
 	return 0;
 }
 
