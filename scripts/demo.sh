@@ -5,7 +5,8 @@
 #      checkpoint; browse the checkpoint with ls and cmp; damage the live
 #      heap; restore; the still-running process sees its data intact;
 #      the heap is its creator's alone (owner, 0700); GC reclaims what the
-#      damage and the restore left behind.
+#      damage and the restore left behind; where the space goes (heapctl
+#      space, df) and a quota refusing the write that would pass it.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 heapfs=$build/fs/heapfs
@@ -80,7 +81,16 @@ say "du -sh $tmp/store; heapctl gc --full; du -sh $tmp/store"
 du -sh "$tmp/store"
 "$heapctl" gc --full
 du -sh "$tmp/store"
+run "$heapctl" space game
+echo "  (checkpoint 1 holds the lines the damage overwrote; the restore made them live again: shared)"
 run df -h "$mnt"
+echo "  (used: the bytes stored, after dedup and compression)"
+run "$heapctl" create small --quota 1M --line 64K
+say "dd if=/dev/urandom of=$mnt/small/heap bs=64k count=32   # 2 MiB into a 1 MiB quota"
+dd if=/dev/urandom of="$mnt/small/heap" bs=64k count=32 status=none 2>&1 | sed 's/^/  /' || true
+say "grep -E '^(size|referenced|quota):' $mnt/small/stat"
+grep -E '^(size|referenced|quota):' "$mnt/small/stat"
+echo "  (refused at the write that would pass it: EDQUOT; everything before it is kept)"
 run fusermount3 -u "$mnt"
 echo
 echo "demo: done"
