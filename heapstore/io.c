@@ -381,19 +381,27 @@ static int range_check(uint64_t off, uint64_t len, uint64_t limit, int rc)
  * (their pessimistic charges become real sizes) and tries again, then
  * waits up to wait_ms for space to be freed (a commit that drops bytes, a
  * write-back, a quota raised, a checkpoint removed), trying again at each.
+ * Without the cache a batch of lines is refused whole, so a refused write
+ * of several lines goes on a line at a time: the lines that fit are
+ * written and the write is short, as with the cache (and as write(2) on
+ * a full disk).
  */
 static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t len,
 			     uint64_t off, bool mapped)
 {
+	const uint64_t ls = (uint64_t)1 << h->line_shift;
 	uint64_t deadline = 0;
-	bool settled = false;
+	bool settled = false, by_line = false;
 	size_t done = 0;
 
 	for (;;) {
 		uint64_t gen = hs_limit__gen(h->store);
-		ssize_t r = modify_range(h, state, buf + done, len - done, off + done, true,
-					 mapped);
+		size_t n = len - done, edge = (size_t)(ls - ((off + done) & (ls - 1)));
+		ssize_t r;
 
+		if (by_line && n > edge)
+			n = edge;
+		r = modify_range(h, state, buf + done, n, off + done, true, mapped);
 		if (r > 0)
 			done += (size_t)r;
 		if (done == len || r == 0)
@@ -402,6 +410,10 @@ static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t 
 			continue;   /* short: the rest says why */
 		if (r != -EDQUOT && r != -ENOSPC)
 			return done ? (ssize_t)done : r;
+		if (!by_line && n > edge) {
+			by_line = true;
+			continue;
+		}
 		if (!settled) {
 			settled = true;
 			if (hs_cache__preflush(h) == 0)

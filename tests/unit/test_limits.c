@@ -3,9 +3,9 @@
  * on a real store on disk, with and without the line cache: the write that
  * would pass a limit fails (EDQUOT for the quota, ENOSPC for the pool) and
  * changes nothing, every byte accepted before reads back (also after
- * reopening); an overwrite that frees what it replaces passes at a full
- * quota; a checkpoint pins what it holds and deleting it lets a refused
- * write pass; mapped stores go over as a counted overdraft that the next
+ * reopening), a write of several lines stops short at the limit; an
+ * overwrite that frees what it replaces passes at a full quota; a
+ * checkpoint pins what it holds and deleting it lets a refused write pass; mapped stores go over as a counted overdraft that the next
  * sync reports; a transaction's commit is refused whole; a reservation
  * holds while another heap fills the pool; a writer refused waits up to
  * wait_ms for space and passes when space is freed meanwhile.
@@ -162,6 +162,28 @@ START_TEST(quota_refuses_the_write_that_would_pass_it)
 	ck_assert_uint_le(referenced(h), quota + 4 * (LS + 64));
 	hs_heap_close(h);
 	ck_assert_int_eq(hs_store_fsck(st, 0, NULL, NULL), 0);
+}
+END_TEST
+
+/* A write of several lines at the limit writes the lines that fit and is
+ * short, with the cache and without (where a batch is refused whole). */
+START_TEST(a_write_of_several_lines_stops_short_at_the_limit)
+{
+	uint8_t buf[3 * LS];
+	hs_heap_info info;
+	hs_heap *h;
+
+	open_store(_i, 0, 0);
+	h = heap_with_quota("app", 2 * (LS + 64));
+	for (uint64_t l = 0; l < 3; l++)
+		content(buf + l * LS, l + 1);
+	ck_assert_int_eq(hs_heap_write(h, buf, 3 * LS, 0), 2 * LS);
+	ck_assert_int_eq(hs_heap_write(h, buf + 2 * LS, LS, 2 * LS), -EDQUOT);
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.size_bytes, 2 * LS);
+	expect_line(h, 0, 1);
+	expect_line(h, 1, 2);
+	hs_heap_close(h);
 }
 END_TEST
 
@@ -362,6 +384,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, quota_refuses_the_write_that_would_pass_it, 0, 2);
+	tcase_add_loop_test(tc, a_write_of_several_lines_stops_short_at_the_limit, 0, 2);
 	tcase_add_loop_test(tc, pool_refuses_with_enospc_and_a_reservation_holds, 0, 2);
 	tcase_add_loop_test(tc, mapped_stores_go_over_as_an_overdraft_the_next_sync_reports, 0, 2);
 	tcase_add_loop_test(tc, transaction_commit_over_the_quota_is_refused_whole, 0, 2);
