@@ -305,15 +305,16 @@ struct hs_batch {
  *   1  util.c keys.c codec.c        clock and arrays; keys and records;
  *                                   hashing and compression
  *   2  db.c                         the RocksDB layer: get, write, sync
- *   3  blob.c                       batches, references, blobs
- *   4  line.c                       line entries: lookup, load, stage
- *   5  vrec.c                       checkpoint records
- *   6  heap.c                       heap objects, records, stripes, purge
- *   7  cache.c                      the line cache
- *   8  io.c                         byte I/O of the live heap
- *   9  version.c txn.c fsck.c       versions, transactions, fsck, heap
+ *   3  limit.c                      quota, pool, charges, reservations, holds
+ *   4  blob.c                       batches, references, accounting, blobs, GC
+ *   5  line.c                       line entries: lookup, load, stage
+ *   6  vrec.c                       checkpoint records
+ *   7  heap.c                       heap objects, records, stripes, purge
+ *   8  cache.c                      the line cache
+ *   9  io.c                         byte I/O of the live heap
+ *  10  version.c txn.c fsck.c       versions, transactions, fsck, heap
  *      admin.c                      delete, info and list
- *  10  store.c                      opening and closing the store
+ *  11  store.c                      opening and closing the store
  *
  * The structures above are shared by every layer (a lower layer reads the
  * fields of a heap it is handed; only heap.c and the layers above change
@@ -371,7 +372,35 @@ int hs_iter__error(rocksdb_iterator_t *it, const char *what);
 int hs_iter__finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, int rc,
 		    const char *what);
 
-/* ---- 3: blob.c ------------------------------------------------------------ */
+/* ---- 3: limit.c ---------------------------------------------------------- */
+/*
+ * Limits.  hs_limit__check: may heap @h grow by @ref (its referenced bytes)
+ * and the store by @stored bytes?  0, or -EDQUOT / -ENOSPC with a message.
+ * The rest keep the reservations and wake writers waiting for space.
+ */
+int hs_limit__check(hs_heap *h, int64_t ref, int64_t stored);
+/* Whether heap @h is over a limit now: 0, -EDQUOT or -ENOSPC. */
+int hs_limit__over(hs_heap *h);
+void hs_limit__init(hs_store *s, const hs_store_opts *o);
+int hs_limit__load(hs_store *s);      /* the reservations, once the store is open */
+void hs_limit__free(hs_store *s);
+int hs_limit__reserve_set(hs_store *s, uint64_t id, uint64_t reserve, int64_t referenced);
+void hs_limit__reserve_used(hs_store *s, uint64_t id, int64_t referenced);
+/* Set a reservation if the pool (or the disk) can guarantee it: -ENOSPC. */
+int hs_limit__reserve_admit(hs_store *s, uint64_t id, const char *name, uint64_t reserve,
+			    int64_t referenced);
+void hs_limit__freed(hs_store *s);
+uint64_t hs_limit__gen(hs_store *s);
+void hs_limit__wait(hs_store *s, uint64_t gen, uint64_t deadline_ns);
+/* Charge @bytes for a line becoming dirty, if the limits allow (with
+ * @mapped, whatever they say: an overdraft); and release a charge. */
+int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped);
+void hs_limit__uncharge(hs_heap *h, int64_t bytes);
+/* A mapped store taken over a limit: count it, report it at the next sync. */
+void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
+#define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))
+
+/* ---- 4: blob.c ------------------------------------------------------------ */
 void hs_batch__init(struct hs_batch *b);
 /* With @wb, an empty WriteBatch to reuse (its buffer is already grown). */
 void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb);
@@ -388,31 +417,6 @@ int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b
 int hs_ref__take(hs_store *s, struct hs_batch *b, const uint8_t *hash,
 		 uint32_t stored, uint32_t raw);
 int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash);
-/*
- * Limits.  hs_limit__check: may heap @h grow by @ref (its referenced bytes)
- * and the store by @stored bytes?  0, or -EDQUOT / -ENOSPC with a message.
- * The rest keep the reservations and wake writers waiting for space.
- */
-int hs_limit__check(hs_heap *h, int64_t ref, int64_t stored);
-/* Whether heap @h is over a limit now: 0, -EDQUOT or -ENOSPC. */
-int hs_limit__over(hs_heap *h);
-void hs_limit__init(hs_store *s, const hs_store_opts *o);
-int hs_limit__load(hs_store *s);      /* the reservations, once the store is open */
-void hs_limit__free(hs_store *s);
-int hs_limit__reserve_set(hs_store *s, uint64_t id, uint64_t reserve, int64_t referenced);
-/* Set a reservation if the pool (or the disk) can guarantee it: -ENOSPC. */
-int hs_limit__reserve_admit(hs_store *s, uint64_t id, const char *name, uint64_t reserve,
-			    int64_t referenced);
-void hs_limit__freed(hs_store *s);
-uint64_t hs_limit__gen(hs_store *s);
-void hs_limit__wait(hs_store *s, uint64_t gen, uint64_t deadline_ns);
-/* Charge @bytes for a line becoming dirty, if the limits allow (with
- * @mapped, whatever they say: an overdraft); and release a charge. */
-int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped);
-void hs_limit__uncharge(hs_heap *h, int64_t bytes);
-/* A mapped store taken over a limit: count it, report it at the next sync. */
-void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
-#define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))
 /* The pending table of GC's fence (store open and close). */
 int hs_pending__init(hs_store *s);
 void hs_pending__free(hs_store *s);
@@ -424,7 +428,7 @@ int hs_blob__read(hs_heap *h, const rocksdb_readoptions_t *ro,
 		  const struct hs_lineval *val, uint64_t line, uint64_t version,
 		  void *dst);
 
-/* ---- 4: line.c ------------------------------------------------------------ */
+/* ---- 5: line.c ------------------------------------------------------------ */
 /*
  * A cursor for point lookups of lines.  Each lookup bounds its seek at the
  * next line by rewriting the cursor's own upper-bound key in place before
@@ -452,7 +456,7 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 
-/* ---- 5: vrec.c ------------------------------------------------------------ */
+/* ---- 6: vrec.c ------------------------------------------------------------ */
 int hs_version__load_all(hs_heap *h);
 int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
 /* The next existing version after @version: a checkpoint or the working one. */
@@ -461,7 +465,7 @@ int hs_version__next(hs_heap *h, uint64_t version, uint64_t *next_out);
 int hs_version__prev(hs_heap *h, uint64_t version, uint64_t *prev_out);
 int hs_version__list_all(hs_heap *h, hs_version_info **out, size_t *n_out);
 
-/* ---- 6: heap.c ------------------------------------------------------------ */
+/* ---- 7: heap.c ------------------------------------------------------------ */
 int hs_heap__name_lookup(hs_store *s, const char *name, uint64_t *id);
 /* With s->lock held: the open object of heap @id with a reference taken,
  * or NULL. */
@@ -476,7 +480,7 @@ void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
 int hs_heap__purge(hs_store *s, uint64_t id);
 
-/* ---- 7: cache.c: the line cache (store->cache NULL when there is none) --- */
+/* ---- 8: cache.c: the line cache (store->cache NULL when there is none) --- */
 int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);
 int hs_cache__close(hs_store *s);
 /* The heap's background write-back failure since the last call, or 0. */
@@ -498,18 +502,18 @@ void hs_cache__drop(hs_heap *h, bool all, bool state, uint64_t first);
 void hs_cache__drop_lines(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_cache__heap_info(hs_heap *h, hs_heap_info *out);
 
-/* ---- 8: io.c ------------------------------------------------------------ */
+/* ---- 9: io.c ------------------------------------------------------------ */
 /* Read [off, off + len) of @version (or of the live heap through the cache,
  * when @version is the working one and @snap NULL), cut at @size. */
 ssize_t hs_io__read_range(hs_heap *h, const rocksdb_snapshot_t *snap,
 			  bool state, uint64_t version, uint64_t size,
 			  void *buf, size_t len, uint64_t off);
 
-/* ---- 9: version.c, txn.c, fsck.c, admin.c ------------------------------ */
+/* ---- 10: version.c, txn.c, fsck.c, admin.c ------------------------------ */
 /* Recount the space figures and rewrite those that differ (store.c, when
  * it upgrades a format 1 store). */
 int hs_fsck__space(hs_store *s);
-/* ---- 10: store.c: public API only ---------------------------------------- */
+/* ---- 11: store.c: public API only ---------------------------------------- */
 
 /*
  * Test hook: called, when set, right after a batch probed the reference
