@@ -139,7 +139,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
 				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n"
 				"owner: %u\ngroup: %u\nmode: %04o\nreferenced: %llu\nunique: %llu\n"
-				"charged: %llu\noverdraft: %llu\n",
+				"charged: %llu\noverdraft: %llu\nheld: %llu\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)hi.lines_dirty,
@@ -157,7 +157,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.bytes_referenced,
 				(unsigned long long)hi.bytes_unique,
 				(unsigned long long)hi.bytes_charged,
-				(unsigned long long)hi.bytes_overdraft);
+				(unsigned long long)hi.bytes_overdraft,
+				(unsigned long long)hi.bytes_held);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

@@ -442,14 +442,14 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return rc;
 	if ((uint64_t)off > HS_HEAP_SIZE_MAX || (uint64_t)len > HS_HEAP_SIZE_MAX - (uint64_t)off)
 		return -EFBIG;
-	/* Zeroing: whole lines become holes, the edges are written as zeros. */
+	/* Zeroing: whole lines become holes, the edges are written as zeros;
+	 * like a disk's unwritten extents, the range stays allocated. */
 	if ((mode & FALLOC_FL_ZERO_RANGE) &&
 	    (rc = hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len)) < 0)
 		return rc;
-	/* Allocation: lines are sparse, so only the size can change; the
-	 * range's lines must fit the quota and the pool now. */
-	if (!(mode & FALLOC_FL_ZERO_RANGE) &&
-	    (rc = hs_heap_space_check(n->heap, (uint64_t)off, (uint64_t)len)) < 0)
+	/* Allocation: the range's holes are set aside (quota, pool), so later
+	 * writes there cannot fail for space. */
+	if ((rc = hs_heap_allocate(n->heap, (uint64_t)off, (uint64_t)len)) < 0)
 		return rc;
 	if (!(mode & FALLOC_FL_KEEP_SIZE) && (uint64_t)(off + len) > hi.size_bytes)
 		return hs_heap_truncate(n->heap, (uint64_t)(off + len));

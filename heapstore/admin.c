@@ -66,8 +66,10 @@ int hs_heap_delete(hs_store *s, const char *name)
 		open_h->deleted = true;
 		open_h->rec.state = HS_HEAP_DELETING;
 	}
-	if (rc == 0)   /* its reservation goes with it */
+	if (rc == 0) {   /* its reservation and fallocated holds go with it */
 		(void)hs_limit__reserve_set(s, id, 0, 0);
+		hs_limit__hold_drop(s, id, 0, UINT64_MAX, false);
+	}
 out:
 	pthread_mutex_unlock(&s->lock);
 	if (wb)
@@ -159,6 +161,7 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->bytes_referenced = (uint64_t)atomic_load(&h->referenced);
 		out->bytes_charged = (uint64_t)atomic_load(&h->charged);
 		out->bytes_overdraft = (uint64_t)atomic_load(&h->overdraft);
+		out->bytes_held = hs_limit__held(h);
 		rc = unique_get(h, &out->bytes_unique);
 		hs_cache__heap_info(h, out);
 	}

@@ -150,6 +150,9 @@ void hs_batch__dispose(struct hs_batch *b)
 	free(b->acct);
 	b->acct = NULL;
 	b->n_acct = b->cap_acct = 0;
+	free(b->held);
+	b->held = NULL;
+	b->n_held = b->cap_held = 0;
 	if (b->wb)
 		rocksdb_writebatch_destroy(b->wb);
 	b->wb = NULL;
@@ -478,6 +481,11 @@ int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b
 	}
 	if (rc == 0 && h)
 		atomic_fetch_add(&h->lines_used, b->lines_used_delta);
+	/* Not written: the fallocate holds its lines took are theirs again. */
+	for (size_t i = 0; rc < 0 && h && i < b->n_held; i++)
+		hs_limit__hold_put(h, b->held[i]);
+	if (rc < 0)
+		b->n_held = 0;
 	return rc;
 }
 

@@ -432,7 +432,7 @@ int hs_heap__purge(hs_store *s, uint64_t id)
 	    (rc = purge_range(s, id, HS_CF_CHANGES, lo, hi, sizeof(lo))) < 0)
 		return rc;
 	wb = rocksdb_writebatch_create();
-	for (const char *t = "VLP"; *t; t++) {
+	for (const char *t = "VLPA"; *t; t++) {
 		hs_key__meta(mlo, *t, id, NULL);
 		hs_key__meta(mhi, *t, id + 1, NULL);
 		rocksdb_writebatch_delete_range_cf(wb, s->cf[HS_CF_META], (const char *)mlo, 9,

@@ -367,6 +367,7 @@ typedef struct hs_heap_info {
 	uint64_t bytes_unique;    /* of those, the blobs no other heap names */
 	uint64_t bytes_charged;   /* held for its dirty cached lines */
 	uint64_t bytes_overdraft; /* taken over a limit from mapped stores, in all */
+	uint64_t bytes_held;      /* set aside for its fallocated holes */
 } hs_heap_info;
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
@@ -483,6 +484,16 @@ HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
 			       wrote, so they are taken over a limit (an
 			       overdraft, counted) and the next hs_heap_sync()
 			       reports the limit */
+
+/**
+ * Set aside the lines of [@off, @off + @len) that hold nothing yet, as
+ * fallocate(2) mode 0 allocates blocks: each is charged the most a line
+ * can take, against the quota and the pool, until a write fills it, so
+ * writes there cannot fail for space; kept across remounts.  Punching or
+ * truncating lines lets them go.  The size does not change.  Returns 0,
+ * -EDQUOT, -ENOSPC (not all of them fit: nothing is set aside), -EFBIG.
+ */
+HS_API int hs_heap_allocate(hs_heap *heap, uint64_t off, uint64_t len);
 
 /**
  * Whether the lines of [@off, @off + @len) that hold nothing yet would fit

@@ -174,6 +174,9 @@ struct hs_store {
 	void *space_hook_arg;
 	struct hs_reserve *res;
 	size_t n_res, cap_res;
+	struct hs_hold *holds;            /* fallocate's, per heap; limit_lock */
+	size_t n_holds, cap_holds;
+	atomic_bool holds_any;            /* any heap ever had one: else no lock */
 
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
@@ -263,7 +266,20 @@ struct hs_scratch {
 	size_t frame_cap;
 };
 
-/* A heap's reservation and what it uses of it (blob.c, limits). */
+/* A heap's fallocated lines that are holes still (limit.c, holds). */
+struct hs_span {
+	uint64_t first, last;
+};
+
+struct hs_hold {
+	uint64_t id;
+	uint32_t line_size;
+	struct hs_span *spans;            /* sorted, disjoint */
+	size_t n, cap;
+	uint64_t lines;                   /* in spans */
+};
+
+/* A heap's reservation and what it uses of it (limit.c). */
 struct hs_reserve {
 	uint64_t id;
 	uint64_t reserve;
@@ -285,6 +301,8 @@ struct hs_batch {
 	struct hs_acct *acct;             /* references taken and dropped */
 	size_t n_acct, cap_acct;
 	bool enforce;                     /* refuse it over a quota or the pool */
+	uint64_t *held;                   /* lines whose fallocate hold it took */
+	size_t n_held, cap_held;
 	bool mapped;                      /* over a limit: take it, as an overdraft */
 	size_t n_new;                     /* blobs this batch already puts */
 	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
@@ -396,6 +414,18 @@ void hs_limit__wait(hs_store *s, uint64_t gen, uint64_t deadline_ns);
  * @mapped, whatever they say: an overdraft); and release a charge. */
 int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped);
 void hs_limit__uncharge(hs_heap *h, int64_t bytes);
+/* fallocate's holds (limit.c): hold the holes of lines [first, last]
+ * (-EDQUOT, -ENOSPC), take one line's hold as a write fills it (@transfer:
+ * its charge becomes the dirty line's; else it is given back), put one
+ * back (a failed batch), let a range go, the bytes a heap holds, and load
+ * them all at open. */
+int hs_limit__hold_add(hs_heap *h, uint64_t first, uint64_t last);
+bool hs_limit__hold_take(hs_heap *h, uint64_t line, bool transfer);
+void hs_limit__hold_put(hs_heap *h, uint64_t line);
+void hs_limit__hold_drop(hs_store *s, uint64_t id, uint64_t first, uint64_t last,
+			 bool save);
+uint64_t hs_limit__held(hs_heap *h);
+int hs_limit__holds_load(hs_store *s);
 /* A mapped store taken over a limit: count it, report it at the next sync. */
 void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
 #define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))

@@ -225,7 +225,10 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 		/* A line becoming dirty is charged first (blob.c, limits); one
 		 * the charges refuse is written through at its exact cost. */
 		charged = exact = false;
-		if (rc == 0 && !hs_cache__is_dirty(h, cl)) {
+		if (rc == 0 && !hs_cache__is_dirty(h, cl) && src &&
+		    hs_limit__hold_take(h, line, true)) {
+			charged = true;   /* fallocated: its hold is the charge */
+		} else if (rc == 0 && !hs_cache__is_dirty(h, cl)) {
 			rc = hs_limit__charge(h, HS_CHARGE(ls), mapped);
 			charged = rc == 0;
 			if (rc == -EDQUOT || rc == -ENOSPC) {
@@ -249,8 +252,9 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 	hs_cursor__close(&cur);
 	if (extended && off + done < end) {
 		/* A short write earns the size only up to what it wrote, as on
-		 * a local file system. */
-		uint64_t earned = off + done > old_size ? off + done : old_size;
+		 * a local file system; one that wrote nothing, none (a write
+		 * refused past the end left the size at its offset). */
+		uint64_t earned = done && off + done > old_size ? off + done : old_size;
 
 		(void)size_put(h, state, earned);
 	}
@@ -444,6 +448,24 @@ ssize_t hs_heap_pwrite(hs_heap *h, const void *buf, size_t len, uint64_t off,
 	return write_waiting(h, false, buf, len, off, flags & HS_WRITE_MAPPED);
 }
 
+int hs_heap_allocate(hs_heap *h, uint64_t off, uint64_t len)
+{
+	int rc;
+
+	if (len == 0)
+		return 0;
+	if ((rc = range_check(off, len, HS_HEAP_SIZE_MAX, -EFBIG)) < 0 ||
+	    (rc = hs_cache__preflush(h)) < 0)
+		return rc;
+	/* Exclusively, with the dirty lines written back: the store says which
+	 * lines are holes, and no write fills one meanwhile. */
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_writable(h)) == 0 && (rc = hs_cache__flush_heap(h)) == 0)
+		rc = hs_limit__hold_add(h, off >> h->line_shift, (off + len - 1) >> h->line_shift);
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
+}
+
 int hs_heap_space_check(hs_heap *h, uint64_t off, uint64_t len)
 {
 	uint64_t first, last, line, present = 0;
@@ -486,7 +508,16 @@ int hs_heap_punch(hs_heap *h, uint64_t off, uint64_t len)
 	if (len == 0)
 		return 0;
 	n = modify_range(h, false, NULL, (size_t)len, off, false, false);
-	return n < 0 ? (int)n : 0;
+	if (n < 0)
+		return (int)n;
+	/* Whole lines punched are deallocated, as on a disk: their holds go. */
+	{
+		uint64_t ls = h->rec.line_size, first = (off + ls - 1) / ls, end = (off + len) / ls;
+
+		if (end > first)
+			hs_limit__hold_drop(h->store, h->id, first, end - 1, true);
+	}
+	return 0;
 }
 
 /* Set the size of the heap or of its state, zeroing what falls outside. */
@@ -577,11 +608,19 @@ out:
 
 int hs_heap_truncate(hs_heap *h, uint64_t size)
 {
+	int rc;
+
 	if (size > HS_HEAP_SIZE_MAX)
 		return hs_errno_set(-EFBIG, "size %llu beyond the largest heap (%llu)",
 				    (unsigned long long)size,
 				    (unsigned long long)HS_HEAP_SIZE_MAX);
-	return truncate_space(h, false, size);
+	if ((rc = truncate_space(h, false, size)) == 0) {
+		/* Lines cut off are deallocated, as on a disk: their holds go. */
+		uint64_t ls = h->rec.line_size;
+
+		hs_limit__hold_drop(h->store, h->id, (size + ls - 1) / ls, UINT64_MAX, true);
+	}
+	return rc;
 }
 
 /* ---- the state file: the heap's second byte space ---------------------- */

@@ -230,6 +230,16 @@ int hs_line__stage(hs_heap *h, struct hs_batch *b, struct hs_cursor *c,
 	if (has_own && lineval_eq(nv, &own))
 		return hs_blob__heal(h, b, nv, content, line);
 	if (!nv->zero) {
+		/* A fallocated hole filled: its hold goes (given back at commit,
+		 * put back if the batch fails), and the batch pays what it costs. */
+		if (hs_limit__hold_take(h, line, false)) {
+			if (hs_grow((void **)&b->held, &b->cap_held, b->n_held,
+				    sizeof(*b->held)) < 0) {
+				hs_limit__hold_put(h, line);
+				return -ENOMEM;
+			}
+			b->held[b->n_held++] = line;
+		}
 		if ((rc = hs_blob__ensure(h, b, nv, content, line, &stored)) < 0 ||
 		    (rc = hs_ref__take(h->store, b, nv->hash, stored, h->rec.line_size)) < 0)
 			return rc;

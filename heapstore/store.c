@@ -605,7 +605,8 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		goto fail;
 	}
 	if ((rc = format_check(s)) < 0 || (rc = next_id_load(s)) < 0 ||
-	    (rc = totals_load(s)) < 0 || (rc = hs_limit__load(s)) < 0)
+	    (rc = totals_load(s)) < 0 || (rc = hs_limit__load(s)) < 0 ||
+	    (rc = hs_limit__holds_load(s)) < 0)
 		goto fail;
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
 		goto fail;

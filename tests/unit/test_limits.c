@@ -376,6 +376,86 @@ START_TEST(space_check_counts_only_the_holes)
 }
 END_TEST
 
+/* fallocate's holds: set aside, kept across a reopen, taken by the writes
+ * that fill them, let go by a punch. */
+START_TEST(allocated_holes_stay_set_aside_for_their_writes)
+{
+	const uint64_t quota = 10 * (LS + 64);
+	hs_heap_info info;
+	hs_heap *h;
+	uint64_t n = 0;
+
+	open_store(_i, 0, 0);
+	h = heap_with_quota("app", quota);
+	ck_assert_int_eq(hs_heap_allocate(h, 0, 11 * LS), -EDQUOT);   /* does not fit: none held */
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 0);
+	ck_assert_int_eq(hs_heap_allocate(h, 0, 6 * LS - 100), 0);     /* lines 0-5 */
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 6 * CHARGE);
+	ck_assert_int_eq(hs_heap_allocate(h, 2 * LS, 2 * LS), 0);     /* held already: free */
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 6 * CHARGE);
+	/* Reopened, they are still set aside. */
+	hs_heap_close(h);
+	hs_store_close(st);
+	open_store(_i, 0, 0);
+	ck_assert_int_eq(hs_heap_open(&h, st, "app"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 6 * CHARGE);
+	/* Elsewhere, only what the holds leave fits: 4 lines. */
+	while (put(h, 20 + n, 100 + n, 0) == LS)
+		n++;
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(put(h, 20 + n, 100 + n, 0), -EDQUOT);
+	/* The held lines all take their writes. */
+	for (uint64_t l = 0; l < 6; l++)
+		ck_assert_msg(put(h, l, 1 + l, 0) == LS, "held line %llu: %s",
+			      (unsigned long long)l, hs_error_last());
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 0);
+	ck_assert_int_eq(hs_store_flush(st), 0);
+	ck_assert_uint_le(referenced(h), quota);
+	for (uint64_t l = 0; l < 6; l++)
+		expect_line(h, l, 1 + l);
+	/* A punch lets holds go: two set aside, punched, two lines elsewhere fit. */
+	ck_assert_int_eq(hs_heap_punch(h, 0, 6 * LS), 0);
+	ck_assert_int_eq(hs_heap_allocate(h, 40 * LS, 2 * LS), 0);
+	ck_assert_int_eq(hs_heap_punch(h, 40 * LS, 2 * LS), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &info), 0);
+	ck_assert_uint_eq(info.bytes_held, 0);
+	ck_assert_int_eq(put(h, 30, 300, 0), LS);
+	hs_heap_close(h);
+	ck_assert_int_eq(hs_store_fsck(st, 0, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(allocated_holes_are_kept_from_other_heaps_in_the_pool)
+{
+	const uint64_t pool = 20 * (LS + 64);
+	hs_heap *a, *b;
+	uint64_t n = 0;
+
+	open_store(_i, pool, 0);
+	a = heap_with_quota("a", 0);
+	b = heap_with_quota("b", 0);
+	ck_assert_int_eq(hs_heap_allocate(a, 0, 8 * LS), 0);
+	while (put(b, n, 100 + n, 0) == LS)
+		n++;
+	ck_assert_uint_ge(n, 10);
+	ck_assert_uint_le(n, 12);   /* the pool less a's 8 held lines */
+	for (uint64_t l = 0; l < 8; l++)
+		ck_assert_msg(put(a, l, 1 + l, 0) == LS, "a line %llu: %s", (unsigned long long)l,
+			      hs_error_last());
+	/* b's removal frees the pool, and the hold's charge went with a's writes. */
+	hs_heap_close(b);
+	ck_assert_int_eq(hs_heap_delete(st, "b"), 0);
+	ck_assert_int_eq(put(a, 8, 9, 0), LS);
+	hs_heap_close(a);
+	ck_assert_int_eq(hs_store_fsck(st, 0, NULL, NULL), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("limits");
@@ -390,6 +470,8 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, transaction_commit_over_the_quota_is_refused_whole, 0, 2);
 	tcase_add_loop_test(tc, refused_write_waits_for_space_freed_meanwhile, 0, 2);
 	tcase_add_loop_test(tc, space_check_counts_only_the_holes, 0, 2);
+	tcase_add_loop_test(tc, allocated_holes_stay_set_aside_for_their_writes, 0, 2);
+	tcase_add_loop_test(tc, allocated_holes_are_kept_from_other_heaps_in_the_pool, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
