@@ -164,8 +164,13 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 	case HS_CF_HREFS:
 		rocksdb_block_based_options_set_filter_policy(
 			t, rocksdb_filterpolicy_create_bloom_full(10));
+		/* Keys led by SHA-256 do not compress: a block read from the OS
+		 * is used as it is (GC's and the accounting's point reads). */
+		rocksdb_options_set_compression(opt, rocksdb_no_compression);
 		break;
 	case HS_CF_REFS:
+		rocksdb_options_set_compression(opt, rocksdb_no_compression);
+		/* fall through */
 	case HS_CF_META:
 		rocksdb_block_based_options_set_filter_policy(
 			t, rocksdb_filterpolicy_create_bloom_full(10));
