@@ -281,6 +281,22 @@ static int acct_holders(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *ha
 	return rc;
 }
 
+/* Put (@on) or delete blob @hash's garbage record: 'G' hash -> le64 stored. */
+static void garbage_mark(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash, bool on,
+			 uint32_t stored)
+{
+	uint8_t key[1 + HS_HASH_LEN] = { 'G' }, v[8];
+
+	memcpy(key + 1, hash, HS_HASH_LEN);
+	hs_le64_put(v, stored);
+	if (on)
+		rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, sizeof(key),
+					  (const char *)v, sizeof(v));
+	else
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
+					     sizeof(key));
+}
+
 /* Parse a refs record or an hrefs one; absent is a count of 0. */
 static int acct_parse(const char *v, size_t vl, size_t want, int64_t *count,
 		      uint32_t *stored)
@@ -350,18 +366,23 @@ static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct h
 					      -sign * (healed ? a->stored : others.stored));
 		}
 	}
+	/* The store's figures, and its garbage records: 'G' hash exists
+	 * exactly while the blob is stored and no entry names it, so GC finds
+	 * garbage without a scan and needs no reference count to trust it. */
 	if (g <= 0 && g2 > 0) {
 		tot[HS_TOTAL_STORED] += st;
 		tot[HS_TOTAL_BLOBS]++;
-		if (gv) {   /* garbage GC had not reclaimed yet */
+		if (gv) {   /* garbage GC had not reclaimed yet: referenced again */
 			tot[HS_TOTAL_GARBAGE] -= sg;
 			tot[HS_TOTAL_GARBAGE_BLOBS]--;
+			garbage_mark(s, b->wb, a->hash, false, 0);
 		}
 	} else if (g > 0 && g2 <= 0) {
 		tot[HS_TOTAL_STORED] -= sg;
 		tot[HS_TOTAL_BLOBS]--;
 		tot[HS_TOTAL_GARBAGE] += sg;
 		tot[HS_TOTAL_GARBAGE_BLOBS]++;
+		garbage_mark(s, b->wb, a->hash, true, sg);
 	}
 	return 0;
 }
@@ -518,16 +539,12 @@ int hs_ref__take(hs_store *s, struct hs_batch *b, const uint8_t *hash,
 
 int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash)
 {
-	uint8_t key[1 + HS_HASH_LEN] = { 'G' };
 	int rc;
 
 	if ((rc = blob_pend(s, b, hash)) < 0 || (rc = acct_note(b, hash, -1, 0)) < 0)
 		return rc;
 	ref_merge(s, b->wb, hash, -1, 0, 0);
-	/* A garbage candidate, in the same batch: GC never scans to find one. */
-	memcpy(key + 1, hash, HS_HASH_LEN);
-	rocksdb_writebatch_put_cf(b->wb, s->cf[HS_CF_META], (const char *)key, sizeof(key), "", 0);
-	return 0;
+	return 0;   /* the accounting writes its garbage record if it was the last */
 }
 
 /* ---- blobs -------------------------------------------------------------- */
@@ -753,6 +770,7 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	const rocksdb_column_family_handle_t **cfs = NULL;
 	size_t *klen = NULL, *vlen = NULL, from_len, n = 0;
 	char **vals = NULL, **errs = NULL;
+	uint8_t (*gkeys)[1 + HS_HASH_LEN] = NULL;
 	int64_t garbage = 0, garbage_blobs = 0;
 	ssize_t got;
 	int rc = 0;
@@ -803,24 +821,35 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 		rc = hs_errno_set(-ENOMEM, "out of memory");
 		goto out;
 	}
+	if (!(gkeys = calloc(n ? n : 1, sizeof(*gkeys)))) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
-		keys[i] = (const char *)cand[i];
-		klen[i] = HS_HASH_LEN;
-		cfs[i] = s->cf[HS_CF_REFS];
+		gkeys[i][0] = 'G';
+		memcpy(gkeys[i] + 1, cand[i], HS_HASH_LEN);
+		keys[i] = (const char *)gkeys[i];
+		klen[i] = 1 + HS_HASH_LEN;
+		cfs[i] = s->cf[HS_CF_META];
 	}
 	wb = rocksdb_writebatch_create();
 	pthread_mutex_lock(&s->gc_lock);   /* the fence: see blob_pend */
-	/* Their counts in one MultiGet, under the fence: a batch registers its
-	 * hashes before it probes, and the pending ones are skipped below, so
-	 * no count read here changes before the deletions are written. */
+	/*
+	 * Their garbage records, read again in one MultiGet under the fence:
+	 * the accounting keeps 'G' hash exactly while no entry names the blob,
+	 * and a batch that would name it again registers its hash before it
+	 * probes (the pending ones are skipped below), so a record read here
+	 * still holds when the deletions are written.  A small family, read
+	 * the same on a store of any size: no reference count is read.
+	 */
 	if (n)
 		rocksdb_multi_get_cf(s->db, s->ro, cfs, n, keys, klen, vals, vlen, errs);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		uint8_t key[1 + HS_HASH_LEN] = { 'G' };
+		uint64_t stored;
 
 		out->candidates++;
 		if (errs[i]) {
-			rc = hs_rdb_error(errs[i], "reading a reference count");
+			rc = hs_rdb_error(errs[i], "reading a garbage record");
 			errs[i] = NULL;
 			break;
 		}
@@ -828,25 +857,24 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 			out->busy++;   /* a batch in flight: next time */
 			continue;
 		}
-		memcpy(key + 1, cand[i], HS_HASH_LEN);
-		if (!vals[i] || (vlen[i] == HS_REF_VALUE_LEN &&
-				 (int64_t)hs_le64_get((const uint8_t *)vals[i]) <= 0)) {
-			if (vals[i]) {
-				out->bytes_freed += hs_le32_get((const uint8_t *)vals[i] + 8);
-				garbage -= hs_le32_get((const uint8_t *)vals[i] + 8);
-				garbage_blobs--;
-				out->blobs_freed++;
-			}
-			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS],
-						     (const char *)cand[i], HS_HASH_LEN);
-			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS],
-						     (const char *)cand[i], HS_HASH_LEN);
-		} else if (vlen[i] != HS_REF_VALUE_LEN) {
-			rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vlen[i]);
+		if (!vals[i])
+			continue;   /* named again since the scan: not garbage */
+		if (vlen[i] != 8) {
+			rc = hs_errno_set(-EUCLEAN, "garbage record of %zu bytes (fsck --repair "
+					  "rewrites it)", vlen[i]);
+			break;
 		}
-		if (rc == 0)   /* looked at: referenced again, or reclaimed */
-			rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)key,
-						     sizeof(key));
+		stored = hs_le64_get((const uint8_t *)vals[i]);
+		out->bytes_freed += stored;
+		out->blobs_freed++;
+		garbage -= (int64_t)stored;
+		garbage_blobs--;
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS], (const char *)cand[i],
+					     HS_HASH_LEN);
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS], (const char *)cand[i],
+					     HS_HASH_LEN);
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)gkeys[i],
+					     sizeof(gkeys[i]));
 	}
 	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE, garbage);
 	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE_BLOBS, garbage_blobs);
@@ -869,6 +897,7 @@ out:
 	free(vals);
 	free(errs);
 	free(cfs);
+	free(gkeys);
 	free(cand);
 	return rc;
 }

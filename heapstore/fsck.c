@@ -103,7 +103,16 @@ struct fsck {
 					 without HS_FSCK_REPAIR): hs_fsck__space() */
 	struct fsck_href *hrefs;      /* the recount of hrefs, in key order */
 	size_t n_hrefs, cap_hrefs;
+	struct fsck_garbage *garbage; /* the garbage records there must be, */
+	size_t n_garbage, cap_garbage;/* in hash order */
 	int64_t totals[HS_TOTAL_COUNT], totals_was[HS_TOTAL_COUNT];
+};
+
+/* A garbage record ('G' hash -> le64 stored) there must be: a blob with a
+ * reference record and no entry naming it. */
+struct fsck_garbage {
+	uint8_t hash[HS_HASH_LEN];
+	uint64_t stored;
 };
 
 /* What one hrefs record must say. */
@@ -717,10 +726,18 @@ static int space_note(struct fsck *f, const uint8_t *hash, const struct fsck_ent
 {
 	if (n == 0) {
 		if (record) {   /* garbage GC has not reclaimed yet */
+			struct fsck_garbage *g;
+
 			f->totals[HS_TOTAL_GARBAGE] += eff;
 			f->totals_was[HS_TOTAL_GARBAGE] += was;
 			f->totals[HS_TOTAL_GARBAGE_BLOBS]++;
 			f->totals_was[HS_TOTAL_GARBAGE_BLOBS]++;
+			if (hs_grow((void **)&f->garbage, &f->cap_garbage, f->n_garbage,
+				    sizeof(*f->garbage)) < 0)
+				return -ENOMEM;
+			g = &f->garbage[f->n_garbage++];
+			memcpy(g->hash, hash, HS_HASH_LEN);
+			g->stored = eff;
 		}
 		return 0;
 	}
@@ -893,6 +910,60 @@ static int space_counter(struct fsck *f, const uint8_t *key, size_t kl, int64_t 
 	return 0;
 }
 
+/*
+ * The garbage records against the blobs no entry names (kept in order by
+ * check_hash): GC trusts them, so one for a referenced blob would have it
+ * deleted; one missing leaves a blob no GC will find.
+ */
+static int check_garbage(struct fsck *f)
+{
+	uint8_t start = 'G', end = 'H', v[8];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_iterator_t *it;
+	size_t i = 0;
+	char hex[20], *err = NULL;
+
+	rocksdb_readoptions_set_snapshot(ro, f->snap);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(f->s->db, ro, f->s->cf[HS_CF_META]);
+	rocksdb_iter_seek(it, (const char *)&start, 1);
+	while (rocksdb_iter_valid(it) || i < f->n_garbage) {
+		size_t kl = 0, vl = 0;
+		const uint8_t *k = rocksdb_iter_valid(it) ?
+			(const uint8_t *)rocksdb_iter_key(it, &kl) : NULL;
+		const uint8_t *val = k ? (const uint8_t *)rocksdb_iter_value(it, &vl) : NULL;
+		const struct fsck_garbage *g = i < f->n_garbage ? &f->garbage[i] : NULL;
+		int order = !k ? 1 : !g ? -1 : kl != 1 + HS_HASH_LEN ? -1 :
+			memcmp(k + 1, g->hash, HS_HASH_LEN);
+
+		if (order < 0) {
+			hs_hash_hex(hex, sizeof(hex), kl > 1 ? k + 1 : k);
+			fixable(f, "deleted", "blob %s: a garbage record, but the blob is %s", hex,
+				kl != 1 + HS_HASH_LEN ? "not a hash" : "referenced or gone");
+			space_del(f, HS_CF_META, k, kl);
+			rocksdb_iter_next(it);
+			continue;
+		}
+		hs_hash_hex(hex, sizeof(hex), g->hash);
+		if (order > 0 || vl != 8 || hs_le64_get(val) != g->stored) {
+			uint8_t key[1 + HS_HASH_LEN] = { 'G' };
+
+			fixable(f, "rewritten", "blob %s: nothing names it, its garbage record %s",
+				hex, order > 0 ? "is missing" : "is wrong");
+			memcpy(key + 1, g->hash, HS_HASH_LEN);
+			hs_le64_put(v, g->stored);
+			space_put(f, HS_CF_META, key, sizeof(key), v, sizeof(v));
+		}
+		i++;
+		if (order == 0)
+			rocksdb_iter_next(it);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return err ? hs_rdb_error(err, "fsck: reading garbage records") : 0;
+}
+
 /* Pass 5: the space figures (hrefs, 'R', 'U', 'T') against the recount. */
 static int check_space(struct fsck *f)
 {
@@ -946,6 +1017,8 @@ static int check_space(struct fsck *f)
 			rocksdb_iter_next(it);
 	}
 	if ((rc = scan_end(it, "fsck: reading heap references") ?: rc) < 0)
+		return rc;
+	if ((rc = check_garbage(f)) < 0)
 		return rc;
 	for (size_t j = 0; j < f->n_heaps && rc == 0; j++) {
 		struct fsck_heap *h = &f->heaps[j];
@@ -1023,6 +1096,7 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 	free(f.heaps);
 	free(f.entries);
 	free(f.hrefs);
+	free(f.garbage);
 	return f.problems;
 }
 
@@ -1053,5 +1127,6 @@ int hs_fsck__space(hs_store *s)
 	free(f.heaps);
 	free(f.entries);
 	free(f.hrefs);
+	free(f.garbage);
 	return rc;
 }

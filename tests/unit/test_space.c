@@ -560,7 +560,21 @@ START_TEST(fsck_recounts_and_repairs_the_figures)
 	meta_put_i64('R', id, 12345);
 	meta_put_i64('U', id, 1);
 	meta_put_i64('T', HS_TOTAL_STORED, 7);
-	ck_assert_int_eq(hs_store_fsck(st, 0, on_report, &r), 3);
+	{
+		/* A garbage record for a live blob: GC would delete it. */
+		uint8_t buf[LS], gkey[1 + HS_HASH_LEN] = { 'G' }, v[8] = { 0 };
+		rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+		char *err = NULL;
+
+		content(buf, 1);
+		hs_codec__hash(hs_scratch__get(), buf, LS, gkey + 1);
+		rocksdb_put_cf(hs_store__db(st), wo, hs_store__cf(st, HS_CF_META), (const char *)gkey,
+			       sizeof(gkey), (const char *)v, sizeof(v), &err);
+		ck_assert_ptr_null(err);
+		rocksdb_writeoptions_destroy(wo);
+	}
+	ck_assert_int_eq(hs_store_fsck(st, 0, on_report, &r), 4);
+	ck_assert_msg(strstr(r.text, "a garbage record, but the blob is referenced"), "%s", r.text);
 	ck_assert_msg(strstr(r.text, "heap 'a': referenced bytes says 12345"), "%s", r.text);
 	ck_assert_msg(strstr(r.text, "heap 'a': unique bytes says 1"), "%s", r.text);
 	ck_assert_msg(strstr(r.text, "the store's stored bytes says 7"), "%s", r.text);
@@ -593,6 +607,20 @@ static void downgrade(void)
 
 		if (k[0] == 'R' || k[0] == 'U' || k[0] == 'T')
 			rocksdb_writebatch_delete_cf(wb, hs_store__cf(st, HS_CF_META), k, kl);
+	}
+	rocksdb_iter_destroy(it);
+	/* Format 1 wrote a candidate ('G' hash, empty) at every dropped
+	 * reference, live blobs' included: the upgrade must not let GC trust
+	 * those. */
+	it = rocksdb_create_iterator_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS));
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		uint8_t gkey[1 + HS_HASH_LEN] = { 'G' };
+
+		memcpy(gkey + 1, k, HS_HASH_LEN);
+		rocksdb_writebatch_put_cf(wb, hs_store__cf(st, HS_CF_META), (const char *)gkey,
+					  sizeof(gkey), "", 0);
 	}
 	rocksdb_iter_destroy(it);
 	memcpy(fval, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC));
@@ -636,6 +664,22 @@ START_TEST(format_1_store_is_upgraded_with_exact_figures)
 	ck_assert_int_eq(hs_heap_open(&h[0], st, "a"), 0);
 	ck_assert_int_eq(hs_heap_open(&h[1], st, "b"), 0);
 	expect_exact(h, 2, "after the upgrade");
+	{
+		gc_report r = { 0 };
+		uint8_t buf[LS], want[LS];
+
+		ck_assert_int_eq(gc_run(st, false, &r), 0);
+		ck_assert_uint_eq(r.blobs_freed, 0);   /* every blob is named still */
+		content(want, 9);
+		ck_assert_int_eq(hs_heap_read(h[0], buf, LS, 0), LS);
+		ck_assert(memcmp(buf, want, LS) == 0);
+		for (unsigned i = 1; i < 12; i++) {
+			content(want, 1 + i % 7);
+			ck_assert_int_eq(hs_heap_read(h[i % 2], buf, LS, i * LS), LS);
+			ck_assert_msg(memcmp(buf, want, LS) == 0, "line %u", i);
+		}
+	}
+	expect_exact(h, 2, "after the upgrade and GC");
 	hs_heap_close(h[0]);
 	hs_heap_close(h[1]);
 	fsck_clean();
