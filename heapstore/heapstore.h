@@ -496,13 +496,6 @@ HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
 HS_API int hs_heap_allocate(hs_heap *heap, uint64_t off, uint64_t len);
 
 /**
- * Whether the lines of [@off, @off + @len) that hold nothing yet would fit
- * the heap's quota and the pool now, at the most a line can take
- * (fallocate).  Returns 0, -EDQUOT, -ENOSPC, -EINVAL (overflow).
- */
-HS_API int hs_heap_space_check(hs_heap *heap, uint64_t off, uint64_t len);
-
-/**
  * Call @fn(@arg) when a write refused by a limit starts waiting for space
  * (heapfs wakes its GC).  Set it before the store is used; NULL unsets.
  */

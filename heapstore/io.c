@@ -466,33 +466,6 @@ int hs_heap_allocate(hs_heap *h, uint64_t off, uint64_t len)
 	return rc;
 }
 
-int hs_heap_space_check(hs_heap *h, uint64_t off, uint64_t len)
-{
-	uint64_t first, last, line, present = 0;
-	int rc;
-
-	if (len == 0)
-		return 0;
-	if ((rc = range_check(off, len, HS_HEAP_SIZE_MAX, -EINVAL)) < 0)
-		return rc;
-	first = off >> h->line_shift;
-	last = (off + len - 1) >> h->line_shift;
-	/* One seek per line that holds something: what the range costs is its holes. */
-	for (line = first; line <= last; line++) {
-		uint64_t found;
-
-		rc = hs_heap_line_next(h, HS_VERSION_LIVE, line, &found);
-		if (rc == -ENXIO || (rc == 0 && found > last))
-			break;
-		if (rc < 0)
-			return rc;
-		present++;
-		line = found;
-	}
-	return hs_limit__check(h, (int64_t)(last - first + 1 - present) * HS_CHARGE(h->rec.line_size),
-			       (int64_t)(last - first + 1 - present) * HS_CHARGE(h->rec.line_size));
-}
-
 ssize_t hs_heap_write(hs_heap *h, const void *buf, size_t len, uint64_t off)
 {
 	return hs_heap_pwrite(h, buf, len, off, 0);

@@ -357,21 +357,20 @@ START_TEST(refused_write_waits_for_space_freed_meanwhile)
 }
 END_TEST
 
-START_TEST(space_check_counts_only_the_holes)
+START_TEST(allocate_counts_only_the_holes)
 {
 	hs_heap *h;
 
 	open_store(_i, 0, 0);
 	h = heap_with_quota("app", 8 * CHARGE);
-	ck_assert_int_eq(hs_heap_space_check(h, 0, 8 * LS), 0);
-	ck_assert_int_eq(hs_heap_space_check(h, 0, 9 * LS), -EDQUOT);
+	ck_assert_int_eq(hs_heap_allocate(h, 0, 9 * LS), -EDQUOT);
 	for (uint64_t l = 0; l < 4; l++)
 		ck_assert_int_eq(put(h, l, l + 1, 0), LS);
 	ck_assert_int_eq(hs_store_flush(st), 0);
-	/* 4 lines held: 4 more holes fit, 6 do not (whatever the range). */
-	ck_assert_int_eq(hs_heap_space_check(h, 2 * LS, 6 * LS), 0);
-	ck_assert_int_eq(hs_heap_space_check(h, 0, 10 * LS), -EDQUOT);
-	ck_assert_int_eq(hs_heap_space_check(h, UINT64_MAX - 5, 10), -EINVAL);
+	/* 4 lines written: 4 more holes fit, 6 do not (whatever the range). */
+	ck_assert_int_eq(hs_heap_allocate(h, 2 * LS, 6 * LS), 0);
+	ck_assert_int_eq(hs_heap_allocate(h, 0, 10 * LS), -EDQUOT);
+	ck_assert_int_eq(hs_heap_allocate(h, UINT64_MAX - 5, 10), -EFBIG);
 	hs_heap_close(h);
 }
 END_TEST
@@ -469,7 +468,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(tc, mapped_stores_go_over_as_an_overdraft_the_next_sync_reports, 0, 2);
 	tcase_add_loop_test(tc, transaction_commit_over_the_quota_is_refused_whole, 0, 2);
 	tcase_add_loop_test(tc, refused_write_waits_for_space_freed_meanwhile, 0, 2);
-	tcase_add_loop_test(tc, space_check_counts_only_the_holes, 0, 2);
+	tcase_add_loop_test(tc, allocate_counts_only_the_holes, 0, 2);
 	tcase_add_loop_test(tc, allocated_holes_stay_set_aside_for_their_writes, 0, 2);
 	tcase_add_loop_test(tc, allocated_holes_are_kept_from_other_heaps_in_the_pool, 0, 2);
 	suite_add_tcase(s, tc);
