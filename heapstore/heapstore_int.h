@@ -64,7 +64,12 @@
  *   store->lock).
  * store->acct_lock (blob.c): held by a batch that takes or drops
  *   references from reading the counts it changes to its write returning,
- *   so counts read are exact; a leaf (its sync comes after letting go).
+ *   so counts read are exact; only limit_lock is taken under it (its sync
+ *   comes after letting go).
+ * store->limit_lock (limit.c: reservations, fallocate's holds, the space
+ *   waiters' generation): a leaf, taken under any lock above but
+ *   cache->lock (the cache changes charges with atomics alone).  A writer
+ *   waits for space holding nothing.
  * store->lock (the table of open heaps, the name table, next_heap_id): taken
  *   with at most a heap lock held (closing another heap, hs_heap_delete),
  *   never a stripe or cache->lock, and nothing is taken under it.  So a
