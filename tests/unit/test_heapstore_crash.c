@@ -56,6 +56,7 @@
 
 #define HEAP_MAX ((uint64_t)LINES * LS)
 #define HEAP_NAME "crash"
+#define MIRROR_NAME "mirror"   /* shares the crash heap's contents; not modelled */
 #define KILL_AFTER_READY_MAX_NS 30000000ULL
 #define READY_TIMEOUT_NS 60000000000ULL
 #define CHILD_FLAG "--crash-child"
@@ -197,6 +198,36 @@ static void cps_remove(uint64_t *cps, size_t *ncp, size_t i)
 }
 
 /* The writer: see the file comment.  Runs until killed. */
+/*
+ * A second heap of the same line size that copies lines of the crash heap
+ * (so the two share blobs), punches them, and seals and deletes its own
+ * checkpoints, between the crash heap's operations: no model follows it,
+ * but every kill lands amid batches that move blobs between one holder
+ * and two, which the space figures (unique bytes, garbage records) must
+ * follow exactly, and the fsck after each kill recounts them.
+ */
+static void child_mirror(hs_heap *h, hs_heap *m, struct rng *g, uint8_t *tmp)
+{
+	static uint64_t cps[8];
+	static size_t ncp;
+	uint64_t line = cm_rng_below(g, LINES), v;
+	unsigned what = (unsigned)cm_rng_below(g, 16);
+
+	if (what < 6) {
+		if (hs_heap_read(h, tmp, LS, line * LS) == LS)
+			(void)hs_heap_write(m, tmp, LS, ((line * 7) % LINES) * LS);
+	} else if (what < 8) {
+		(void)hs_heap_punch(m, line * LS, LS);
+	} else if (what == 8 && hs_version_seal(m, NULL, &v) == 0) {
+		if (ncp == 8) {
+			(void)hs_version_delete(m, cps[0]);
+			memmove(cps, cps + 1, 7 * sizeof(*cps));
+			ncp--;
+		}
+		cps[ncp++] = v;
+	}
+}
+
 static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64_t seed)
 {
 	hs_heap_params params = HS_HEAP_PARAMS_INIT;
@@ -206,7 +237,7 @@ static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64
 	hs_version_info *vl = NULL;
 	hs_heap_info info;
 	hs_store *s;
-	hs_heap *h;
+	hs_heap *h, *mirror;
 	int rc;
 
 	if (!buf || !tmp)
@@ -226,6 +257,11 @@ static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64
 	}
 	if (rc < 0)
 		child_fail("hs_heap_open", NULL, rc);
+	params.line_size = LS;
+	if ((rc = hs_heap_create(s, MIRROR_NAME, &params)) < 0 && rc != -EEXIST)
+		child_fail("hs_heap_create mirror", NULL, rc);
+	if ((rc = hs_heap_open(&mirror, s, MIRROR_NAME)) < 0)
+		child_fail("hs_heap_open mirror", NULL, rc);
 	if ((rc = hs_heap_info_get(h, &info)) < 0)
 		child_fail("hs_heap_info_get", NULL, rc);
 	if ((rc = hs_version_list(h, &vl, &nv)) < 0)
@@ -264,9 +300,11 @@ static void __attribute__((noreturn)) child_heap(const char *dir, int fd, uint64
 		for (uint64_t i = 0; i < n_ops; i++) {
 			struct op ops[2];
 			int k = cm_op_pick(&g, w, cps, ncp, ops);
+			struct rng mg = { seed ^ cm_mix64(w * 64 + i) ^ 0x6d6972726f72ULL };
 
 			for (int j = 0; j < k; j++)
 				child_do(fd, h, &ops[j], buf, tmp);
+			child_mirror(h, mirror, &mg, tmp);
 		}
 		memset(&op, 0, sizeof(op));
 		op.type = OP_SEAL;
@@ -908,6 +946,10 @@ static void final_check(struct run *r, struct rng *g)
 
 	snprintf(r->where, sizeof(r->where), "final (seed %" PRIu64 ")", r->seed);
 	ck_assert_msg(rc == 0, "%s: open: %d %s", r->where, rc, hs_error_last());
+	/* The mirror goes first: what follows counts the crash heap alone. */
+	rc = hs_heap_delete(s, MIRROR_NAME);
+	ck_assert_msg(rc == 0 || rc == -ENOENT, "%s: mirror delete: %d %s", r->where, rc,
+		      hs_error_last());
 	if (r->m.created) {
 		ck_assert_int_eq(hs_heap_open(&h, s, HEAP_NAME), 0);
 		while (r->m.n_cps) {
