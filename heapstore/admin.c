@@ -85,29 +85,6 @@ out:
 	return rc < 0 ? rc : hs_heap__purge(s, id);
 }
 
-/* 'U': kept in batches of any heap (a blob another heap drops can become
- * this one's alone), so read from the store, not held in the object. */
-static int unique_get(hs_heap *h, uint64_t *out)
-{
-	uint8_t key[HS_META_KEY_MAX];
-	size_t kl = hs_key__meta(key, 'U', h->id, NULL), vl = 0;
-	char *val = NULL;
-	int rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
-
-	*out = 0;
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	if (vl == 8)
-		*out = hs_le64_get((const uint8_t *)val);
-	else
-		rc = hs_errno_set(-EUCLEAN, "heap '%s': unique bytes counter is damaged",
-				  h->rec.name);
-	rocksdb_free(val);
-	return rc;
-}
-
 void hs_store_totals_get(hs_store *s, hs_store_totals *out)
 {
 	int64_t v[HS_TOTAL_COUNT];
@@ -162,7 +139,14 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->bytes_charged = (uint64_t)atomic_load(&h->charged);
 		out->bytes_overdraft = (uint64_t)atomic_load(&h->overdraft);
 		out->bytes_held = hs_limit__held(h);
-		rc = unique_get(h, &out->bytes_unique);
+		/* 'U' moves in batches of any heap (a blob another heap lets go
+		 * can become this one's alone): read, not kept in the object. */
+		{
+			int64_t u;
+
+			if ((rc = hs_store__get_counter(h->store, 'U', h->id, &u)) == 0)
+				out->bytes_unique = (uint64_t)u;
+		}
 		hs_cache__heap_info(h, out);
 	}
 	pthread_rwlock_unlock(&h->lock);

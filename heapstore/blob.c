@@ -391,14 +391,11 @@ static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct h
 static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref,
 		      int64_t tot[HS_TOTAL_COUNT])
 {
-	size_t n = 0, m;
-	const char **keys = NULL;
-	size_t *klen = NULL, *vlen = NULL;
-	char **vals = NULL, **errs = NULL;
-	const rocksdb_column_family_handle_t **cfs = NULL;
+	struct hs_multiget mg;
 	uint8_t (*hk)[HS_HREF_KEY_LEN] = NULL;
+	size_t n = 0;
 	int64_t uniq = 0;
-	int rc = 0;
+	int rc;
 
 	qsort(b->acct, b->n_acct, sizeof(*b->acct), acct_cmp);
 	for (size_t i = 0; i < b->n_acct; i++) {
@@ -411,37 +408,21 @@ static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref
 		}
 	}
 	b->n_acct = n;
-	m = 2 * n;
-	keys = calloc(m, sizeof(*keys));
-	klen = calloc(m, sizeof(*klen));
-	vlen = calloc(m, sizeof(*vlen));
-	vals = calloc(m, sizeof(*vals));
-	errs = calloc(m, sizeof(*errs));
-	cfs = calloc(m, sizeof(*cfs));
-	hk = calloc(n, sizeof(*hk));
-	if (!keys || !klen || !vlen || !vals || !errs || !cfs || !hk) {
+	if ((rc = hs_multiget__init(&mg, 2 * n)) < 0)
+		return rc;
+	if (!(hk = calloc(n ? n : 1, sizeof(*hk)))) {
 		rc = hs_errno_set(-ENOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		hs_key__href(hk[i], b->acct[i].hash, id);
-		keys[2 * i] = (const char *)b->acct[i].hash;
-		klen[2 * i] = HS_HASH_LEN;
-		cfs[2 * i] = s->cf[HS_CF_REFS];
-		keys[2 * i + 1] = (const char *)hk[i];
-		klen[2 * i + 1] = HS_HREF_KEY_LEN;
-		cfs[2 * i + 1] = s->cf[HS_CF_HREFS];
+		hs_multiget__set(&mg, 2 * i, s, HS_CF_REFS, b->acct[i].hash, HS_HASH_LEN);
+		hs_multiget__set(&mg, 2 * i + 1, s, HS_CF_HREFS, hk[i], HS_HREF_KEY_LEN);
 	}
-	rocksdb_multi_get_cf(s->db, s->ro, cfs, m, keys, klen, vals, vlen, errs);
-	for (size_t i = 0; i < m; i++) {
-		if (errs[i] && rc == 0)
-			rc = hs_rdb_error(errs[i], "reading reference counts");
-		else if (errs[i])
-			rocksdb_free(errs[i]);
-	}
+	rc = hs_multiget__run(&mg, s, "reading reference counts");
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = acct_one(s, id, b, &b->acct[i], vals[2 * i], vlen[2 * i], vals[2 * i + 1],
-			      vlen[2 * i + 1], ref, &uniq, tot);
+		rc = acct_one(s, id, b, &b->acct[i], mg.vals[2 * i], mg.vlen[2 * i],
+			      mg.vals[2 * i + 1], mg.vlen[2 * i + 1], ref, &uniq, tot);
 	if (rc == 0) {
 		counter_merge(s, b->wb, 'R', id, *ref);
 		counter_merge(s, b->wb, 'U', id, uniq);
@@ -449,14 +430,7 @@ static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref
 			counter_merge(s, b->wb, 'T', (uint64_t)k, tot[k]);
 	}
 out:
-	for (size_t i = 0; vals && i < m; i++)
-		rocksdb_free(vals[i]);
-	free(keys);
-	free(klen);
-	free(vlen);
-	free(vals);
-	free(errs);
-	free(cfs);
+	hs_multiget__free(&mg);
 	free(hk);
 	return rc;
 }
@@ -724,13 +698,16 @@ int hs_store_usage_get(hs_store *s, hs_store_usage *out)
 
 /* ---- reclaiming garbage ---------------------------------------------------- */
 
+/* A garbage record's key: 'G' and the blob's hash. */
+typedef uint8_t gc_key[1 + HS_HASH_LEN];
+
 /*
- * Up to @max candidates into @cand, from @from (@from_len bytes, 0: the
- * first) up to @to (0 bytes: the last).  Returns how many, or -errno.
+ * Up to @max garbage records' keys into @cand, from @from (@from_len
+ * bytes, 0: the first) up to @to (0 bytes: the last).  Returns how many,
+ * or -errno.
  */
 static ssize_t gc_candidates(hs_store *s, const uint8_t *from, size_t from_len,
-			     const uint8_t *to, size_t to_len, uint8_t (*cand)[HS_HASH_LEN],
-			     size_t max)
+			     const uint8_t *to, size_t to_len, gc_key *cand, size_t max)
 {
 	uint8_t start = 'G', end = 'H';
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
@@ -751,8 +728,8 @@ static ssize_t gc_candidates(hs_store *s, const uint8_t *from, size_t from_len,
 		size_t kl;
 		const char *k = rocksdb_iter_key(it, &kl);
 
-		if (kl == 1 + HS_HASH_LEN && k[0] == 'G')
-			memcpy(cand[n++], k + 1, HS_HASH_LEN);
+		if (kl == sizeof(gc_key) && k[0] == 'G')
+			memcpy(cand[n++], k, sizeof(gc_key));
 	}
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
@@ -765,15 +742,12 @@ static ssize_t gc_candidates(hs_store *s, const uint8_t *from, size_t from_len,
 int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 {
 	rocksdb_writebatch_t *wb;
-	uint8_t (*cand)[HS_HASH_LEN], from[1 + HS_HASH_LEN];
-	const char **keys = NULL;
-	const rocksdb_column_family_handle_t **cfs = NULL;
-	size_t *klen = NULL, *vlen = NULL, from_len, n = 0;
-	char **vals = NULL, **errs = NULL;
-	uint8_t (*gkeys)[1 + HS_HASH_LEN] = NULL;
+	gc_key *cand, from;
+	struct hs_multiget mg;
+	size_t from_len, n;
 	int64_t garbage = 0, garbage_blobs = 0;
 	ssize_t got;
-	int rc = 0;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (s->read_only)
@@ -802,36 +776,18 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	n = (size_t)got;
 	out->more = n == max;
 	pthread_mutex_lock(&s->gc_lock);
-	if (n == max) {   /* next time: just after the last one read */
-		s->gc_cursor[0] = 'G';
-		memcpy(s->gc_cursor + 1, cand[n - 1], HS_HASH_LEN);
-		s->gc_cursor_len = 1 + HS_HASH_LEN;   /* a busy one is read again: fine */
-	} else {
-		s->gc_cursor_len = 0;
-	}
+	/* Next time: from the last one read (a busy one is read again: fine). */
+	s->gc_cursor_len = n == max ? sizeof(gc_key) : 0;
+	if (n == max)
+		memcpy(s->gc_cursor, cand[n - 1], sizeof(gc_key));
 	pthread_mutex_unlock(&s->gc_lock);
 
-	keys = calloc(n ? n : 1, sizeof(*keys));
-	klen = calloc(n ? n : 1, sizeof(*klen));
-	vlen = calloc(n ? n : 1, sizeof(*vlen));
-	vals = calloc(n ? n : 1, sizeof(*vals));
-	errs = calloc(n ? n : 1, sizeof(*errs));
-	cfs = calloc(n ? n : 1, sizeof(*cfs));
-	if (!keys || !klen || !vlen || !vals || !errs || !cfs) {
-		rc = hs_errno_set(-ENOMEM, "out of memory");
-		goto out;
+	if ((rc = hs_multiget__init(&mg, n)) < 0) {
+		free(cand);
+		return rc;
 	}
-	if (!(gkeys = calloc(n ? n : 1, sizeof(*gkeys)))) {
-		rc = hs_errno_set(-ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		gkeys[i][0] = 'G';
-		memcpy(gkeys[i] + 1, cand[i], HS_HASH_LEN);
-		keys[i] = (const char *)gkeys[i];
-		klen[i] = 1 + HS_HASH_LEN;
-		cfs[i] = s->cf[HS_CF_META];
-	}
+	for (size_t i = 0; i < n; i++)
+		hs_multiget__set(&mg, i, s, HS_CF_META, cand[i], sizeof(gc_key));
 	wb = rocksdb_writebatch_create();
 	pthread_mutex_lock(&s->gc_lock);   /* the fence: see blob_pend */
 	/*
@@ -842,39 +798,34 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	 * still holds when the deletions are written.  A small family, read
 	 * the same on a store of any size: no reference count is read.
 	 */
-	if (n)
-		rocksdb_multi_get_cf(s->db, s->ro, cfs, n, keys, klen, vals, vlen, errs);
+	rc = hs_multiget__run(&mg, s, "reading garbage records");
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		const uint8_t *hash = cand[i] + 1;
 		uint64_t stored;
 
 		out->candidates++;
-		if (errs[i]) {
-			rc = hs_rdb_error(errs[i], "reading a garbage record");
-			errs[i] = NULL;
-			break;
-		}
-		if (*pending_find(s, cand[i])) {
+		if (*pending_find(s, hash)) {
 			out->busy++;   /* a batch in flight: next time */
 			continue;
 		}
-		if (!vals[i])
+		if (!mg.vals[i])
 			continue;   /* named again since the scan: not garbage */
-		if (vlen[i] != 8) {
+		if (mg.vlen[i] != 8) {
 			rc = hs_errno_set(-EUCLEAN, "garbage record of %zu bytes (fsck --repair "
-					  "rewrites it)", vlen[i]);
+					  "rewrites it)", mg.vlen[i]);
 			break;
 		}
-		stored = hs_le64_get((const uint8_t *)vals[i]);
+		stored = hs_le64_get((const uint8_t *)mg.vals[i]);
 		out->bytes_freed += stored;
 		out->blobs_freed++;
 		garbage -= (int64_t)stored;
 		garbage_blobs--;
-		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS], (const char *)cand[i],
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_BLOBS], (const char *)hash,
 					     HS_HASH_LEN);
-		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS], (const char *)cand[i],
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_REFS], (const char *)hash,
 					     HS_HASH_LEN);
-		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)gkeys[i],
-					     sizeof(gkeys[i]));
+		rocksdb_writebatch_delete_cf(wb, s->cf[HS_CF_META], (const char *)cand[i],
+					     sizeof(gc_key));
 	}
 	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE, garbage);
 	counter_merge(s, wb, 'T', HS_TOTAL_GARBAGE_BLOBS, garbage_blobs);
@@ -885,19 +836,7 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	}
 	pthread_mutex_unlock(&s->gc_lock);
 	rocksdb_writebatch_destroy(wb);
-out:
-	for (size_t i = 0; vals && i < n; i++) {
-		rocksdb_free(vals[i]);
-		if (errs[i])
-			rocksdb_free(errs[i]);
-	}
-	free(keys);
-	free(klen);
-	free(vlen);
-	free(vals);
-	free(errs);
-	free(cfs);
-	free(gkeys);
+	hs_multiget__free(&mg);
 	free(cand);
 	return rc;
 }

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -22,6 +23,84 @@ int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 	if (err)
 		return hs_rdb_error(err, "store read");
 	return *val ? 0 : -ENOENT;
+}
+
+int hs_store__get_counter(hs_store *s, char tag, uint64_t id, int64_t *out)
+{
+	uint8_t key[HS_META_KEY_MAX];
+	size_t kl = hs_key__meta(key, tag, id, NULL), vl = 0;
+	char *val = NULL;
+	int rc = hs_store__get(s, HS_CF_META, NULL, key, kl, &val, &vl);
+
+	*out = 0;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (vl == 8)
+		*out = (int64_t)hs_le64_get((const uint8_t *)val);
+	else
+		rc = hs_errno_set(-EUCLEAN, "%s: counter '%c' %llu is %zu bytes, not 8", s->dir,
+				  tag, (unsigned long long)id, vl);
+	rocksdb_free(val);
+	return rc;
+}
+
+int hs_multiget__init(struct hs_multiget *m, size_t n)
+{
+	size_t c = n ? n : 1;
+
+	memset(m, 0, sizeof(*m));
+	m->n = n;
+	m->keys = calloc(c, sizeof(*m->keys));
+	m->klen = calloc(c, sizeof(*m->klen));
+	m->cfs = calloc(c, sizeof(*m->cfs));
+	m->vals = calloc(c, sizeof(*m->vals));
+	m->vlen = calloc(c, sizeof(*m->vlen));
+	m->errs = calloc(c, sizeof(*m->errs));
+	if (!m->keys || !m->klen || !m->cfs || !m->vals || !m->vlen || !m->errs) {
+		hs_multiget__free(m);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+void hs_multiget__set(struct hs_multiget *m, size_t i, hs_store *s, enum hs_cf cf,
+		      const void *key, size_t klen)
+{
+	m->keys[i] = key;
+	m->klen[i] = klen;
+	m->cfs[i] = s->cf[cf];
+}
+
+int hs_multiget__run(struct hs_multiget *m, hs_store *s, const char *what)
+{
+	int rc = 0;
+
+	if (m->n)
+		rocksdb_multi_get_cf(s->db, s->ro, m->cfs, m->n, m->keys, m->klen, m->vals,
+				     m->vlen, m->errs);
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->errs[i] && rc == 0)
+			rc = hs_rdb_error(m->errs[i], what);
+		else if (m->errs[i])
+			rocksdb_free(m->errs[i]);
+		m->errs[i] = NULL;
+	}
+	return rc;
+}
+
+void hs_multiget__free(struct hs_multiget *m)
+{
+	for (size_t i = 0; m->vals && i < m->n; i++)
+		rocksdb_free(m->vals[i]);
+	free(m->keys);
+	free(m->klen);
+	free(m->cfs);
+	free(m->vals);
+	free(m->vlen);
+	free(m->errs);
+	memset(m, 0, sizeof(*m));
 }
 
 static int write_stopped(hs_store *s)

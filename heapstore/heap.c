@@ -249,27 +249,14 @@ static void heap_free(hs_heap *h)
 	free(h);
 }
 
-/* Counter @tag of heap @h ('C' lines used, 'R' referenced bytes); absent is 0. */
+/* Counter @tag of heap @h ('C' lines used, 'R' referenced bytes). */
 static int counter_load(hs_heap *h, char tag, atomic_int_fast64_t *out)
 {
-	uint8_t key[HS_META_KEY_MAX];
-	size_t kl = hs_key__meta(key, tag, h->id, NULL);
-	char *val = NULL;
-	size_t vl = 0;
-	int rc = hs_store__get(h->store, HS_CF_META, NULL, key, kl, &val, &vl);
+	int64_t v;
+	int rc = hs_store__get_counter(h->store, tag, h->id, &v);
 
-	if (rc == -ENOENT) {
-		atomic_store(out, 0);
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	if (vl != 8)
-		rc = hs_errno_set(-EUCLEAN, "counter '%c' of heap '%s' is damaged", tag,
-				  h->rec.name);
-	else
-		atomic_store(out, (int64_t)hs_le64_get((const uint8_t *)val));
-	rocksdb_free(val);
+	if (rc == 0)
+		atomic_store(out, v);
 	return rc;
 }
 

@@ -391,6 +391,25 @@ int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 		  const void *key, size_t klen, char **val, size_t *vlen);
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync);
 int hs_store__sync(hs_store *s);
+/* Meta counter @tag @id ('C', 'R', 'U', 'T'): absent is 0; -EUCLEAN if it
+ * is not 8 bytes. */
+int hs_store__get_counter(hs_store *s, char tag, uint64_t id, int64_t *out);
+/* Point reads of many keys in one MultiGet: init, set each key, run (the
+ * first error, with @what), read vals[i] (NULL: absent), free. */
+struct hs_multiget {
+	size_t n;
+	const char **keys;
+	size_t *klen;
+	const rocksdb_column_family_handle_t **cfs;
+	char **vals;
+	size_t *vlen;
+	char **errs;
+};
+int hs_multiget__init(struct hs_multiget *m, size_t n);
+void hs_multiget__set(struct hs_multiget *m, size_t i, hs_store *s, enum hs_cf cf,
+		      const void *key, size_t klen);
+int hs_multiget__run(struct hs_multiget *m, hs_store *s, const char *what);
+void hs_multiget__free(struct hs_multiget *m);
 int hs_iter__error(rocksdb_iterator_t *it, const char *what);
 int hs_iter__finish(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, int rc,
 		    const char *what);
@@ -418,6 +437,9 @@ void hs_limit__wait(hs_store *s, uint64_t gen, uint64_t deadline_ns);
 /* Charge @bytes for a line becoming dirty, if the limits allow (with
  * @mapped, whatever they say: an overdraft); and release a charge. */
 int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped);
+/* Whether anything limits @h (a quota, the pool, a fallocate hold): if not,
+ * a write need not look at its line's state or take the limits lock. */
+bool hs_limit__any(hs_heap *h);
 void hs_limit__uncharge(hs_heap *h, int64_t bytes);
 /* fallocate's holds (limit.c): hold the holes of lines [first, last]
  * (-EDQUOT, -ENOSPC), take one line's hold as a write fills it (@transfer:

@@ -225,17 +225,19 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 		/* A line becoming dirty is charged first (blob.c, limits); one
 		 * the charges refuse is written through at its exact cost. */
 		charged = exact = false;
-		if (rc == 0 && !hs_cache__is_dirty(h, cl) && src &&
-		    hs_limit__hold_take(h, line, true)) {
-			charged = true;   /* fallocated: its hold is the charge */
-		} else if (rc == 0 && !hs_cache__is_dirty(h, cl)) {
-			rc = hs_limit__charge(h, HS_CHARGE(ls), mapped);
-			charged = rc == 0;
-			if (rc == -EDQUOT || rc == -ENOSPC) {
-				rc = write_exact(h, cl, line, in, src ? src + done : NULL, n);
-				exact = true;
+		if (rc == 0 && hs_limit__any(h) && !hs_cache__is_dirty(h, cl)) {
+			if (src && hs_limit__hold_take(h, line, true)) {
+				charged = true;   /* fallocated: its hold is the charge */
+			} else {
+				rc = hs_limit__charge(h, HS_CHARGE(ls), mapped);
+				charged = rc == 0;
+				if (rc == -EDQUOT || rc == -ENOSPC) {
+					rc = write_exact(h, cl, line, in,
+							 src ? src + done : NULL, n);
+					exact = true;
+				}
 			}
-		}
+		}   /* with no limit at all, hs_cache__dirty() charges it */
 		if (rc == 0 && !exact) {
 			if (src)
 				memcpy(hs_cache__data(cl) + in, src + done, n);

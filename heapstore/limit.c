@@ -68,19 +68,6 @@ static int64_t reserved_unused(hs_store *s, uint64_t id)
 	return sum;
 }
 
-static int64_t meta_i64(hs_store *s, char tag, uint64_t id)
-{
-	uint8_t key[HS_META_KEY_MAX];
-	size_t kl = hs_key__meta(key, tag, id, NULL), vl = 0;
-	char *val = NULL;
-	int64_t v = 0;
-
-	if (hs_store__get(s, HS_CF_META, NULL, key, kl, &val, &vl) == 0 && vl == 8)
-		v = (int64_t)hs_le64_get((const uint8_t *)val);
-	rocksdb_free(val);
-	return v;
-}
-
 int hs_limit__load(hs_store *s)
 {
 	uint8_t start = 'H', end = 'I';
@@ -97,10 +84,12 @@ int hs_limit__load(hs_store *s)
 		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
 		struct hs_heap_rec rec;
 		uint64_t id = kl == 9 ? hs_be64_get(k + 1) : 0;
+		int64_t ref;
 
 		if (kl == 9 && hs_heap_rec__decode(&rec, v, vl) == 0 &&
-		    rec.state == HS_HEAP_LIVE && rec.reserve)
-			rc = hs_limit__reserve_set(s, id, rec.reserve, meta_i64(s, 'R', id));
+		    rec.state == HS_HEAP_LIVE && rec.reserve &&
+		    (rc = hs_store__get_counter(s, 'R', id, &ref)) == 0)
+			rc = hs_limit__reserve_set(s, id, rec.reserve, ref);
 	}
 	return hs_iter__finish(it, ro, rc, "reading the heaps' reservations");
 }
@@ -250,16 +239,16 @@ int hs_limit__check(hs_heap *h, int64_t ref, int64_t stored)
 	return rc;
 }
 
+bool hs_limit__any(hs_heap *h)
+{
+	return h->rec.quota || h->store->pool_bytes || atomic_load(&h->store->holds_any);
+}
+
 int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped)
 {
 	hs_store *s = h->store;
 	int rc;
 
-	if (!h->rec.quota && !s->pool_bytes) {   /* no limit: no lock per line */
-		atomic_fetch_add(&h->charged, bytes);
-		atomic_fetch_add(&s->charged, bytes);
-		return 0;
-	}
 	pthread_mutex_lock(&s->limit_lock);
 	rc = check_locked(h, bytes, bytes);
 	if (rc < 0 && mapped) {

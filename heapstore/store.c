@@ -408,20 +408,12 @@ static int format_check(hs_store *s)
 static int totals_load(hs_store *s)
 {
 	for (int k = 0; k < HS_TOTAL_COUNT; k++) {
-		uint8_t key[HS_META_KEY_MAX];
-		size_t kl = hs_key__meta(key, 'T', (uint64_t)k, NULL), vl = 0;
-		char *val = NULL;
-		int rc = hs_store__get(s, HS_CF_META, s->ro, key, kl, &val, &vl);
+		int64_t v;
+		int rc = hs_store__get_counter(s, 'T', (uint64_t)k, &v);
 
-		if (rc == -ENOENT)
-			continue;
 		if (rc < 0)
 			return rc;
-		if (vl == 8)
-			atomic_store(&s->totals[k], (int64_t)hs_le64_get((const uint8_t *)val));
-		rocksdb_free(val);
-		if (vl != 8)
-			return hs_errno_set(-EUCLEAN, "%s: store figure %d is damaged", s->dir, k);
+		atomic_store(&s->totals[k], v);
 	}
 	return 0;
 }
