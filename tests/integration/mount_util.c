@@ -9,12 +9,14 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1023,4 +1025,42 @@ const char *mu_readlink_at(const char *rel)
 	ck_assert_msg(n >= 0, "readlink %s: %s", rel, strerror(errno));
 	buf[n] = '\0';
 	return buf;
+}
+
+int mu_run_out(char **out, const char *const *argv)
+{
+	int st = mu_run(mu_in_root("run.out"), mu_in_root("run.err"),
+			(char *const *)(uintptr_t)argv);
+
+	*out = mu_slurp(mu_in_root("run.out"), NULL);
+	ck_assert_ptr_nonnull(*out);
+	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+uint64_t mu_text_u64(const char *rel, const char *key)
+{
+	char *text = mu_slurp(mu_at("%s", rel), NULL), want[96];
+	const char *p;
+	uint64_t v;
+
+	ck_assert_ptr_nonnull(text);
+	snprintf(want, sizeof(want), "\n%s: ", key);
+	if (strncmp(text, want + 1, strlen(want + 1)) == 0)
+		p = text + strlen(want + 1);
+	else if ((p = strstr(text, want)))
+		p += strlen(want);
+	ck_assert_msg(p, "%s has no %s:\n%s", rel, key, text);
+	v = strtoull(p, NULL, 10);
+	free(text);
+	return v;
+}
+
+uint64_t mu_xattr_u64(const char *rel, const char *name)
+{
+	char buf[64];
+	ssize_t n = getxattr(mu_at("%s", rel), name, buf, sizeof(buf) - 1);
+
+	ck_assert_msg(n > 0, "getxattr %s %s: %s", rel, name, strerror(errno));
+	buf[n] = '\0';
+	return strtoull(buf, NULL, 10);
 }

@@ -124,6 +124,14 @@ int mu_sh(const char *out_path, const char *cmd);
 
 /* The whole file (NUL-terminated, length in *@len if @len); NULL + errno on failure. */
 char *mu_slurp(const char *path, size_t *len);
+/* Run @argv (NULL-terminated): its exit code (-1 if it did not exit), its
+ * stdout in *@out (free it); its stderr stays in mu_in_root("run.err"). */
+int mu_run_out(char **out, const char *const *argv);
+/* The number after "@key: " at the start of a line of the file @rel under
+ * the mount (a stat file, .heapfs/pool); fails the test if there is none. */
+uint64_t mu_text_u64(const char *rel, const char *key);
+/* A number-valued attribute of @rel under the mount. */
+uint64_t mu_xattr_u64(const char *rel, const char *name);
 
 /*
  * The names in @dir in readdir order without "." and "..", each followed

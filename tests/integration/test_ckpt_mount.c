@@ -41,29 +41,9 @@ static void set_attr(const char *name, const char *value)
 		      "setxattr %s=%s: %s", name, value, strerror(errno));
 }
 
-/* The value of "KEY: N" in app/stat. */
-static uint64_t stat_u64(const char *key)
-{
-	char *text = mu_slurp(mu_at("app/stat"), NULL), *p;
-	size_t kl = strlen(key);
-	uint64_t v = 0;
-
-	ck_assert_ptr_nonnull(text);
-	for (p = text; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-		if (strncmp(p, key, kl) == 0 && p[kl] == ':') {
-			v = strtoull(p + kl + 1, NULL, 10);
-			free(text);
-			return v;
-		}
-	}
-	free(text);
-	ck_abort_msg("app/stat has no %s", key);
-	return 0;
-}
-
 static uint64_t n_checkpoints(void)
 {
-	return stat_u64("checkpoints");
+	return mu_text_u64("app/stat", "checkpoints");
 }
 
 static uint64_t wait_checkpoints(uint64_t at_least, double timeout_s)
@@ -220,10 +200,11 @@ START_TEST(keep_leaves_exactly_n_unlabelled_and_every_labelled)
 	/* Automatic ones are trimmed the same way. */
 	set_attr("user.heapfs.autocheckpoint", "interval=100ms");
 	for (int i = 0; i < 4; i++) {
-		uint64_t n = stat_u64("version");
+		uint64_t n = mu_text_u64("app/stat", "version");
 
 		fill((uint64_t)i + 20, 0, LS);
-		for (double end = mu_now() + 10; stat_u64("version") == n && mu_now() < end;)
+		for (double end = mu_now() + 10;
+		     mu_text_u64("app/stat", "version") == n && mu_now() < end;)
 			mu_sleep_ms(20);
 	}
 	set_attr("user.heapfs.autocheckpoint", "off");
@@ -232,7 +213,7 @@ START_TEST(keep_leaves_exactly_n_unlabelled_and_every_labelled)
 	ck_assert_uint_eq(numbers, 4);
 	ck_assert(gold);
 	ck_assert_uint_eq(n_checkpoints(), 4);
-	ck_assert_uint_ge(stat_u64("version"), 12);   /* 4 more were taken */
+	ck_assert_uint_ge(mu_text_u64("app/stat", "version"), 12);   /* 4 more were taken */
 }
 END_TEST
 

@@ -19,15 +19,7 @@
 #define LS 65536
 
 /* heapctl ARGS...: its exit code, its stdout in *@out (free it). */
-#define HEAPCTL(out, ...) heapctl(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
-static int heapctl(char **out, const char **argv)
-{
-	int st = mu_run(mu_in_root("ctl.out"), mu_in_root("ctl.err"), (char *const *)(uintptr_t)argv);
-
-	*out = mu_slurp(mu_in_root("ctl.out"), NULL);
-	ck_assert_ptr_nonnull(*out);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define HEAPCTL(out, ...) mu_run_out(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
 
 /* `du -sb` of the daemon's store, in bytes. */
 static uint64_t store_du(void)

@@ -223,17 +223,6 @@ static char *squeeze(const char *s)
 	return out;
 }
 
-/* A number-valued attribute of @rel under the mount. */
-static unsigned long long xattr_u64(const char *rel, const char *name)
-{
-	char buf[64];
-	ssize_t n = getxattr(mu_at("%s", rel), name, buf, sizeof(buf) - 1);
-
-	ck_assert_msg(n > 0, "getxattr %s %s: %s", rel, name, strerror(errno));
-	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
-}
-
 /* It exited 0 with nothing on stderr, and its JSON is exactly @want (whitespace aside). */
 static void ok_json(const struct run *r, const char *want)
 {
@@ -336,23 +325,6 @@ static char *slurp_at(const char *rel)
 
 	ck_assert_msg(t != NULL, "read %s: %s", rel, strerror(errno));
 	return t;
-}
-
-/* The number after "@key: " in the key: value file @rel. */
-static uint64_t stat_u64(const char *rel, const char *key)
-{
-	char *t = slurp_at(rel), want[64], *p;
-	unsigned long long v = 0;
-
-	snprintf(want, sizeof(want), "%s: ", key);
-	for (p = t; (p = strstr(p, want)); p++) {
-		if (p == t || p[-1] == '\n')
-			break;
-	}
-	ck_assert_msg(p && sscanf(p + strlen(want), "%llu", &v) == 1, "%s has no \"%s\":\n%s",
-		      rel, want, t);
-	free(t);
-	return v;
 }
 
 /* readdir of @dir holds exactly the names in @want, in any order. */
@@ -486,8 +458,8 @@ START_TEST(ls_lists_every_heap_in_name_order)
 	{
 		/* The space figures: the same as the heap's attributes. */
 		char json[1024];
-		unsigned long long ref = xattr_u64("alpha", "user.heapfs.referenced");
-		unsigned long long uniq = xattr_u64("alpha", "user.heapfs.unique");
+		unsigned long long ref = mu_xattr_u64("alpha", "user.heapfs.referenced");
+		unsigned long long uniq = mu_xattr_u64("alpha", "user.heapfs.unique");
 
 		ck_assert_uint_gt(ref, 0);
 		ck_assert_uint_eq(uniq, ref);   /* nothing else holds its lines */
@@ -537,11 +509,11 @@ START_TEST(stat_prints_every_field)
 		    "\"owner\":0,\"group\":0,\"mode\":\"0700\",\"referenced\":",
 		    "\"lines_dirty\":0", NULL);
 	/* The mount's stat file tells the same story. */
-	ck_assert_uint_eq(stat_u64("app/stat", "size"), 262144);
-	ck_assert_uint_eq(stat_u64("app/stat", "lines_used"), 1);
-	ck_assert_uint_eq(stat_u64("app/stat", "version"), 2);
-	ck_assert_uint_eq(stat_u64("app/stat", "checkpoints"), 1);
-	ck_assert_uint_eq(stat_u64("app/stat", "state_size"), 4);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "size"), 262144);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "lines_used"), 1);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "version"), 2);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "checkpoints"), 1);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "state_size"), 4);
 }
 END_TEST
 
@@ -633,7 +605,7 @@ static const char *ckpt_row(unsigned v, const char *label, unsigned lines)
 	snprintf(rel, sizeof(rel), "app/checkpoints/%u/stat", v);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
 	snprintf(row, sizeof(row), "%8u  %-19s  %-20s %8u %12llu\n", v, when, label, lines,
-		 (unsigned long long)stat_u64(rel, "bytes"));
+		 (unsigned long long)mu_text_u64(rel, "bytes"));
 	return row;
 }
 
@@ -652,8 +624,8 @@ START_TEST(checkpoints_lists_versions_labels_and_changes)
 	fill_at("app", 2, 3 * LS, 10);
 	ok_out(CTL("checkpoint", "app", "--label", "third"), "3\n");
 
-	ck_assert_uint_gt(stat_u64("app/checkpoints/1/stat", "bytes"), 0);
-	ck_assert_uint_eq(stat_u64("app/checkpoints/2/stat", "bytes"), 0);
+	ck_assert_uint_gt(mu_text_u64("app/checkpoints/1/stat", "bytes"), 0);
+	ck_assert_uint_eq(mu_text_u64("app/checkpoints/2/stat", "bytes"), 0);
 	n = (size_t)snprintf(want, sizeof(want), CKPTS_HEADER "%s", ckpt_row(1, "", 2));
 	n += (size_t)snprintf(want + n, sizeof(want) - n, "%s", ckpt_row(2, "same", 0));
 	snprintf(want + n, sizeof(want) - n, "%s", ckpt_row(3, "third", 1));
@@ -671,9 +643,9 @@ START_TEST(checkpoints_lists_versions_labels_and_changes)
 		 "\"lines_changed\":1,\"bytes_changed\":%llu,\"size\":262144,\"lines_used\":3,"
 		 "\"state_size\":0}]}",
 		 (unsigned long long)created_ns(1),
-		 (unsigned long long)stat_u64("app/checkpoints/1/stat", "bytes"),
+		 (unsigned long long)mu_text_u64("app/checkpoints/1/stat", "bytes"),
 		 (unsigned long long)created_ns(2), (unsigned long long)created_ns(3),
-		 (unsigned long long)stat_u64("app/checkpoints/3/stat", "bytes"));
+		 (unsigned long long)mu_text_u64("app/checkpoints/3/stat", "bytes"));
 	ok_json(CTL("--json", "checkpoints", "app"), json);
 	ck_assert_uint_lt(created_ns(1), created_ns(2));
 	ck_assert_uint_lt(created_ns(2), created_ns(3));

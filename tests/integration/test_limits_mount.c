@@ -45,15 +45,7 @@
 static const char *const variants[] = { "line=4K,wait=0", "line=4K,wait=0,cache=0" };
 #define OPTS variants[_i]
 
-#define HEAPCTL(out, ...) heapctl(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
-static int heapctl(char **out, const char **argv)
-{
-	int st = mu_run(mu_in_root("ctl.out"), mu_in_root("ctl.err"), (char *const *)(uintptr_t)argv);
-
-	*out = mu_slurp(mu_in_root("ctl.out"), NULL);
-	ck_assert_ptr_nonnull(*out);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+#define HEAPCTL(out, ...) mu_run_out(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
 
 /* Incompressible content @seed for the bytes [@off, @off + @len) of a heap. */
 static void content(uint8_t *buf, size_t len, uint64_t seed, uint64_t off)
@@ -65,25 +57,6 @@ static void content(uint8_t *buf, size_t len, uint64_t seed, uint64_t off)
 	}
 }
 
-/* "key: N" of a text file under the mount. */
-static uint64_t text_u64(const char *rel, const char *key)
-{
-	char *text = mu_slurp(mu_at("%s", rel), NULL), want[64];
-	const char *p;
-	uint64_t v;
-
-	ck_assert_ptr_nonnull(text);
-	snprintf(want, sizeof(want), "\n%s: ", key);
-	if (strncmp(text, want + 1, strlen(want + 1)) == 0)
-		p = text + strlen(want + 1);
-	else if ((p = strstr(text, want)))
-		p += strlen(want);
-	ck_assert_msg(p, "%s has no %s:\n%s", rel, key, text);
-	v = strtoull(p, NULL, 10);
-	free(text);
-	return v;
-}
-
 static void xattr_set(const char *heap, const char *name, uint64_t bytes)
 {
 	char val[32];
@@ -91,16 +64,6 @@ static void xattr_set(const char *heap, const char *name, uint64_t bytes)
 	snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
 	ck_assert_msg(setxattr(mu_at("%s", heap), name, val, strlen(val), 0) == 0,
 		      "setxattr %s %s=%s: %s", heap, name, val, strerror(errno));
-}
-
-static uint64_t xattr_u64(const char *heap, const char *name)
-{
-	char buf[64];
-	ssize_t n = getxattr(mu_at("%s", heap), name, buf, sizeof(buf) - 1);
-
-	ck_assert_msg(n > 0, "getxattr %s %s: %s", heap, name, strerror(errno));
-	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
 }
 
 /* @expr is -1 with errno @e. */
@@ -237,8 +200,8 @@ START_TEST(quota_refuses_write_with_edquot_and_keeps_every_byte_taken)
 	 * write of 3 lines is short, the 5th refused. */
 	ck_assert_msg(size == 10 * LS, "the quota of %llu took %llu bytes",
 		      (unsigned long long)quota, (unsigned long long)size);
-	ck_assert_uint_le(text_u64("app/stat", "referenced"), quota);
-	ck_assert_uint_eq(text_u64("app/stat", "overdraft"), 0);
+	ck_assert_uint_le(mu_text_u64("app/stat", "referenced"), quota);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "overdraft"), 0);
 	expect_heap("app", model, size);
 	expect_store_lines("app", model, size);
 
@@ -263,7 +226,7 @@ START_TEST(quota_refuses_write_with_edquot_and_keeps_every_byte_taken)
 	mu_mount(OPTS);
 	expect_heap("app", model, size);
 	expect_store_lines("app", model, size);
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.quota"), quota);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.quota"), quota);
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
 	ASSERT_ERRNO(pwrite(fd, line, LS, (off_t)size), EDQUOT);
 	ck_assert_int_eq(fsync(fd), 0);
@@ -273,8 +236,8 @@ START_TEST(quota_refuses_write_with_edquot_and_keeps_every_byte_taken)
 	sigkill_and_remount(OPTS);
 	expect_heap("app", model, size);
 	expect_store_lines("app", model, size);
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.quota"), quota);
-	ck_assert_uint_le(text_u64("app/stat", "referenced"), quota);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.quota"), quota);
+	ck_assert_uint_le(mu_text_u64("app/stat", "referenced"), quota);
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
 	ASSERT_ERRNO(pwrite(fd, line, LS, (off_t)size), EDQUOT);
 	close(fd);
@@ -305,7 +268,7 @@ START_TEST(pool_refuses_write_and_checkpoint_with_enospc)
 	size = fill_until_refused("app", 0, 1, ENOSPC, model, cap);
 	ck_assert_msg(size == 16 * LS, "the pool of %llu took %llu bytes",
 		      (unsigned long long)pool, (unsigned long long)size);
-	ck_assert_uint_le(text_u64(".heapfs/pool", "used"), pool);
+	ck_assert_uint_le(mu_text_u64(".heapfs/pool", "used"), pool);
 	expect_heap("app", model, size);
 
 	/* Stores through a mapping past the pool are taken as an overdraft. */
@@ -319,15 +282,15 @@ START_TEST(pool_refuses_write_and_checkpoint_with_enospc)
 	ASSERT_ERRNO(msync(map, len, MS_SYNC), ENOSPC);
 	ck_assert_int_eq(msync(map, len, MS_SYNC), 0);   /* said once */
 	ck_assert_int_eq(munmap(map, len), 0);
-	ck_assert_uint_gt(text_u64("app/stat", "overdraft"), 0);
-	ck_assert_uint_gt(text_u64(".heapfs/pool", "used"), pool);
+	ck_assert_uint_gt(mu_text_u64("app/stat", "overdraft"), 0);
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "used"), pool);
 	/* Over the pool: writes and checkpoints, both ways, are refused. */
 	ASSERT_ERRNO(pwrite(fd, "x", 1, (off_t)len), ENOSPC);
 	close(fd);
 	ASSERT_ERRNO(mkdir(mu_at("app/checkpoints/over"), 0700), ENOSPC);
 	ck_assert_int_ne(HEAPCTL(&out, "-m", mu.mnt, "checkpoint", "app"), 0);
 	free(out);
-	err = mu_slurp(mu_in_root("ctl.err"), NULL);
+	err = mu_slurp(mu_in_root("run.err"), NULL);
 	ck_assert_ptr_nonnull(err);
 	ck_assert_msg(strstr(err, strerror(ENOSPC)) || strstr(err, "pool"), "heapctl said: %s",
 		      err);
@@ -376,8 +339,8 @@ START_TEST(mapped_stores_over_the_quota_are_kept_and_msync_says_edquot_once)
 	ASSERT_ERRNO(msync(map, len, MS_SYNC), EDQUOT);
 	ck_assert_int_eq(msync(map, len, MS_SYNC), 0);   /* said once */
 	ck_assert_int_eq(fsync(fd), 0);
-	ck_assert_uint_gt(text_u64("app/stat", "overdraft"), 0);
-	ck_assert_uint_gt(text_u64("app/stat", "referenced"), quota);
+	ck_assert_uint_gt(mu_text_u64("app/stat", "overdraft"), 0);
+	ck_assert_uint_gt(mu_text_u64("app/stat", "referenced"), quota);
 	/* Over its quota: writes and checkpoints are refused... */
 	ASSERT_ERRNO(pwrite(fd, "x", 1, (off_t)len), EDQUOT);
 	ASSERT_ERRNO(mkdir(mu_at("app/checkpoints/over"), 0700), EDQUOT);
@@ -509,12 +472,12 @@ START_TEST(txn_commit_over_the_quota_fails_with_edquot_and_changes_nothing)
 		ck_assert_int_eq(HEAPCTL(&out, "-m", mu.mnt, "create", "app", "--line", "4K", "--quota", q), 0);
 		free(out);
 	}
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.quota"), quota);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.quota"), quota);
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
 	content(model, sizeof(model), 1, 0);
 	mu_pwrite_all(fd, model, sizeof(model), 0);
 	ck_assert_int_eq(fsync(fd), 0);
-	ref = text_u64("app/stat", "referenced");
+	ref = mu_text_u64("app/stat", "referenced");
 
 	/* Line 0 rewritten and 5 new lines: 8 lines' worth, over 6. */
 	t = mu_open(mu_at("app/txn"), O_RDWR);
@@ -530,7 +493,7 @@ START_TEST(txn_commit_over_the_quota_fails_with_edquot_and_changes_nothing)
 	expect_heap("app", model, sizeof(model));
 	expect_store_lines("app", model, sizeof(model));
 	ck_assert_int_eq(access(mu_at("app/lines/%016x", 3 * LS), F_OK), -1);
-	ck_assert_uint_eq(text_u64("app/stat", "referenced"), ref);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "referenced"), ref);
 
 	/* One that fits commits. */
 	t = mu_open(mu_at("app/txn"), O_RDWR);
@@ -568,21 +531,21 @@ START_TEST(reservation_holds_while_another_heap_fills_the_pool)
 		ASSERT_ERRNO(setxattr(mu_at("b"), "user.heapfs.reserve", val, strlen(val), 0),
 			     ENOSPC);
 	}
-	ck_assert_uint_eq(xattr_u64("b", "user.heapfs.reserve"), 0);
+	ck_assert_uint_eq(mu_xattr_u64("b", "user.heapfs.reserve"), 0);
 	xattr_set("b", "user.heapfs.reserve", reserve);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "reserved_unused"), reserve);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "reserved_unused"), reserve);
 	/* Kept across a remount, where it binds as before. */
 	mu_unmount();
 	mu_mount(opts);
-	ck_assert_uint_eq(xattr_u64("b", "user.heapfs.reserve"), reserve);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "reserved_unused"), reserve);
+	ck_assert_uint_eq(mu_xattr_u64("b", "user.heapfs.reserve"), reserve);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "reserved_unused"), reserve);
 
 	/* a fills the pool less b's reservation. */
 	size = fill_until_refused("a", 0, 1, ENOSPC, model, cap);
 	ck_assert_msg(size == 18 * LS, "a took %llu bytes of a pool of %llu "
 		      "with %llu reserved", (unsigned long long)size, (unsigned long long)pool,
 		      (unsigned long long)reserve);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "reserved_unused"), reserve);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "reserved_unused"), reserve);
 	/* b's reservation is all there. */
 	fd = mu_open(mu_at("b/heap"), O_RDWR);
 	for (uint64_t l = 0; l < 6; l++) {
@@ -592,7 +555,7 @@ START_TEST(reservation_holds_while_another_heap_fills_the_pool)
 	}
 	ck_assert_int_eq(fsync(fd), 0);
 	close(fd);
-	ck_assert_uint_lt(text_u64(".heapfs/pool", "reserved_unused"), reserve / 6);
+	ck_assert_uint_lt(mu_text_u64(".heapfs/pool", "reserved_unused"), reserve / 6);
 	/* a cannot reserve what a and b hold. */
 	{
 		char val[32];
@@ -601,10 +564,10 @@ START_TEST(reservation_holds_while_another_heap_fills_the_pool)
 		ASSERT_ERRNO(setxattr(mu_at("a"), "user.heapfs.reserve", val, strlen(val), 0),
 			     ENOSPC);
 	}
-	ck_assert_uint_eq(xattr_u64("a", "user.heapfs.reserve"), 0);
+	ck_assert_uint_eq(mu_xattr_u64("a", "user.heapfs.reserve"), 0);
 	/* b's reservation used, what the pool has left is less than a line. */
 	ck_assert_uint_eq(fill_until_refused("a", size, 2, ENOSPC, model, cap), 0);
-	ck_assert_uint_le(text_u64(".heapfs/pool", "used"), pool);
+	ck_assert_uint_le(mu_text_u64(".heapfs/pool", "used"), pool);
 	expect_heap("a", model, size);
 	expect_heap("b", bmodel, sizeof(bmodel));
 	mu_unmount();

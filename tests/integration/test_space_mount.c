@@ -22,44 +22,7 @@
 
 #define LS 65536
 
-#define HEAPCTL(out, ...) heapctl(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
-static int heapctl(char **out, const char **argv)
-{
-	int st = mu_run(mu_in_root("ctl.out"), mu_in_root("ctl.err"), (char *const *)(uintptr_t)argv);
-
-	*out = mu_slurp(mu_in_root("ctl.out"), NULL);
-	ck_assert_ptr_nonnull(*out);
-	return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* "key: N" of a text file under the mount. */
-static uint64_t text_u64(const char *rel, const char *key)
-{
-	char *text = mu_slurp(mu_at("%s", rel), NULL), want[64];
-	const char *p;
-	uint64_t v;
-
-	ck_assert_ptr_nonnull(text);
-	snprintf(want, sizeof(want), "\n%s: ", key);
-	if (strncmp(text, want + 1, strlen(want + 1)) == 0)
-		p = text + strlen(want + 1);
-	else if ((p = strstr(text, want)))
-		p += strlen(want);
-	ck_assert_msg(p, "%s has no %s:\n%s", rel, key, text);
-	v = strtoull(p, NULL, 10);
-	free(text);
-	return v;
-}
-
-static uint64_t xattr_u64(const char *rel, const char *name)
-{
-	char buf[64];
-	ssize_t n = getxattr(mu_at("%s", rel), name, buf, sizeof(buf) - 1);
-
-	ck_assert_msg(n > 0, "getxattr %s %s", rel, name);
-	buf[n] = '\0';
-	return strtoull(buf, NULL, 10);
-}
+#define HEAPCTL(out, ...) mu_run_out(out, (const char *[]){ HEAPCTL_BIN, __VA_ARGS__, NULL })
 
 /* Line @line of @heap gets content @seed, synced. */
 static void put(const char *heap, uint64_t line, uint64_t seed)
@@ -122,7 +85,7 @@ static uint64_t df_used(void)
 
 static void expect_df_is_pool_used(void)
 {
-	uint64_t used = text_u64(".heapfs/pool", "used"), df = df_used();
+	uint64_t used = mu_text_u64(".heapfs/pool", "used"), df = df_used();
 
 	/* df counts 4 KiB blocks of the pool's size and of what is free. */
 	ck_assert_msg(df + 4096 > used && df < used + 4096,
@@ -157,16 +120,16 @@ START_TEST(checkpoint_space_is_what_removing_it_gives_back)
 
 	n = space(rows, 8, &ref);
 	ck_assert_uint_eq(n, 3);
-	ck_assert_uint_eq(ref, xattr_u64("app", "user.heapfs.referenced"));
+	ck_assert_uint_eq(ref, mu_xattr_u64("app", "user.heapfs.referenced"));
 	for (size_t i = 0; i < n; i++) {
 		char rel[64];
 
 		ck_assert_uint_eq(rows[i].version, i + 1);
 		ck_assert_uint_eq(rows[i].held, rows[i].unique + rows[i].shared);
 		snprintf(rel, sizeof(rel), "app/checkpoints/%zu/stat", i + 1);
-		ck_assert_uint_eq(text_u64(rel, "held"), rows[i].held);
-		ck_assert_uint_eq(text_u64(rel, "unique"), rows[i].unique);
-		ck_assert_uint_eq(text_u64(rel, "freed_if_deleted"), rows[i].freed);
+		ck_assert_uint_eq(mu_text_u64(rel, "held"), rows[i].held);
+		ck_assert_uint_eq(mu_text_u64(rel, "unique"), rows[i].unique);
+		ck_assert_uint_eq(mu_text_u64(rel, "freed_if_deleted"), rows[i].freed);
 	}
 	/* 1 holds 8 lines; deleting it drops lines 0-3 (2 rewrote them), of
 	 * which line 0's content other holds too: unique 0-3, freed 1-3. */
@@ -188,10 +151,10 @@ START_TEST(checkpoint_space_is_what_removing_it_gives_back)
 			if (now[i].version == (uint64_t)order[k])
 				r = &now[i];
 		ck_assert_ptr_nonnull(r);
-		used = text_u64(".heapfs/pool", "used");
+		used = mu_text_u64(".heapfs/pool", "used");
 		ck_assert_int_eq(rmdir(mu_at("app/checkpoints/%d", order[k])), 0);
-		ref_after = xattr_u64("app", "user.heapfs.referenced");
-		used_after = text_u64(".heapfs/pool", "used");
+		ref_after = mu_xattr_u64("app", "user.heapfs.referenced");
+		used_after = mu_text_u64(".heapfs/pool", "used");
 		ck_assert_msg(ref - ref_after == r->unique,
 			      "checkpoint %d: unique %llu, removing it took %llu from the heap",
 			      order[k], (unsigned long long)r->unique,
@@ -203,21 +166,21 @@ START_TEST(checkpoint_space_is_what_removing_it_gives_back)
 	}
 
 	/* What they held is garbage until GC; GC leaves used as it is. */
-	used = text_u64(".heapfs/pool", "used");
-	ck_assert_uint_gt(text_u64(".heapfs/pool", "garbage"), 0);
+	used = mu_text_u64(".heapfs/pool", "used");
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "garbage"), 0);
 	ck_assert_int_eq(HEAPCTL(&out, "-m", mu.mnt, "gc", "--full"), 0);
 	free(out);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "garbage"), 0);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "garbage_blobs"), 0);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "used"), used);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "garbage"), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "garbage_blobs"), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "used"), used);
 
 	/* The heap's stat file and attributes agree; a remount changes nothing. */
-	ref = xattr_u64("app", "user.heapfs.referenced");
-	ck_assert_uint_eq(text_u64("app/stat", "referenced"), ref);
-	ck_assert_uint_eq(text_u64("app/stat", "unique"), xattr_u64("app", "user.heapfs.unique"));
+	ref = mu_xattr_u64("app", "user.heapfs.referenced");
+	ck_assert_uint_eq(mu_text_u64("app/stat", "referenced"), ref);
+	ck_assert_uint_eq(mu_text_u64("app/stat", "unique"), mu_xattr_u64("app", "user.heapfs.unique"));
 	mu_remount();
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.referenced"), ref);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "used"), used);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.referenced"), ref);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "used"), used);
 	expect_df_is_pool_used();
 	mu_unmount();
 	ck_assert_int_eq(HEAPCTL(&out, "--store", mu.store, "fsck"), 0);
@@ -237,18 +200,18 @@ START_TEST(shared_blob_counts_fully_for_each_heap)
 	put("app", 0, 1);
 	put("app", 1, 2);
 	put("other", 5, 2);
-	a_ref = xattr_u64("app", "user.heapfs.referenced");
-	b_ref = xattr_u64("other", "user.heapfs.referenced");
+	a_ref = mu_xattr_u64("app", "user.heapfs.referenced");
+	b_ref = mu_xattr_u64("other", "user.heapfs.referenced");
 	ck_assert_uint_gt(b_ref, 0);
 	ck_assert_uint_gt(a_ref, b_ref);
-	ck_assert_uint_eq(xattr_u64("other", "user.heapfs.unique"), 0);
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.unique"), a_ref - b_ref);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "used"), a_ref);   /* stored once */
+	ck_assert_uint_eq(mu_xattr_u64("other", "user.heapfs.unique"), 0);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.unique"), a_ref - b_ref);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "used"), a_ref);   /* stored once */
 	ck_assert_int_eq(truncate(mu_at("app/heap"), LS), 0);
-	ck_assert_uint_eq(xattr_u64("other", "user.heapfs.unique"), b_ref);
-	ck_assert_uint_eq(xattr_u64("app", "user.heapfs.referenced"), a_ref - b_ref);
+	ck_assert_uint_eq(mu_xattr_u64("other", "user.heapfs.unique"), b_ref);
+	ck_assert_uint_eq(mu_xattr_u64("app", "user.heapfs.referenced"), a_ref - b_ref);
 	ck_assert_int_eq(rmdir(mu_at("other")), 0);
-	ck_assert_uint_eq(text_u64(".heapfs/pool", "used"), a_ref - b_ref);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "used"), a_ref - b_ref);
 }
 END_TEST
 
