@@ -135,6 +135,9 @@ int hs_heap_info_get(hs_heap *h, hs_heap_info *out)
 		out->uid = h->rec.uid;
 		out->gid = h->rec.gid;
 		out->mode = h->rec.mode;
+		memcpy(out->ident, h->rec.ident, HS_IDENT_LEN);
+		out->lease = h->rec.lease;
+		strcpy(out->moved_to, h->rec.moved_to);
 		out->bytes_referenced = (uint64_t)atomic_load(&h->referenced);
 		out->bytes_charged = (uint64_t)atomic_load(&h->charged);
 		out->bytes_overdraft = (uint64_t)atomic_load(&h->overdraft);
@@ -206,4 +209,38 @@ int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
 	*out = arr;
 	*n_out = n;
 	return 0;
+}
+
+int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
+{
+	struct hs_heap_rec copy;
+	rocksdb_writebatch_t *wb;
+	int rc;
+
+	if ((unsigned)lease > HS_LEASE_MIGRATED)
+		return hs_errno_set(-EINVAL, "lease state %d", (int)lease);
+	if (!moved_to || lease != HS_LEASE_MIGRATED)
+		moved_to = "";
+	if (strlen(moved_to) > HS_MOVED_MAX)
+		return hs_errno_set(-ENAMETOOLONG, "'%s': longer than %d bytes", moved_to,
+				    HS_MOVED_MAX);
+	/* Everything written before the lease goes must be in the store: the
+	 * dirty lines first with the flushers' help, the rest under the lock. */
+	if (lease != HS_LEASE_HELD && (rc = hs_cache__preflush(h)) < 0)
+		return rc;
+	pthread_rwlock_wrlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) < 0 ||
+	    (lease != HS_LEASE_HELD && (rc = hs_cache__flush_heap(h)) < 0))
+		goto out;
+	copy = h->rec;
+	copy.lease = lease;
+	strcpy(copy.moved_to, moved_to);
+	wb = rocksdb_writebatch_create();
+	if ((rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
+	    (rc = hs_store__write(h->store, wb, true)) == 0)
+		h->rec = copy;
+	rocksdb_writebatch_destroy(wb);
+out:
+	pthread_rwlock_unlock(&h->lock);
+	return rc;
 }

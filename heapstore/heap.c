@@ -69,7 +69,8 @@ int hs_heap__check_live(hs_heap *h)
 	return 0;
 }
 
-/* Live and not suspended: the live heap and its state may change. */
+/* Live, not suspended and with its lease: the live heap and its state may
+ * change. */
 int hs_heap__check_writable(hs_heap *h)
 {
 	int rc = hs_heap__check_live(h);
@@ -77,6 +78,12 @@ int hs_heap__check_writable(hs_heap *h)
 	if (rc == 0 && h->rec.suspended)
 		rc = hs_errno_set(-EROFS, "heap '%s' is suspended (heapctl resume %s)",
 				  h->rec.name, h->rec.name);
+	else if (rc == 0 && h->rec.lease == HS_LEASE_EXPIRED)
+		rc = hs_errno_set(-EROFS, "heap '%s' is being migrated: its writer lease expired",
+				  h->rec.name);
+	else if (rc == 0 && h->rec.lease == HS_LEASE_MIGRATED)
+		rc = hs_errno_set(-EROFS, "heap '%s' migrated to %s", h->rec.name,
+				  h->rec.moved_to);
 	return rc;
 }
 
@@ -199,6 +206,8 @@ int hs_heap_create(hs_store *s, const char *name, const hs_heap_params *params)
 	rec.gid = p.owned ? p.gid : s->owner_gid;
 	rec.mode = p.owned ? p.mode : HS_MODE_DEFAULT;
 	strcpy(rec.name, name);
+	if ((rc = hs_random(rec.ident, sizeof(rec.ident))) < 0)
+		return rc;
 
 	pthread_mutex_lock(&s->lock);
 	rc = hs_heap__name_lookup(s, name, &id);

@@ -45,9 +45,10 @@ extern "C" {
 
 #define HS_API __attribute__((visibility("default")))
 
-/** Store format this library writes; it upgrades format 1 at open and
- *  refuses any other. */
-#define HS_FORMAT_VERSION 2
+/** Store format this library writes; it upgrades formats 1 and 2 at a
+ *  read-write open (a read-only one reads format 2 as it is: its heaps have
+ *  no identity yet) and refuses any other. */
+#define HS_FORMAT_VERSION 3
 
 #define HS_NAME_MAX 200                 /* heap names and checkpoint labels */
 #define HS_LINE_SIZE_MIN 4096u
@@ -59,6 +60,8 @@ extern "C" {
 #define HS_STATE_LINE (1ULL << 63)      /* state line i is line HS_STATE_LINE | i */
 #define HS_TXN_STAGED_MAX (1ULL << 30)  /* bytes one transaction may stage */
 #define HS_CACHE_BYTES_MIN (8u << 20)   /* the smallest line cache: two blocks */
+#define HS_IDENT_LEN 16                 /* a heap's or a checkpoint's identity */
+#define HS_MOVED_MAX 255                /* where a migrated heap went */
 
 /** Stands for the live (working) version wherever a version is taken. */
 #define HS_VERSION_LIVE UINT64_MAX
@@ -342,6 +345,17 @@ typedef enum hs_heap_state {
 	HS_HEAP_DELETING = 1,
 } hs_heap_state;
 
+/*
+ * A heap's writer lease: held by the node serving it live.  Expired (a
+ * migration is under way) and migrated heaps are read-only: changes to the
+ * live heap fail with -EROFS.
+ */
+typedef enum hs_lease {
+	HS_LEASE_HELD = 0,
+	HS_LEASE_EXPIRED = 1,
+	HS_LEASE_MIGRATED = 2,
+} hs_lease;
+
 typedef struct hs_heap_info {
 	char name[HS_NAME_MAX + 1];
 	uint64_t id;
@@ -368,7 +382,21 @@ typedef struct hs_heap_info {
 	uint64_t bytes_charged;   /* held for its dirty cached lines */
 	uint64_t bytes_overdraft; /* taken over a limit from mapped stores, in all */
 	uint64_t bytes_held;      /* set aside for its fallocated holes */
+	uint8_t ident[HS_IDENT_LEN]; /* random at creation, kept across moves;
+					all zero in a format 2 store opened
+					read-only */
+	hs_lease lease;
+	char moved_to[HS_MOVED_MAX + 1];   /* where it went; "" unless migrated */
 } hs_heap_info;
+
+/**
+ * Set the heap's writer lease: HS_LEASE_EXPIRED first writes back every
+ * write that returned, then refuses changes to the live heap (-EROFS);
+ * HS_LEASE_MIGRATED also records @moved_to (at most HS_MOVED_MAX bytes,
+ * shown by heapctl stat); HS_LEASE_HELD takes it back.  Synced.  Returns 0,
+ * -EINVAL, -ENAMETOOLONG, -ENOENT.
+ */
+HS_API int hs_heap_lease_set(hs_heap *heap, hs_lease lease, const char *moved_to);
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
 HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);
@@ -579,6 +607,7 @@ typedef struct hs_version_info {
 	uint64_t bytes_changed;   /* stored (compressed) bytes of those lines */
 	uint64_t lines_used;      /* non-zero lines it holds */
 	char label[HS_NAME_MAX + 1]; /* "" when unlabelled */
+	uint8_t ident[HS_IDENT_LEN]; /* the same on every node that holds it */
 } hs_version_info;
 
 /**

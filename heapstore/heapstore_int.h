@@ -203,6 +203,9 @@ struct hs_heap_rec {
 					     for records from before owners (format
 					     1, 2) until heap.c fills them in */
 	uint32_t uid, gid, mode;          /* the heap's owner and permission bits */
+	uint8_t ident[HS_IDENT_LEN];      /* all zero before format 3 */
+	hs_lease lease;
+	char moved_to[HS_MOVED_MAX + 1];
 	char name[HS_NAME_MAX + 1];
 };
 
@@ -351,6 +354,7 @@ int hs_rdb_error(char *err, const char *what);
 /* ---- 1: util.c, keys.c, codec.c ---------------------------------------- */
 int hs_grow(void **arr, size_t *cap, size_t n, size_t elem);
 uint64_t hs_now_ns(void);
+int hs_random(void *buf, size_t n);
 
 void hs_be64_put(uint8_t *p, uint64_t v);
 uint64_t hs_be64_get(const uint8_t *p);
@@ -374,7 +378,7 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
-#define HS_REC_MAX 512
+#define HS_REC_MAX 640
 
 struct hs_scratch *hs_scratch__get(void);
 void hs_codec__hash(struct hs_scratch *sc, const void *data, size_t len,

@@ -110,24 +110,27 @@ void hs_key__href(uint8_t out[HS_HREF_KEY_LEN], const uint8_t *hash, uint64_t id
 }
 
 /*
- * Heap record, format 3:
+ * Heap record, format 4:
  *   u8 format | u8 state (0x80: suspended) | u16 name_len | u32 line_size |
  *   u64 size | u64 quota | u64 reserve | u64 head | u64 created_ns |
- *   u64 state_size | u32 uid | u32 gid | u32 mode | name
- * Formats 1 and 2 (read only) lack the owner (and 1 the state_size): their
- * heaps come back unowned, and heap.c gives them the store's owner.
+ *   u64 state_size | u32 uid | u32 gid | u32 mode | u8 ident[16] |
+ *   u8 lease | u8 moved_len | u16 0 | name | moved_to
+ * Formats 1 to 3 (read only) lack the identity and lease (the store's
+ * upgrade to format 3 gives each heap an identity), 1 and 2 the owner (heap.c
+ * gives them the store's owner) and 1 the state_size.
  */
 #define HEAP_REC_FIXED1 48
 #define HEAP_REC_FIXED2 56
-#define HEAP_REC_FIXED 68
+#define HEAP_REC_FIXED3 68
+#define HEAP_REC_FIXED 88
 
 size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r)
 {
-	size_t nl = strlen(r->name);
+	size_t nl = strlen(r->name), ml = strlen(r->moved_to);
 
-	if (cap < HEAP_REC_FIXED + nl)
+	if (cap < HEAP_REC_FIXED + nl + ml || ml > HS_MOVED_MAX)
 		return 0;
-	out[0] = 3;
+	out[0] = 4;
 	out[1] = (uint8_t)((unsigned)r->state | (r->suspended ? 0x80u : 0));
 	out[2] = (uint8_t)(nl & 0xff);
 	out[3] = (uint8_t)(nl >> 8);
@@ -141,21 +144,29 @@ size_t hs_heap_rec__encode(uint8_t *out, size_t cap, const struct hs_heap_rec *r
 	hs_le32_put(out + 56, r->uid);
 	hs_le32_put(out + 60, r->gid);
 	hs_le32_put(out + 64, r->mode);
+	memcpy(out + 68, r->ident, HS_IDENT_LEN);
+	out[84] = (uint8_t)r->lease;
+	out[85] = (uint8_t)ml;
+	out[86] = out[87] = 0;
 	memcpy(out + HEAP_REC_FIXED, r->name, nl);
-	return HEAP_REC_FIXED + nl;
+	memcpy(out + HEAP_REC_FIXED + nl, r->moved_to, ml);
+	return HEAP_REC_FIXED + nl + ml;
 }
 
 int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 {
-	size_t nl, fixed = !p || !n ? HEAP_REC_FIXED : p[0] == 1 ? HEAP_REC_FIXED1 :
-			   p[0] == 2 ? HEAP_REC_FIXED2 : HEAP_REC_FIXED;
+	size_t nl, ml = 0, fixed = !p || !n ? HEAP_REC_FIXED : p[0] == 1 ? HEAP_REC_FIXED1 :
+			   p[0] == 2 ? HEAP_REC_FIXED2 : p[0] == 3 ? HEAP_REC_FIXED3 :
+			   HEAP_REC_FIXED;
 
 	if (n < fixed)
 		return hs_errno_set(-EUCLEAN, "heap record truncated (%zu bytes)", n);
-	if (p[0] < 1 || p[0] > 3)
+	if (p[0] < 1 || p[0] > 4)
 		return hs_errno_set(-EUCLEAN, "heap record of unknown format %u", p[0]);
 	nl = (size_t)p[2] | (size_t)p[3] << 8;
-	if (nl == 0 || nl > HS_NAME_MAX || n != fixed + nl)
+	if (fixed == HEAP_REC_FIXED)
+		ml = p[85];
+	if (nl == 0 || nl > HS_NAME_MAX || n != fixed + nl + ml)
 		return hs_errno_set(-EUCLEAN, "heap record has a bad length (%zu bytes, name %zu)",
 				    n, nl);
 	memset(r, 0, sizeof(*r));
@@ -168,12 +179,18 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 	r->head = hs_le64_get(p + 32);
 	r->created_ns = hs_le64_get(p + 40);
 	r->state_size = fixed >= HEAP_REC_FIXED2 ? hs_le64_get(p + 48) : 0;
-	if (fixed == HEAP_REC_FIXED) {
+	if (fixed >= HEAP_REC_FIXED3) {
 		r->owned = true;
 		r->uid = hs_le32_get(p + 56);
 		r->gid = hs_le32_get(p + 60);
 		r->mode = hs_le32_get(p + 64);
 	}
+	if (fixed == HEAP_REC_FIXED) {
+		memcpy(r->ident, p + 68, HS_IDENT_LEN);
+		r->lease = (hs_lease)p[84];
+		memcpy(r->moved_to, p + fixed + nl, ml);
+	}
+	r->moved_to[ml] = '\0';
 	memcpy(r->name, p + fixed, nl);
 	r->name[nl] = '\0';
 	if (r->state != HS_HEAP_LIVE && r->state != HS_HEAP_DELETING)
@@ -181,18 +198,20 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n)
 	if (r->line_size < HS_LINE_SIZE_MIN || r->line_size > HS_LINE_SIZE_MAX ||
 	    (r->line_size & (r->line_size - 1)) || r->size > HS_HEAP_SIZE_MAX ||
 	    r->state_size > HS_STATE_SIZE_MAX || (r->mode & ~HS_MODE_BITS) ||
-	    r->head == 0 || r->head == HS_VERSION_LIVE)
+	    r->head == 0 || r->head == HS_VERSION_LIVE || r->lease > HS_LEASE_MIGRATED)
 		return hs_errno_set(-EUCLEAN, "heap record '%s' has impossible values", r->name);
 	return 0;
 }
 
 /*
- * Version record, format 1:
+ * Version record, format 2:
  *   u8 format | u8 flags | u16 label_len | u32 state_size | u64 version | u64 parent |
  *   u64 created_ns | u64 size | u64 lines_changed | u64 bytes_changed |
- *   u64 lines_used | label
+ *   u64 lines_used | u8 ident[16] | label
+ * Format 1 (read only) has no identity: vrec.c derives one from the heap's.
  */
-#define VERSION_REC_FIXED 64
+#define VERSION_REC_FIXED1 64
+#define VERSION_REC_FIXED 80
 
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v)
 {
@@ -201,7 +220,7 @@ size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v
 	if (cap < VERSION_REC_FIXED + ll)
 		return 0;
 	memset(out, 0, VERSION_REC_FIXED);
-	out[0] = 1;
+	out[0] = 2;
 	out[2] = (uint8_t)(ll & 0xff);
 	out[3] = (uint8_t)(ll >> 8);
 	hs_le32_put(out + 4, (uint32_t)v->state_size);
@@ -212,20 +231,21 @@ size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v
 	hs_le64_put(out + 40, v->lines_changed);
 	hs_le64_put(out + 48, v->bytes_changed);
 	hs_le64_put(out + 56, v->lines_used);
+	memcpy(out + 64, v->ident, HS_IDENT_LEN);
 	memcpy(out + VERSION_REC_FIXED, v->label, ll);
 	return VERSION_REC_FIXED + ll;
 }
 
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 {
-	size_t ll;
+	size_t ll, fixed = n && p[0] == 1 ? VERSION_REC_FIXED1 : VERSION_REC_FIXED;
 
-	if (n < VERSION_REC_FIXED)
+	if (n < fixed)
 		return hs_errno_set(-EUCLEAN, "version record truncated (%zu bytes)", n);
-	if (p[0] != 1)
+	if (p[0] != 1 && p[0] != 2)
 		return hs_errno_set(-EUCLEAN, "version record of unknown format %u", p[0]);
 	ll = (size_t)p[2] | (size_t)p[3] << 8;
-	if (ll > HS_NAME_MAX || n != VERSION_REC_FIXED + ll)
+	if (ll > HS_NAME_MAX || n != fixed + ll)
 		return hs_errno_set(-EUCLEAN, "version record has a bad length (%zu bytes)", n);
 	memset(v, 0, sizeof(*v));
 	v->state_size = hs_le32_get(p + 4);
@@ -236,7 +256,9 @@ int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 	v->lines_changed = hs_le64_get(p + 40);
 	v->bytes_changed = hs_le64_get(p + 48);
 	v->lines_used = hs_le64_get(p + 56);
-	memcpy(v->label, p + VERSION_REC_FIXED, ll);
+	if (fixed == VERSION_REC_FIXED)
+		memcpy(v->ident, p + 64, HS_IDENT_LEN);
+	memcpy(v->label, p + fixed, ll);
 	v->label[ll] = '\0';
 	if (v->version == 0 || v->version == HS_VERSION_LIVE ||
 	    v->parent >= v->version || v->size_bytes > HS_HEAP_SIZE_MAX ||

@@ -333,20 +333,68 @@ static void format_value(uint8_t out[sizeof(HS_FORMAT_MAGIC) + 4], uint32_t form
 }
 
 /*
- * Format 1 had no space figures: recount them (hs_fsck__space), then say
- * format 2.  A crash in between recounts again at the next open.
+ * Give every heap record that has none an identity (format 2 had none),
+ * in one batch.  O(heaps).
  */
-static int format_upgrade(hs_store *s)
+static int idents_assign(hs_store *s)
+{
+	uint8_t start = 'H', end = 'I';
+	static const uint8_t none[HS_IDENT_LEN];
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_iterator_t *it;
+	int rc = 0;
+
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)&end, 1);
+	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_META]);
+	for (rocksdb_iter_seek(it, (const char *)&start, 1); rocksdb_iter_valid(it) && rc == 0;
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl, nl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+		uint8_t val[HS_REC_MAX];
+		struct hs_heap_rec rec;
+
+		if (kl != 9 || hs_heap_rec__decode(&rec, v, vl) < 0 ||
+		    memcmp(rec.ident, none, HS_IDENT_LEN) != 0)
+			continue;   /* fsck reports a damaged record */
+		if ((rc = hs_random(rec.ident, HS_IDENT_LEN)) < 0)
+			break;
+		if (!rec.owned) {   /* heap.c's rule for unowned records, made lasting */
+			rec.owned = true;
+			rec.uid = s->owner_uid;
+			rec.gid = s->owner_gid;
+			rec.mode = HS_MODE_DEFAULT;
+		}
+		nl = hs_heap_rec__encode(val, sizeof(val), &rec);
+		rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], k, kl, (const char *)val, nl);
+	}
+	rc = hs_iter__finish(it, ro, rc, "giving heaps identities");
+	if (rc == 0)
+		rc = hs_store__write(s, wb, true);
+	rocksdb_writebatch_destroy(wb);
+	return rc;
+}
+
+/*
+ * Format 1 had no space figures: recount them (hs_fsck__space); formats 1
+ * and 2 had no identities: give each heap one; then say format 3.  A crash
+ * in between does the rest again at the next open.  A read-only open reads
+ * format 2 as it is (heaps without identities cannot be sent).
+ */
+static int format_upgrade(hs_store *s, uint32_t have)
 {
 	uint8_t want[sizeof(HS_FORMAT_MAGIC) + 4], key = 'F';
 	rocksdb_writebatch_t *wb;
 	int rc;
 
+	if (s->read_only && have == 2)
+		return 0;
 	if (s->read_only)
 		return hs_errno_set(-EPROTONOSUPPORT, "%s: store format 1; open it read-write "
 				    "once (heapfs, or heapctl --store) to upgrade it to format %u",
 				    s->dir, HS_FORMAT_VERSION);
-	if ((rc = hs_fsck__space(s)) < 0)
+	if ((have == 1 && (rc = hs_fsck__space(s)) < 0) || (rc = idents_assign(s)) < 0)
 		return hs_errno_set(rc, "%s: upgrading the store to format %u: %s", s->dir,
 				    HS_FORMAT_VERSION, hs_error_last());
 	format_value(want, HS_FORMAT_VERSION);
@@ -394,14 +442,14 @@ static int format_check(hs_store *s)
 	have = vlen == sizeof(want) ? hs_le32_get((const uint8_t *)val + sizeof(HS_FORMAT_MAGIC)) : 0;
 	if (vlen != sizeof(want) || memcmp(val, HS_FORMAT_MAGIC, sizeof(HS_FORMAT_MAGIC)))
 		rc = hs_errno_set(-EUCLEAN, "%s: store format record is damaged", s->dir);
-	else if (have == 1)
+	else if (have == 1 || have == 2)
 		rc = 1;
 	else if (have != HS_FORMAT_VERSION)
 		rc = hs_errno_set(-EPROTONOSUPPORT,
-				  "%s: store format %u, this heapfs reads formats 1 and %u",
+				  "%s: store format %u, this heapfs reads formats 1 to %u",
 				  s->dir, have, HS_FORMAT_VERSION);
 	rocksdb_free(val);
-	return rc == 1 ? format_upgrade(s) : rc;
+	return rc == 1 ? format_upgrade(s, have) : rc;
 }
 
 /* The store-wide space figures ('T'), as committed. */

@@ -136,6 +136,11 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 	pthread_rwlock_wrlock(&h->lock);
 	if ((rc = hs_heap__check_live(h)) < 0 || (rc = hs_cache__flush_heap(h)) < 0)
 		goto out;
+	if (h->rec.lease == HS_LEASE_MIGRATED) {   /* its next versions are another node's */
+		rc = hs_errno_set(-EROFS, "heap '%s' migrated to %s", h->rec.name,
+				  h->rec.moved_to);
+		goto out;
+	}
 	if (suspend && h->rec.suspended) {
 		rc = hs_errno_set(-EALREADY, "heap '%s' is suspended already", h->rec.name);
 		goto out;
@@ -161,6 +166,8 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 	vi.size_bytes = h->rec.size;
 	vi.state_size = h->rec.state_size;
 	vi.lines_used = (uint64_t)atomic_load(&h->lines_used);
+	if ((rc = hs_random(vi.ident, sizeof(vi.ident))) < 0)
+		goto out;
 	if ((rc = changed_lines(h, vi.version - 1, vi.version, &lines, &n_lines,
 				&vi.bytes_changed)) < 0)
 		goto out;

@@ -14,8 +14,23 @@
 static int version_decode(hs_heap *h, uint64_t version, const uint8_t *v,
 			  size_t vl, hs_version_info *out)
 {
+	static const uint8_t none[HS_IDENT_LEN];
 	int rc = hs_version_rec__decode(out, v, vl);
 
+	if (rc == 0 && memcmp(out->ident, none, HS_IDENT_LEN) == 0) {
+		/* A record from before identities: one derived from the heap's,
+		 * the same on every node (such a checkpoint never moved). */
+		struct hs_scratch *sc = hs_scratch__get();
+		uint8_t in[8 + HS_IDENT_LEN + 8], hash[HS_HASH_LEN];
+
+		if (!sc)
+			return -ENOMEM;
+		memcpy(in, "heapfs-v", 8);
+		memcpy(in + 8, h->rec.ident, HS_IDENT_LEN);
+		hs_be64_put(in + 8 + HS_IDENT_LEN, version);
+		hs_codec__hash(sc, in, sizeof(in), hash);
+		memcpy(out->ident, hash, HS_IDENT_LEN);
+	}
 	if (rc == 0 && out->version != version)
 		rc = hs_errno_set(-EUCLEAN, "record says version %llu",
 				  (unsigned long long)out->version);

@@ -451,10 +451,11 @@ END_TEST
 
 /* ==== 3g/3h. damaged heap and checkpoint records ======================= */
 
-/* Heap record fields (format 3): u8 format | u8 state | u16 name_len |
+/* Heap record fields (format 4): u8 format | u8 state | u16 name_len |
  * u32 line_size | u64 size | u64 quota | u64 reserve | u64 head |
- * u64 created_ns | u64 state_size | u32 uid | u32 gid | u32 mode | name. */
-#define HREC_FIXED 68
+ * u64 created_ns | u64 state_size | u32 uid | u32 gid | u32 mode |
+ * u8 ident[16] | u8 lease | u8 moved_len | u16 0 | name | moved_to. */
+#define HREC_FIXED 88
 
 static const struct {
 	const char *what;
@@ -466,9 +467,12 @@ static const struct {
 } heap_rec_faults[] = {
 	{ "truncated to 20 bytes", -1, 0, 0, 20, true },
 	{ "empty", -1, 0, 0, 0, true },
-	{ "unknown format", 0, 1, 4, 0, false },
-	{ "format 1 (shorter) with a format 3 body", 0, 1, 1, 0, false },
-	{ "format 2 (shorter) with a format 3 body", 0, 1, 2, 0, false },
+	{ "unknown format", 0, 1, 5, 0, false },
+	{ "format 1 (shorter) with a format 4 body", 0, 1, 1, 0, false },
+	{ "format 2 (shorter) with a format 4 body", 0, 1, 2, 0, false },
+	{ "format 3 (shorter) with a format 4 body", 0, 1, 3, 0, false },
+	{ "unknown lease state", 84, 1, 3, 0, false },
+	{ "moved-to length past the record", 85, 1, 4, 0, false },
 	{ "unknown state", 1, 1, 7, 0, false },
 	{ "name length past the record", 2, 1, sizeof("victim"), 0, false },
 	{ "line size 3000", 4, 4, 3000, 0, false },
@@ -539,10 +543,10 @@ START_TEST(heap_record_damage_refused)
 }
 END_TEST
 
-/* Checkpoint record fields: u8 format | u8 flags | u16 label_len | u32 state_size |
- * u64 version | u64 parent | u64 created_ns | u64 size | u64 lines_changed |
- * u64 bytes_changed | u64 lines_used | label. */
-#define VREC_FIXED 64
+/* Checkpoint record fields (format 2): u8 format | u8 flags | u16 label_len |
+ * u32 state_size | u64 version | u64 parent | u64 created_ns | u64 size |
+ * u64 lines_changed | u64 bytes_changed | u64 lines_used | u8 ident[16] | label. */
+#define VREC_FIXED 80
 
 static const struct {
 	const char *what;
@@ -555,6 +559,7 @@ static const struct {
 	{ "truncated to 20 bytes", -1, 0, 0, 20, true },
 	{ "empty", -1, 0, 0, 0, true },
 	{ "unknown format", 0, 1, 9, 0, false },
+	{ "format 1 (shorter) with a format 2 body", 0, 1, 1, 0, false },
 	{ "label length past the record", 2, 1, sizeof("sealed"), 0, false },
 	{ "version 0", 8, 8, 0, 0, false },
 	{ "parent not below it", 16, 8, 1, 0, false },
@@ -662,7 +667,7 @@ static const struct {
 	int rc;
 	const char *why;
 } store_rec_faults[] = {
-	{ SR_FORMAT, 3, -EPROTONOSUPPORT, "format 3" },
+	{ SR_FORMAT, 4, -EPROTONOSUPPORT, "format 4" },
 	{ SR_FORMAT, 0, -EPROTONOSUPPORT, "format 0" },
 	{ SR_FORMAT, UINT32_MAX, -EPROTONOSUPPORT, "format 4294967295" },
 	{ SR_MAGIC, 2, -EUCLEAN, "format record" },
@@ -674,7 +679,7 @@ static const struct {
 
 START_TEST(store_record_damage_refused)
 {
-	static const uint8_t want_f[17] = "heapfs-store\0\2\0\0\0";
+	static const uint8_t want_f[17] = "heapfs-store\0\3\0\0\0";
 	const uint8_t key = store_rec_faults[_i].fault >= SR_ID_SHORT ? 'I' : 'F';
 	uint8_t dmg[32], orig[32], now[32];
 	size_t olen, dlen = 0, nlen;
