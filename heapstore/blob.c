@@ -523,24 +523,67 @@ int hs_ref__drop(hs_store *s, struct hs_batch *b, const uint8_t *hash)
 
 /* ---- blobs -------------------------------------------------------------- */
 
-/* Stored size of blob @hash if some reference keeps it; 0 if none does. */
-static int blob_probe(hs_store *s, const uint8_t *hash, uint32_t *stored)
+/* Stored (and raw) size of blob @hash if some reference keeps it; 0 if
+ * none does. */
+static int blob_probe_raw(hs_store *s, const uint8_t *hash, uint32_t *stored, uint32_t *raw)
 {
 	char *val = NULL;
 	size_t vl = 0;
 	int rc = hs_store__get(s, HS_CF_REFS, NULL, hash, HS_HASH_LEN, &val, &vl);
 
 	*stored = 0;
+	if (raw)
+		*raw = 0;
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	if (vl != HS_REF_VALUE_LEN)
+	if (vl != HS_REF_VALUE_LEN) {
 		rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
-	else if ((int64_t)hs_le64_get((const uint8_t *)val) > 0)
+	} else if ((int64_t)hs_le64_get((const uint8_t *)val) > 0) {
 		*stored = hs_le32_get((const uint8_t *)val + 8);
+		if (raw)
+			*raw = hs_le32_get((const uint8_t *)val + 12);
+	}
 	rocksdb_free(val);
 	return rc;
+}
+
+static int blob_probe(hs_store *s, const uint8_t *hash, uint32_t *stored)
+{
+	return blob_probe_raw(s, hash, stored, NULL);
+}
+
+int hs_blob__pin(hs_store *s, struct hs_batch *b, const uint8_t *hash, uint32_t *stored,
+		 uint32_t *raw)
+{
+	int rc = blob_pend(s, b, hash);   /* before the probe, as in ensure */
+
+	return rc < 0 ? rc : blob_probe_raw(s, hash, stored, raw);
+}
+
+int hs_blob__ensure_frame(hs_store *s, struct hs_batch *b, const uint8_t *hash,
+			  const void *frame, size_t flen, uint32_t *stored)
+{
+	int rc;
+
+	for (size_t i = 0; i < b->n_new && i < HS_BATCH_NEW_BLOBS; i++) {
+		if (memcmp(b->new_blobs[i], hash, HS_HASH_LEN) == 0) {
+			*stored = b->new_stored[i];
+			return 0;
+		}
+	}
+	if ((rc = hs_blob__pin(s, b, hash, stored, NULL)) < 0 || *stored)
+		return rc;
+	rocksdb_writebatch_put_cf(b->wb, s->cf[HS_CF_BLOBS], (const char *)hash, HS_HASH_LEN,
+				  (const char *)frame, flen);
+	*stored = (uint32_t)flen;
+	if (b->n_new < HS_BATCH_NEW_BLOBS) {
+		memcpy(b->new_blobs[b->n_new], hash, HS_HASH_LEN);
+		b->new_stored[b->n_new] = *stored;
+	}
+	b->n_new++;
+	return 0;
 }
 
 /*

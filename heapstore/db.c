@@ -351,3 +351,17 @@ int hs_store_compact(hs_store *s)
 	rc = blob_gc_set(s, false);
 	return settle(s) ?: rc;
 }
+
+int hs_store__disk_room(hs_store *s, uint64_t bytes)
+{
+	struct statvfs v;
+	uint64_t room, want = 2 * bytes + (4u << 20);
+
+	if (statvfs(s->dir, &v) != 0)
+		return 0;   /* cannot tell: let the write say */
+	room = (uint64_t)v.f_bavail * v.f_frsize;
+	if (room < want)
+		return hs_errno_set(-ENOSPC, "%s: the disk has %llu bytes free, %llu needed",
+				    s->dir, (unsigned long long)room, (unsigned long long)want);
+	return 0;
+}

@@ -17,29 +17,6 @@
 
 #define PURGE_CHUNK 4096
 
-int hs_name_check(const char *name)
-{
-	size_t n;
-
-	if (!name || !*name)
-		return hs_errno_set(-EINVAL, "name is empty");
-	n = strnlen(name, HS_NAME_MAX + 1);
-	if (n > HS_NAME_MAX)
-		return hs_errno_set(-EINVAL, "name longer than %d bytes", HS_NAME_MAX);
-	if (name[0] == '.')
-		return hs_errno_set(-EINVAL, "name '%s' starts with '.'", name);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return hs_errno_set(-EINVAL,
-					    "name has byte 0x%02x at %zu; allowed: A-Z a-z 0-9 . _ -",
-					    c, i);
-	}
-	return 0;
-}
-
 static int line_size_check(uint32_t ls)
 {
 	if (ls < HS_LINE_SIZE_MIN || ls > HS_LINE_SIZE_MAX || (ls & (ls - 1)))
@@ -571,26 +548,16 @@ ssize_t hs_heap_prop_get(hs_heap *h, const char *name, char *buf, size_t cap)
 	return (ssize_t)vl;
 }
 
-/*
- * The lines the working version changed in the store: one bounded range
- * scan of changes(id, W), under the heap lock (shared), so W cannot be
- * sealed meanwhile.  Dirty cached lines are not written yet, so not here.
- */
-int hs_heap_changed_lines(hs_heap *h, uint64_t max, uint64_t *lines_out)
+/* With h->lock held: the working version's change records, at most @max
+ * (0: all); one bounded range scan. */
+int hs_heap__changes_count(hs_heap *h, uint64_t max, uint64_t *lines_out)
 {
 	uint8_t start[HS_CHANGE_KEY_LEN], end[HS_CHANGE_KEY_LEN];
-	rocksdb_readoptions_t *ro;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
 	uint64_t n = 0;
 	int rc;
 
-	*lines_out = 0;
-	pthread_rwlock_rdlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0) {
-		pthread_rwlock_unlock(&h->lock);
-		return rc;
-	}
-	ro = rocksdb_readoptions_create();
 	hs_key__change(start, h->id, h->rec.head, 0);
 	hs_key__change(end, h->id, h->rec.head + 1, 0);
 	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end, sizeof(end));
@@ -599,8 +566,23 @@ int hs_heap_changed_lines(hs_heap *h, uint64_t max, uint64_t *lines_out)
 	     rocksdb_iter_valid(it) && (!max || n < max); rocksdb_iter_next(it))
 		n++;
 	rc = hs_iter__finish(it, ro, 0, "counting changes");
+	*lines_out = rc == 0 ? n : 0;
+	return rc;
+}
+
+/*
+ * The lines the working version changed in the store, under the heap lock
+ * (shared), so W cannot be sealed meanwhile.  Dirty cached lines are not
+ * written yet, so not here.
+ */
+int hs_heap_changed_lines(hs_heap *h, uint64_t max, uint64_t *lines_out)
+{
+	int rc;
+
+	*lines_out = 0;
+	pthread_rwlock_rdlock(&h->lock);
+	if ((rc = hs_heap__check_live(h)) == 0)
+		rc = hs_heap__changes_count(h, max, lines_out);
 	pthread_rwlock_unlock(&h->lock);
-	if (rc == 0)
-		*lines_out = n;
 	return rc;
 }

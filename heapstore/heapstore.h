@@ -686,6 +686,121 @@ typedef int (*hs_diff_cb)(uint64_t line_idx, void *payload);
 HS_API int hs_version_diff(hs_heap *heap, uint64_t v1, uint64_t v2,
 			   hs_diff_cb cb, void *payload);
 
+/* ---- moving versions between stores ----------------------------------- */
+/*
+ * What migrate/ builds streams from and commits them with.  A sender reads
+ * checkpoints through an hs_export (one snapshot: a checkpoint deleted
+ * meanwhile still reads whole); a receiver feeds an hs_import the blobs it
+ * is sent and the versions with their changed lines, and commits them all
+ * in one synced batch, or nothing.  Blobs arrive before the commit: they
+ * are kept, and blobs the store already held are pinned against GC, by a
+ * hidden staging heap that goes at the end (and that opening the store
+ * after a crash removes like any interrupted deletion).
+ */
+
+/* One line a version changed: zero, or the hash of its content. */
+typedef struct hs_xline {
+	uint64_t line;            /* index; state line i is HS_STATE_LINE | i */
+	int zero;
+	uint8_t hash[HS_HASH_LEN];
+	uint32_t stored;          /* the blob's stored bytes (export only) */
+} hs_xline;
+
+typedef struct hs_export hs_export;
+
+/** Begin reading @heap's checkpoints; free with hs_export_end().
+ *  Returns 0, -ENOENT (deleted). */
+HS_API int hs_export_begin(hs_export **out, hs_heap *heap);
+HS_API void hs_export_end(hs_export *x);
+
+/** Every checkpoint as of the snapshot, oldest first (free()). */
+HS_API int hs_export_versions(hs_export *x, hs_version_info **out, size_t *n_out);
+
+/**
+ * The lines checkpoint @version changed against its parent, in line order
+ * (state lines last), as a malloc'd array (free()).  O(its changes).
+ * Returns 0, -ENOENT (no such checkpoint in the snapshot).
+ */
+HS_API int hs_export_changes(hs_export *x, uint64_t version, hs_xline **out,
+			     size_t *n_out);
+
+/** Blob @hash's zstd frame as stored (malloc'd, free()).  -ENOENT. */
+HS_API int hs_export_blob(hs_export *x, const uint8_t hash[HS_HASH_LEN], void **frame,
+			  size_t *len);
+
+/**
+ * For each of @n hashes, the raw size of that content if the store holds
+ * it (some entry names it and it is not lost), else 0, into @raw_out.
+ * One MultiGet per 1024.  Returns 0 or -errno.
+ */
+HS_API int hs_blobs_held(hs_store *store, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
+			 uint32_t *raw_out);
+
+typedef struct hs_import hs_import;
+
+typedef struct hs_import_params {
+	const char *name;         /* the heap to create, or to add versions to */
+	uint8_t ident[HS_IDENT_LEN];
+	uint32_t line_size;
+	uint64_t created_ns;
+	int incremental;          /* 1: heap @name exists, with this identity,
+				     and its newest checkpoint is @base */
+	uint8_t base[HS_IDENT_LEN];
+	int owned;                /* a new heap's owner, as hs_heap_params */
+	uint32_t uid, gid, mode;
+	uint64_t max_bytes;       /* stop past this many bytes of blobs; 0: none */
+} hs_import_params;
+
+/**
+ * Begin receiving heap @p->name.  Returns 0, -EINVAL (bad name, line size
+ * or identity), -EEXIST (a full stream for a name taken), -ENOENT (an
+ * incremental one for a heap that is not here), -ESTALE (the heap here has
+ * another identity, or its newest checkpoint is not the base).
+ */
+HS_API int hs_import_begin(hs_import **out, hs_store *store, const hs_import_params *p);
+
+/**
+ * Whether the store holds content @hash as a line of this heap's size: 1
+ * (then it is pinned against GC until the import ends), 0 (it must be
+ * sent).  Returns 1, 0 or -errno.
+ */
+HS_API int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN]);
+
+/**
+ * A blob the sender carried: decompressed and re-hashed (never trusted),
+ * it must be exactly one line whose SHA-256 is @hash; then it is kept as
+ * it came.  Returns 0, -EBADMSG (it is not), -ENOSPC, -EDQUOT (the pool or
+ * the disk is full), -EFBIG (past max_bytes).
+ */
+HS_API int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
+			  size_t len);
+
+/**
+ * Start the next version: @vi's version, created_ns, size_bytes,
+ * state_size, label and ident are taken (the rest is recomputed), @parent
+ * is the identity of the version before it (the base, or zeros for the
+ * first of a full stream).  Versions come oldest first with increasing
+ * numbers.  Returns 0 or -EINVAL saying what is inconsistent.
+ */
+HS_API int hs_import_version(hs_import *imp, const hs_version_info *vi,
+			     const uint8_t parent[HS_IDENT_LEN]);
+
+/** Lines the current version changed, in increasing line order across
+ *  calls; each within the version's size.  0 or -EINVAL. */
+HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
+
+/**
+ * Commit: every line's content must be carried or held (-ENOENT names one
+ * that is neither), then the versions, labels, the live heap (the newest
+ * version's content, writable, with the lease) and the heap record are
+ * written in one synced batch.  *@version_out: the newest version.
+ * Returns 0 or -errno; either way the import is finished.
+ */
+HS_API int hs_import_commit(hs_import *imp, uint64_t *version_out);
+
+/** Abort unless committed, dropping what was staged, and free. */
+HS_API void hs_import_free(hs_import *imp);
+
 /* ---- transactions ----------------------------------------------------- */
 
 /**

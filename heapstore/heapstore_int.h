@@ -339,7 +339,8 @@ struct hs_batch {
  *   8  cache.c                      the line cache
  *   9  io.c                         byte I/O of the live heap
  *  10  version.c txn.c fsck.c       versions, transactions, fsck, heap
- *      admin.c                      delete, info and list
+ *      admin.c xfer.c               delete, info and list; moving versions
+ *                                   between stores
  *  11  store.c                      opening and closing the store
  *
  * The structures above are shared by every layer (a lower layer reads the
@@ -395,6 +396,10 @@ int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,
 		  const void *key, size_t klen, char **val, size_t *vlen);
 int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync);
 int hs_store__sync(hs_store *s);
+/* Whether the store's disk has room for @bytes more (twice, plus 4 MiB, as
+ * compaction needs): 0 or -ENOSPC, before a write RocksDB could not finish
+ * (a failed write stops the store until it is reopened). */
+int hs_store__disk_room(hs_store *s, uint64_t bytes);
 /* Meta counter @tag @id ('C', 'R', 'U', 'T'): absent is 0; -EUCLEAN if it
  * is not 8 bytes. */
 int hs_store__get_counter(hs_store *s, char tag, uint64_t id, int64_t *out);
@@ -483,6 +488,13 @@ int hs_pending__init(hs_store *s);
 void hs_pending__free(hs_store *s);
 int hs_blob__ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 		    const void *content, uint64_t line, uint32_t *stored);
+/* GC's fence on @hash for the life of @b, then its sizes if a reference
+ * keeps it (0 if none does): a transfer's "the store holds it". */
+int hs_blob__pin(hs_store *s, struct hs_batch *b, const uint8_t *hash, uint32_t *stored,
+		 uint32_t *raw);
+/* hs_blob__ensure() for a frame already checked against @hash, put as is. */
+int hs_blob__ensure_frame(hs_store *s, struct hs_batch *b, const uint8_t *hash,
+			  const void *frame, size_t flen, uint32_t *stored);
 int hs_blob__heal(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 		  const void *content, uint64_t line);
 int hs_blob__read(hs_heap *h, const rocksdb_readoptions_t *ro,
@@ -518,6 +530,11 @@ rocksdb_iterator_t *hs_line__iter(hs_heap *h);
 int hs_line__value_of(hs_heap *h, const void *content, struct hs_lineval *out);
 
 /* ---- 6: vrec.c ------------------------------------------------------------ */
+int hs_vrec__label_check(const char *label);
+/* Decode checkpoint @version's record (its identity derived if it predates
+ * identities); it must agree with its key. */
+int hs_version__decode(hs_heap *h, uint64_t version, const uint8_t *v, size_t vl,
+		       hs_version_info *out);
 int hs_version__load_all(hs_heap *h);
 int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out);
 /* The next existing version after @version: a checkpoint or the working one. */
@@ -540,6 +557,7 @@ int hs_heap__check_writable(hs_heap *h);
 void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);
 void hs_heap__stripes_unlock(hs_heap *h, const uint64_t *lines, size_t n);
 int hs_heap__purge(hs_store *s, uint64_t id);
+int hs_heap__changes_count(hs_heap *h, uint64_t max, uint64_t *lines_out);
 
 /* ---- 8: cache.c: the line cache (store->cache NULL when there is none) --- */
 int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);

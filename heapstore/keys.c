@@ -77,6 +77,30 @@ void hs_key__change(uint8_t out[HS_CHANGE_KEY_LEN], uint64_t heap,
 }
 
 /* tag, then the id unless tag is 'N', then the suffix bytes (may be NULL). */
+/* Names are keys: checked where keys are made. */
+int hs_name_check(const char *name)
+{
+	size_t n;
+
+	if (!name || !*name)
+		return hs_errno_set(-EINVAL, "name is empty");
+	n = strnlen(name, HS_NAME_MAX + 1);
+	if (n > HS_NAME_MAX)
+		return hs_errno_set(-EINVAL, "name longer than %d bytes", HS_NAME_MAX);
+	if (name[0] == '.')
+		return hs_errno_set(-EINVAL, "name '%s' starts with '.'", name);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return hs_errno_set(-EINVAL,
+					    "name has byte 0x%02x at %zu; allowed: A-Z a-z 0-9 . _ -",
+					    c, i);
+	}
+	return 0;
+}
+
 size_t hs_key__meta(uint8_t *out, char tag, uint64_t id, const char *suffix)
 {
 	size_t n = 0;

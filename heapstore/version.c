@@ -18,23 +18,6 @@
 
 #include "heapstore_int.h"
 
-static int label_check(const char *label)
-{
-	int rc = hs_name_check(label);
-	const char *p = label;
-
-	if (rc < 0)
-		return hs_errno_set(rc, "label: %s", hs_error_last());   /* error_vset copies first */
-	while (*p >= '0' && *p <= '9')
-		p++;
-	if (!*p)
-		return hs_errno_set(-EINVAL, "label '%s' is all digits, like a version number",
-				    label);
-	if (strcmp(label, "latest") == 0 || strcmp(label, "live") == 0)
-		return hs_errno_set(-EINVAL, "label '%s' is reserved", label);
-	return 0;
-}
-
 /* Resolve HS_VERSION_LIVE and check a checkpoint exists.  Lock held. */
 /* Resolve @version; the heap's or the state's size in it into @size. */
 static int version_resolve(hs_heap *h, uint64_t *version, bool state,
@@ -126,7 +109,7 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 	size_t n_lines = 0, kl, vl;
 	int rc;
 
-	if (label && *label && (rc = label_check(label)) < 0)
+	if (label && *label && (rc = hs_vrec__label_check(label)) < 0)
 		return rc;
 	/* Every completed write is in: the dirty lines go first, most of them
 	 * while writers may still run and the flushers can help. */

@@ -10,8 +10,26 @@
 
 #include "heapstore_int.h"
 
+/* Labels follow heap-name rules and cannot pass for a version number. */
+int hs_vrec__label_check(const char *label)
+{
+	int rc = hs_name_check(label);
+	const char *p = label;
+
+	if (rc < 0)
+		return hs_errno_set(rc, "label: %s", hs_error_last());   /* error_vset copies first */
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (!*p)
+		return hs_errno_set(-EINVAL, "label '%s' is all digits, like a version number",
+				    label);
+	if (strcmp(label, "latest") == 0 || strcmp(label, "live") == 0)
+		return hs_errno_set(-EINVAL, "label '%s' is reserved", label);
+	return 0;
+}
+
 /* Decode checkpoint @version's record; it must agree with its key. */
-static int version_decode(hs_heap *h, uint64_t version, const uint8_t *v,
+int hs_version__decode(hs_heap *h, uint64_t version, const uint8_t *v,
 			  size_t vl, hs_version_info *out)
 {
 	static const uint8_t none[HS_IDENT_LEN];
@@ -50,7 +68,7 @@ static int version_decode_at(hs_heap *h, rocksdb_iterator_t *it,
 	if (kl != 17)
 		return hs_errno_set(-EUCLEAN, "heap '%s': checkpoint key of %zu bytes",
 				    h->rec.name, kl);
-	return version_decode(h, hs_be64_get(k + 9), v, vl, out);
+	return hs_version__decode(h, hs_be64_get(k + 9), v, vl, out);
 }
 
 /* Iterate the version records of @h from @from on; the caller destroys. */
@@ -109,7 +127,7 @@ int hs_version__exists(hs_heap *h, uint64_t version, hs_version_info *out)
 				    h->rec.name, (unsigned long long)version);
 	if (rc < 0)
 		return rc;
-	rc = version_decode(h, version, (const uint8_t *)val, vl, out);
+	rc = hs_version__decode(h, version, (const uint8_t *)val, vl, out);
 	rocksdb_free(val);
 	return rc;
 }
