@@ -736,6 +736,18 @@ HS_API int hs_export_blob(hs_export *x, const uint8_t hash[HS_HASH_LEN], void **
 HS_API int hs_blobs_held(hs_store *store, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
 			 uint32_t *raw_out);
 
+/**
+ * Whether @frame (@len bytes) is a zstd frame of exactly one non-zero line
+ * of @line_size bytes whose SHA-256 is @hash: 0, or -EBADMSG saying why.
+ * The receiver's check of every blob it is sent; no store needed.
+ */
+HS_API int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN],
+			  const void *frame, size_t len);
+
+/** A checkpoint label's rules (heap-name rules, not all digits, neither
+ *  "latest" nor "live"): 0 or -EINVAL saying which. */
+HS_API int hs_label_check(const char *label);
+
 typedef struct hs_import hs_import;
 
 typedef struct hs_import_params {
@@ -790,8 +802,9 @@ HS_API int hs_import_version(hs_import *imp, const hs_version_info *vi,
 HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
 
 /**
- * Commit: every line's content must be carried or held (-ENOENT names one
- * that is neither), then the versions, labels, the live heap (the newest
+ * Commit: every line's content must be carried or held here (-ENOENT
+ * names one that is neither; held content not announced with
+ * hs_import_have() is looked up and pinned now), then the versions, labels, the live heap (the newest
  * version's content, writable, with the lease) and the heap record are
  * written in one synced batch.  *@version_out: the newest version.
  * Returns 0 or -errno; either way the import is finished.

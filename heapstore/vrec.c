@@ -28,6 +28,11 @@ int hs_vrec__label_check(const char *label)
 	return 0;
 }
 
+int hs_label_check(const char *label)
+{
+	return hs_vrec__label_check(label);
+}
+
 /* Decode checkpoint @version's record; it must agree with its key. */
 int hs_version__decode(hs_heap *h, uint64_t version, const uint8_t *v,
 			  size_t vl, hs_version_info *out)

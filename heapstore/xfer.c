@@ -511,38 +511,54 @@ int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN])
 	return 1;
 }
 
-int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
+int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN], const void *frame,
 		   size_t len)
 {
 	struct hs_scratch *sc;
 	uint8_t got[HS_HASH_LEN];
 	char hex[20], hex2[20];
+	int rc;
+
+	hs_hash_hex(hex, sizeof(hex), hash);
+	if (line_size < HS_LINE_SIZE_MIN || line_size > HS_LINE_SIZE_MAX ||
+	    (line_size & (line_size - 1)))
+		return hs_errno_set(-EINVAL, "line size %u", line_size);
+	if (len == 0 || len > ZSTD_COMPRESSBOUND(line_size))
+		return hs_errno_set(-EBADMSG, "blob %s: a frame of %zu bytes for a line of %u",
+				    hex, len, line_size);
+	if (!(sc = hs_scratch__get()))
+		return -ENOMEM;
+	if ((rc = hs_codec__decompress(sc, frame, len, sc->line, line_size)) < 0)
+		return hs_errno_set(rc, "blob %s: %s", hex, hs_error_last());
+	if (hs_codec__is_zero(sc->line, line_size))
+		return hs_errno_set(-EBADMSG, "blob %s is a zero line, which is never stored",
+				    hex);
+	hs_codec__hash(sc, sc->line, line_size, got);
+	if (memcmp(got, hash, HS_HASH_LEN) != 0) {
+		hs_hash_hex(hex2, sizeof(hex2), got);
+		return hs_errno_set(-EBADMSG, "blob %s: its content hashes to %s", hex, hex2);
+	}
+	return 0;
+}
+
+int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
+		   size_t len)
+{
+	char hex[20];
 	uint32_t stored;
 	int rc;
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	hs_hash_hex(hex, sizeof(hex), hash);
-	if (len == 0 || len > ZSTD_COMPRESSBOUND(imp->p.line_size))
-		return hs_errno_set(-EBADMSG, "blob %s: a frame of %zu bytes for a line of %u",
-				    hex, len, imp->p.line_size);
-	if (hset_find(imp, hash))
+	if (hset_find(imp, hash)) {
+		hs_hash_hex(hex, sizeof(hex), hash);
 		return hs_errno_set(-EINVAL, "blob %s arrived twice", hex);
+	}
 	if (imp->p.max_bytes && imp->bytes + len > imp->p.max_bytes)
 		return hs_errno_set(-EFBIG, "more than %llu bytes of blobs",
 				    (unsigned long long)imp->p.max_bytes);
-	if (!(sc = hs_scratch__get()))
-		return -ENOMEM;
-	if ((rc = hs_codec__decompress(sc, frame, len, sc->line, imp->p.line_size)) < 0)
-		return hs_errno_set(rc, "blob %s: %s", hex, hs_error_last());
-	if (hs_codec__is_zero(sc->line, imp->p.line_size))
-		return hs_errno_set(-EBADMSG, "blob %s is a zero line, which is never stored",
-				    hex);
-	hs_codec__hash(sc, sc->line, imp->p.line_size, got);
-	if (memcmp(got, hash, HS_HASH_LEN) != 0) {
-		hs_hash_hex(hex2, sizeof(hex2), got);
-		return hs_errno_set(-EBADMSG, "blob %s: its content hashes to %s", hex, hex2);
-	}
+	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
+		return rc;
 	if ((rc = hs_blob__ensure_frame(imp->s, &imp->b, hash, frame, len, &stored)) < 0 ||
 	    (rc = stage_ref(imp, hash, stored)) < 0)
 		return rc;
@@ -928,6 +944,28 @@ out_unlocked:
 	return rc;
 }
 
+/* Content the lines name that was not carried must be here: pin it. */
+static int pin_the_rest(struct hs_import *imp)
+{
+	for (size_t i = 0; i < imp->n_lines; i++) {
+		const hs_xline *l = &imp->lines[i];
+		char hex[20];
+		int rc;
+
+		if (l->zero || hset_find(imp, l->hash))
+			continue;
+		if ((rc = hs_import_have(imp, l->hash)) < 0)
+			return rc;
+		if (rc == 0) {
+			hs_hash_hex(hex, sizeof(hex), l->hash);
+			return hs_errno_set(-ENOENT, "line %llu: content %s is neither in the "
+					    "stream nor in this store",
+					    (unsigned long long)l->line, hex);
+		}
+	}
+	return 0;
+}
+
 int hs_import_commit(hs_import *imp, uint64_t *version_out)
 {
 	uint64_t v = 0;
@@ -937,7 +975,7 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 		return hs_errno_set(-EINVAL, "the import is finished");
 	if (!imp->n_vers)
 		rc = hs_errno_set(-EINVAL, "the stream carries no version");
-	else if ((rc = stage_flush(imp)) == 0)
+	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)
 		rc = imp->p.incremental ? commit_incremental(imp, &v) : commit_new(imp, &v);
 	imp->done = true;
 	/* Committed or not, the staging heap goes: its references were pins. */

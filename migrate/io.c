@@ -1,0 +1,433 @@
+/*
+ * io.c - send, receive and verify a stream over file descriptors: the
+ * store's checkpoints through hs_export into the encoder, and the
+ * decoder's records into hs_import, committed only once the whole stream
+ * (its end record and end of input) checked out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate.h"
+
+#define IO_CHUNK (1u << 20)
+
+static int write_all(int fd, const uint8_t *p, size_t n, uint64_t *total)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return hs_errno_set(-errno, "writing the stream: %s", strerror(errno));
+		p += w;
+		n -= (size_t)w;
+		*total += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int enc_flush(mg_enc *e, int fd, uint64_t *total, bool force)
+{
+	int rc;
+
+	if (!e->len || (!force && e->len < IO_CHUNK))
+		return 0;
+	rc = write_all(fd, e->buf, e->len, total);
+	mg_enc_drain(e);
+	return rc;
+}
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, HS_HASH_LEN);
+}
+
+/* Sort and drop repeats; the count left. */
+static size_t hashes_unique(uint8_t (*h)[HS_HASH_LEN], size_t n)
+{
+	size_t u = 0;
+
+	if (n)
+		qsort(h, n, HS_HASH_LEN, hash_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (!u || memcmp(h[u - 1], h[i], HS_HASH_LEN) != 0)
+			memmove(h[u++], h[i], HS_HASH_LEN);
+	}
+	return u;
+}
+
+static int hashes_add(uint8_t (**h)[HS_HASH_LEN], size_t *n, size_t *cap,
+		      const uint8_t hash[HS_HASH_LEN])
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 1024;
+		void *g = realloc(*h, c * HS_HASH_LEN);
+
+		if (!g)
+			return hs_errno_set(-ENOMEM, "out of memory");
+		*h = g;
+		*cap = c;
+	}
+	memcpy((*h)[(*n)++], hash, HS_HASH_LEN);
+	return 0;
+}
+
+/* ==== send =============================================================== */
+
+int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from, int fd,
+	    mg_stats *st)
+{
+	hs_heap *h = NULL;
+	hs_heap_info hi;
+	hs_export *x = NULL;
+	hs_version_info *vs = NULL;
+	size_t nv = 0, first = 0, last = 0, nh = 0, caph = 0;
+	uint8_t (*hashes)[HS_HASH_LEN] = NULL;
+	mg_heap_hdr hdr;
+	mg_enc e = { 0 };
+	bool have_from = from == 0, have_v = false;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = hs_heap_open(&h, s, name)) < 0 || (rc = hs_heap_info_get(h, &hi)) < 0 ||
+	    (rc = hs_export_begin(&x, h)) < 0 || (rc = hs_export_versions(x, &vs, &nv)) < 0)
+		goto out;
+	if (!nv) {
+		rc = hs_errno_set(-ENOENT, "heap '%s' has no checkpoint to send (take one: "
+				  "heapctl checkpoint %s)", name, name);
+		goto out;
+	}
+	if (mg_ident_zero(hi.ident)) {
+		rc = hs_errno_set(-EINVAL, "heap '%s' has no identity yet (its store was opened "
+				  "read-only since an upgrade)", name);
+		goto out;
+	}
+	if (!version)
+		version = vs[nv - 1].version;
+	for (size_t i = 0; i < nv; i++) {
+		if (from && vs[i].version == from) {
+			have_from = true;
+			first = i + 1;
+		}
+		if (vs[i].version == version) {
+			have_v = true;
+			last = i;
+		}
+	}
+	if (!have_v || !have_from) {
+		rc = hs_errno_set(-ENOENT, "heap '%s' has no checkpoint %llu", name,
+				  (unsigned long long)(have_v ? from : version));
+		goto out;
+	}
+	if (from >= version) {
+		rc = hs_errno_set(-EINVAL, "the base (%llu) must be older than the version sent "
+				  "(%llu)", (unsigned long long)from, (unsigned long long)version);
+		goto out;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	memcpy(hdr.ident, hi.ident, HS_IDENT_LEN);
+	hdr.line_size = hi.line_size;
+	strcpy(hdr.name, hi.name);
+	hdr.created_ns = hi.created_ns;
+	if (from) {
+		memcpy(hdr.base, vs[first - 1].ident, HS_IDENT_LEN);
+		hdr.base_version = from;
+	}
+	hdr.n_versions = (uint32_t)(last + 1 - first);
+	if ((rc = mg_enc_init(&e)) < 0 || (rc = mg_enc_heap(&e, &hdr)) < 0)
+		goto out;
+	for (size_t i = first; i <= last; i++) {
+		mg_version_hdr v;
+		hs_xline *ls = NULL;
+		size_t nl = 0;
+
+		if ((rc = hs_export_changes(x, vs[i].version, &ls, &nl)) < 0)
+			goto out;
+		memset(&v, 0, sizeof(v));
+		v.vi = vs[i];
+		if (i > first)
+			memcpy(v.parent, vs[i - 1].ident, HS_IDENT_LEN);
+		else
+			memcpy(v.parent, hdr.base, HS_IDENT_LEN);
+		v.n_lines = nl;
+		rc = mg_enc_version(&e, &v);
+		if (rc == 0)
+			rc = mg_enc_lines(&e, ls, nl);
+		for (size_t j = 0; j < nl && rc == 0; j++) {
+			if (!ls[j].zero)
+				rc = hashes_add(&hashes, &nh, &caph, ls[j].hash);
+		}
+		free(ls);
+		if (rc < 0 || (rc = enc_flush(&e, fd, &st->bytes, false)) < 0)
+			goto out;
+	}
+	nh = hashes_unique(hashes, nh);
+	for (size_t i = 0; i < nh; i++) {
+		void *frame;
+		size_t len;
+
+		if ((rc = hs_export_blob(x, hashes[i], &frame, &len)) < 0)
+			goto out;
+		rc = mg_enc_blob(&e, hashes[i], frame, len);
+		free(frame);
+		if (rc < 0 || (rc = enc_flush(&e, fd, &st->bytes, false)) < 0)
+			goto out;
+	}
+	if ((rc = mg_enc_end(&e)) < 0 || (rc = enc_flush(&e, fd, &st->bytes, true)) < 0)
+		goto out;
+	strcpy(st->heap, hi.name);
+	st->version = version;
+	st->versions = e.count.versions;
+	st->lines = e.count.lines;
+	st->blobs = e.count.blobs;
+	st->blob_bytes = e.count.blob_bytes;
+out:
+	mg_enc_free(&e);
+	free(hashes);
+	free(vs);
+	hs_export_end(x);
+	hs_heap_close(h);
+	return rc;
+}
+
+/* ==== receive ============================================================ */
+
+/* Feed everything @fd has to @d; 0 at end of input, after mg_dec_finish. */
+static int read_all(int fd, mg_dec *d, uint64_t *total)
+{
+	uint8_t *buf = malloc(IO_CHUNK);
+	int rc = 0;
+
+	if (!buf)
+		return hs_errno_set(-ENOMEM, "out of memory");
+	for (;;) {
+		ssize_t r = read(fd, buf, IO_CHUNK);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = hs_errno_set(-errno, "reading the stream: %s", strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			rc = mg_dec_finish(d);
+			break;
+		}
+		*total += (uint64_t)r;
+		if ((rc = mg_dec_feed(d, buf, (size_t)r)) < 0)
+			break;
+	}
+	free(buf);
+	return rc;
+}
+
+struct recv_ctx {
+	hs_store *s;
+	const mg_recv_opts *o;
+	hs_import *imp;
+	mg_stats *st;
+	uint64_t version;
+};
+
+static int recv_heap(void *arg, const mg_heap_hdr *h)
+{
+	struct recv_ctx *c = arg;
+	hs_import_params p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p.name = c->o && c->o->as ? c->o->as : h->name;
+	memcpy(p.ident, h->ident, HS_IDENT_LEN);
+	p.line_size = h->line_size;
+	p.created_ns = h->created_ns;
+	p.incremental = !mg_ident_zero(h->base);
+	memcpy(p.base, h->base, HS_IDENT_LEN);
+	if (c->o && c->o->owned) {
+		p.owned = 1;
+		p.uid = c->o->uid;
+		p.gid = c->o->gid;
+		p.mode = c->o->mode;
+	}
+	if ((rc = hs_import_begin(&c->imp, c->s, &p)) < 0)
+		return rc;
+	snprintf(c->st->heap, sizeof(c->st->heap), "%s", p.name);
+	return 0;
+}
+
+static int recv_version(void *arg, const mg_version_hdr *v)
+{
+	struct recv_ctx *c = arg;
+
+	c->version = v->vi.version;
+	return hs_import_version(c->imp, &v->vi, v->parent);
+}
+
+static int recv_lines(void *arg, const hs_xline *lines, size_t n)
+{
+	struct recv_ctx *c = arg;
+
+	return hs_import_lines(c->imp, lines, n);
+}
+
+static int recv_blob(void *arg, const uint8_t hash[HS_HASH_LEN], const void *frame, size_t len)
+{
+	struct recv_ctx *c = arg;
+
+	return hs_import_blob(c->imp, hash, frame, len);
+}
+
+static void stats_from(mg_stats *st, const mg_trailer *t)
+{
+	st->versions = t->versions;
+	st->lines = t->lines;
+	st->blobs = t->blobs;
+	st->blob_bytes = t->blob_bytes;
+}
+
+static int recv_end(void *arg, const mg_trailer *t)
+{
+	struct recv_ctx *c = arg;
+
+	stats_from(c->st, t);
+	return 0;
+}
+
+int mg_recv(hs_store *s, int fd, const mg_recv_opts *o, mg_stats *st)
+{
+	static const mg_dec_cb cb = { recv_heap, recv_version, recv_lines, recv_blob, recv_end };
+	struct recv_ctx c = { s, o, NULL, st, 0 };
+	mg_dec *d = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (o && o->as && (rc = hs_name_check(o->as)) < 0)
+		return hs_errno_set(rc, "--as: %s", hs_error_last());
+	if ((rc = mg_dec_new(&d, &cb, &c)) < 0)
+		return rc;
+	/* Nothing is committed before the input ended right after the end
+	 * record: a stream with anything after it is refused whole. */
+	if ((rc = read_all(fd, d, &st->bytes)) == 0)
+		rc = hs_import_commit(c.imp, &st->version);
+	mg_dec_free(d);
+	hs_import_free(c.imp);   /* after a failure: drops what was staged */
+	return rc;
+}
+
+/* ==== verify ============================================================= */
+
+struct verify_ctx {
+	mg_heap_hdr heap;
+	uint8_t (*carried)[HS_HASH_LEN];
+	size_t n_carried, cap_carried;
+	uint8_t (*named)[HS_HASH_LEN];   /* every non-zero line's content */
+	size_t n_named, cap_named;
+	mg_stats *st;
+};
+
+static int verify_heap(void *arg, const mg_heap_hdr *h)
+{
+	struct verify_ctx *c = arg;
+
+	c->heap = *h;
+	snprintf(c->st->heap, sizeof(c->st->heap), "%s", h->name);
+	return 0;
+}
+
+static int verify_version(void *arg, const mg_version_hdr *v)
+{
+	struct verify_ctx *c = arg;
+
+	c->st->version = v->vi.version;
+	return 0;
+}
+
+static int verify_lines(void *arg, const hs_xline *lines, size_t n)
+{
+	struct verify_ctx *c = arg;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!lines[i].zero &&
+		    (rc = hashes_add(&c->named, &c->n_named, &c->cap_named, lines[i].hash)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int verify_blob(void *arg, const uint8_t hash[HS_HASH_LEN], const void *frame, size_t len)
+{
+	struct verify_ctx *c = arg;
+	int rc = hs_frame_check(c->heap.line_size, hash, frame, len);
+
+	return rc < 0 ? rc : hashes_add(&c->carried, &c->n_carried, &c->cap_carried, hash);
+}
+
+static int verify_end(void *arg, const mg_trailer *t)
+{
+	struct verify_ctx *c = arg;
+
+	stats_from(c->st, t);
+	return 0;
+}
+
+int mg_verify(hs_store *s, int fd, mg_stats *st)
+{
+	static const mg_dec_cb cb = { verify_heap, verify_version, verify_lines, verify_blob,
+				      verify_end };
+	struct verify_ctx c;
+	mg_dec *d = NULL;
+	uint32_t *raw = NULL;
+	size_t nc, nn, missing = 0, j = 0;
+	uint8_t (*absent)[HS_HASH_LEN] = NULL;
+	size_t n_absent = 0, cap_absent = 0;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	memset(&c, 0, sizeof(c));
+	c.st = st;
+	if ((rc = mg_dec_new(&d, &cb, &c)) < 0)
+		return rc;
+	if ((rc = read_all(fd, d, &st->bytes)) < 0)
+		goto out;
+	nc = c.n_carried;
+	if (hashes_unique(c.carried, nc) != nc) {
+		rc = hs_errno_set(-EBADMSG, "a blob is carried twice");
+		goto out;
+	}
+	nn = hashes_unique(c.named, c.n_named);
+	/* The contents named but not carried: the receiver must hold them. */
+	for (size_t i = 0; i < nn; i++) {
+		while (j < nc && memcmp(c.carried[j], c.named[i], HS_HASH_LEN) < 0)
+			j++;
+		if (j < nc && memcmp(c.carried[j], c.named[i], HS_HASH_LEN) == 0)
+			continue;
+		if ((rc = hashes_add(&absent, &n_absent, &cap_absent, c.named[i])) < 0)
+			goto out;
+	}
+	st->lines_held = n_absent;
+	if (s && n_absent) {
+		if (!(raw = calloc(n_absent, sizeof(*raw)))) {
+			rc = hs_errno_set(-ENOMEM, "out of memory");
+			goto out;
+		}
+		if ((rc = hs_blobs_held(s, (const uint8_t (*)[HS_HASH_LEN])absent, n_absent,
+					raw)) < 0)
+			goto out;
+		for (size_t i = 0; i < n_absent; i++)
+			missing += raw[i] != c.heap.line_size;
+		if (missing)
+			rc = hs_errno_set(-ENOENT, "%zu of the contents its lines name are neither "
+					  "in the stream nor in this store", missing);
+	}
+out:
+	mg_dec_free(d);
+	free(c.carried);
+	free(c.named);
+	free(absent);
+	free(raw);
+	return rc;
+}
