@@ -16,9 +16,8 @@
 #include <unistd.h>
 
 #include "heapstore.h"
-#include "test_util.h"
+#include "xfer_util.h"
 
-#define LS 4096u
 
 static char *dir_a, *dir_b;
 static hs_store *sa, *sb;
@@ -169,112 +168,13 @@ out:
 	return rc < 0 ? rc : 0;
 }
 
-/* Every checkpoint of @a's heap and its live heap read the same in @b's. */
-static void expect_same(hs_store *a, const char *na, hs_store *b, const char *nb)
-{
-	hs_heap *ha, *hb;
-	hs_heap_info ia, ib;
-	hs_version_info *va, *vb;
-	size_t n, m;
-	uint8_t *x = malloc(4 << 20), *y = malloc(4 << 20);
-
-	ck_assert_int_eq(hs_heap_open(&ha, a, na), 0);
-	ck_assert_int_eq(hs_heap_open(&hb, b, nb), 0);
-	ck_assert_int_eq(hs_heap_info_get(ha, &ia), 0);
-	ck_assert_int_eq(hs_heap_info_get(hb, &ib), 0);
-	ck_assert_mem_eq(ia.ident, ib.ident, HS_IDENT_LEN);
-	ck_assert_uint_eq(ia.line_size, ib.line_size);
-	ck_assert_int_eq(hs_version_list(ha, &va, &n), 0);
-	ck_assert_int_eq(hs_version_list(hb, &vb, &m), 0);
-	ck_assert_uint_eq(n, m);
-	for (size_t i = 0; i <= n; i++) {
-		uint64_t v = i < n ? va[i].version : HS_VERSION_LIVE;
-		uint64_t size = i < n ? va[i].size_bytes : ia.size_bytes;
-		uint64_t ssize = i < n ? va[i].state_size : ia.state_size;
-
-		if (i < n) {
-			ck_assert_uint_eq(va[i].version, vb[i].version);
-			ck_assert_mem_eq(va[i].ident, vb[i].ident, HS_IDENT_LEN);
-			ck_assert_str_eq(va[i].label, vb[i].label);
-			ck_assert_uint_eq(va[i].created_ns, vb[i].created_ns);
-			ck_assert_uint_eq(va[i].size_bytes, vb[i].size_bytes);
-			ck_assert_uint_eq(va[i].state_size, vb[i].state_size);
-			ck_assert_uint_eq(va[i].lines_used, vb[i].lines_used);
-		} else {
-			ck_assert_uint_eq(ia.size_bytes, ib.size_bytes);
-			ck_assert_uint_eq(ia.state_size, ib.state_size);
-			ck_assert_uint_eq(ia.lines_used, ib.lines_used);
-		}
-		ck_assert_uint_le(size, 4 << 20);
-		ck_assert_int_eq(hs_version_read(ha, v, x, 4 << 20, 0), (ssize_t)size);
-		ck_assert_int_eq(hs_version_read(hb, v, y, 4 << 20, 0), (ssize_t)size);
-		ck_assert_msg(memcmp(x, y, size) == 0, "version %llu differs",
-			      (unsigned long long)v);
-		ck_assert_int_eq(hs_state_read(ha, v, x, 4 << 20, 0), (ssize_t)ssize);
-		ck_assert_int_eq(hs_state_read(hb, v, y, 4 << 20, 0), (ssize_t)ssize);
-		ck_assert_msg(memcmp(x, y, ssize) == 0, "state of version %llu differs",
-			      (unsigned long long)v);
-	}
-	free(va);
-	free(vb);
-	free(x);
-	free(y);
-	hs_heap_close(ha);
-	hs_heap_close(hb);
-}
-
-static void write_lines(hs_heap *h, uint64_t first, uint64_t n, uint64_t seed)
-{
-	uint8_t buf[LS];
-
-	for (uint64_t i = first; i < first + n; i++) {
-		tu_fill(buf, LS, seed, i);
-		ck_assert_int_eq(hs_heap_write(h, buf, LS, i * LS), LS);
-	}
-}
-
-/* A heap with history: labels, a state, a punch, a shrink, a deleted
- * checkpoint (its changes merged into the next). */
-static void make_history(hs_store *s, const char *name)
-{
-	hs_heap *h = tu_heap_new(s, name, LS);
-	char state[3000];
-
-	write_lines(h, 0, 40, 1);
-	memset(state, 's', sizeof(state));
-	ck_assert_int_eq(hs_state_write(h, state, sizeof(state), 0), (ssize_t)sizeof(state));
-	ck_assert_int_eq(hs_version_seal(h, "one", NULL), 0);
-	write_lines(h, 3, 5, 2);
-	ck_assert_int_eq(hs_heap_punch(h, 20 * LS, 2 * LS), 0);
-	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	ck_assert_int_eq(hs_heap_truncate(h, 30 * LS + 100), 0);
-	ck_assert_int_eq(hs_state_write(h, "new state", 9, 100), 9);
-	ck_assert_int_eq(hs_version_seal(h, "three", NULL), 0);
-	write_lines(h, 28, 6, 3);
-	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	ck_assert_int_eq(hs_version_delete(h, 2), 0);
-	hs_heap_close(h);
-}
-
-static hs_store_totals totals_after_gc(hs_store *s)
-{
-	hs_store_totals t;
-	hs_gc_stats g;
-
-	do
-		ck_assert_int_eq(hs_store_gc(s, 0, &g), 0);
-	while (g.more);
-	hs_store_totals_get(s, &t);
-	return t;
-}
-
 START_TEST(full_then_incremental_both_ways)
 {
 	struct xstats st;
 	hs_heap *h;
 	uint8_t buf[LS];
 
-	make_history(sa, "app");
+	xu_make_history(sa, "app");
 	/* B already holds some of the content, under another heap. */
 	h = tu_heap_new(sb, "other", LS);
 	for (uint64_t i = 0; i < 10; i++) {
@@ -287,91 +187,57 @@ START_TEST(full_then_incremental_both_ways)
 	ck_assert_uint_eq(st.versions, 3);
 	ck_assert_uint_eq(st.held, 10);
 	ck_assert_uint_eq(st.carried + st.held, st.blobs);
-	expect_same(sa, "app", sb, "app");
+	xu_expect_same(sa, "app", sb, "app");
 	ck_assert_int_eq(hs_store_fsck(sb, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
 
 	/* Sent again: the name is taken; under another name nothing is carried. */
 	ck_assert_int_eq(xfer(sa, "app", 0, sb, "app", F_NONE, &st), -EEXIST);
 	ck_assert_int_eq(xfer(sa, "app", 0, sb, "copy", F_NONE, &st), 0);
 	ck_assert_uint_eq(st.carried, 0);
-	expect_same(sa, "app", sb, "copy");
+	xu_expect_same(sa, "app", sb, "copy");
 
 	/* A -> B, incremental: one new line, one version. */
 	ck_assert_int_eq(hs_heap_open(&h, sa, "app"), 0);
-	write_lines(h, 5, 1, 9);
+	xu_write_lines(h, 5, 1, 9);
 	ck_assert_int_eq(hs_version_seal(h, "five", NULL), 0);
 	hs_heap_close(h);
 	ck_assert_int_eq(xfer(sa, "app", 4, sb, "app", F_NONE, &st), 0);
 	ck_assert_uint_eq(st.versions, 1);
 	ck_assert_uint_eq(st.lines, 1);
 	ck_assert_uint_eq(st.carried, 1);
-	expect_same(sa, "app", sb, "app");
+	xu_expect_same(sa, "app", sb, "app");
 
 	/* B -> A: B changes a line and the state; A's copy takes it back. */
 	ck_assert_int_eq(hs_heap_open(&h, sb, "app"), 0);
-	write_lines(h, 6, 1, 10);
+	xu_write_lines(h, 6, 1, 10);
 	ck_assert_int_eq(hs_state_write(h, "moved", 5, 0), 5);
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
 	hs_heap_close(h);
 	ck_assert_int_eq(xfer(sb, "app", 5, sa, "app", F_NONE, &st), 0);
 	ck_assert_uint_eq(st.lines, 2);
 	ck_assert_uint_eq(st.carried, 2);
-	expect_same(sb, "app", sa, "app");
+	xu_expect_same(sb, "app", sa, "app");
 	ck_assert_int_eq(hs_store_fsck(sa, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
 	ck_assert_int_eq(hs_store_fsck(sb, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
 
 	/* A heap here that changed since the base refuses versions on top. */
 	ck_assert_int_eq(hs_heap_open(&h, sb, "app"), 0);
-	write_lines(h, 7, 1, 11);
+	xu_write_lines(h, 7, 1, 11);
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
 	hs_heap_close(h);
 	ck_assert_int_eq(hs_heap_open(&h, sa, "app"), 0);
-	write_lines(h, 8, 1, 12);
+	xu_write_lines(h, 8, 1, 12);
 	hs_heap_close(h);
 	ck_assert_int_eq(xfer(sb, "app", 6, sa, "app", F_NONE, &st), -EBUSY);
 	/* ... and one whose newest checkpoint is not the base, another. */
 	ck_assert_int_eq(xfer(sb, "app", 5, sa, "app", F_NONE, &st), -ESTALE);
 	/* A heap of the same name but another identity is not it. */
-	make_history(sa, "stranger");
+	xu_make_history(sa, "stranger");
 	ck_assert_int_eq(xfer(sa, "stranger", 4, sb, "app", F_NONE, &st), -ESTALE);
 	ck_assert_int_eq(hs_store_fsck(sa, 0, NULL, NULL), 0);
 	ck_assert_int_eq(hs_store_fsck(sb, 0, NULL, NULL), 0);
 }
 END_TEST
-
-/* A receiver's view that a failed transfer must leave as it was. */
-struct view {
-	hs_store_totals t;
-	size_t heaps;
-	char names[8][HS_NAME_MAX + 1];
-};
-
-static void view_take(hs_store *s, struct view *v)
-{
-	hs_heap_info *list;
-
-	memset(v, 0, sizeof(*v));
-	v->t = totals_after_gc(s);
-	ck_assert_int_eq(hs_heap_list(s, &list, &v->heaps), 0);
-	ck_assert_uint_le(v->heaps, 8);
-	for (size_t i = 0; i < v->heaps; i++)
-		strcpy(v->names[i], list[i].name);
-	free(list);
-}
-
-static void view_expect(hs_store *s, const struct view *before)
-{
-	struct view now;
-
-	view_take(s, &now);
-	ck_assert_uint_eq(now.heaps, before->heaps);
-	for (size_t i = 0; i < now.heaps; i++)
-		ck_assert_str_eq(now.names[i], before->names[i]);
-	ck_assert_uint_eq(now.t.bytes_stored, before->t.bytes_stored);
-	ck_assert_uint_eq(now.t.blobs, before->t.blobs);
-	ck_assert_uint_eq(now.t.bytes_garbage, 0);
-	ck_assert_int_eq(hs_store_fsck(s, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
-}
 
 static const struct {
 	enum fault fault;
@@ -389,43 +255,43 @@ static const struct {
 START_TEST(failed_transfer_leaves_receiver_as_it_was)
 {
 	struct xstats st;
-	struct view before;
+	struct xu_view before;
 	hs_heap *h;
 	int rc;
 
-	make_history(sa, "app");
+	xu_make_history(sa, "app");
 	/* B holds part of it (pinned during the transfer) and a copy of the
 	 * first versions (for an incremental transfer). */
 	h = tu_heap_new(sb, "other", LS);
-	write_lines(h, 0, 12, 1);
+	xu_write_lines(h, 0, 12, 1);
 	hs_heap_close(h);
 	ck_assert_int_eq(hs_heap_open(&h, sa, "app"), 0);
 	hs_heap_close(h);
-	view_take(sb, &before);
+	xu_view_take(sb, &before);
 	rc = xfer(sa, "app", 0, sb, "app", faults[_i].fault, &st);
 	ck_assert_int_eq(rc, faults[_i].rc);
 	if (faults[_i].says)
 		ck_assert_msg(strstr(hs_error_last(), faults[_i].says), "message: %s",
 			      hs_error_last());
-	view_expect(sb, &before);
+	xu_view_expect(sb, &before);
 	/* Then the same transfer whole. */
 	ck_assert_int_eq(xfer(sa, "app", 0, sb, "app", F_NONE, &st), 0);
-	expect_same(sa, "app", sb, "app");
-	view_take(sb, &before);
+	xu_expect_same(sa, "app", sb, "app");
+	xu_view_take(sb, &before);
 
 	/* The same faults in an incremental transfer onto that copy. */
 	ck_assert_int_eq(hs_heap_open(&h, sa, "app"), 0);
-	write_lines(h, 10, 12, 7);
+	xu_write_lines(h, 10, 12, 7);
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	write_lines(h, 0, 3, 8);
+	xu_write_lines(h, 0, 3, 8);
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
 	hs_heap_close(h);
 	rc = xfer(sa, "app", 4, sb, "app", faults[_i].fault, &st);
 	ck_assert_int_eq(rc, faults[_i].rc);
-	view_expect(sb, &before);
-	expect_same(sb, "app", sb, "app");
+	xu_view_expect(sb, &before);
+	xu_expect_same(sb, "app", sb, "app");
 	ck_assert_int_eq(xfer(sa, "app", 4, sb, "app", F_NONE, &st), 0);
-	expect_same(sa, "app", sb, "app");
+	xu_expect_same(sa, "app", sb, "app");
 }
 END_TEST
 
@@ -435,24 +301,24 @@ START_TEST(full_pool_refuses_and_keeps_nothing)
 {
 	hs_store_opts o = HS_STORE_OPTS_INIT;
 	struct xstats st;
-	struct view before;
+	struct xu_view before;
 	hs_heap *h;
 
 	h = tu_heap_new(sa, "big", LS);
-	write_lines(h, 0, 600, 5);   /* heap-like lines: ~1 MiB stored */
+	xu_write_lines(h, 0, 600, 5);   /* heap-like lines: ~1 MiB stored */
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
 	hs_heap_close(h);
 	hs_store_close(sb);
 	o.pool_bytes = 256 << 10;
 	ck_assert_int_eq(hs_store_open(&sb, dir_b, &o), 0);
-	view_take(sb, &before);
+	xu_view_take(sb, &before);
 	ck_assert_int_eq(xfer(sa, "big", 0, sb, "big", F_NONE, &st), -ENOSPC);
 	ck_assert_ptr_nonnull(strstr(hs_error_last(), "pool"));
-	view_expect(sb, &before);
+	xu_view_expect(sb, &before);
 	hs_store_close(sb);
 	sb = tu_store_open(dir_b, 0, 0);
 	ck_assert_int_eq(xfer(sa, "big", 0, sb, "big", F_NONE, &st), 0);
-	expect_same(sa, "big", sb, "big");
+	xu_expect_same(sa, "big", sb, "big");
 }
 END_TEST
 
@@ -477,7 +343,7 @@ START_TEST(staged_blobs_leave_with_the_import)
 	int status;
 
 	h = tu_heap_new(sa, "big", LS);
-	write_lines(h, 0, 600, 5);
+	xu_write_lines(h, 0, 600, 5);
 	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
 	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
 	ck_assert_int_eq(hs_export_begin(&x, h), 0);
@@ -502,7 +368,7 @@ START_TEST(staged_blobs_leave_with_the_import)
 	free(list);
 	ck_assert_int_eq(hs_import_commit(imp, NULL), -EINVAL);   /* no version */
 	hs_import_free(imp);
-	t = totals_after_gc(sb);
+	t = xu_totals_after_gc(sb);
 	ck_assert_uint_eq(t.blobs, 0);
 
 	hs_store_close(sb);
@@ -527,7 +393,7 @@ START_TEST(staged_blobs_leave_with_the_import)
 	ck_assert_int_eq(hs_heap_list(sb, &list, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(list);
-	t = totals_after_gc(sb);
+	t = xu_totals_after_gc(sb);
 	ck_assert_uint_eq(t.bytes_stored, 0);
 	ck_assert_uint_eq(t.blobs, 0);
 	ck_assert_int_eq(hs_store_fsck(sb, 0, NULL, NULL), 0);

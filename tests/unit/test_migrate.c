@@ -1,0 +1,375 @@
+/*
+ * test_migrate.c - streams between two real stores through file
+ * descriptors (migrate/io.c): send and recv of whole heaps and increments
+ * both ways, with the bytes a return trip carries measured; verify with
+ * and without a store; and a hostile-stream corpus built from real
+ * streams (cut at every record boundary and one byte either side, a bit
+ * flipped in every record, lengths past their bound, a bad name, a
+ * content neither carried nor held, bytes after the end) each refused with
+ * the receiving store unchanged: its heaps, fsck, and once GC has run the
+ * bytes it stores.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "migrate.h"
+#include "xfer_util.h"
+
+static char *dir_a, *dir_b;
+static hs_store *sa, *sb;
+
+static void setup(void)
+{
+	dir_a = tu_tmpdir("mg-a");
+	dir_b = tu_tmpdir("mg-b");
+	sa = tu_store_open(dir_a, 0, 0);
+	sb = tu_store_open(dir_b, 0, 0);
+}
+
+static void teardown(void)
+{
+	hs_store_close(sa);
+	hs_store_close(sb);
+	tu_rmtree(dir_a);
+	tu_rmtree(dir_b);
+	free(dir_a);
+	free(dir_b);
+}
+
+/* An unlinked temporary file holding @len bytes, at offset 0. */
+static int file_of(const uint8_t *buf, size_t len)
+{
+	char path[] = "/tmp/heapfs-stream-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* mg_send into memory. */
+static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64_t from,
+			 size_t *len, mg_stats *st)
+{
+	int fd = file_of((const uint8_t *)"", 0);
+	off_t end;
+	uint8_t *buf;
+
+	ck_assert_msg(mg_send(s, heap, version, from, fd, st) == 0, "send: %s",
+		      hs_error_last());
+	end = lseek(fd, 0, SEEK_END);
+	ck_assert_uint_eq((uint64_t)end, st->bytes);
+	buf = malloc((size_t)end + 1);
+	ck_assert_int_eq(pread(fd, buf, (size_t)end, 0), end);
+	close(fd);
+	*len = (size_t)end;
+	return buf;
+}
+
+static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as, mg_stats *st)
+{
+	mg_recv_opts o = { as, 0, 0, 0, 0 };
+	int fd = file_of(buf, len), rc = mg_recv(s, fd, &o, st);
+
+	close(fd);
+	return rc;
+}
+
+static int verify_buf(hs_store *s, const uint8_t *buf, size_t len, mg_stats *st)
+{
+	int fd = file_of(buf, len), rc = mg_verify(s, fd, st);
+
+	close(fd);
+	return rc;
+}
+
+START_TEST(send_recv_round_trips_and_return_trip)
+{
+	mg_stats st, rt;
+	uint8_t *buf;
+	size_t len, full_len;
+	hs_heap *h;
+
+	xu_make_history(sa, "app");
+	buf = send_buf(sa, "app", 0, 0, &len, &st);
+	full_len = len;
+	ck_assert_uint_eq(st.versions, 3);
+	ck_assert_int_eq(verify_buf(NULL, buf, len, &rt), 0);
+	ck_assert_uint_eq(rt.lines_held, 0);
+	ck_assert_int_eq(verify_buf(sb, buf, len, &rt), 0);
+	ck_assert_int_eq(recv_buf(sb, buf, len, NULL, &rt), 0);
+	ck_assert_str_eq(rt.heap, "app");
+	ck_assert_uint_eq(rt.version, 4);
+	ck_assert_uint_eq(rt.bytes, len);
+	xu_expect_same(sa, "app", sb, "app");
+	/* The same stream again: the name is taken; --as gives it another. */
+	ck_assert_int_eq(recv_buf(sb, buf, len, NULL, &rt), -EEXIST);
+	ck_assert_int_eq(recv_buf(sb, buf, len, "copy", &rt), 0);
+	xu_expect_same(sa, "app", sb, "copy");
+	ck_assert_int_eq(recv_buf(sb, buf, len, "../x", &rt), -EINVAL);
+	free(buf);
+
+	/* One checkpoint only, up to version 3 (1 and 3 travel). */
+	buf = send_buf(sa, "app", 3, 0, &len, &st);
+	ck_assert_uint_eq(st.versions, 2);
+	ck_assert_uint_eq(st.version, 3);
+	free(buf);
+	ck_assert_int_eq(mg_send(sa, "app", 2, 0, 1, &st), -ENOENT);   /* deleted */
+	ck_assert_int_eq(mg_send(sa, "app", 3, 4, 1, &st), -EINVAL);
+	ck_assert_int_eq(mg_send(sa, "nope", 0, 0, 1, &st), -ENOENT);
+
+	/* B changes 1% of a 200-line heap and sends it back from the common
+	 * version: the lines and their contents, not the heap. */
+	ck_assert_int_eq(hs_heap_open(&h, sb, "app"), 0);
+	ck_assert_int_eq(hs_heap_truncate(h, 200 * LS), 0);
+	xu_write_lines(h, 40, 160, 21);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	hs_heap_close(h);
+	buf = send_buf(sb, "app", 0, 4, &len, &st);
+	ck_assert_int_eq(recv_buf(sa, buf, len, NULL, &rt), 0);
+	free(buf);
+	xu_expect_same(sb, "app", sa, "app");
+	ck_assert_int_eq(hs_heap_open(&h, sb, "app"), 0);
+	xu_write_lines(h, 100, 2, 22);
+	ck_assert_int_eq(hs_version_seal(h, "small", NULL), 0);
+	hs_heap_close(h);
+	buf = send_buf(sb, "app", 0, 5, &len, &st);
+	ck_assert_uint_eq(st.lines, 2);
+	ck_assert_uint_eq(st.blobs, 2);
+	/* Two compressed lines and a few hundred bytes of records. */
+	ck_assert_uint_lt(len, st.blob_bytes + 600);
+	ck_assert_uint_lt(len, full_len);
+	ck_assert_int_eq(recv_buf(sa, buf, len, NULL, &rt), 0);
+	free(buf);
+	xu_expect_same(sb, "app", sa, "app");
+	ck_assert_int_eq(hs_store_fsck(sa, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
+	ck_assert_int_eq(hs_store_fsck(sb, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
+}
+END_TEST
+
+/* An increment verifies on its own (it carries what its lines name); a
+ * store without its base heap cannot take it. */
+START_TEST(verify_checks_against_a_store)
+{
+	mg_stats st, vt;
+	uint8_t *buf;
+	size_t len;
+	hs_heap *h;
+
+	xu_make_history(sa, "app");
+	ck_assert_int_eq(hs_heap_open(&h, sa, "app"), 0);
+	xu_write_lines(h, 0, 1, 30);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	hs_heap_close(h);
+	buf = send_buf(sa, "app", 5, 4, &len, &st);
+	ck_assert_uint_eq(st.lines, 1);
+	ck_assert_int_eq(verify_buf(NULL, buf, len, &vt), 0);
+	ck_assert_uint_eq(vt.lines_held, 0);
+	ck_assert_int_eq(verify_buf(sb, buf, len, &vt), 0);
+	/* B lacks the base, so the increment cannot go in there. */
+	ck_assert_int_eq(recv_buf(sb, buf, len, NULL, &vt), -ENOENT);
+	free(buf);
+}
+END_TEST
+
+/* ---- the hostile corpus ---------------------------------------------- */
+
+/* Where each record of @buf begins, and its type. */
+static size_t records(const uint8_t *buf, size_t len, size_t *at, char *type, size_t max)
+{
+	size_t n = 0, p = MG_PREAMBLE_LEN;
+
+	while (p + MG_REC_HDR <= len && n < max) {
+		uint32_t l = (uint32_t)buf[p + 4] | (uint32_t)buf[p + 5] << 8 |
+			     (uint32_t)buf[p + 6] << 16 | (uint32_t)buf[p + 7] << 24;
+
+		at[n] = p;
+		type[n++] = (char)buf[p];
+		p += MG_REC_HDR + l;
+	}
+	ck_assert_uint_eq(p, len);
+	return n;
+}
+
+/* Re-encode @buf without its blob record number @skip (a valid stream
+ * whose lines name content it does not carry), or with heap name @name. */
+struct reenc {
+	mg_enc e;
+	long skip, seen;
+	const char *name;
+};
+
+static int re_heap(void *arg, const mg_heap_hdr *h)
+{
+	struct reenc *r = arg;
+	mg_heap_hdr c = *h;
+
+	if (r->name)
+		snprintf(c.name, sizeof(c.name), "%s", r->name);
+	return mg_enc_heap(&r->e, &c);
+}
+
+static int re_version(void *arg, const mg_version_hdr *v)
+{
+	return mg_enc_version(&((struct reenc *)arg)->e, v);
+}
+
+static int re_lines(void *arg, const hs_xline *l, size_t n)
+{
+	return mg_enc_lines(&((struct reenc *)arg)->e, l, n);
+}
+
+static int re_blob(void *arg, const uint8_t *hash, const void *frame, size_t len)
+{
+	struct reenc *r = arg;
+
+	if (r->seen++ == r->skip)
+		return 0;
+	return mg_enc_blob(&r->e, hash, frame, len);
+}
+
+static int re_end(void *arg, const mg_trailer *t)
+{
+	(void)t;
+	return mg_enc_end(&((struct reenc *)arg)->e);
+}
+
+static uint8_t *reencode(const uint8_t *buf, size_t len, long skip, const char *name,
+			 size_t *out_len)
+{
+	static const mg_dec_cb cb = { re_heap, re_version, re_lines, re_blob, re_end };
+	struct reenc r = { .skip = skip, .name = name };
+	mg_dec *d;
+	uint8_t *out;
+
+	ck_assert_int_eq(mg_enc_init(&r.e), 0);
+	ck_assert_int_eq(mg_dec_new(&d, &cb, &r), 0);
+	ck_assert_int_eq(mg_dec_feed(d, buf, len), 0);
+	ck_assert_int_eq(mg_dec_finish(d), 0);
+	mg_dec_free(d);
+	out = malloc(r.e.len);
+	memcpy(out, r.e.buf, r.e.len);
+	*out_len = r.e.len;
+	mg_enc_free(&r.e);
+	return out;
+}
+
+/* A full stream refused by B, which holds part of its content (pinned
+ * while it stages) and another heap: B as it was afterwards. */
+static void expect_refused(const uint8_t *buf, size_t len, const char *says, const char *what)
+{
+	struct xu_view before;
+	mg_stats rt;
+	int rc;
+
+	xu_view_take(sb, &before);
+	rc = recv_buf(sb, buf, len, NULL, &rt);
+	ck_assert_msg(rc < 0, "%s: accepted", what);
+	if (says)
+		ck_assert_msg(strstr(hs_error_last(), says), "%s: %s", what, hs_error_last());
+	xu_view_expect(sb, &before);
+}
+
+START_TEST(hostile_streams_leave_the_store_as_it_was)
+{
+	mg_stats st, vt;
+	uint8_t *buf, *bad;
+	size_t len, at[256], n, blen;
+	char type[256], what[96];
+	hs_heap *h;
+
+	xu_make_history(sa, "app");
+	h = tu_heap_new(sb, "other", LS);
+	xu_write_lines(h, 0, 12, 1);   /* B holds some of app's content */
+	hs_heap_close(h);
+	buf = send_buf(sa, "app", 0, 0, &len, &st);
+	n = records(buf, len, at, type, 256);
+	ck_assert_uint_gt(n, 10);
+
+	/* Cut at every record boundary, one byte either side, and inside. */
+	for (size_t i = 0; i < n; i++) {
+		size_t cuts[] = { at[i] - 1, at[i], at[i] + 1, at[i] + MG_REC_HDR + 3 };
+
+		for (size_t c = 0; c < 4; c++) {
+			if (cuts[c] >= len)
+				continue;
+			snprintf(what, sizeof(what), "cut at %zu (record %zu, %c)", cuts[c], i,
+				 type[i]);
+			expect_refused(buf, cuts[c], "truncated", what);
+		}
+	}
+	/* One bit flipped in each record's header and body. */
+	for (size_t i = 0; i < n; i++) {
+		size_t end = i + 1 < n ? at[i + 1] : len;
+		size_t spots[] = { at[i] + 5, (at[i] + MG_REC_HDR + end) / 2, end - 1 };
+
+		for (size_t c = 0; c < 3; c++) {
+			buf[spots[c]] ^= 0x08;
+			snprintf(what, sizeof(what), "bit flipped at %zu (record %zu, %c)",
+				 spots[c], i, type[i]);
+			expect_refused(buf, len, NULL, what);
+			buf[spots[c]] ^= 0x08;
+		}
+	}
+	/* A length past its bound: refused before anything is allocated. */
+	bad = malloc(len);
+	memcpy(bad, buf, len);
+	bad[at[n - 2] + 7] = 0x7f;   /* a blob of 2 GiB */
+	expect_refused(bad, len, "past its bound", "huge blob length");
+	free(bad);
+	/* Bytes after the end. */
+	bad = malloc(len + 3);
+	memcpy(bad, buf, len);
+	memcpy(bad + len, "xyz", 3);
+	expect_refused(bad, len + 3, "after the end", "trailing bytes");
+	free(bad);
+	/* Bad names, with a valid hash. */
+	bad = reencode(buf, len, -1, "../etc", &blen);
+	expect_refused(bad, blen, "heap name", "name ../etc");
+	free(bad);
+	bad = reencode(buf, len, -1, "a/b", &blen);
+	expect_refused(bad, blen, "heap name", "name a/b");
+	free(bad);
+	/* Content neither carried nor held: the last blob cut out. */
+	bad = reencode(buf, len, (long)st.blobs - 1, NULL, &blen);
+	expect_refused(bad, blen, "neither in the stream nor in this store", "absent content");
+	ck_assert_int_eq(verify_buf(sb, bad, blen, &vt), -ENOENT);
+	ck_assert_int_eq(verify_buf(NULL, bad, blen, &vt), 0);
+	ck_assert_uint_eq(vt.lines_held, 1);
+	free(bad);
+	/* ... while a store holding it (A) verifies it. */
+	bad = reencode(buf, len, (long)st.blobs - 1, NULL, &blen);
+	ck_assert_int_eq(verify_buf(sa, bad, blen, &vt), 0);
+	free(bad);
+
+	/* After all that, the real stream goes in whole. */
+	ck_assert_int_eq(recv_buf(sb, buf, len, NULL, &vt), 0);
+	xu_expect_same(sa, "app", sb, "app");
+	free(buf);
+}
+END_TEST
+
+static Suite *migrate_suite(void)
+{
+	Suite *s = suite_create("migrate");
+	TCase *tc = tcase_create("streams");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, send_recv_round_trips_and_return_trip);
+	tcase_add_test(tc, verify_checks_against_a_store);
+	tcase_add_test(tc, hostile_streams_leave_the_store_as_it_was);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(migrate_suite());
+}
