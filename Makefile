@@ -4,7 +4,7 @@ CMAKE_FLAGS ?=
 GC_ARGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test demo bench bench-mount bench-cache bench-gc clean
+.PHONY: all deps build test fuzz demo bench bench-mount bench-cache bench-gc clean
 
 all: build
 
@@ -23,6 +23,16 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The libFuzzer harness, built with clang in its own tree, and its bounded
+# run (tests/fuzz; FUZZ_RUNS executions after seeds from real streams).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_RUNS ?= 200000
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DHEAPFS_FUZZ=ON \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo -DHEAPFS_FUZZ_RUNS=$(FUZZ_RUNS) >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_stream fuzz_seeds
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 
 demo: build
 	@scripts/demo.sh $(BUILD)

@@ -12,6 +12,13 @@ if(HEAPFS_SANITIZE)
 		-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 	target_link_options(heapfs_flags INTERFACE -fsanitize=address,undefined)
 endif()
+if(HEAPFS_FUZZ)
+	# Coverage for libFuzzer everywhere; the harness links its main.
+	target_compile_options(heapfs_flags INTERFACE
+		-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+		-fno-sanitize-recover=undefined)
+	target_link_options(heapfs_flags INTERFACE -fsanitize=address,undefined)
+endif()
 if(HEAPFS_TSAN)
 	target_compile_options(heapfs_flags INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
 	target_link_options(heapfs_flags INTERFACE -fsanitize=thread)

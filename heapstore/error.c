@@ -22,6 +22,8 @@ const char *hs_error_last(void)
  * Format into a local buffer first: callers may pass hs_error_last() as an
  * argument to prefix the message with where the failure was seen.
  */
+static void error_vset(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static void error_vset(const char *fmt, va_list ap)
 {
 	char tmp[sizeof(errbuf)];

@@ -274,6 +274,7 @@ struct mg_dec {
 	uint64_t last_line;
 	mg_trailer count;
 	hs_xline *xl;                     /* decoded entries of one L record */
+	size_t xl_cap;
 };
 
 int mg_dec_new(mg_dec **out, const mg_dec_cb *cb, void *arg)
@@ -482,8 +483,14 @@ static int rec_lines(mg_dec *d, const uint8_t *p, size_t n)
 		return BAD(d, "version %llu: %u more lines than its %llu",
 			   (unsigned long long)v->vi.version, count,
 			   (unsigned long long)v->n_lines);
-	if (!d->xl && !(d->xl = malloc(MG_LINES_PER_REC * sizeof(*d->xl))))
-		return hs_errno_set(-ENOMEM, "out of memory");
+	if (count > d->xl_cap) {   /* as the records need, not the bound */
+		hs_xline *g = realloc(d->xl, count * sizeof(*d->xl));
+
+		if (!g)
+			return hs_errno_set(-ENOMEM, "out of memory");
+		d->xl = g;
+		d->xl_cap = count;
+	}
 	p += 4;
 	for (uint32_t i = 0; i < count; i++, p += MG_LINE_ENTRY) {
 		hs_xline *l = &d->xl[i];

@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config check
       librocksdb-dev libzstd-dev libssl-dev libjansson-dev
-      libfuse3-dev fuse3 zstd)
+      libfuse3-dev fuse3 zstd
+      clang)   # the libFuzzer harness (make fuzz)
 
 missing=()
 for p in "${pkgs[@]}"; do
