@@ -4,8 +4,8 @@
  * in order, whole lines only; lines stay one line and bounded; a reader
  * that fell behind the ring, or past events lost for memory, gets "lost N"
  * and continues; the store's hook runs once per post; a restore posts
- * "restored N"; and posters and readers on many threads at once lose
- * nothing unannounced.
+ * "restored N" and the checkpoint policy posts every outcome in order; and
+ * posters and readers on many threads at once lose nothing unannounced.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "heapstore_int.h"
 #include "test_util.h"
 
@@ -275,6 +276,25 @@ START_TEST(restore_posts_restored_n_and_a_failed_one_nothing)
 }
 END_TEST
 
+START_TEST(checkpoint_policy_posts_every_outcome_in_order)
+{
+	ckpt_policy *pol = NULL;
+	uint8_t line[LS];
+	uint64_t cur = hs_event_seq(hp), v;
+
+	ck_assert_int_eq(ckpt_start(&pol, st, NULL), 0);
+	tu_fill(line, LS, 2, 0);
+	ck_assert_int_eq(hs_heap_write(hp, line, LS, 0), LS);
+	ck_assert_int_eq(ckpt_take(pol, hp, "gold", CKPT_MANUAL, &v), 0);
+	ck_assert_int_eq(ckpt_take(pol, hp, NULL, CKPT_AUTO, &v), 0);
+	ck_assert_int_eq(ckpt_take(pol, hp, "gold", CKPT_MANUAL, &v), -EEXIST);
+	ck_assert_str_eq(read_all(hp, &cur),
+			 "checkpoint 1\ncheckpoint 2\n"
+			 "checkpoint-failed heap 'app' has a checkpoint labelled 'gold' (1)\n");
+	ckpt_stop(pol);
+}
+END_TEST
+
 /* ---- threads ------------------------------------------------------------- */
 
 #define POSTERS 4
@@ -401,6 +421,7 @@ static Suite *events_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, hook_runs_once_per_post_with_the_heap_id_until_unset);
 	tcase_add_test(tc, restore_posts_restored_n_and_a_failed_one_nothing);
+	tcase_add_test(tc, checkpoint_policy_posts_every_outcome_in_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("threads");
