@@ -232,14 +232,14 @@ END_TEST
 
 struct hook_log {
 	atomic_int calls;
-	uint64_t heap_id;
+	_Atomic uint64_t heap_id;         /* posters on many threads set it */
 };
 
 static void hook(uint64_t heap_id, void *payload)
 {
 	struct hook_log *l = payload;
 
-	l->heap_id = heap_id;
+	atomic_store(&l->heap_id, heap_id);
 	atomic_fetch_add(&l->calls, 1);
 }
 
@@ -253,7 +253,7 @@ START_TEST(hook_runs_once_per_post_with_the_heap_id_until_unset)
 	ck_assert_int_eq(hs_event_post(hp, "x"), 0);
 	ck_assert_int_eq(hs_event_post(hp, "y"), 0);
 	ck_assert_int_eq(atomic_load(&l.calls), 2);
-	ck_assert_uint_eq(l.heap_id, hi.id);
+	ck_assert_uint_eq(atomic_load(&l.heap_id), hi.id);
 	hs_store_event_hook(st, NULL, NULL);
 	ck_assert_int_eq(hs_event_post(hp, "z"), 0);
 	ck_assert_int_eq(atomic_load(&l.calls), 2);
