@@ -16,8 +16,10 @@
  *     beyond the newest N (labelled ones stay until removed; 0, the
  *     default, keeps every checkpoint);
  *   - records the outcome per heap (ckpt_last(): "checkpoint N" or
- *     "checkpoint-failed <why>", with counters) and hands it to the
- *     ckpt_opts.on_outcome hook, for the heap's events file.
+ *     "checkpoint-failed <why>", with counters), posts that line as the
+ *     heap's event (hs_event_post: the heap's events file), in the order
+ *     the heap's checkpoints end, and hands the outcome to the
+ *     ckpt_opts.on_outcome hook.
  *
  * Automatic checkpoints: the heap property `autocheckpoint` is "off" (the
  * default) or `interval=DURATION,dirty=SIZE`, either part optional; a
@@ -150,7 +152,7 @@ void ckpt_stop(ckpt_policy *p);
  * -ENOENT heap deleted, -ENOSPC, -EIO, ...), or -ENOSPC from the space
  * check; on failure the live heap is as it was.  Retention failing does not
  * fail the checkpoint (ckpt_outcome.prune_rc says it).  The outcome is
- * recorded either way.  Durable like hs_version_seal().
+ * recorded and posted either way.  Durable like hs_version_seal().
  */
 int ckpt_take(ckpt_policy *p, hs_heap *heap, const char *label, ckpt_why why,
 	      uint64_t *version_out);

@@ -1,15 +1,17 @@
 /*
  * policy.c - the one path every checkpoint takes (ckpt_take): one at a
  * time per heap, a space check before anything is written, the seal,
- * retention (keep), and the outcome record.
+ * retention (keep), the outcome record, and the outcome as the heap's
+ * event ("checkpoint N" or "checkpoint-failed <why>", hs_event_post).
  *
  * One at a time: a request marks its heap's entry busy and seals; a
  * second request for the same heap waits on policy->idle until the first
  * clears it, then takes its own checkpoint.  heapstore would serialize two
  * seals anyway (its heap lock), but the retention that follows a seal and
- * the recording of its outcome belong to that checkpoint, so the next one
- * must not start in between: otherwise its outcome could be recorded
- * first, or two prunes could each delete the other's "oldest".
+ * the recording and posting of its outcome belong to that checkpoint, so
+ * the next one must not start in between: otherwise its outcome could be
+ * recorded or posted first, or two prunes could each delete the other's
+ * "oldest".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,6 +52,15 @@ int ckpt_outcome_line(const ckpt_outcome *o, char *buf, size_t cap)
 		return snprintf(buf, cap, "checkpoint %llu", (unsigned long long)o->version);
 	return snprintf(buf, cap, "checkpoint-failed %s",
 			o->error[0] ? o->error : strerror(-o->rc));
+}
+
+/* The outcome as the heap's event (its line, ckpt_outcome_line). */
+static void post_outcome(hs_heap *h, const ckpt_outcome *o)
+{
+	char line[HS_EVENT_LINE_MAX];
+
+	ckpt_outcome_line(o, line, sizeof(line));
+	(void)hs_event_post(h, "%s", line);   /* lost for memory: readers see "lost 1" */
 }
 
 /*
@@ -164,6 +175,14 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 		e->last.taken++;
 	}
 	o = e->last;
+	pthread_mutex_unlock(&p->lock);
+
+	/* Every recorded outcome goes to the heap's events, whoever asked,
+	 * while the heap is still busy: the next checkpoint's outcome cannot
+	 * be posted before this one. */
+	post_outcome(h, &o);
+
+	pthread_mutex_lock(&p->lock);
 	e->busy = false;
 	e->users--;
 	pthread_cond_broadcast(&p->idle);

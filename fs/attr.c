@@ -210,6 +210,7 @@ static mode_t heap_node_perm(const struct fs_node *n, uint32_t mode)
 	case FS_CKPT:
 		return frozen || n->kind == FS_CKPT ? mode & 0555 : mode & 0777;
 	case FS_STAT:
+	case FS_EVENTS:
 		return mode & 0444;
 	case FS_LATEST:
 	case FS_LABEL:
@@ -310,6 +311,10 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 		free(text);
 		st->st_mode = S_IFREG | 0444;
 		st->st_size = (off_t)len;
+		break;
+	case FS_EVENTS:
+		/* A stream, like a proc file: no size. */
+		st->st_mode = S_IFREG | 0444;
 		break;
 	case FS_CTL:
 		/* Everyone's: each request runs with its opener's rights. */

@@ -9,11 +9,11 @@
  *   unlink /<heap>/lines/<off>         zero that line
  *
  * `rm -r` must remove a heap or a checkpoint, and it unlinks every file
- * below first.  The other files (heap, state, stat, lines/ and checkpoints/
- * themselves, everything inside checkpoints/N) are views of the heap, not
- * objects of their own: removing one succeeds and changes nothing, and the
- * directory's rmdir removes the heap or checkpoint.  Anything that would
- * change a checkpoint's content fails with EROFS.
+ * below first.  The other files (heap, state, stat, txn, events, lines/
+ * and checkpoints/ themselves, everything inside checkpoints/N) are views
+ * of the heap, not objects of their own: removing one succeeds and changes
+ * nothing, and the directory's rmdir removes the heap or checkpoint.
+ * Anything that would change a checkpoint's content fails with EROFS.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +31,7 @@ static const struct {
 } heap_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
 	{ "stat", FS_STAT }, { "txn", FS_TXN }, { "checkpoints", FS_CKPTS },
+	{ "events", FS_EVENTS },
 }, ckpt_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
 	{ "stat", FS_STAT },
@@ -244,8 +245,8 @@ static int readdir_fixed(fs_dirent_cb cb, void *payload, off_t off,
 int fs_do_readdir(struct fs *fs, struct fs_node *n, off_t off, fs_dirent_cb cb,
 		  void *payload)
 {
-	const char *names[8] = { ".", ".." };
-	mode_t types[8] = { S_IFDIR, S_IFDIR };
+	const char *names[10] = { ".", ".." };
+	mode_t types[10] = { S_IFDIR, S_IFDIR };
 	size_t nf = 2;
 	int rc = 0;
 

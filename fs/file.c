@@ -9,7 +9,8 @@
  * (inval.c).  Line files, which alias the heap, and generated files use
  * direct I/O: no second cached copy to go stale.  So does the state file,
  * which restore changes wholesale and which runtimes read and write whole
- * rather than map.  Checkpoint files never change, so their cache is kept.
+ * rather than map, and events, a stream (events_file.c).  Checkpoint files
+ * never change, so their cache is kept.
  *
  * txn: each open begins a transaction (hs_txn_begin); reads see its
  * snapshot plus its own writes, writes and PUNCH_HOLE stage, fsync commits
@@ -73,6 +74,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	case FS_STAT:
 	case FS_CTL:
 	case FS_TXN:
+	case FS_EVENTS:
 		break;
 	case FS_LATEST:
 	case FS_LABEL:
@@ -82,7 +84,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	}
 	if (writing && fs_node_frozen(n))
 		return -EROFS;
-	if (writing && generated(n))
+	if (writing && (generated(n) || n->kind == FS_EVENTS))
 		return -EACCES;
 	/*
 	 * libfuse asks for atomic O_TRUNC, so the truncate of `> file` comes
@@ -104,7 +106,8 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	if (n->kind == FS_CTL)
 		ctl_caller(fs, who, &f->who);
 	if ((generated(n) && (rc = fs_text_make(fs, n, &f->text, &f->text_len)) < 0) ||
-	    (n->kind == FS_TXN && (rc = hs_txn_begin(&f->txn, n->heap)) < 0)) {
+	    (n->kind == FS_TXN && (rc = hs_txn_begin(&f->txn, n->heap)) < 0) ||
+	    (n->kind == FS_EVENTS && (rc = fs_events_open(fs, n, f)) < 0)) {
 		pthread_mutex_destroy(&f->lock);
 		free(f);
 		return rc;
@@ -118,12 +121,14 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->direct_io = n->kind != FS_HEAP;
 	fi->keep_cache = n->kind == FS_HEAP;
+	fi->nonseekable = n->kind == FS_EVENTS;   /* a stream of lines */
 	return 0;
 }
 
 static void file_free(struct fs_file *f)
 {
 	hs_txn_free(f->txn);   /* aborts unless committed */
+	fs_events_release(f);
 	pthread_mutex_destroy(&f->lock);
 	free(f->req);
 	free(f->text);
@@ -253,6 +258,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return ctl_read(fs, f, buf, size, off, who);
 	case FS_TXN:
 		return hs_txn_read(f->txn, buf, size, (uint64_t)off);
+	case FS_EVENTS:
+		return fs_events_read(fs, f, buf, size, fi->flags);
 	default:
 		if (!f || !f->text || (size_t)off >= f->text_len)
 			return 0;
@@ -331,8 +338,9 @@ static int owner_change(struct fs_node *n, const struct stat *attr, int to_set,
 	uint32_t uid, gid, mode;
 	int rc;
 
-	if (!n->heap || n->kind == FS_STAT)
-		return -EPERM;   /* the mount's own nodes follow the mount */
+	if (!n->heap || n->kind == FS_STAT || n->kind == FS_EVENTS)
+		return -EPERM;   /* the mount's own nodes follow the mount; read-only
+				    views have no w bits to give the heap */
 	if (fs_node_frozen(n))
 		return -EROFS;
 	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)

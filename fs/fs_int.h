@@ -12,13 +12,17 @@
  *   HEAP_DIR                  /<heap>                       (version LIVE)
  *   HEAP, LINES, LINE, STAT   /<heap>/heap, lines/, lines/<off>, stat
  *   TXN                       /<heap>/txn: each open is a transaction
+ *   EVENTS                    /<heap>/events: each open reads what is posted
+ *                             after it (events_file.c)
  *   CKPTS                     /<heap>/checkpoints
  *   CKPT, and HEAP, LINES,    /<heap>/checkpoints/<N>/...   (version N)
  *     LINE, STAT under it
  *   LATEST, LABEL             /<heap>/checkpoints/latest, /<label>
  *
- * Locks: fs->lock guards the node table and lookup counts only; it is
- * never held across a store call or a reply.
+ * Locks: fs->lock guards the node table, lookup counts, the list of open
+ * files and their poll handles; it is never held across a store call, a
+ * reply or a notification, and never together with an open file's own
+ * lock (fs_file.lock).
  */
 #ifndef FS_INT_H
 #define FS_INT_H
@@ -52,6 +56,7 @@ enum fs_kind {
 	FS_CKPT,
 	FS_LATEST,
 	FS_LABEL,
+	FS_EVENTS,
 };
 
 struct fs_node {
@@ -136,8 +141,14 @@ struct fs_file {
 	bool answered;                /* ctl: text holds the response */
 	cmd_caller who;               /* ctl: the opener, whose request it runs:
 					 only the opener's uid writes and reads it */
-	pthread_mutex_t lock;         /* ctl: one request, one response */
+	pthread_mutex_t lock;         /* ctl: one request, one response;
+					 events: the cursor and the rest */
 	struct fs_file *prev, *next;  /* fs->files; protected by fs->lock */
+	/* events (events_file.c) */
+	uint64_t ev_cursor;           /* the next event to read; f->lock */
+	size_t ev_rest_off, ev_rest_len;   /* what a short read left; f->lock */
+	char ev_rest[HS_EVENT_LINE_MAX];
+	struct fuse_pollhandle *ph;   /* the kernel's poll waits; fs->lock */
 };
 
 /* opts.c */
@@ -217,6 +228,18 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		    int mode, off_t off, off_t len);
 int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
+
+/* events_file.c: <heap>/events */
+int fs_events_open(struct fs *fs, struct fs_node *n, struct fs_file *f);
+ssize_t fs_events_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
+		       int flags);
+/* The poll op of every file: for events, @ph is kept for the next event. */
+int fs_do_poll(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
+	       struct fuse_pollhandle *ph, unsigned *revents);
+/* hs_store_event_hook()'s: wake the pollers of heap @heap_id's events. */
+void fs_events_posted(uint64_t heap_id, void *fs);
+/* An open file goes: its poll handle with it. */
+void fs_events_release(struct fs_file *f);
 
 /* xattr.c */
 int fs_do_getxattr(struct fs *fs, struct fs_node *n, const char *name, char *buf,

@@ -145,6 +145,8 @@ int main(int argc, char **argv)
 		fs_fail("start", "%s", strerror(-rc));
 		goto out;
 	}
+	/* Events wake their files' pollers (until the session goes, below). */
+	hs_store_event_hook(fs.store, fs_events_posted, &fs);
 	if (fuse_set_signal_handlers(fs.se) != 0) {
 		fs_fail("start", "cannot install signal handlers");
 		goto out;
@@ -179,6 +181,8 @@ out:
 		close(report_fd);   /* the parent reads EOF: failure */
 	if (cfg)
 		fuse_loop_cfg_destroy(cfg);
+	if (fs.store)   /* returns once no hook call uses the session */
+		hs_store_event_hook(fs.store, NULL, NULL);
 	if (mounted)
 		fuse_session_unmount(fs.se);
 	fs_inval_stop(&fs);

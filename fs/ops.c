@@ -351,6 +351,26 @@ static void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)r);
 }
 
+static void fs_op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		       struct fuse_pollhandle *ph)
+{
+	struct fs *fs = req_fs(req);
+	struct fs_node *n = fs_node_get(fs, ino);
+	unsigned revents = 0;
+	int rc;
+
+	if (!n) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if ((rc = fs_do_poll(fs, n, fi, ph, &revents)) < 0)
+		fs_reply_err(req, rc);
+	else
+		fuse_reply_poll(req, revents);
+}
+
 static void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino, (void)fi;
@@ -552,6 +572,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.read = fs_op_read,
 	.write = fs_op_write,
 	.flush = fs_op_flush,
+	.poll = fs_op_poll,
 	.release = fs_op_release,
 	.fsync = fs_op_fsync,
 	.readdir = fs_op_readdir,

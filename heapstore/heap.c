@@ -232,6 +232,7 @@ static void heap_free(hs_heap *h)
 	pthread_rwlock_destroy(&h->lock);
 	for (int i = 0; i < HS_STRIPES; i++)
 		pthread_mutex_destroy(&h->stripes[i]);
+	hs_events__dispose(&h->events);
 	free(h);
 }
 
@@ -262,6 +263,7 @@ static int heap_load(hs_store *s, uint64_t id, const char *name, hs_heap **out)
 	pthread_rwlockattr_destroy(&attr);
 	for (int i = 0; i < HS_STRIPES; i++)
 		pthread_mutex_init(&h->stripes[i], NULL);
+	hs_events__init(&h->events);
 	h->store = s;
 	h->id = id;
 	h->refs = 1;

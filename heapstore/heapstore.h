@@ -669,7 +669,8 @@ HS_API int hs_version_delete(hs_heap *heap, uint64_t version);
  * Make the live heap and its state equal to checkpoint @version, sizes
  * included, in one
  * synced batch.  Later checkpoints stay.  Costs O(lines changed since
- * @version).  Returns 0, -ENOENT.
+ * @version).  Once done, posts the event "restored @version" to the heap
+ * (hs_event_post).  Returns 0, -ENOENT.
  */
 HS_API int hs_heap_restore(hs_heap *heap, uint64_t version);
 
@@ -850,6 +851,65 @@ HS_API int hs_txn_commit(hs_txn *txn);
 
 /** Abort (if not committed) and free.  NULL is a no-op. */
 HS_API void hs_txn_free(hs_txn *txn);
+
+/* ---- events ----------------------------------------------------------- */
+
+/*
+ * What happened to a heap, for its runtime (heapfs's <heap>/events file):
+ * one-line texts such as "checkpoint 7", "checkpoint-failed <why>" or
+ * "restored 3", numbered in the order they are posted.  Each heap keeps
+ * the last HS_EVENT_RING of them in memory only: they are not stored, and
+ * they go when the heap's last handle closes.  A reader keeps its own
+ * cursor, a sequence number: hs_event_seq() when it starts (it sees only
+ * what is posted after), then hs_event_read() from it.  heapstore posts
+ * "restored N" (hs_heap_restore); the modules above post their own.
+ *
+ * Thread-safe: any thread may post and read at once.  A post takes one
+ * short leaf lock of the heap's, never a heap lock.
+ */
+#define HS_EVENT_RING 1024              /* events a heap keeps for its readers */
+#define HS_EVENT_LINE_MAX 256           /* bytes of one line, its '\n' included */
+
+/**
+ * Post an event to @heap: the text printf(@fmt, ...) makes, cut to
+ * HS_EVENT_LINE_MAX - 1 bytes, with any newline or other control byte in
+ * it made a space, so it stays one line.  The oldest event beyond
+ * HS_EVENT_RING is dropped.  Then the store's event hook
+ * (hs_store_event_hook) is called on this thread.  Returns 0, or -ENOMEM:
+ * the event is still numbered, and readers are told it was lost.
+ */
+HS_API int hs_event_post(hs_heap *heap, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/**
+ * The number the next event posted to @heap will get (the first is 0): a
+ * new reader's cursor.  A reader whose cursor is below it has something to
+ * read.
+ */
+HS_API uint64_t hs_event_seq(hs_heap *heap);
+
+/**
+ * Read the events of @heap from *@cursor on into @buf, one line each
+ * ending in '\n', as many whole lines as fit in @cap bytes (which must be
+ * at least HS_EVENT_LINE_MAX), and move *@cursor past them.  A reader that
+ * fell behind the ring (or events lost to -ENOMEM) first gets the line
+ * "lost N", N being how many it missed, then continues with the oldest
+ * event kept.  Returns the bytes written (no NUL), 0 when there is nothing
+ * new, or -EINVAL (@cap too small, or a cursor past hs_event_seq()).
+ */
+HS_API ssize_t hs_event_read(hs_heap *heap, uint64_t *cursor, char *buf, size_t cap);
+
+/** Called after every event posted to any heap of a store. */
+typedef void (*hs_event_cb)(uint64_t heap_id, void *payload);
+
+/**
+ * Call @fn(heap_id, @payload) after each event posted to a heap of @store,
+ * on the posting thread, with no heapstore lock held by the post (heapfs
+ * wakes the heap's pollers); NULL unsets.  When it returns, no call of the
+ * hook it replaced is running, so the payload may go: never call it from
+ * inside a hook.
+ */
+HS_API void hs_store_event_hook(hs_store *store, hs_event_cb fn, void *payload);
 
 #ifdef __cplusplus
 }

@@ -76,6 +76,9 @@
  *   thread never waits for a heap lock while holding store->lock:
  *   hs_heap_delete lets it go, takes the heap lock, and takes it again.
  *
+ * heap->events.lock and store->event_lock (events.c): leaves, taken under
+ *   any lock above or none; the event hook runs with neither held.
+ *
  * The deliberate exception: a structural operation (truncate, seal,
  * restore, version delete, heap delete, a transaction's commit) holds its
  * heap's lock exclusively across one synced write, so everyone else on that
@@ -186,6 +189,14 @@ struct hs_store {
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
 	uint64_t next_heap_id;            /* protected by lock */
+
+	/* The event hook (events.c, hs_store_event_hook): all protected by
+	 * event_lock; event_calls counts hooks running, unlocked. */
+	pthread_mutex_t event_lock;
+	pthread_cond_t event_idle;        /* event_calls fell to 0 */
+	hs_event_cb event_hook;
+	void *event_hook_arg;
+	unsigned event_calls;
 };
 
 /* The persistent heap record ('H' id). */
@@ -222,6 +233,20 @@ struct hs_cheap {
 	uint64_t hits, misses, evictions;
 };
 
+/*
+ * A heap's recent events (events.c): a ring of the last HS_EVENT_RING
+ * lines, event number i in ring[i % HS_EVENT_RING].
+ *
+ *   numbers:  next - RING ... next - 1 | next (to come)
+ *   ring:     [ "checkpoint 4" | "restored 2" | NULL (lost: ENOMEM) | ... ]
+ */
+struct hs_events {
+	pthread_mutex_t lock;             /* a leaf */
+	char **ring;                      /* protected by lock; made at the first
+					     post, NULL until then */
+	uint64_t next;                    /* protected by lock: the next number */
+};
+
 struct hs_heap {
 	hs_store *store;
 	uint64_t id;
@@ -245,6 +270,7 @@ struct hs_heap {
 	atomic_int_fast64_t overdraft;    /* bytes taken over a limit (mapped) */
 	atomic_int limit_error;           /* -EDQUOT/-ENOSPC for the next sync */
 	struct hs_cheap cache;
+	struct hs_events events;          /* its own lock (events.c) */
 };
 
 /*
@@ -329,7 +355,8 @@ struct hs_batch {
  *
  *   0  error.c                      messages and errnos
  *   1  util.c keys.c codec.c        clock and arrays; keys and records;
- *                                   hashing and compression
+ *                                   hashing and compression;
+ *      events.c                     the heaps' event rings, the event hook
  *   2  db.c                         the RocksDB layer: get, write, sync
  *   3  limit.c                      quota, pool, charges, reservations, holds
  *   4  blob.c                       batches, references, accounting, blobs, GC
@@ -390,6 +417,16 @@ int hs_codec__compress(struct hs_scratch *sc, int level, const void *data,
 int hs_codec__decompress(struct hs_scratch *sc, const void *frame,
 			 size_t frame_len, void *dst, size_t line_size);
 void hs_hash_hex(char *out, size_t cap, const uint8_t hash[HS_HASH_LEN]);
+
+/* ---- 1: events.c (the API is public: heapstore.h) ----------------------- */
+/* A heap object's ring (heap.c makes and frees them) and the store's hook
+ * (store.c). */
+void hs_events__init(struct hs_events *e);
+void hs_events__dispose(struct hs_events *e);
+void hs_events__store_init(hs_store *s);
+void hs_events__store_dispose(hs_store *s);
+/* Test hook: while non-zero, posts find no memory for their line. */
+HS_API extern atomic_int hs__test_event_nomem;
 
 /* ---- 2: db.c ------------------------------------------------------------ */
 int hs_store__get(hs_store *s, enum hs_cf cf, const rocksdb_readoptions_t *ro,

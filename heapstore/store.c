@@ -587,6 +587,7 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 		return rc;
 	}
 	pthread_mutex_init(&s->acct_lock, NULL);
+	hs_events__store_init(s);
 	hs_limit__init(s, &o);
 	s->dir = strdup(dir);
 	s->zstd_level = o.zstd_level;
@@ -706,6 +707,7 @@ int hs_store_close(hs_store *s)
 		rocksdb_readoptions_destroy(s->ro);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->acct_lock);
+	hs_events__store_dispose(s);
 	hs_limit__free(s);
 	hs_pending__free(s);
 	free(s->dir);
