@@ -796,8 +796,8 @@ START_TEST(rm_checkpoint_by_number_and_label)
 	mu_assert_text_line("app/stat", "checkpoints: 0");
 	expect_fill("app/heap", 1, 0, LS);           /* the live heap stays */
 	ok_out(CTL("checkpoint", "app"), "4\n");     /* numbers are not reused */
-	fails_with(CTL("rm-checkpoint", "app"),
-		   "heapctl: rm-checkpoint app: version: a checkpoint number, latest, live or a label\n");
+	fails_with(CTL("rm-checkpoint", "app"), "heapctl: rm-checkpoint app: which version "
+		   "(a number, latest or a label)? (\"version\" is missing)\n");
 }
 END_TEST
 
@@ -1120,10 +1120,10 @@ START_TEST(bad_version_is_refused_and_changes_nothing)
 		   "heapctl: diff app: heap 'app' has no checkpoint 99\n");
 	fails_with(CTL("rm-checkpoint", "app", "99"),
 		   "heapctl: rm-checkpoint app: heap 'app' has no checkpoint 99\n");
-	fails_with(CTL("restore", "app"),
-		   "heapctl: restore app: version: a checkpoint number, latest, live or a label\n");
-	fails_with(CTL("diff", "app", "1"),
-		   "heapctl: diff app: to: a checkpoint number, latest, live or a label\n");
+	fails_with(CTL("restore", "app"), "heapctl: restore app: which version "
+		   "(a number, latest or a label)? (\"version\" is missing)\n");
+	fails_with(CTL("diff", "app", "1"), "heapctl: diff app: which version to compare it with "
+		   "(a number, latest, live or a label)? (\"to\" is missing)\n");
 	r = CTL("restore", "app", "0");
 	fails_about(r, "restore app");
 	ck_assert_msg(strstr(r->err, "'0'") || strstr(r->err, " 0\n"), "%s said:\n%s", r->cmd,
