@@ -133,14 +133,14 @@ void cmd__print_fsck(FILE *out, const json_t *resp)
 	fprintf(out, "%lld errors\n", int_of(resp, "errors"));
 }
 
-void cmd_response_print(const cmd_def *def, json_t *resp, bool json)
+void cmd_response_print(FILE *out, const cmd_def *def, json_t *resp, bool json)
 {
 	if (json) {
 		json_object_del(resp, "ok");
-		json_dumpf(resp, stdout, JSON_INDENT(2));
-		putchar('\n');
+		json_dumpf(resp, out, JSON_INDENT(2));
+		fputc('\n', out);
 	} else if (def->print) {
-		def->print(stdout, resp);
+		def->print(out, resp);
 	}
 }
 
@@ -158,7 +158,7 @@ int cmd__fsck_client(const cmd_def *def, json_t *req, cmd_session *ses)
 	if (!(resp = ses->request(ses, req)))
 		return 1;
 	rc = int_of(resp, "errors") ? 1 : 0;
-	cmd_response_print(def, resp, ses->json);
+	cmd_response_print(stdout, def, resp, ses->json);
 	json_decref(resp);
 	return rc;
 }

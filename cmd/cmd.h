@@ -131,14 +131,24 @@ typedef void (*cmd_print_fn)(FILE *out, const json_t *resp);
 /*
  * heapctl's side of a command whose client does more than the default
  * flow (build the request from the command line, send it, print the
- * response with the printer or as JSON, exit 0), e.g. a command that
- * streams bytes over stdin/stdout through a data channel instead of one
- * JSON response, or fsck (read-only store, exit 1 on errors).  @req is
- * the request heapctl built from the command line (borrowed); @ses is
- * how to reach the store and report.  Runs in heapctl, never in the
- * daemon.  Returns heapctl's exit status: 0, or 1 once it said why on
- * stderr through ses->fail() (or found what the command looks for, as
- * fsck's errors).
+ * response with the printer or as JSON, exit 0): fsck (a read-only
+ * store, exit 1 on errors), and the commands that stream bytes over
+ * stdin/stdout through a data channel instead of one JSON response.
+ * heapctl has parsed and checked the line against the entry's args
+ * before it calls the runner, and found the mount or the store.
+ *
+ * @req is the request heapctl built from the line (borrowed): "cmd" and
+ * a field per argument given.  @ses is how to reach the store and report.
+ * Runs in heapctl, never in the daemon.  Returns heapctl's exit status:
+ * 0, or 1 once it said why on stderr through ses->fail() (or found what
+ * the command looks for, as fsck's errors).
+ *
+ * A streaming command plugs in as an entry with its args, .client = its
+ * runner and .run = the handler of the request that starts it on the
+ * daemon (or NULL if the runner sends only other commands' requests).
+ * The runner moves the bytes between stdin/stdout and the data channel
+ * (cmd_session), and prints its summary with cmd_response_print() (on
+ * stderr when stdout is the stream).
  */
 typedef int (*cmd_client_fn)(const cmd_def *def, json_t *req, cmd_session *ses);
 
@@ -150,7 +160,7 @@ struct cmd_def {
 	 * (rm): the handler gets only the name, and the heap is opened only
 	 * to check a caller's rights. */
 	bool opens_heap;
-	const cmd_arg *args;      /* ended by an entry with kind 0 and no metavar: { 0 } */
+	const cmd_arg *args;      /* ended by { 0 } (CMD_ARG_END) */
 	cmd_run_fn run;           /* NULL: no request of this name reaches the daemon */
 	cmd_print_fn print;       /* NULL: prints nothing */
 	cmd_client_fn client;     /* NULL: the default flow */
@@ -189,11 +199,12 @@ const cmd_def *cmd_find(const char *name);
 const cmd_def *cmd_list(size_t *n_out);
 
 /*
- * Print a successful response for heapctl: with @json, the response
- * without "ok" as indented JSON; else through @def's printer.  Takes
- * "ok" out of @resp.
+ * Print a successful response for heapctl on @out: with @json, the
+ * response without "ok" as indented JSON; else through @def's printer.
+ * Takes "ok" out of @resp.  @out is stdout but for a runner whose stdout
+ * carries a stream (send): its summary goes to stderr.
  */
-void cmd_response_print(const cmd_def *def, json_t *resp, bool json);
+void cmd_response_print(FILE *out, const cmd_def *def, json_t *resp, bool json);
 
 /**
  * Run @req against @store.  Returns a new response object (never NULL

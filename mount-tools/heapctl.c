@@ -533,7 +533,7 @@ static int run_default(const cmd_def *def, json_t *req, cmd_session *ses)
 
 	if (!resp)
 		return 1;
-	cmd_response_print(def, resp, ses->json);
+	cmd_response_print(stdout, def, resp, ses->json);
 	json_decref(resp);
 	return 0;
 }
