@@ -1,8 +1,12 @@
 /*
- * cmd.c - the management commands (see cmd.h).  Each takes its fields from
- * the request, calls heapstore, and describes the result in JSON; every
- * error is the store's errno and message, unchanged.
+ * cmd.c - the management commands' daemon side (see cmd.h): cmd_exec()
+ * looks the request's "cmd" up in the table, checks the caller's rights
+ * and the required fields, opens the heap, and runs the handler.  Each
+ * handler takes its fields from the request, calls heapstore, and
+ * describes the result in JSON; every error is the store's errno and
+ * message, unchanged.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cmd_int.h"
 #include "gc.h"
 
 static json_t *fail(int rc, const char *msg)
@@ -25,8 +29,7 @@ static json_t *fail(int rc, const char *msg)
 static __thread char msg[256];
 static __thread bool msg_set;
 
-static int cmd_errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cmd_errno_set(int rc, const char *fmt, ...)
+int cmd__errno_set(int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -93,46 +96,6 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "unique", (json_int_t)hi->bytes_unique);
 }
 
-/* Every checkpoint's space (hs_version_space_get), and the heap's. */
-static int space_json(hs_heap *h, json_t **out)
-{
-	hs_version_info *arr = NULL;
-	hs_heap_info hi;
-	json_t *list;
-	size_t n = 0;
-	int rc;
-
-	if ((rc = hs_heap_flush(h)) < 0 || (rc = hs_version_list(h, &arr, &n)) < 0)
-		return rc;
-	list = json_array();
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		hs_version_space sp;
-
-		if ((rc = hs_version_space_get(h, arr[i].version, &sp)) == 0)
-			json_array_append_new(list, json_pack(
-				"{s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
-				"version", (json_int_t)sp.version, "label", arr[i].label,
-				"held", (json_int_t)sp.bytes_held,
-				"unique", (json_int_t)sp.bytes_unique,
-				"shared", (json_int_t)sp.bytes_shared,
-				"freed_if_deleted", (json_int_t)sp.bytes_freed,
-				"lines_changed", (json_int_t)sp.lines_changed));
-	}
-	free(arr);
-	if (rc == 0)
-		rc = hs_heap_info_get(h, &hi);
-	if (rc < 0) {
-		json_decref(list);
-		return rc;
-	}
-	*out = json_pack("{s:b, s:I, s:I, s:I, s:I, s:o}", "ok", 1,
-			 "referenced", (json_int_t)hi.bytes_referenced,
-			 "unique", (json_int_t)hi.bytes_unique,
-			 "reserve", (json_int_t)hi.reserve_bytes,
-			 "quota", (json_int_t)hi.quota_bytes, "checkpoints", list);
-	return 0;
-}
-
 static json_t *version_json(const hs_version_info *vi)
 {
 	return json_pack("{s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
@@ -159,10 +122,10 @@ static int version_field(hs_heap *h, const json_t *req, const char *key,
 		return 0;
 	}
 	if (!json_is_string(v))
-		return cmd_errno_set(-EINVAL, "%s: a checkpoint number, latest, live or a label", key);
+		return cmd__errno_set(-EINVAL, "%s: a checkpoint number, latest, live or a label", key);
 	if (strcmp(json_string_value(v), "live") == 0) {
 		if (!live)
-			return cmd_errno_set(-EINVAL, "%s: live is the heap itself, not a checkpoint",
+			return cmd__errno_set(-EINVAL, "%s: live is the heap itself, not a checkpoint",
 					     key);
 		*out = HS_VERSION_LIVE;
 		return 0;
@@ -171,7 +134,7 @@ static int version_field(hs_heap *h, const json_t *req, const char *key,
 		if ((rc = hs_heap_info_get(h, &hi)) < 0)
 			return rc;
 		if (!hi.latest)
-			return cmd_errno_set(-ENOENT, "heap '%s' has no checkpoint", hi.name);
+			return cmd__errno_set(-ENOENT, "heap '%s' has no checkpoint", hi.name);
 		*out = hi.latest;
 		return 0;
 	}
@@ -203,12 +166,12 @@ static int may_or_fail(const cmd_hooks *hooks, hs_heap *h, unsigned want)
 	hs_heap_info hi;
 	int rc;
 
-	if (!hooks || !hooks->caller)
+	if (!hooks->caller)
 		return 0;
 	if ((rc = hs_heap_info_get(h, &hi)) < 0)
 		return rc;
 	if (!may(hooks->caller, &hi, want))
-		return cmd_errno_set(-EACCES, "heap '%s': permission denied (mode %04o, owner %u, group %u)",
+		return cmd__errno_set(-EACCES, "heap '%s': permission denied (mode %04o, owner %u, group %u)",
 				     hi.name, hi.mode, hi.uid, hi.gid);
 	return 0;
 }
@@ -216,57 +179,208 @@ static int may_or_fail(const cmd_hooks *hooks, hs_heap *h, unsigned want)
 /* Store-wide commands are the mount owner's and root's. */
 static bool admin(const cmd_hooks *hooks)
 {
-	return !hooks || !hooks->caller || hooks->caller->admin;
+	return !hooks->caller || hooks->caller->admin;
 }
 
-static json_t *cmd_create(hs_store *s, const json_t *req, const cmd_hooks *hooks)
+int cmd__create(const cmd_ctx *ctx, json_t *resp)
 {
 	hs_heap_params p = HS_HEAP_PARAMS_INIT;
-
-	if (hooks && hooks->caller && !hooks->caller->admin &&
-	    (json_object_get(req, "quota") || json_object_get(req, "reserve")))
-		return fail(-EPERM, "permission denied: quota and reserve are the pool's, set by the mount's owner and root");
-	if (hooks && hooks->caller) {   /* the sender's, private, as mkdir makes it */
-		p.owned = 1;
-		p.uid = hooks->caller->uid;
-		p.gid = hooks->caller->gid;
-		p.mode = HS_MODE_DEFAULT;
-	}
+	const cmd_caller *caller = ctx->hooks->caller;
 	uint64_t line = 0;
-	const char *name = str_field(req, "heap");
 	int rc;
 
-	if (!name)
-		return fail(-EINVAL, "create needs a heap name");
-	if (u64_field(req, "size", &p.size_bytes) < 0 || u64_field(req, "line", &line) < 0 ||
-	    u64_field(req, "quota", &p.quota_bytes) < 0 ||
-	    u64_field(req, "reserve", &p.reserve_bytes) < 0 || line > UINT32_MAX)
-		return fail(-EINVAL, "size, line, quota and reserve are byte counts");
+	(void)resp;
+	if (caller && !caller->admin &&
+	    (json_object_get(ctx->req, "quota") || json_object_get(ctx->req, "reserve")))
+		return cmd__errno_set(-EPERM, "permission denied: quota and reserve are the pool's, set by the mount's owner and root");
+	if (caller) {   /* the sender's, private, as mkdir makes it */
+		p.owned = 1;
+		p.uid = caller->uid;
+		p.gid = caller->gid;
+		p.mode = HS_MODE_DEFAULT;
+	}
+	if (u64_field(ctx->req, "size", &p.size_bytes) < 0 ||
+	    u64_field(ctx->req, "line", &line) < 0 ||
+	    u64_field(ctx->req, "quota", &p.quota_bytes) < 0 ||
+	    u64_field(ctx->req, "reserve", &p.reserve_bytes) < 0 || line > UINT32_MAX)
+		return cmd__errno_set(-EINVAL, "size, line, quota and reserve are byte counts");
 	p.line_size = (uint32_t)line;
-	if ((rc = hs_heap_create(s, name, &p)) < 0)
-		return fail_store(rc);
-	return ok();
+	return (rc = hs_heap_create(ctx->store, ctx->heap_name, &p)) < 0 ? rc : 0;
 }
 
-static json_t *cmd_ls(hs_store *s, const cmd_hooks *hooks)
+int cmd__ls(const cmd_ctx *ctx, json_t *resp)
 {
 	hs_heap_info *arr;
 	size_t n;
-	json_t *resp, *list;
+	json_t *list;
 	int rc;
 
 	/* Line counts are the store's: what the line cache holds goes there first. */
-	if ((rc = hs_store_flush(s)) < 0 || (rc = hs_heap_list(s, &arr, &n)) < 0)
-		return fail_store(rc);
+	if ((rc = hs_store_flush(ctx->store)) < 0 || (rc = hs_heap_list(ctx->store, &arr, &n)) < 0)
+		return rc;
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
-		if (may(hooks ? hooks->caller : NULL, &arr[i], 4))
+		if (may(ctx->hooks->caller, &arr[i], 4))
 			json_array_append_new(list, heap_json(&arr[i]));
 	}
 	free(arr);
-	resp = ok();
 	json_object_set_new(resp, "heaps", list);
-	return resp;
+	return 0;
+}
+
+int cmd__rm(const cmd_ctx *ctx, json_t *resp)
+{
+	(void)resp;
+	return hs_heap_delete(ctx->store, ctx->heap_name);
+}
+
+int cmd__stat(const cmd_ctx *ctx, json_t *resp)
+{
+	hs_cache_stats cs;
+	hs_heap_info hi;
+	int rc;
+
+	if ((rc = hs_heap_flush(ctx->heap)) < 0 || (rc = hs_heap_info_get(ctx->heap, &hi)) < 0 ||
+	    (rc = hs_store_cache_stats(ctx->store, &cs)) < 0)
+		return rc;
+	json_object_set_new(resp, "heap", heap_json(&hi));
+	/* The heap's share of the line cache, and the cache's figures. */
+	json_object_set_new(resp, "cache", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"lines_resident", (json_int_t)hi.lines_resident,
+		"lines_dirty", (json_int_t)hi.lines_dirty,
+		"hits", (json_int_t)hi.cache_hits,
+		"misses", (json_int_t)hi.cache_misses,
+		"evictions", (json_int_t)hi.cache_evictions,
+		"limit", (json_int_t)cs.limit_bytes,
+		"allocated", (json_int_t)cs.allocated_bytes,
+		"spare", (json_int_t)cs.spare_bytes,
+		"used", (json_int_t)cs.used_bytes,
+		"dirty", (json_int_t)cs.dirty_bytes,
+		"blocks_grown", (json_int_t)cs.blocks_grown,
+		"blocks_returned", (json_int_t)cs.blocks_returned,
+		"idle_evictions", (json_int_t)cs.idle_evictions));
+	return 0;
+}
+
+int cmd__checkpoint(const cmd_ctx *ctx, json_t *resp)
+{
+	const char *label = str_field(ctx->req, "label");
+	ckpt_policy *own = NULL;
+	uint64_t v = 0;
+	int rc;
+
+	if (label && !*label)
+		rc = cmd__errno_set(-EINVAL, "an empty label: leave --label out for none");
+	else if (ctx->hooks->ckpt)
+		rc = ckpt_take(ctx->hooks->ckpt, ctx->heap, label, CKPT_MANUAL, &v);
+	else if ((rc = ckpt_start(&own, ctx->store, NULL)) == 0)
+		rc = ckpt_take(own, ctx->heap, label, CKPT_MANUAL, &v);
+	ckpt_stop(own);
+	if (rc == 0)
+		json_object_set_new(resp, "version", json_integer((json_int_t)v));
+	return rc;
+}
+
+int cmd__suspend(const cmd_ctx *ctx, json_t *resp)
+{
+	uint64_t v = 0;
+	int rc;
+
+	if ((rc = hs_heap_suspend(ctx->heap, &v)) == 0)
+		json_object_set_new(resp, "version", json_integer((json_int_t)v));
+	return rc;
+}
+
+int cmd__resume(const cmd_ctx *ctx, json_t *resp)
+{
+	(void)resp;
+	return hs_heap_resume(ctx->heap);
+}
+
+int cmd__checkpoints(const cmd_ctx *ctx, json_t *resp)
+{
+	hs_version_info *arr;
+	json_t *list;
+	size_t n;
+	int rc;
+
+	if ((rc = hs_version_list(ctx->heap, &arr, &n)) < 0)
+		return rc;
+	list = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, version_json(&arr[i]));
+	free(arr);
+	json_object_set_new(resp, "checkpoints", list);
+	return 0;
+}
+
+/* Every checkpoint's space (hs_version_space_get), and the heap's. */
+int cmd__space(const cmd_ctx *ctx, json_t *resp)
+{
+	hs_heap *h = ctx->heap;
+	hs_version_info *arr = NULL;
+	hs_heap_info hi;
+	json_t *list;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = hs_heap_flush(h)) < 0 || (rc = hs_version_list(h, &arr, &n)) < 0)
+		return rc;
+	list = json_array();
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		hs_version_space sp;
+
+		if ((rc = hs_version_space_get(h, arr[i].version, &sp)) == 0)
+			json_array_append_new(list, json_pack(
+				"{s:I, s:s, s:I, s:I, s:I, s:I, s:I}",
+				"version", (json_int_t)sp.version, "label", arr[i].label,
+				"held", (json_int_t)sp.bytes_held,
+				"unique", (json_int_t)sp.bytes_unique,
+				"shared", (json_int_t)sp.bytes_shared,
+				"freed_if_deleted", (json_int_t)sp.bytes_freed,
+				"lines_changed", (json_int_t)sp.lines_changed));
+	}
+	free(arr);
+	if (rc == 0)
+		rc = hs_heap_info_get(h, &hi);
+	if (rc < 0) {
+		json_decref(list);
+		return rc;
+	}
+	json_object_set_new(resp, "referenced", json_integer((json_int_t)hi.bytes_referenced));
+	json_object_set_new(resp, "unique", json_integer((json_int_t)hi.bytes_unique));
+	json_object_set_new(resp, "reserve", json_integer((json_int_t)hi.reserve_bytes));
+	json_object_set_new(resp, "quota", json_integer((json_int_t)hi.quota_bytes));
+	json_object_set_new(resp, "checkpoints", list);
+	return 0;
+}
+
+int cmd__restore(const cmd_ctx *ctx, json_t *resp)
+{
+	hs_heap_info hi;
+	uint64_t v = 0;
+	int rc;
+
+	if ((rc = version_field(ctx->heap, ctx->req, "version", false, &v)) < 0 ||
+	    (rc = hs_heap_restore(ctx->heap, v)) < 0 ||
+	    (rc = hs_heap_info_get(ctx->heap, &hi)) < 0)
+		return rc;
+	if (ctx->hooks->heap_changed)
+		ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+	json_object_set_new(resp, "version", json_integer((json_int_t)v));
+	return 0;
+}
+
+int cmd__rm_checkpoint(const cmd_ctx *ctx, json_t *resp)
+{
+	uint64_t v = 0;
+	int rc;
+
+	(void)resp;
+	if ((rc = version_field(ctx->heap, ctx->req, "version", false, &v)) < 0)
+		return rc;
+	return hs_version_delete(ctx->heap, v);
 }
 
 /* Heap lines into "lines", state lines (by state line index) into "state_lines". */
@@ -279,125 +393,21 @@ static int diff_add(uint64_t line, void *payload)
 		-ENOMEM : 0;
 }
 
-/* Commands on one heap: open it, run, close it. */
-static json_t *on_heap(hs_store *s, const char *cmd, const json_t *req,
-		       const cmd_hooks *hooks)
+int cmd__diff(const cmd_ctx *ctx, json_t *resp)
 {
-	const char *name = str_field(req, "heap");
-	hs_heap *h = NULL;
 	hs_heap_info hi;
-	json_t *resp = NULL;
 	uint64_t v = 0, v2 = 0;
 	int rc;
 
-	if (!name)
-		return fail(-EINVAL, "which heap? (\"heap\" is missing)");
-	if ((rc = hs_heap_open(&h, s, name)) < 0)
-		return fail_store(rc);
-	{
-		static const char *const readers[] = { "stat", "checkpoints", "diff", "space" };
-		unsigned want = 2;
-
-		for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++)
-			if (strcmp(cmd, readers[i]) == 0)
-				want = 4;
-		if ((rc = may_or_fail(hooks, h, want)) < 0) {
-			hs_heap_close(h);
-			return fail_store(rc);
-		}
-	}
-	if (strcmp(cmd, "stat") == 0) {
-		hs_cache_stats cs;
-
-		if ((rc = hs_heap_flush(h)) == 0 && (rc = hs_heap_info_get(h, &hi)) == 0 &&
-		    (rc = hs_store_cache_stats(s, &cs)) == 0) {
-			resp = ok();
-			json_object_set_new(resp, "heap", heap_json(&hi));
-			/* The heap's share of the line cache, and the cache's figures. */
-			json_object_set_new(resp, "cache", json_pack(
-				"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-				"lines_resident", (json_int_t)hi.lines_resident,
-				"lines_dirty", (json_int_t)hi.lines_dirty,
-				"hits", (json_int_t)hi.cache_hits,
-				"misses", (json_int_t)hi.cache_misses,
-				"evictions", (json_int_t)hi.cache_evictions,
-				"limit", (json_int_t)cs.limit_bytes,
-				"allocated", (json_int_t)cs.allocated_bytes,
-				"spare", (json_int_t)cs.spare_bytes,
-				"used", (json_int_t)cs.used_bytes,
-				"dirty", (json_int_t)cs.dirty_bytes,
-				"blocks_grown", (json_int_t)cs.blocks_grown,
-				"blocks_returned", (json_int_t)cs.blocks_returned,
-				"idle_evictions", (json_int_t)cs.idle_evictions));
-		}
-	} else if (strcmp(cmd, "checkpoint") == 0) {
-		const char *label = str_field(req, "label");
-		ckpt_policy *own = NULL;
-
-		if (label && !*label)
-			rc = cmd_errno_set(-EINVAL, "an empty label: leave --label out for none");
-		else if (hooks && hooks->ckpt)
-			rc = ckpt_take(hooks->ckpt, h, label, CKPT_MANUAL, &v);
-		else if ((rc = ckpt_start(&own, s, NULL)) == 0)
-			rc = ckpt_take(own, h, label, CKPT_MANUAL, &v);
-		ckpt_stop(own);
-		if (rc == 0)
-			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
-	} else if (strcmp(cmd, "suspend") == 0) {
-		if ((rc = hs_heap_suspend(h, &v)) == 0)
-			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
-	} else if (strcmp(cmd, "resume") == 0) {
-		if ((rc = hs_heap_resume(h)) == 0)
-			resp = ok();
-	} else if (strcmp(cmd, "checkpoints") == 0) {
-		hs_version_info *arr;
-		size_t n;
-
-		if ((rc = hs_version_list(h, &arr, &n)) == 0) {
-			json_t *list = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(list, version_json(&arr[i]));
-			free(arr);
-			resp = ok();
-			json_object_set_new(resp, "checkpoints", list);
-		}
-	} else if (strcmp(cmd, "space") == 0) {
-		rc = space_json(h, &resp);
-	} else if (strcmp(cmd, "restore") == 0) {
-		if ((rc = version_field(h, req, "version", false, &v)) == 0 &&
-		    (rc = hs_heap_restore(h, v)) == 0 &&
-		    (rc = hs_heap_info_get(h, &hi)) == 0) {
-			if (hooks && hooks->heap_changed)
-				hooks->heap_changed(hi.id, hooks->payload);
-			resp = json_pack("{s:b, s:I}", "ok", 1, "version", (json_int_t)v);
-		}
-	} else if (strcmp(cmd, "rm-checkpoint") == 0) {
-		if ((rc = version_field(h, req, "version", false, &v)) == 0 &&
-		    (rc = hs_version_delete(h, v)) == 0)
-			resp = ok();
-	} else if (strcmp(cmd, "diff") == 0) {
-		json_t *d = json_pack("{s:b, s:[], s:[]}", "ok", 1, "lines", "state_lines");
-
-		if ((rc = version_field(h, req, "from", true, &v)) == 0 &&
-		    (rc = version_field(h, req, "to", true, &v2)) == 0 &&
-		    (rc = hs_heap_info_get(h, &hi)) == 0)
-			rc = hs_version_diff(h, v, v2, diff_add, d);
-		if (rc == 0) {
-			json_object_set_new(d, "line_size", json_integer((json_int_t)hi.line_size));
-			resp = d;
-		} else {
-			json_decref(d);
-		}
-	} else {
-		rc = -EINVAL;
-		hs_heap_close(h);
-		return fail(rc, "unknown command");
-	}
-	if (rc < 0 && !resp)
-		resp = fail_store(rc);
-	hs_heap_close(h);
-	return resp;
+	json_object_set_new(resp, "lines", json_array());
+	json_object_set_new(resp, "state_lines", json_array());
+	if ((rc = version_field(ctx->heap, ctx->req, "from", true, &v)) < 0 ||
+	    (rc = version_field(ctx->heap, ctx->req, "to", true, &v2)) < 0 ||
+	    (rc = hs_heap_info_get(ctx->heap, &hi)) < 0 ||
+	    (rc = hs_version_diff(ctx->heap, v, v2, diff_add, resp)) < 0)
+		return rc;
+	json_object_set_new(resp, "line_size", json_integer((json_int_t)hi.line_size));
+	return 0;
 }
 
 /* Sort fsck's reports: errors, repairs and lost lines (without their prefix). */
@@ -421,77 +431,109 @@ static void fsck_add(const char *problem, void *payload)
  * left wrong (the exit status), "problems" lists them, "repaired" what
  * repair fixed, "lost" the lines a repair dropped (not errors).
  */
-static json_t *cmd_fsck(hs_store *s, const json_t *req, const cmd_hooks *hooks)
+int cmd__fsck(const cmd_ctx *ctx, json_t *resp)
 {
-	int flags = (json_is_true(json_object_get(req, "verify_data")) ? HS_FSCK_VERIFY_DATA : 0) |
-		    (json_is_true(json_object_get(req, "repair")) ? HS_FSCK_REPAIR : 0);
-	json_t *resp = json_pack("{s:b, s:I, s:[], s:[], s:[]}", "ok", 1, "errors",
-				 (json_int_t)0, "problems", "repaired", "lost");
+	int flags = (json_is_true(json_object_get(ctx->req, "verify_data")) ? HS_FSCK_VERIFY_DATA : 0) |
+		    (json_is_true(json_object_get(ctx->req, "repair")) ? HS_FSCK_REPAIR : 0);
 	ssize_t n;
 
-	if (!resp)
-		return NULL;
-	if ((flags & HS_FSCK_REPAIR) && hooks && hooks->mounted) {
-		json_decref(resp);
-		return fail(-EBUSY, "fsck --repair needs the store unmounted (heapctl fsck --store DIR --repair)");
-	}
-	n = hs_store_fsck(s, flags, fsck_add, resp);
-	if (n < 0) {
-		json_decref(resp);
-		return fail_store((int)n);
-	}
+	if ((flags & HS_FSCK_REPAIR) && ctx->hooks->mounted)
+		return cmd__errno_set(-EBUSY, "fsck --repair needs the store unmounted (heapctl fsck --store DIR --repair)");
+	json_object_set_new(resp, "errors", json_integer(0));
+	json_object_set_new(resp, "problems", json_array());
+	json_object_set_new(resp, "repaired", json_array());
+	json_object_set_new(resp, "lost", json_array());
+	n = hs_store_fsck(ctx->store, flags, fsck_add, resp);
+	if (n < 0)
+		return (int)n;
 	json_object_set_new(resp, "errors", json_integer((json_int_t)n));
-	return resp;
+	return 0;
+}
+
+int cmd__gc(const cmd_ctx *ctx, json_t *resp)
+{
+	gc_report r = { 0 };
+	int rc = gc_run(ctx->store, json_is_true(json_object_get(ctx->req, "full")), &r);
+
+	if (rc < 0)
+		return rc;
+	json_object_set_new(resp, "rounds", json_integer((json_int_t)r.rounds));
+	json_object_set_new(resp, "candidates", json_integer((json_int_t)r.candidates));
+	json_object_set_new(resp, "blobs_freed", json_integer((json_int_t)r.blobs_freed));
+	json_object_set_new(resp, "bytes_freed", json_integer((json_int_t)r.bytes_freed));
+	json_object_set_new(resp, "busy", json_integer((json_int_t)r.busy));
+	return 0;
+}
+
+/* May the sender run @def at all?  Heap rights are checked on the heap. */
+static bool allowed(const cmd_def *def, const cmd_hooks *hooks)
+{
+	switch (def->access) {
+	case CMD_CREATOR:
+		return (hooks->caller && hooks->caller->create_all) || admin(hooks);
+	case CMD_ADMIN:
+		return admin(hooks);
+	default:
+		return true;
+	}
+}
+
+/* Every required field of @def is in @req: "which heap? ..." if not. */
+static int fields_check(const cmd_def *def, const json_t *req)
+{
+	for (const cmd_arg *a = def->args; a && !CMD_ARG_END(a); a++) {
+		if (a->required && a->key && !json_object_get(req, a->key))
+			return cmd__errno_set(-EINVAL, "which %s? (\"%s\" is missing)", a->help, a->key);
+	}
+	return 0;
 }
 
 json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 {
-	const char *cmd = str_field(req, "cmd");
+	static const cmd_hooks none;   /* heapctl --store: no caller, no policy */
+	const char *name = str_field(req, "cmd");
+	cmd_ctx ctx = { s, NULL, NULL, req, hooks ? hooks : &none };
+	const cmd_def *def;
+	json_t *resp = NULL;
+	int rc;
 
 	msg_set = false;
-	if (!json_is_object(req) || !cmd)
+	if (!json_is_object(req) || !name)
 		return fail(-EINVAL, "a request is an object with a \"cmd\"");
-	if (((strcmp(cmd, "create") == 0 && !(hooks && hooks->caller &&
-					      hooks->caller->create_all)) ||
-	     strcmp(cmd, "fsck") == 0 || strcmp(cmd, "gc") == 0) && !admin(hooks))
+	if (!(def = cmd_find(name)) || !def->run)
+		return fail(-EINVAL, "unknown command");
+	if (!allowed(def, ctx.hooks))
 		return fail(-EACCES, "permission denied: only the mount's owner and root may");
-	if (strcmp(cmd, "create") == 0)
-		return cmd_create(s, req, hooks);
-	if (strcmp(cmd, "ls") == 0)
-		return cmd_ls(s, hooks);
-	if (strcmp(cmd, "fsck") == 0)
-		return cmd_fsck(s, req, hooks);
-	if (strcmp(cmd, "gc") == 0) {
-		gc_report r = { 0 };
-		int rc = gc_run(s, json_is_true(json_object_get(req, "full")), &r);
-
-		if (rc < 0)
-			return fail_store(rc);
-		return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
-				 "rounds", (json_int_t)r.rounds,
-				 "candidates", (json_int_t)r.candidates,
-				 "blobs_freed", (json_int_t)r.blobs_freed,
-				 "bytes_freed", (json_int_t)r.bytes_freed,
-				 "busy", (json_int_t)r.busy);
-	}
-	if (strcmp(cmd, "rm") == 0) {
-		const char *name = str_field(req, "heap");
-		hs_heap *h;
-		int rc;
-
-		if (!name)
-			return fail(-EINVAL, "which heap? (\"heap\" is missing)");
-		if (hooks && hooks->caller) {   /* removing it is writing it */
-			if ((rc = hs_heap_open(&h, s, name)) < 0)
-				return fail_store(rc);
-			rc = may_or_fail(hooks, h, 2);
-			hs_heap_close(h);
-			if (rc < 0)
-				return fail_store(rc);
+	if ((rc = fields_check(def, req)) < 0)
+		return fail_store(rc);
+	ctx.heap_name = str_field(req, "heap");
+	if (json_object_get(req, "heap") && !ctx.heap_name)
+		return fail(-EINVAL, "which heap? (\"heap\" is not a name)");
+	if (def->access == CMD_HEAP_READ || def->access == CMD_HEAP_WRITE) {
+		assert(ctx.heap_name);   /* the table makes "heap" required */
+		/* Removing a heap is writing it, but its handler needs no handle. */
+		if (def->opens_heap || ctx.hooks->caller) {
+			if ((rc = hs_heap_open(&ctx.heap, s, ctx.heap_name)) < 0 ||
+			    (rc = may_or_fail(ctx.hooks, ctx.heap,
+					      def->access == CMD_HEAP_READ ? 4 : 2)) < 0)
+				goto out;
+			if (!def->opens_heap) {
+				hs_heap_close(ctx.heap);
+				ctx.heap = NULL;
+			}
 		}
-		return (rc = hs_heap_delete(s, name)) < 0 ? fail_store(rc) : ok();
 	}
-	return on_heap(s, cmd, req, hooks);
+	if (!(resp = ok()))
+		goto out;
+	if ((rc = def->run(&ctx, resp)) < 0) {
+		json_decref(resp);
+		resp = NULL;
+	}
+out:
+	if (rc < 0)
+		resp = fail_store(rc);
+	hs_heap_close(ctx.heap);
+	return resp;
 }
 
 char *cmd_exec_text(hs_store *s, const char *text, size_t len, const cmd_hooks *hooks)

@@ -11,22 +11,32 @@
  *   response  {"ok": true, "version": 3}
  *             {"ok": false, "errno": 17, "error": "heap 'app' has ..."}
  *
+ * Every command is one entry of one table (cmd_def, below): its name, its
+ * arguments and options with the request field each fills, who may run
+ * it, the handler cmd_exec() dispatches to, the printer heapctl shows its
+ * response with, and a line of help.  heapctl parses its command line,
+ * prints `--help` and `COMMAND --help`, and prints results from the same
+ * entries, so a command is spelled out once.  Adding one is an entry in
+ * table.c plus its handler (and printer).
+ *
  * Commands (fields; "version" takes a number, "latest" or a label):
  *   create {heap, size?, line?, quota?, reserve?}   ls
  *   stat {heap}                 rm {heap}
- *   checkpoint {heap, label?}   checkpoints {heap}
+ *   checkpoint {heap, label?}   checkpoints {heap}   space {heap}
  *   restore {heap, version}     diff {heap, from, to}
  *   rm-checkpoint {heap, version}
- *   fsck {verify_data?}         (the whole store; meant for --store)
+ *   suspend {heap}              resume {heap}
+ *   fsck {verify_data?, repair?}   (the whole store; meant for --store)
  *   gc {full?}                  reclaim garbage now (gc_run; the mount owner's)
  *
- * Thread-safe as the store is.
+ * Thread-safe as the store is; the table is constant.
  */
 #ifndef CMD_H
 #define CMD_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -36,10 +46,11 @@
 /*
  * Who sent a request through a shared mount: heap commands are checked
  * against the caller's rights on the heap by its owner, group and mode
- * (read: stat, checkpoints, diff; write: checkpoint, restore,
+ * (read: stat, checkpoints, space, diff; write: checkpoint, restore,
  * rm-checkpoint, suspend, resume, rm), ls lists only heaps it may read,
- * and store-wide commands (fsck; create, unless the mount lets everyone)
- * are for the mount's owner and root.  Root may do everything.
+ * and store-wide commands (fsck, gc; create, unless the mount lets
+ * everyone) are for the mount's owner and root.  Root may do everything.
+ * Each command's rights are its table entry's access (cmd_access below).
  */
 #define CMD_GROUPS_MAX 32
 typedef struct cmd_caller {
@@ -64,6 +75,136 @@ typedef struct cmd_hooks {
 	 * NULL (heapctl --store): a policy of the command's own. */
 	ckpt_policy *ckpt;
 } cmd_hooks;
+
+/* ---- the command table ------------------------------------------------ */
+
+/* Who may run a command through a shared mount (cmd_caller above). */
+typedef enum cmd_access {
+	CMD_ANYONE,       /* everyone; the handler shows only what the caller may read (ls) */
+	CMD_HEAP_READ,    /* read rights on the heap "heap" names */
+	CMD_HEAP_WRITE,   /* write rights on the heap "heap" names */
+	CMD_CREATOR,      /* the mount's owner and root, or everyone with -o create=all */
+	CMD_ADMIN,        /* the mount's owner and root */
+} cmd_access;
+
+/* What an argument's text becomes in the request. */
+typedef enum cmd_kind {
+	CMD_FLAG,         /* an option without a value: true */
+	CMD_STRING,       /* the text as given (a heap name, a label) */
+	CMD_SIZE,         /* a byte count, cmd_size_parse(): a number */
+	CMD_VERSION,      /* digits: a number; anything else (latest, live, a label): text */
+	CMD_GLOBAL,       /* heapctl's own option (--store) that this command requires or
+			   * shows in its synopsis; no request field */
+} cmd_kind;
+
+/*
+ * One argument of a command: a positional (@opt NULL), taken in the
+ * order of the list, or an option (@opt "--label") anywhere after the
+ * command's name.  Optional positionals come after the required ones.
+ */
+typedef struct cmd_arg {
+	const char *key;      /* the request field it fills; NULL for CMD_GLOBAL */
+	const char *opt;      /* "--label"; NULL for a positional */
+	const char *metavar;  /* "HEAP", "L": its value in synopses; NULL for a flag */
+	cmd_kind kind;
+	bool required;
+	/* One line for COMMAND --help.  A positional's reads as a noun
+	 * ("which heap?"), a required option's as why it is needed. */
+	const char *help;
+} cmd_arg;
+
+typedef struct cmd_def cmd_def;
+typedef struct cmd_session cmd_session;
+/* A handler's view of the request (cmd_int.h); opaque outside cmd/. */
+typedef struct cmd_ctx cmd_ctx;
+
+/*
+ * The daemon side: run the command and add the result's fields to @resp,
+ * which arrives as {"ok": true}.  Returns 0 or -errno; the message is the
+ * one the handler set, else the store's (hs_error_last()).
+ */
+typedef int (*cmd_run_fn)(const cmd_ctx *ctx, json_t *resp);
+
+/* heapctl's human-readable lines for a successful response (never --json). */
+typedef void (*cmd_print_fn)(FILE *out, const json_t *resp);
+
+/*
+ * heapctl's side of a command whose client does more than the default
+ * flow (build the request from the command line, send it, print the
+ * response with the printer or as JSON, exit 0): fsck (a read-only
+ * store, exit 1 on errors), and the commands that stream bytes over
+ * stdin/stdout through a data channel instead of one JSON response.
+ * heapctl has parsed and checked the line against the entry's args
+ * before it calls the runner, and found the mount or the store.
+ *
+ * @req is the request heapctl built from the line (borrowed): "cmd" and
+ * a field per argument given.  @ses is how to reach the store and report.
+ * Runs in heapctl, never in the daemon.  Returns heapctl's exit status:
+ * 0, or 1 once it said why on stderr through ses->fail() (or found what
+ * the command looks for, as fsck's errors).
+ *
+ * A streaming command plugs in as an entry with its args, .client = its
+ * runner and .run = the handler of the request that starts it on the
+ * daemon (or NULL if the runner sends only other commands' requests).
+ * The runner moves the bytes between stdin/stdout and the data channel
+ * (cmd_session), and prints its summary with cmd_response_print() (on
+ * stderr when stdout is the stream).
+ */
+typedef int (*cmd_client_fn)(const cmd_def *def, json_t *req, cmd_session *ses);
+
+struct cmd_def {
+	const char *name;         /* "checkpoint": the request's "cmd" */
+	const char *help;         /* one line for heapctl --help */
+	cmd_access access;
+	/* CMD_HEAP_READ/WRITE: cmd_exec opens the heap for the handler.  Off
+	 * (rm): the handler gets only the name, and the heap is opened only
+	 * to check a caller's rights. */
+	bool opens_heap;
+	const cmd_arg *args;      /* ended by { 0 } (CMD_ARG_END) */
+	cmd_run_fn run;           /* NULL: no request of this name reaches the daemon */
+	cmd_print_fn print;       /* NULL: prints nothing */
+	cmd_client_fn client;     /* NULL: the default flow */
+};
+
+/* The end of a cmd_def's args. */
+#define CMD_ARG_END(a) (!(a)->key && !(a)->opt && !(a)->metavar)
+
+/*
+ * How a client runner reaches the store, filled in by heapctl.  The data
+ * channel that streaming commands (send, recv, verify, migrate) need gets
+ * its open call here when it is built; until then a runner has the one
+ * JSON round trip and the process's own stdin and stdout.
+ */
+struct cmd_session {
+	const char *what;         /* "send app": what heapctl's messages name */
+	const char *mount;        /* -m, $HEAPFS_MOUNT or the cwd's mount; NULL if none */
+	const char *store_dir;    /* --store STORE_DIR (wins over the mount); or NULL */
+	bool json;                /* --json */
+	bool read_only;           /* with --store: open the store read-only */
+	/*
+	 * One request: through MNT/.heapfs/ctl, or run in-process on the
+	 * store --store names.  Returns the response ("ok": true; the caller
+	 * json_decref()s it), or NULL once it printed why (an "ok": false
+	 * response, no mount, a store that does not open).
+	 */
+	json_t *(*request)(cmd_session *ses, const json_t *req);
+	/* `heapctl: <what>: <why>` on stderr; returns 1, the exit status. */
+	int (*fail)(const cmd_session *ses, const char *why);
+};
+
+/* The command named @name, or NULL. */
+const cmd_def *cmd_find(const char *name);
+
+/* Every command, in the order heapctl --help lists them; their count in *@n_out. */
+const cmd_def *cmd_list(size_t *n_out);
+
+/*
+ * Print a successful response for heapctl on @out: with @json, the
+ * response without "ok" as indented JSON; else through @def's printer.
+ * Takes "ok" out of @resp.  @out is stdout but for a runner whose stdout
+ * carries a stream (send): its summary goes to stderr.
+ */
+void cmd_response_print(FILE *out, const cmd_def *def, json_t *resp, bool json);
 
 /**
  * Run @req against @store.  Returns a new response object (never NULL

@@ -1,64 +1,384 @@
 /*
  * heapctl.c - the store management tool.
  *
- *   heapctl [-m MOUNTPOINT | --store STORE_DIR] [--json] COMMAND ...
+ *   heapctl [-m MOUNTPOINT | --store STORE_DIR] [--json] COMMAND [ARGS]
  *
- * Through a mount it writes one JSON request to MNT/.heapfs/ctl and reads
+ * The command line is read against the command table (cmd.h): the first
+ * word that is not an option names the command; the words after it fill
+ * its arguments in order and its options anywhere; heapctl's own options
+ * (-m, --store, --json, --help) go anywhere on the line; `--` ends
+ * options.  --help and COMMAND --help are printed from the same table.
+ *
+ * Through a mount, heapctl writes the request to MNT/.heapfs/ctl and reads
  * the response (the daemon runs it with cmd_exec()); with --store it opens
  * an unmounted store and runs the same cmd_exec() itself.  The mount is
  * -m, else $HEAPFS_MOUNT, else the current directory or the nearest parent
- * holding .heapfs/ctl.  Results print as short lines, or the response's
- * JSON with --json; errors print `heapctl: <what>: <why>` and exit 1.
+ * holding .heapfs/ctl.  Results print through the command's printer, or
+ * as the response's JSON with --json; a command with a client runner
+ * (cmd_def.client) does all of that its own way.  Every error prints
+ * `heapctl: <what>: <why>` and exits 1; a mistyped command line adds a
+ * usage line.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
 
-struct ctl {
-	const char *mount;
-	const char *store_dir;
-	bool json;
-	bool read_only;               /* fsck changes nothing, and proves it */
-	const char *what;             /* for error messages: "checkpoint app" */
+#define NO_MOUNT "no heapfs mount here: give -m MOUNTPOINT, set HEAPFS_MOUNT, or --store STORE_DIR"
+#define SYNOPSIS "heapctl [-m MOUNTPOINT | --store STORE_DIR] [--json] COMMAND [ARGS]"
+#define HELP_COLUMN 24   /* where help text starts in --help's two columns */
+
+/* heapctl's own options, accepted anywhere on the line. */
+enum global_id { G_MOUNT, G_STORE, G_JSON, G_HELP };
+
+static const struct global_opt {
+	enum global_id id;
+	const char *opt, *alias, *metavar, *help;
+} globals[] = {
+	{ G_MOUNT, "-m", NULL, "MOUNTPOINT",
+	  "the mount to talk to (else $HEAPFS_MOUNT, else the current directory's)" },
+	{ G_STORE, "--store", NULL, "STORE_DIR",
+	  "open an unmounted store and run the command in-process" },
+	{ G_JSON, "--json", NULL, NULL, "print the response as JSON" },
+	{ G_HELP, "--help", "-h", NULL, "this help; heapctl COMMAND --help shows a command's" },
 };
 
-static int die(const struct ctl *c, const char *why)
+/* ---- help ------------------------------------------------------------ */
+
+/* Append to @buf (of @cap bytes, *@len used), truncating quietly. */
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 {
-	fprintf(stderr, "heapctl: %s: %s\n", c->what, why);
-	return 1;
+	va_list ap;
+	int n;
+
+	if (*len >= cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	*len = n < 0 ? cap : *len + (size_t)n;
+}
+
+/* "checkpoint HEAP [--label L]": the command as typed. */
+static const char *synopsis(const cmd_def *def, char *buf, size_t cap)
+{
+	size_t len = 0;
+
+	append(buf, cap, &len, "%s", def->name);
+	for (const cmd_arg *a = def->args; !CMD_ARG_END(a); a++) {
+		const char *open = a->required ? "" : "[", *close = a->required ? "" : "]";
+
+		if (!a->opt)
+			append(buf, cap, &len, " %s%s%s", open, a->metavar, close);
+		else if (!a->metavar)
+			append(buf, cap, &len, " %s%s%s", open, a->opt, close);
+		else
+			append(buf, cap, &len, " %s%s %s%s", open, a->opt, a->metavar, close);
+	}
+	return buf;
+}
+
+/*
+ * "  LEFT    help", LEFT on a line of its own when it is wide, and the
+ * help (@prefix, then @help) folded at spaces to fit 80 columns.
+ */
+static void help_row(FILE *to, const char *left, const char *prefix, const char *help)
+{
+	char text[1024];
+	const char *p = text;
+
+	snprintf(text, sizeof(text), "%s%s", prefix, help);
+	if (strlen(left) > HELP_COLUMN - 3)
+		fprintf(to, "  %s\n%*s", left, HELP_COLUMN, "");
+	else
+		fprintf(to, "  %-*s", HELP_COLUMN - 2, left);
+	for (;;) {
+		size_t n = strlen(p), room = 80 - HELP_COLUMN;
+
+		if (n > room) {   /* the last space that fits, else the first one */
+			for (n = room; n > 0 && p[n] != ' '; n--)
+				;
+			if (n == 0 && !(n = strcspn(p, " ")))
+				n = strlen(p);
+		}
+		fprintf(to, "%.*s\n", (int)n, p);
+		p += n;
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		fprintf(to, "%*s", HELP_COLUMN, "");
+	}
 }
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-		"usage: heapctl [-m MOUNTPOINT | --store STORE_DIR] [--json] COMMAND ...\n"
-		"  create HEAP [--size SIZE] [--line SIZE] [--quota SIZE] [--reserve SIZE]\n"
-		"  ls\n"
-		"  stat HEAP\n"
-		"  rm HEAP\n"
-		"  checkpoint HEAP [--label L]\n"
-		"  checkpoints HEAP\n"
-		"  space HEAP                   per checkpoint: bytes it holds, unique to it,\n"
-		"                               shared, and what deleting it would free\n"
-		"  restore HEAP VERSION         (a number, latest or a label)\n"
-		"  diff HEAP V1 V2              (V may also be live)\n"
-		"  rm-checkpoint HEAP VERSION\n"
-		"  suspend HEAP                 (checkpoint, free its cache, refuse writes: EROFS)\n"
-		"  resume HEAP\n"
-		"  gc [--full]                  reclaim what no version references now\n"
-		"                               (--full: also what writes in flight held)\n"
-		"  fsck --store STORE_DIR [--verify-data] [--repair]\n"
-		"                               (--repair: an unmounted store; fixes reference\n"
-		"                               counts and line counters, drops missing or corrupt\n"
-		"                               blobs: their lines read as errors until rewritten)\n");
+	const cmd_def *defs;
+	size_t n;
+	char left[512];
+
+	fprintf(to, "usage: " SYNOPSIS "\n\n"
+		"heapctl's options go anywhere on the line, a command's anywhere after its name;\n"
+		"-- ends options.\n");
+	for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
+		const struct global_opt *g = &globals[i];
+
+		snprintf(left, sizeof(left), "%s%s%s%s%s", g->alias ? g->alias : "",
+			 g->alias ? ", " : "", g->opt, g->metavar ? " " : "",
+			 g->metavar ? g->metavar : "");
+		help_row(to, left, "", g->help);
+	}
+	fprintf(to, "\ncommands:\n");
+	defs = cmd_list(&n);
+	for (size_t i = 0; i < n; i++)
+		help_row(to, synopsis(&defs[i], left, sizeof(left)), "", defs[i].help);
+}
+
+static void command_usage(FILE *to, const cmd_def *def)
+{
+	char left[512];
+
+	fprintf(to, "usage: heapctl %s\n%s\n", synopsis(def, left, sizeof(left)), def->help);
+	if (!CMD_ARG_END(def->args))
+		fputc('\n', to);
+	for (const cmd_arg *a = def->args; !CMD_ARG_END(a); a++) {
+		if (!a->opt)
+			help_row(to, a->metavar, "the ", a->help);
+		else if (!a->metavar)
+			help_row(to, a->opt, "", a->help);
+		else if (snprintf(left, sizeof(left), "%s %s", a->opt, a->metavar) > 0)
+			help_row(to, left, "", a->help);
+	}
+	fprintf(to, "\nheapctl's options go here too: -m MOUNTPOINT, --store STORE_DIR, --json\n");
+}
+
+/* ---- the command line ------------------------------------------------ */
+
+struct line {
+	const cmd_def *def;           /* NULL until the command's name is read */
+	json_t *req;                  /* {"cmd": name, ...fields} */
+	const char *heap;             /* the word "heap" came from, for <what> */
+	const char *word;             /* the command's name as typed */
+	size_t n_pos;                 /* positionals the command took */
+	bool help;
+	bool store_seen;
+	char why[512];                /* the first error, "" for none */
+	bool usage_err;               /* a mistyped line: add a usage line */
+};
+
+static void line_err(struct line *l, bool usage_err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void line_err(struct line *l, bool usage_err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (l->why[0])
+		return;   /* the first one is what went wrong; the rest follow from it */
+	va_start(ap, fmt);
+	vsnprintf(l->why, sizeof(l->why), fmt, ap);
+	va_end(ap);
+	l->usage_err = usage_err;
+}
+
+/* The text of @a's value into the request, converted as its kind says. */
+static void arg_value(struct line *l, const cmd_arg *a, const char *text)
+{
+	json_t *v = NULL;
+	uint64_t n;
+	char *end;
+
+	switch (a->kind) {
+	case CMD_FLAG:
+		v = json_true();
+		break;
+	case CMD_SIZE:
+		if (cmd_size_parse(text, &n) < 0 || n > (uint64_t)INT64_MAX) {
+			line_err(l, false, "%s: not a size (a number with K, M, G or T)", text);
+			return;
+		}
+		v = json_integer((json_int_t)n);
+		break;
+	case CMD_VERSION:   /* digits become a number, anything else a label */
+		n = strtoull(text, &end, 10);
+		if (*text >= '0' && *text <= '9' && !*end && n > 0 && n <= INT64_MAX)
+			v = json_integer((json_int_t)n);
+		else
+			v = json_string(text);
+		break;
+	case CMD_STRING:
+		v = json_string(text);
+		break;
+	case CMD_GLOBAL:
+		return;
+	}
+	if (strcmp(a->key, "heap") == 0)
+		l->heap = text;
+	/* Text that is not UTF-8 cannot travel in JSON (nor is it a valid name). */
+	if (!v) {
+		line_err(l, false, "%s: not UTF-8 text", a->metavar ? a->metavar : a->opt);
+		return;
+	}
+	json_object_set_new(l->req, a->key, v);
+}
+
+static void positional(struct line *l, const char *word)
+{
+	const cmd_arg *a;
+	size_t k = 0;
+
+	if (!l->word) {
+		l->word = word;
+		if (!(l->def = cmd_find(word)))
+			return;
+		l->req = json_pack("{s:s}", "cmd", word);
+		return;
+	}
+	if (!l->def)
+		return;
+	for (a = l->def->args; !CMD_ARG_END(a); a++) {
+		if (!a->opt && k++ == l->n_pos)
+			break;
+	}
+	if (CMD_ARG_END(a)) {
+		line_err(l, true, "unexpected argument '%s'", word);
+		return;
+	}
+	l->n_pos++;
+	arg_value(l, a, word);
+}
+
+/* Is @word (its name @len bytes long, before any '=') the option @opt? */
+static bool opt_is(const char *word, size_t len, const char *opt)
+{
+	return opt && strlen(opt) == len && strncmp(word, opt, len) == 0;
+}
+
+static const struct global_opt *global_find(const char *word, size_t len)
+{
+	for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++) {
+		if (opt_is(word, len, globals[i].opt) || opt_is(word, len, globals[i].alias))
+			return &globals[i];
+	}
+	return NULL;
+}
+
+/*
+ * An option at argv[*i]: heapctl's own or the command's, its value
+ * `--opt=VALUE` or the next word (taken whatever it looks like, as
+ * getopt does).  Before the command's name only heapctl's are known.
+ */
+static void option(struct line *l, cmd_session *ses, int argc, char **argv, int *i)
+{
+	const char *word = argv[*i], *eq = word[1] == '-' ? strchr(word, '=') : NULL;
+	size_t len = eq ? (size_t)(eq - word) : strlen(word);
+	const struct global_opt *g = global_find(word, len);
+	const char *val = eq ? eq + 1 : NULL, *metavar;
+	const cmd_arg *a = NULL;
+
+	if (g) {
+		metavar = g->metavar;
+	} else {
+		for (a = l->def ? l->def->args : NULL; a && !CMD_ARG_END(a); a++) {
+			if (a->kind != CMD_GLOBAL && opt_is(word, len, a->opt))
+				break;
+		}
+		if (!a || CMD_ARG_END(a)) {
+			line_err(l, true, "unknown option '%.*s'", (int)len, word);
+			return;
+		}
+		metavar = a->metavar;
+	}
+	if (!metavar && val) {
+		line_err(l, true, "option '%.*s' takes no value", (int)len, word);
+		return;
+	}
+	if (metavar && !val) {
+		if (*i + 1 >= argc) {
+			line_err(l, true, "option '%s' needs a value (%s)", word, metavar);
+			return;
+		}
+		val = argv[++*i];
+	}
+	if (!g) {
+		arg_value(l, a, val);
+		return;
+	}
+	switch (g->id) {
+	case G_MOUNT:
+		ses->mount = val;
+		break;
+	case G_STORE:
+		ses->store_dir = val;
+		l->store_seen = true;
+		break;
+	case G_JSON:
+		ses->json = true;
+		break;
+	case G_HELP:
+		l->help = true;
+		break;
+	}
+}
+
+/* What the command still lacks: its required arguments and options. */
+static void required(struct line *l)
+{
+	size_t k = 0;
+
+	for (const cmd_arg *a = l->def->args; !CMD_ARG_END(a); a++) {
+		bool missing;
+
+		if (!a->opt)
+			missing = a->required && k++ >= l->n_pos;
+		else if (a->kind == CMD_GLOBAL)
+			missing = a->required && strcmp(a->opt, "--store") == 0 && !l->store_seen;
+		else
+			missing = a->required && !json_object_get(l->req, a->key);
+		if (missing && !a->opt)
+			line_err(l, true, "which %s?", a->help);
+		else if (missing)
+			line_err(l, true, "%s: give %s %s", a->help, a->opt, a->metavar);
+	}
+}
+
+static void parse(struct line *l, cmd_session *ses, int argc, char **argv)
+{
+	bool options = true;
+
+	for (int i = 1; i < argc && !(l->word && !l->def); i++) {
+		const char *word = argv[i];
+
+		if (options && strcmp(word, "--") == 0)
+			options = false;
+		else if (options && word[0] == '-' && word[1])
+			option(l, ses, argc, argv, &i);
+		else
+			positional(l, word);
+	}
+	/* Without a command nothing else can be judged: its options are unknown. */
+	if (!l->def) {
+		l->why[0] = '\0';
+		line_err(l, true, l->word ? "unknown command" : "missing");
+	} else {
+		required(l);
+	}
+}
+
+/* ---- one request ----------------------------------------------------- */
+
+static int ctl_fail(const cmd_session *ses, const char *why)
+{
+	fprintf(stderr, "heapctl: %s: %s\n", ses->what, why);
+	return 1;
 }
 
 /* The nearest directory from the cwd up that holds .heapfs/ctl (static). */
@@ -82,7 +402,7 @@ static const char *mount_find(void)
 }
 
 /* One request through the mount: write it, read the whole response. */
-static char *via_mount(const struct ctl *c, const char *req, int *err)
+static char *via_mount(const cmd_session *ses, const char *req, int *err)
 {
 	char path[PATH_MAX];
 	char *out = NULL;
@@ -90,7 +410,7 @@ static char *via_mount(const struct ctl *c, const char *req, int *err)
 	ssize_t n;
 	int fd;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/.heapfs/ctl", c->mount) >= sizeof(path)) {
+	if ((size_t)snprintf(path, sizeof(path), "%s/.heapfs/ctl", ses->mount) >= sizeof(path)) {
 		*err = ENAMETOOLONG;
 		return NULL;
 	}
@@ -131,302 +451,134 @@ static char *via_mount(const struct ctl *c, const char *req, int *err)
 	return out;
 }
 
-static json_t *request(struct ctl *c, json_t *req)
+/* `heapctl: STORE: why`, without the path twice: the store's messages
+ * often start with it already. */
+static void store_fail(const cmd_session *ses, const char *msg)
 {
-	char *text = json_dumps(req, JSON_COMPACT), *resp_text = NULL;
-	json_error_t jerr;
+	size_t dl = strlen(ses->store_dir);
+
+	if (strncmp(msg, ses->store_dir, dl) == 0 && strncmp(msg + dl, ": ", 2) == 0)
+		msg += dl + 2;
+	fprintf(stderr, "heapctl: %s: %s\n", ses->store_dir, msg);
+}
+
+/* The request run in-process on the store --store names. */
+static json_t *via_store(cmd_session *ses, const json_t *req)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	json_t *resp;
+	hs_store *s;
+
+	o.read_only = ses->read_only;
+	o.no_create = 1;   /* a mount creates stores; a typo must not */
+	if (hs_store_open(&s, ses->store_dir, &o) < 0) {
+		store_fail(ses, hs_error_last());
+		return NULL;
+	}
+	resp = cmd_exec(s, req, NULL);
+	if (hs_store_close(s) < 0) {   /* what the command wrote may not be durable */
+		store_fail(ses, hs_error_last());
+		json_decref(resp);
+		return NULL;
+	}
+	if (!resp)
+		ctl_fail(ses, strerror(ENOMEM));
+	return resp;
+}
+
+static json_t *ctl_request(cmd_session *ses, const json_t *req)
+{
 	json_t *resp = NULL;
+	json_error_t jerr;
+	char *text, *resp_text, why[PATH_MAX + 64];
 	int err = 0;
 
-	json_decref(req);
-	if (!text)
+	if (ses->store_dir) {
+		if (!(resp = via_store(ses, req)))
+			return NULL;
+	} else if (!ses->mount) {
+		ctl_fail(ses, NO_MOUNT);
 		return NULL;
-	if (c->store_dir) {
-		hs_store_opts o = HS_STORE_OPTS_INIT;
-		hs_store *s;
-		int rc;
-
-		o.read_only = c->read_only;
-		o.no_create = 1;   /* a mount creates stores; a typo must not */
-		rc = hs_store_open(&s, c->store_dir, &o);
-
-		if (rc < 0) {
-			const char *msg = hs_error_last();
-			size_t dl = strlen(c->store_dir);
-
-			/* The store's messages often start with the path already. */
-			if (strncmp(msg, c->store_dir, dl) == 0 && strncmp(msg + dl, ": ", 2) == 0)
-				msg += dl + 2;
-			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, msg);
-			free(text);
-			exit(1);
-		}
-		resp_text = cmd_exec_text(s, text, strlen(text), NULL);
-		if (hs_store_close(s) < 0) {   /* what the command wrote may not be durable */
-			fprintf(stderr, "heapctl: %s: %s\n", c->store_dir, hs_error_last());
-			free(resp_text);
-			free(text);
-			exit(1);
-		}
 	} else {
-		resp_text = via_mount(c, text, &err);
+		if (!(text = json_dumps(req, JSON_COMPACT))) {
+			ctl_fail(ses, strerror(ENOMEM));
+			return NULL;
+		}
+		resp_text = via_mount(ses, text, &err);
+		free(text);
 		if (!resp_text) {
-			fprintf(stderr, "heapctl: %s: %s/.heapfs/ctl: %s\n", c->what, c->mount,
-				strerror(err));
-			free(text);
-			exit(1);
+			snprintf(why, sizeof(why), "%s/.heapfs/ctl: %s", ses->mount, strerror(err));
+			ctl_fail(ses, why);
+			return NULL;
+		}
+		resp = json_loads(resp_text, 0, &jerr);
+		free(resp_text);
+		if (!resp) {
+			ctl_fail(ses, "unreadable response");
+			return NULL;
 		}
 	}
-	free(text);
-	if (resp_text)
-		resp = json_loads(resp_text, 0, &jerr);
-	free(resp_text);
-	if (!resp) {
-		fprintf(stderr, "heapctl: %s: unreadable response\n", c->what);
-		exit(1);
+	if (!json_is_true(json_object_get(resp, "ok"))) {
+		ctl_fail(ses, json_string_value(json_object_get(resp, "error")) ?: "failed");
+		json_decref(resp);
+		return NULL;
 	}
 	return resp;
 }
 
-static int size_arg(struct ctl *c, const char *s, json_t *req, const char *key)
+/* The default flow: one request, its response printed. */
+static int run_default(const cmd_def *def, json_t *req, cmd_session *ses)
 {
-	uint64_t v;
+	json_t *resp = ses->request(ses, req);
 
-	if (!s || cmd_size_parse(s, &v) < 0 || v > (uint64_t)INT64_MAX) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "%s: not a size (a number with K, M, G or T)",
-			 s ? s : key);
-		return die(c, why);
-	}
-	json_object_set_new(req, key, json_integer((json_int_t)v));
+	if (!resp)
+		return 1;
+	cmd_response_print(stdout, def, resp, ses->json);
+	json_decref(resp);
 	return 0;
-}
-
-/* A version argument: digits become a number, anything else a label. */
-static json_t *version_arg(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	if (*s >= '0' && *s <= '9' && !*end && v > 0 && v <= INT64_MAX)
-		return json_integer((json_int_t)v);
-	return json_string(s);
-}
-
-static const char *when(uint64_t ns, char *buf, size_t cap)
-{
-	time_t t = (time_t)(ns / 1000000000u);
-	struct tm tm;
-
-	strftime(buf, cap, "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-	return buf;
-}
-
-static void print_heap(const json_t *h)
-{
-	printf("%-24s %14lld %8lld %10lld %6lld\n", json_string_value(json_object_get(h, "name")),
-	       (long long)json_integer_value(json_object_get(h, "size")),
-	       (long long)json_integer_value(json_object_get(h, "line_size")),
-	       (long long)json_integer_value(json_object_get(h, "lines_used")),
-	       (long long)json_integer_value(json_object_get(h, "checkpoints")));
-}
-
-static void print_result(const char *cmd, const json_t *resp)
-{
-	const json_t *v;
-	size_t i;
-	char buf[64];
-
-	if (strcmp(cmd, "ls") == 0) {
-		printf("%-24s %14s %8s %10s %6s\n", "HEAP", "SIZE", "LINE", "LINES", "CKPTS");
-		json_array_foreach(json_object_get(resp, "heaps"), i, v)
-			print_heap(v);
-	} else if (strcmp(cmd, "stat") == 0) {
-		const char *key;
-
-		json_object_foreach((json_t *)json_object_get(resp, "heap"), key, v) {
-			if (json_is_string(v))
-				printf("%s: %s\n", key, json_string_value(v));
-			else
-				printf("%s: %lld\n", key, (long long)json_integer_value(v));
-		}
-		json_object_foreach((json_t *)json_object_get(resp, "cache"), key, v)
-			printf("cache_%s: %lld\n", key, (long long)json_integer_value(v));
-	} else if (strcmp(cmd, "checkpoint") == 0 || strcmp(cmd, "suspend") == 0) {
-		printf("%lld\n", (long long)json_integer_value(json_object_get(resp, "version")));
-	} else if (strcmp(cmd, "checkpoints") == 0) {
-		printf("%8s  %-19s  %-20s %8s %12s\n", "VERSION", "CREATED", "LABEL", "LINES",
-		       "BYTES");
-		json_array_foreach(json_object_get(resp, "checkpoints"), i, v) {
-			printf("%8lld  %-19s  %-20s %8lld %12lld\n",
-			       (long long)json_integer_value(json_object_get(v, "version")),
-			       when((uint64_t)json_integer_value(json_object_get(v, "created_ns")),
-				    buf, sizeof(buf)),
-			       json_string_value(json_object_get(v, "label")),
-			       (long long)json_integer_value(json_object_get(v, "lines_changed")),
-			       (long long)json_integer_value(json_object_get(v, "bytes_changed")));
-		}
-	} else if (strcmp(cmd, "space") == 0) {
-		printf("referenced: %lld\nunique: %lld\nreserve: %lld\nquota: %lld\n",
-		       (long long)json_integer_value(json_object_get(resp, "referenced")),
-		       (long long)json_integer_value(json_object_get(resp, "unique")),
-		       (long long)json_integer_value(json_object_get(resp, "reserve")),
-		       (long long)json_integer_value(json_object_get(resp, "quota")));
-		printf("%8s  %-20s %12s %12s %12s %12s\n", "VERSION", "LABEL", "HELD", "UNIQUE",
-		       "SHARED", "FREED");
-		json_array_foreach(json_object_get(resp, "checkpoints"), i, v) {
-			printf("%8lld  %-20s %12lld %12lld %12lld %12lld\n",
-			       (long long)json_integer_value(json_object_get(v, "version")),
-			       json_string_value(json_object_get(v, "label")),
-			       (long long)json_integer_value(json_object_get(v, "held")),
-			       (long long)json_integer_value(json_object_get(v, "unique")),
-			       (long long)json_integer_value(json_object_get(v, "shared")),
-			       (long long)json_integer_value(json_object_get(v, "freed_if_deleted")));
-		}
-	} else if (strcmp(cmd, "diff") == 0) {
-		long long ls = (long long)json_integer_value(json_object_get(resp, "line_size"));
-
-		json_array_foreach(json_object_get(resp, "lines"), i, v)
-			printf("%016llx\n", (long long)json_integer_value(v) * ls);
-		json_array_foreach(json_object_get(resp, "state_lines"), i, v)
-			printf("state %016llx\n", (long long)json_integer_value(v) * ls);
-	} else if (strcmp(cmd, "fsck") == 0) {
-		size_t n_lost = json_array_size(json_object_get(resp, "lost"));
-
-		json_array_foreach(json_object_get(resp, "problems"), i, v)
-			printf("%s\n", json_string_value(v));
-		json_array_foreach(json_object_get(resp, "repaired"), i, v)
-			printf("%s%s\n", HS_FSCK_REPAIRED, json_string_value(v));
-		json_array_foreach(json_object_get(resp, "lost"), i, v)
-			printf("%s%s\n", HS_FSCK_LOST, json_string_value(v));
-		if (json_array_size(json_object_get(resp, "repaired")))
-			printf("%zu repaired\n", json_array_size(json_object_get(resp, "repaired")));
-		if (n_lost)
-			printf("%zu lines lost\n", n_lost);
-		printf("%lld errors\n", (long long)json_integer_value(json_object_get(resp, "errors")));
-	} else if (strcmp(cmd, "gc") == 0) {
-		printf("reclaimed %lld blobs, %lld bytes stored (%lld candidates, %lld busy)\n",
-		       (long long)json_integer_value(json_object_get(resp, "blobs_freed")),
-		       (long long)json_integer_value(json_object_get(resp, "bytes_freed")),
-		       (long long)json_integer_value(json_object_get(resp, "candidates")),
-		       (long long)json_integer_value(json_object_get(resp, "busy")));
-	} else if (strcmp(cmd, "restore") == 0) {
-		printf("restored to %lld\n",
-		       (long long)json_integer_value(json_object_get(resp, "version")));
-	}
 }
 
 int main(int argc, char **argv)
 {
-	struct ctl c = { 0 };
-	char what[256];
-	const char *cmd, *heap = NULL;
-	json_t *req, *resp;
-	int i = 1, rc;
+	char what[256];               /* "checkpoint app": what errors name */
+	cmd_session s = { .what = what, .request = ctl_request, .fail = ctl_fail }, *ses = &s;
+	struct line l = { 0 };
+	int rc = 1;
 
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (!strcmp(argv[i], "-m") && i + 1 < argc) {
-			c.mount = argv[++i];
-		} else if (!strcmp(argv[i], "--store") && i + 1 < argc) {
-			c.store_dir = argv[++i];
-		} else if (!strcmp(argv[i], "--json")) {
-			c.json = true;
-		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+	parse(&l, ses, argc, argv);
+	/* --help anywhere wins over the rest of the line, but names a real command. */
+	if (l.help && !(l.word && !l.def)) {
+		if (l.def)
+			command_usage(stdout, l.def);
+		else
 			usage(stdout);
-			return 0;
-		} else {
-			fprintf(stderr, "heapctl: %s: unknown option\n", argv[i]);
-			usage(stderr);
-			return 1;
+		rc = 0;
+		goto out;
+	}
+	if (l.def)
+		snprintf(what, sizeof(what), "%s%s%s", l.def->name, l.heap ? " " : "",
+			 l.heap ? l.heap : "");
+	else
+		snprintf(what, sizeof(what), "%s", l.word ? l.word : "COMMAND");
+	if (l.why[0]) {
+		ctl_fail(ses, l.why);
+		if (l.usage_err && l.def) {
+			char syn[512];
+
+			fprintf(stderr, "usage: heapctl %s  (heapctl %s --help)\n",
+				synopsis(l.def, syn, sizeof(syn)), l.def->name);
+		} else if (l.usage_err) {
+			fprintf(stderr, "usage: " SYNOPSIS "  (heapctl --help)\n");
 		}
+		goto out;
 	}
-	if (i >= argc) {
-		usage(stderr);
-		return 1;
-	}
-	cmd = argv[i++];
-	if (i < argc && strcmp(cmd, "ls") != 0 && strcmp(cmd, "fsck") != 0 &&
-	    strcmp(cmd, "gc") != 0)
-		heap = argv[i++];
-	snprintf(what, sizeof(what), "%s%s%s", cmd, heap ? " " : "", heap ? heap : "");
-	c.what = what;
-
-	req = json_pack("{s:s}", "cmd", cmd);
-	if (heap)
-		json_object_set_new(req, "heap", json_string(heap));
-	if (strcmp(cmd, "fsck") == 0) {
-		c.read_only = true;
-	} else if (strcmp(cmd, "ls") && strcmp(cmd, "gc") && !heap) {
-		json_decref(req);
-		return die(&c, "which heap?");
-	}
-	/* The rest: per-command flags and positional versions. */
-	for (int pos = 0; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(cmd, "create") && i + 1 < argc &&
-		    (!strcmp(a, "--size") || !strcmp(a, "--line") ||
-		     !strcmp(a, "--quota") || !strcmp(a, "--reserve"))) {
-			if ((rc = size_arg(&c, argv[i + 1], req, a + 2)) != 0) {
-				json_decref(req);
-				return rc;
-			}
-			i++;
-		} else if (!strcmp(cmd, "gc") && !strcmp(a, "--full")) {
-			json_object_set_new(req, "full", json_true());
-		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--verify-data")) {
-			json_object_set_new(req, "verify_data", json_true());
-		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--repair")) {
-			json_object_set_new(req, "repair", json_true());
-		} else if (!strcmp(cmd, "fsck") && !strcmp(a, "--store") && i + 1 < argc) {
-			c.store_dir = argv[++i];
-			c.read_only = true;
-		} else if (!strcmp(cmd, "checkpoint") && !strcmp(a, "--label") && i + 1 < argc) {
-			json_object_set_new(req, "label", json_string(argv[++i]));
-		} else if ((!strcmp(cmd, "restore") || !strcmp(cmd, "rm-checkpoint")) && pos == 0) {
-			json_object_set_new(req, "version", version_arg(a));
-			pos++;
-		} else if (!strcmp(cmd, "diff") && pos < 2) {
-			json_object_set_new(req, pos ? "to" : "from", version_arg(a));
-			pos++;
-		} else {
-			char why[300];
-
-			snprintf(why, sizeof(why), "unexpected argument '%s'", a);
-			json_decref(req);
-			return die(&c, why);
-		}
-	}
-	/* Where the request goes, now that every argument is known. */
-	if (!strcmp(cmd, "fsck") && !c.store_dir) {
-		json_decref(req);
-		return die(&c, "fsck checks an unmounted store: give --store STORE_DIR");
-	}
-	/* Only a repair writes; a store a daemon holds then fails to open (EBUSY). */
-	if (!strcmp(cmd, "fsck") && json_is_true(json_object_get(req, "repair")))
-		c.read_only = false;
-	if (!c.store_dir && !c.mount)
-		c.mount = getenv("HEAPFS_MOUNT");
-	if (!c.store_dir && !c.mount && !(c.mount = mount_find())) {
-		json_decref(req);
-		return die(&c, "no heapfs mount here: give -m MOUNTPOINT, set HEAPFS_MOUNT, "
-			   "or --store STORE_DIR");
-	}
-	resp = request(&c, req);
-	if (!json_is_true(json_object_get(resp, "ok"))) {
-		rc = die(&c, json_string_value(json_object_get(resp, "error")) ?: "failed");
-		json_decref(resp);
-		return rc;
-	}
-	rc = strcmp(cmd, "fsck") == 0 && json_integer_value(json_object_get(resp, "errors")) ? 1 : 0;
-	if (c.json) {
-		json_object_del(resp, "ok");
-		json_dumpf(resp, stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		print_result(cmd, resp);
-	}
-	json_decref(resp);
+	/* Where the request goes: --store, else a mount found now (a runner may need none). */
+	if (!ses->store_dir && !ses->mount)
+		ses->mount = getenv("HEAPFS_MOUNT");
+	if (!ses->store_dir && !ses->mount)
+		ses->mount = mount_find();
+	rc = l.def->client ? l.def->client(l.def, l.req, ses) : run_default(l.def, l.req, ses);
+out:
+	json_decref(l.req);
 	return rc;
 }

@@ -1,0 +1,160 @@
+/*
+ * table.c - the command table: every heapctl command, once.
+ *
+ * cmd_exec() dispatches on it (name, access, handler); heapctl parses its
+ * command line against the args, builds --help and COMMAND --help from
+ * them and the help lines, and prints responses with the printer.  A new
+ * command is an entry here plus its handler in cmd.c (and its printer or
+ * client runner in client.c).
+ *
+ *   name          access          args                      run, print, client (cmd__)
+ *   "checkpoint"  CMD_HEAP_WRITE  HEAP [--label L]          checkpoint, print_version
+ *   "fsck"        CMD_ADMIN       --store [--verify-data]   fsck, print_fsck, fsck_client
+ */
+#include <string.h>
+
+#include "cmd_int.h"
+
+/* The heap a command works on: the first positional of most of them. */
+#define ARG_HEAP { "heap", NULL, "HEAP", CMD_STRING, true, "heap" }
+#define VERSION_HELP "version (a number, latest or a label)"
+#define VERSION_LIVE_HELP "(a number, latest, live or a label)"
+
+static const cmd_def table[] = {
+	{
+		.name = "create", .help = "create a heap", .access = CMD_CREATOR,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "size", "--size", "SIZE", CMD_SIZE, false, "its size (default 0)" },
+			{ "line", "--line", "SIZE", CMD_SIZE, false,
+			  "its line size, a power of two from 4K to 1M (default: the mount's)" },
+			{ "quota", "--quota", "SIZE", CMD_SIZE, false,
+			  "the most space it may reference (the mount's owner and root)" },
+			{ "reserve", "--reserve", "SIZE", CMD_SIZE, false,
+			  "space committed to it (the mount's owner and root)" },
+			{ 0 } },
+		.run = cmd__create,
+	},
+	{
+		.name = "ls", .help = "the heaps you may read: size, line size, lines, checkpoints",
+		.access = CMD_ANYONE, .args = (const cmd_arg[]){ { 0 } },
+		.run = cmd__ls, .print = cmd__print_ls,
+	},
+	{
+		.name = "stat", .help = "a heap's figures, its space and the line cache's",
+		.access = CMD_HEAP_READ, .opens_heap = true,
+		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__stat, .print = cmd__print_stat,
+	},
+	{
+		.name = "rm", .help = "delete a heap with all its checkpoints",
+		.access = CMD_HEAP_WRITE, .args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__rm,
+	},
+	{
+		.name = "checkpoint", .help = "take a checkpoint; prints its version",
+		.access = CMD_HEAP_WRITE, .opens_heap = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "label", "--label", "L", CMD_STRING, false,
+			  "label it L (not all digits, not latest or live)" },
+			{ 0 } },
+		.run = cmd__checkpoint, .print = cmd__print_version,
+	},
+	{
+		.name = "checkpoints",
+		.help = "a heap's checkpoints: version, created, label, lines and bytes changed",
+		.access = CMD_HEAP_READ, .opens_heap = true,
+		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__checkpoints, .print = cmd__print_checkpoints,
+	},
+	{
+		.name = "space",
+		.help = "per checkpoint: bytes it holds, unique to it, shared, and what "
+			"deleting it would free",
+		.access = CMD_HEAP_READ, .opens_heap = true,
+		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__space, .print = cmd__print_space,
+	},
+	{
+		.name = "restore", .help = "make the live heap equal to a checkpoint",
+		.access = CMD_HEAP_WRITE, .opens_heap = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "version", NULL, "VERSION", CMD_VERSION, true, VERSION_HELP },
+			{ 0 } },
+		.run = cmd__restore, .print = cmd__print_restore,
+	},
+	{
+		.name = "diff", .help = "the lines that differ between two versions",
+		.access = CMD_HEAP_READ, .opens_heap = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "from", NULL, "V1", CMD_VERSION, true,
+			  "version to compare " VERSION_LIVE_HELP },
+			{ "to", NULL, "V2", CMD_VERSION, true,
+			  "version to compare it with " VERSION_LIVE_HELP },
+			{ 0 } },
+		.run = cmd__diff, .print = cmd__print_diff,
+	},
+	{
+		.name = "rm-checkpoint", .help = "delete a checkpoint",
+		.access = CMD_HEAP_WRITE, .opens_heap = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "version", NULL, "VERSION", CMD_VERSION, true, VERSION_HELP },
+			{ 0 } },
+		.run = cmd__rm_checkpoint,
+	},
+	{
+		.name = "suspend",
+		.help = "checkpoint, free its cache, refuse writes (EROFS); prints the version",
+		.access = CMD_HEAP_WRITE, .opens_heap = true,
+		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__suspend, .print = cmd__print_version,
+	},
+	{
+		.name = "resume", .help = "take writes again after suspend",
+		.access = CMD_HEAP_WRITE, .opens_heap = true,
+		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.run = cmd__resume,
+	},
+	{
+		.name = "gc", .help = "reclaim what no version references now",
+		.access = CMD_ADMIN,
+		.args = (const cmd_arg[]){
+			{ "full", "--full", NULL, CMD_FLAG, false,
+			  "also what writes in flight held, and compact the store" },
+			{ 0 } },
+		.run = cmd__gc, .print = cmd__print_gc,
+	},
+	{
+		.name = "fsck", .help = "check the store whole; exits 1 if it has errors",
+		.access = CMD_ADMIN,
+		.args = (const cmd_arg[]){
+			{ NULL, "--store", "STORE_DIR", CMD_GLOBAL, true,
+			  "fsck checks an unmounted store" },
+			{ "verify_data", "--verify-data", NULL, CMD_FLAG, false,
+			  "also decode every blob and check its hash" },
+			{ "repair", "--repair", NULL, CMD_FLAG, false,
+			  "fix reference counts and line counters; drop missing or corrupt "
+			  "blobs (their lines read as errors until rewritten)" },
+			{ 0 } },
+		.run = cmd__fsck, .print = cmd__print_fsck, .client = cmd__fsck_client,
+	},
+};
+
+const cmd_def *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	}
+	return NULL;
+}
+
+const cmd_def *cmd_list(size_t *n_out)
+{
+	*n_out = sizeof(table) / sizeof(table[0]);
+	return table;
+}
