@@ -5,7 +5,9 @@
  * They run in heapctl, never in the daemon; the table (table.c) names them.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cmd_int.h"
 
@@ -161,4 +163,41 @@ int cmd__fsck_client(const cmd_def *def, json_t *req, cmd_session *ses)
 	cmd_response_print(stdout, def, resp, ses->json);
 	json_decref(resp);
 	return rc;
+}
+
+/* send, recv, verify: what moved. */
+void cmd__print_stream(FILE *out, const json_t *resp)
+{
+	const char *heap = json_string_value(json_object_get(resp, "heap"));
+
+	fprintf(out, "%s %s: version %lld, %lld versions, %lld lines, %lld blobs (%lld bytes), "
+		"%lld bytes of stream\n",
+		json_string_value(json_object_get(resp, "did")), heap ? heap : "?",
+		int_of(resp, "version"), int_of(resp, "versions"), int_of(resp, "lines"),
+		int_of(resp, "blobs"), int_of(resp, "blob_bytes"), int_of(resp, "bytes"));
+	if (int_of(resp, "contents_held"))
+		fprintf(out, "%lld contents it names are not in it: the receiver must hold them\n",
+			int_of(resp, "contents_held"));
+}
+
+/*
+ * send, recv and verify: the stream is heapctl's stdout (send) or stdin,
+ * never a terminal: a stream is binary, and a receiver waiting on a
+ * terminal would wait for a paste.  The summary goes to stderr for send.
+ */
+int cmd__stream_client(const cmd_def *def, json_t *req, cmd_session *ses)
+{
+	bool out = strcmp(def->name, "send") == 0;
+	int fd = out ? STDOUT_FILENO : STDIN_FILENO;
+	json_t *resp;
+
+	if (isatty(fd))
+		return ses->fail(ses, out ? "stdout is a terminal: send the stream to a file or "
+				 "a pipe (heapctl send HEAP > FILE)" :
+				 "stdin is a terminal: give it a stream from a file or a pipe");
+	if (!(resp = ses->stream(ses, req, fd)))
+		return 1;
+	cmd_response_print(out ? stderr : stdout, def, resp, ses->json);
+	json_decref(resp);
+	return 0;
 }

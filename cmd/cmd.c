@@ -465,6 +465,97 @@ int cmd__gc(const cmd_ctx *ctx, json_t *resp)
 	return 0;
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+static void stream_json(json_t *resp, const char *did, const mg_stats *st)
+{
+	json_object_set_new(resp, "did", json_string(did));
+	json_object_set_new(resp, "heap", json_string(st->heap));
+	json_object_set_new(resp, "version", json_integer((json_int_t)st->version));
+	json_object_set_new(resp, "versions", json_integer((json_int_t)st->versions));
+	json_object_set_new(resp, "lines", json_integer((json_int_t)st->lines));
+	json_object_set_new(resp, "blobs", json_integer((json_int_t)st->blobs));
+	json_object_set_new(resp, "blob_bytes", json_integer((json_int_t)st->blob_bytes));
+	json_object_set_new(resp, "bytes", json_integer((json_int_t)st->bytes));
+}
+
+int cmd__send(const cmd_ctx *ctx, json_t *resp)
+{
+	uint64_t version = 0, from = 0;
+	mg_stats st;
+	int rc;
+
+	if ((json_object_get(ctx->req, "version") &&
+	     (rc = version_field(ctx->heap, ctx->req, "version", false, &version)) < 0) ||
+	    (json_object_get(ctx->req, "from") &&
+	     (rc = version_field(ctx->heap, ctx->req, "from", false, &from)) < 0))
+		return rc;
+	if ((rc = mg_send(ctx->store, ctx->heap_name, version, from, ctx->io, &st)) < 0)
+		return rc;
+	stream_json(resp, "sent", &st);
+	json_object_set_new(resp, "from", json_integer((json_int_t)from));
+	return 0;
+}
+
+/* Who may receive: a new heap is a create, versions added to one are a
+ * write of it. */
+static int recv_allowed(const void *arg, const char *name, bool exists)
+{
+	const cmd_ctx *ctx = arg;
+	hs_heap *h;
+	int rc;
+
+	if (!exists) {
+		if ((ctx->hooks->caller && ctx->hooks->caller->create_all) || admin(ctx->hooks))
+			return 0;
+		return cmd__errno_set(-EACCES, "permission denied: only the mount's owner and "
+				      "root may create heaps here");
+	}
+	if ((rc = hs_heap_open(&h, ctx->store, name)) < 0)
+		return rc;
+	rc = may_or_fail(ctx->hooks, h, 2);
+	hs_heap_close(h);
+	return rc;
+}
+
+int cmd__recv(const cmd_ctx *ctx, json_t *resp)
+{
+	const cmd_caller *c = ctx->hooks->caller;
+	mg_recv_opts o = { str_field(ctx->req, "as"), c != NULL, c ? c->uid : 0, c ? c->gid : 0,
+			   HS_MODE_DEFAULT, recv_allowed, ctx };
+	hs_heap_info hi;
+	hs_heap *h;
+	mg_stats st;
+	int rc;
+
+	if (json_object_get(ctx->req, "as") && !o.as)
+		return cmd__errno_set(-EINVAL, "--as: a heap name");
+	if ((rc = mg_recv(ctx->store, ctx->io, &o, &st)) < 0)
+		return rc;
+	stream_json(resp, "received", &st);
+	/* The runtime hears of it; mappings of a heap that had versions added
+	 * see its new content. */
+	if (hs_heap_open(&h, ctx->store, st.heap) == 0) {
+		hs_event_post(h, "received %llu", (unsigned long long)st.version);
+		if (hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
+			ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+		hs_heap_close(h);
+	}
+	return 0;
+}
+
+int cmd__verify(const cmd_ctx *ctx, json_t *resp)
+{
+	mg_stats st;
+	int rc;
+
+	if ((rc = mg_verify(ctx->store, ctx->io, &st)) < 0)
+		return rc;
+	stream_json(resp, "verified", &st);
+	json_object_set_new(resp, "contents_held", json_integer((json_int_t)st.lines_held));
+	return 0;
+}
+
 /* May the sender run @def at all?  Heap rights are checked on the heap. */
 static bool allowed(const cmd_def *def, const cmd_hooks *hooks)
 {
@@ -490,9 +581,14 @@ static int fields_check(const cmd_def *def, const json_t *req)
 
 json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 {
+	return cmd_exec_stream(s, req, NULL, hooks);
+}
+
+json_t *cmd_exec_stream(hs_store *s, const json_t *req, const mg_io *io, const cmd_hooks *hooks)
+{
 	static const cmd_hooks none;   /* heapctl --store: no caller, no policy */
 	const char *name = str_field(req, "cmd");
-	cmd_ctx ctx = { s, NULL, NULL, req, hooks ? hooks : &none };
+	cmd_ctx ctx = { s, NULL, NULL, req, hooks ? hooks : &none, io };
 	const cmd_def *def;
 	json_t *resp = NULL;
 	int rc;
@@ -502,6 +598,11 @@ json_t *cmd_exec(hs_store *s, const json_t *req, const cmd_hooks *hooks)
 		return fail(-EINVAL, "a request is an object with a \"cmd\"");
 	if (!(def = cmd_find(name)) || !def->run)
 		return fail(-EINVAL, "unknown command");
+	if (def->streams && !io)
+		return fail(-EINVAL, "this command moves a stream: run it with heapctl, whose "
+			    "stdin or stdout it reads or writes");
+	if (!def->streams && io)
+		return fail(-EINVAL, "this command moves no stream");
 	if (!allowed(def, ctx.hooks))
 		return fail(-EACCES, "permission denied: only the mount's owner and root may");
 	if ((rc = fields_check(def, req)) < 0)

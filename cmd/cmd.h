@@ -42,6 +42,7 @@
 
 #include "checkpoint.h"
 #include "heapstore.h"
+#include "migrate.h"
 
 /*
  * Who sent a request through a shared mount: heap commands are checked
@@ -164,6 +165,9 @@ struct cmd_def {
 	cmd_run_fn run;           /* NULL: no request of this name reaches the daemon */
 	cmd_print_fn print;       /* NULL: prints nothing */
 	cmd_client_fn client;     /* NULL: the default flow */
+	/* The handler moves a stream through a descriptor (cmd_exec_stream):
+	 * send writes it, recv and verify read it. */
+	bool streams;
 };
 
 /* The end of a cmd_def's args. */
@@ -190,6 +194,12 @@ struct cmd_session {
 	json_t *(*request)(cmd_session *ses, const json_t *req);
 	/* `heapctl: <what>: <why>` on stderr; returns 1, the exit status. */
 	int (*fail)(const cmd_session *ses, const char *why);
+	/*
+	 * A streaming request with descriptor @fd (heapctl's stdin or stdout):
+	 * in-process with --store, else through the mount's data channel
+	 * (chan.c).  The response as request() gives it.
+	 */
+	json_t *(*stream)(cmd_session *ses, const json_t *req, int fd);
 };
 
 /* The command named @name, or NULL. */
@@ -212,6 +222,28 @@ void cmd_response_print(FILE *out, const cmd_def *def, json_t *resp, bool json);
  * responses with "ok": false, the errno and the store's message.
  */
 json_t *cmd_exec(hs_store *store, const json_t *req, const cmd_hooks *hooks);
+
+/**
+ * cmd_exec() for a command that moves a stream (cmd_def.streams): through
+ * @io.  cmd_exec() refuses those; this refuses the others.
+ */
+json_t *cmd_exec_stream(hs_store *store, const json_t *req, const mg_io *io,
+			const cmd_hooks *hooks);
+
+/* ---- the data channel (chan.c) ------------------------------------------ */
+
+/* Listen on abstract Unix socket @name ("@..."): the descriptor, or -errno. */
+int cmd_chan_listen(const char *name);
+/* The daemon's side: the request line, its token and the descriptor sent
+ * with it (-1 if none); 0 or -errno (-EPROTO: not a request). */
+int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap, int *fd);
+/* One JSON line to heapctl: progress, then the response. */
+int cmd_chan_send(int conn, const json_t *msg);
+/* heapctl's side: send @req with @fd on channel @name with @token and
+ * wait for the response (progress reported on the way); NULL and @why. */
+json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, int fd,
+		      void (*progress)(void *arg, uint64_t bytes), void *arg, char *why,
+		      size_t cap);
 
 /** Parse and run a request given as text; the response as text (free()). */
 char *cmd_exec_text(hs_store *store, const char *req, size_t len,

@@ -5,6 +5,7 @@
  *   table.c    the table: one cmd_def per command
  *   cmd.c      cmd_exec(): lookup, rights, fields; the handlers (daemon side)
  *   client.c   the printers and runners (heapctl side)
+ *   chan.c     the data channel streaming commands use through a mount
  */
 #ifndef CMD_INT_H
 #define CMD_INT_H
@@ -17,6 +18,7 @@ struct cmd_ctx {
 	const char *heap_name;    /* the request's "heap", or NULL */
 	const json_t *req;
 	const cmd_hooks *hooks;   /* never NULL; hooks->caller NULL: anything goes */
+	const mg_io *io;          /* def->streams: the stream's descriptor */
 };
 
 /* A failure found in cmd/ rather than in the store: its message, for the
@@ -38,6 +40,9 @@ int cmd__suspend(const cmd_ctx *ctx, json_t *resp);
 int cmd__resume(const cmd_ctx *ctx, json_t *resp);
 int cmd__gc(const cmd_ctx *ctx, json_t *resp);
 int cmd__fsck(const cmd_ctx *ctx, json_t *resp);
+int cmd__send(const cmd_ctx *ctx, json_t *resp);
+int cmd__recv(const cmd_ctx *ctx, json_t *resp);
+int cmd__verify(const cmd_ctx *ctx, json_t *resp);
 
 /* The printers (cmd_print_fn), in client.c. */
 void cmd__print_ls(FILE *out, const json_t *resp);
@@ -49,8 +54,10 @@ void cmd__print_restore(FILE *out, const json_t *resp);
 void cmd__print_diff(FILE *out, const json_t *resp);
 void cmd__print_gc(FILE *out, const json_t *resp);
 void cmd__print_fsck(FILE *out, const json_t *resp);
+void cmd__print_stream(FILE *out, const json_t *resp);   /* send, recv, verify */
 
 /* The client runners (cmd_client_fn), in client.c. */
 int cmd__fsck_client(const cmd_def *def, json_t *req, cmd_session *ses);
+int cmd__stream_client(const cmd_def *def, json_t *req, cmd_session *ses);
 
 #endif /* CMD_INT_H */

@@ -120,6 +120,36 @@ static const cmd_def table[] = {
 		.run = cmd__resume,
 	},
 	{
+		.name = "send",
+		.help = "write a heap's checkpoints to stdout as a stream (not a terminal)",
+		.access = CMD_HEAP_READ, .opens_heap = true, .streams = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "version", NULL, "VERSION", CMD_VERSION, false,
+			  "the newest checkpoint to send (default: latest)" },
+			{ "from", "--from", "BASE", CMD_VERSION, false,
+			  "send only the checkpoints after BASE, which the receiver holds" },
+			{ 0 } },
+		.run = cmd__send, .print = cmd__print_stream, .client = cmd__stream_client,
+	},
+	{
+		.name = "recv",
+		.help = "read a stream from stdin and commit it whole, or nothing",
+		.access = CMD_ANYONE, .streams = true,
+		.args = (const cmd_arg[]){
+			{ "as", "--as", "NAME", CMD_STRING, false,
+			  "receive a whole heap under this name" },
+			{ 0 } },
+		.run = cmd__recv, .print = cmd__print_stream, .client = cmd__stream_client,
+	},
+	{
+		.name = "verify",
+		.help = "check a stream from stdin without applying it",
+		.access = CMD_ANYONE, .streams = true,
+		.args = (const cmd_arg[]){ { 0 } },
+		.run = cmd__verify, .print = cmd__print_stream, .client = cmd__stream_client,
+	},
+	{
 		.name = "gc", .help = "reclaim what no version references now",
 		.access = CMD_ADMIN,
 		.args = (const cmd_arg[]){

@@ -203,6 +203,18 @@ static ssize_t ctl_write(struct fs_file *f, const char *buf, size_t size, off_t 
 	return rc;
 }
 
+/* {"cmd": "channel"}: the transport's own request (chan.c), not a command. */
+static bool ctl_is_channel(const struct fs_file *f)
+{
+	json_error_t jerr;
+	json_t *req = f->req ? json_loadb(f->req, f->req_len, 0, &jerr) : NULL;
+	const char *cmd = json_string_value(json_object_get(req, "cmd"));
+	bool yes = cmd && strcmp(cmd, "channel") == 0;
+
+	json_decref(req);
+	return yes;
+}
+
 static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
 			off_t off, const struct fs_caller *who)
 {
@@ -213,6 +225,18 @@ static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size
 	if (who->uid != f->who.uid)
 		return -EACCES;
 	pthread_mutex_lock(&f->lock);
+	if (!f->answered && ctl_is_channel(f)) {
+		json_t *resp = fs_chan_open(fs, &f->who);
+
+		f->text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+		json_decref(resp);
+		if (!f->text) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		f->text_len = strlen(f->text);
+		f->answered = true;
+	}
 	if (!f->answered) {
 		f->text = cmd_exec_text(fs->store, f->req ? f->req : "", f->req_len, &hooks);
 		if (!f->text) {

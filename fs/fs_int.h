@@ -128,6 +128,7 @@ struct fs {
 	struct fs_node *by_key[FS_TABLE_SIZE];     /* protected by lock */
 	struct fs_file *files;  /* open files, freed at unmount if the kernel
 				   never released them; protected by lock */
+	struct fs_chan *chan;   /* the data channel (chan.c); NULL: none */
 };
 
 /* Per-open state, in fi->fh. */
@@ -228,6 +229,13 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		    int mode, off_t off, off_t len);
 int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
+
+/* chan.c: the data channel of streaming commands (send, recv, verify) */
+int fs_chan_start(struct fs *fs);
+void fs_chan_stop(struct fs *fs);
+/* The answer to {"cmd": "channel"} through ctl: the socket and a token for
+ * @who, or a failure. */
+json_t *fs_chan_open(struct fs *fs, const cmd_caller *who);
 
 /* events_file.c: <heap>/events */
 int fs_events_open(struct fs *fs, struct fs_node *n, struct fs_file *f);

@@ -164,6 +164,10 @@ int main(int argc, char **argv)
 		fs_fail("start", "cannot start the invalidation thread");
 		goto out;
 	}
+	if ((rc = fs_chan_start(&fs)) < 0) {
+		fs_fail("start", "cannot open the data channel: %s", strerror(-rc));
+		goto out;
+	}
 	if (report_fd >= 0) {
 		detach(report_fd);
 		report_fd = -1;
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
 	rc = fuse_session_loop_mt(fs.se, cfg);
 	status = rc < 0 ? 1 : 0;
 out:
+	fs_chan_stop(&fs);   /* streams still running give up; the store stays till then */
 	if (report_fd >= 0)
 		close(report_fd);   /* the parent reads EOF: failure */
 	if (cfg)

@@ -5,38 +5,83 @@
  * (its end record and end of input) checked out.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migrate.h"
 
 #define IO_CHUNK (1u << 20)
+#define IO_TICK_MS 250
 
-static int write_all(int fd, const uint8_t *p, size_t n, uint64_t *total)
+/* Wait until @io->fd is ready for @events, unless the asker went away or
+ * the daemon stops: 0 or -ECANCELED. */
+static int io_wait(const mg_io *io, short events)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
+	if (io->watch_fd < 0 && !io->cancel)
+		return 0;   /* plain blocking I/O */
+	for (;;) {
+		struct pollfd p[2] = { { io->fd, events, 0 }, { io->watch_fd, POLLRDHUP, 0 } };
+		int n = poll(p, io->watch_fd < 0 ? 1 : 2, IO_TICK_MS);
 
-		if (w < 0 && errno == EINTR)
+		if (io->cancel && atomic_load(io->cancel))
+			return hs_errno_set(-ECANCELED, "the daemon is stopping");
+		if (n < 0 && errno != EINTR)
+			return hs_errno_set(-errno, "waiting for the stream: %s", strerror(errno));
+		if (n > 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return hs_errno_set(-ECANCELED, "heapctl went away");
+		if (n > 0 && p[0].revents)
+			return 0;   /* ready, or an error the read or write will tell */
+	}
+}
+
+static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (!io->progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now - *last_ns >= IO_TICK_MS * 1000000ull) {
+		*last_ns = now;
+		io->progress(io->arg, bytes);
+	}
+}
+
+static int write_all(const mg_io *io, const uint8_t *p, size_t n, uint64_t *total)
+{
+	static __thread uint64_t last;
+
+	while (n) {
+		ssize_t w;
+		int rc;
+
+		if ((rc = io_wait(io, POLLOUT)) < 0)
+			return rc;
+		if ((w = write(io->fd, p, n)) < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (w < 0)
 			return hs_errno_set(-errno, "writing the stream: %s", strerror(errno));
 		p += w;
 		n -= (size_t)w;
 		*total += (uint64_t)w;
+		io_progress(io, *total, &last);
 	}
 	return 0;
 }
 
-static int enc_flush(mg_enc *e, int fd, uint64_t *total, bool force)
+static int enc_flush(mg_enc *e, const mg_io *io, uint64_t *total, bool force)
 {
 	int rc;
 
 	if (!e->len || (!force && e->len < IO_CHUNK))
 		return 0;
-	rc = write_all(fd, e->buf, e->len, total);
+	rc = write_all(io, e->buf, e->len, total);
 	mg_enc_drain(e);
 	return rc;
 }
@@ -78,8 +123,8 @@ static int hashes_add(uint8_t (**h)[HS_HASH_LEN], size_t *n, size_t *cap,
 
 /* ==== send =============================================================== */
 
-int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from, int fd,
-	    mg_stats *st)
+int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
+	    const mg_io *io, mg_stats *st)
 {
 	hs_heap *h = NULL;
 	hs_heap_info hi;
@@ -162,7 +207,7 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from, int 
 				rc = hashes_add(&hashes, &nh, &caph, ls[j].hash);
 		}
 		free(ls);
-		if (rc < 0 || (rc = enc_flush(&e, fd, &st->bytes, false)) < 0)
+		if (rc < 0 || (rc = enc_flush(&e, io, &st->bytes, false)) < 0)
 			goto out;
 	}
 	nh = hashes_unique(hashes, nh);
@@ -174,10 +219,10 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from, int 
 			goto out;
 		rc = mg_enc_blob(&e, hashes[i], frame, len);
 		free(frame);
-		if (rc < 0 || (rc = enc_flush(&e, fd, &st->bytes, false)) < 0)
+		if (rc < 0 || (rc = enc_flush(&e, io, &st->bytes, false)) < 0)
 			goto out;
 	}
-	if ((rc = mg_enc_end(&e)) < 0 || (rc = enc_flush(&e, fd, &st->bytes, true)) < 0)
+	if ((rc = mg_enc_end(&e)) < 0 || (rc = enc_flush(&e, io, &st->bytes, true)) < 0)
 		goto out;
 	strcpy(st->heap, hi.name);
 	st->version = version;
@@ -196,18 +241,22 @@ out:
 
 /* ==== receive ============================================================ */
 
-/* Feed everything @fd has to @d; 0 at end of input, after mg_dec_finish. */
-static int read_all(int fd, mg_dec *d, uint64_t *total)
+/* Feed everything @io has to @d; 0 at end of input, after mg_dec_finish. */
+static int read_all(const mg_io *io, mg_dec *d, uint64_t *total)
 {
 	uint8_t *buf = malloc(IO_CHUNK);
+	uint64_t last = 0;
 	int rc = 0;
 
 	if (!buf)
 		return hs_errno_set(-ENOMEM, "out of memory");
 	for (;;) {
-		ssize_t r = read(fd, buf, IO_CHUNK);
+		ssize_t r;
 
-		if (r < 0 && errno == EINTR)
+		if ((rc = io_wait(io, POLLIN)) < 0)
+			break;
+		r = read(io->fd, buf, IO_CHUNK);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0) {
 			rc = hs_errno_set(-errno, "reading the stream: %s", strerror(errno));
@@ -218,6 +267,7 @@ static int read_all(int fd, mg_dec *d, uint64_t *total)
 			break;
 		}
 		*total += (uint64_t)r;
+		io_progress(io, *total, &last);
 		if ((rc = mg_dec_feed(d, buf, (size_t)r)) < 0)
 			break;
 	}
@@ -246,6 +296,8 @@ static int recv_heap(void *arg, const mg_heap_hdr *h)
 	p.created_ns = h->created_ns;
 	p.incremental = !mg_ident_zero(h->base);
 	memcpy(p.base, h->base, HS_IDENT_LEN);
+	if (c->o && c->o->allow && (rc = c->o->allow(c->o->arg, p.name, p.incremental)) < 0)
+		return rc;
 	if (c->o && c->o->owned) {
 		p.owned = 1;
 		p.uid = c->o->uid;
@@ -296,7 +348,7 @@ static int recv_end(void *arg, const mg_trailer *t)
 	return 0;
 }
 
-int mg_recv(hs_store *s, int fd, const mg_recv_opts *o, mg_stats *st)
+int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 {
 	static const mg_dec_cb cb = { recv_heap, recv_version, recv_lines, recv_blob, recv_end };
 	struct recv_ctx c = { s, o, NULL, st, 0 };
@@ -310,7 +362,7 @@ int mg_recv(hs_store *s, int fd, const mg_recv_opts *o, mg_stats *st)
 		return rc;
 	/* Nothing is committed before the input ended right after the end
 	 * record: a stream with anything after it is refused whole. */
-	if ((rc = read_all(fd, d, &st->bytes)) == 0)
+	if ((rc = read_all(io, d, &st->bytes)) == 0)
 		rc = hs_import_commit(c.imp, &st->version);
 	mg_dec_free(d);
 	hs_import_free(c.imp);   /* after a failure: drops what was staged */
@@ -374,7 +426,7 @@ static int verify_end(void *arg, const mg_trailer *t)
 	return 0;
 }
 
-int mg_verify(hs_store *s, int fd, mg_stats *st)
+int mg_verify(hs_store *s, const mg_io *io, mg_stats *st)
 {
 	static const mg_dec_cb cb = { verify_heap, verify_version, verify_lines, verify_blob,
 				      verify_end };
@@ -391,7 +443,7 @@ int mg_verify(hs_store *s, int fd, mg_stats *st)
 	c.st = st;
 	if ((rc = mg_dec_new(&d, &cb, &c)) < 0)
 		return rc;
-	if ((rc = read_all(fd, d, &st->bytes)) < 0)
+	if ((rc = read_all(io, d, &st->bytes)) < 0)
 		goto out;
 	nc = c.n_carried;
 	if (hashes_unique(c.carried, nc) != nc) {

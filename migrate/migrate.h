@@ -93,6 +93,24 @@ void mg_dec_free(mg_dec *d);
 
 /* ---- send, receive, verify over file descriptors ----------------------- */
 
+/*
+ * Where a stream goes or comes from.  With @watch_fd or @cancel set, the
+ * I/O waits in poll() and gives up (-ECANCELED) when @watch_fd hangs up
+ * (the heapctl that asked went away) or *@cancel turns true (the daemon
+ * stops); @progress, if set, hears the bytes moved at most every 250 ms.
+ */
+#include <stdatomic.h>
+
+typedef struct mg_io {
+	int fd;
+	int watch_fd;                     /* -1: none */
+	atomic_bool *cancel;              /* NULL: none */
+	void (*progress)(void *arg, uint64_t bytes);
+	void *arg;
+} mg_io;
+
+#define MG_IO_FD(f) { (f), -1, NULL, NULL, NULL }
+
 typedef struct mg_stats {
 	char heap[HS_NAME_MAX + 1];       /* received as */
 	uint64_t version;                 /* newest version carried */
@@ -103,27 +121,31 @@ typedef struct mg_stats {
 
 /*
  * Write heap @heap's checkpoints after @from (0: from the first) up to
- * @version to @fd as a stream, every content its lines name carried once.
+ * @version to @io as a stream, every content its lines name carried once.
  * Returns 0, -ENOENT (no such heap or checkpoint), -EINVAL (@from not below
  * @version), -EPIPE and other write errors.
  */
-int mg_send(hs_store *s, const char *heap, uint64_t version, uint64_t from, int fd,
-	    mg_stats *st);
+int mg_send(hs_store *s, const char *heap, uint64_t version, uint64_t from,
+	    const mg_io *io, mg_stats *st);
 
 typedef struct mg_recv_opts {
 	const char *as;                   /* receive under this name; NULL: the stream's */
 	int owned;                        /* a new heap's owner (hs_heap_params) */
 	uint32_t uid, gid, mode;
+	/* NULL, or asked once the stream named its heap: may it be received
+	 * as @name (@exists: versions added to a heap here)?  0 or -errno. */
+	int (*allow)(const void *arg, const char *name, bool exists);
+	const void *arg;
 } mg_recv_opts;
 
-/* Read a stream from @fd and commit it, all or nothing. */
-int mg_recv(hs_store *s, int fd, const mg_recv_opts *o, mg_stats *st);
+/* Read a stream from @io and commit it, all or nothing. */
+int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st);
 
 /*
- * Read a stream from @fd and check it without applying it: its structure,
+ * Read a stream from @io and check it without applying it: its structure,
  * its hash, every carried frame, and, with @s, that every line's content
  * is carried or held by @s (st->lines_held counts those).
  */
-int mg_verify(hs_store *s, int fd, mg_stats *st);
+int mg_verify(hs_store *s, const mg_io *io, mg_stats *st);
 
 #endif /* MIGRATE_H */

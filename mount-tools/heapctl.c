@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -526,6 +527,98 @@ static json_t *ctl_request(cmd_session *ses, const json_t *req)
 	return resp;
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+/* Progress on a terminal: bytes and rate, redrawn in place. */
+struct progress {
+	struct timespec t0;
+	bool shown;
+};
+
+static void progress_show(void *arg, uint64_t bytes)
+{
+	struct progress *p = arg;
+	struct timespec now;
+	double s;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	s = (double)(now.tv_sec - p->t0.tv_sec) + (double)(now.tv_nsec - p->t0.tv_nsec) / 1e9;
+	fprintf(stderr, "\r%10.1f MiB  %8.1f MiB/s  %6.1f s", (double)bytes / 1048576.0,
+		s > 0 ? (double)bytes / 1048576.0 / s : 0.0, s);
+	p->shown = true;
+}
+
+/* A streaming request in-process on the store --store names. */
+static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd,
+				struct progress *pg)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	mg_io io = MG_IO_FD(fd);
+	json_t *resp;
+	hs_store *s;
+
+	if (pg) {
+		io.progress = progress_show;
+		io.arg = pg;
+	}
+	o.no_create = 1;
+	if (hs_store_open(&s, ses->store_dir, &o) < 0) {
+		store_fail(ses, hs_error_last());
+		return NULL;
+	}
+	resp = cmd_exec_stream(s, req, &io, NULL);
+	if (hs_store_close(s) < 0) {
+		store_fail(ses, hs_error_last());
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
+/* Through the mount: a channel from the daemon (ctl), then the request
+ * with @fd on it; the daemon moves the bytes (cmd/chan.c). */
+static json_t *stream_via_mount(cmd_session *ses, const json_t *req, int fd,
+				struct progress *pg)
+{
+	json_t *open_req = json_pack("{s:s}", "cmd", "channel"), *ch, *resp;
+	char why[512];
+
+	ch = ctl_request(ses, open_req);
+	json_decref(open_req);
+	if (!ch)
+		return NULL;
+	resp = cmd_chan_call(json_string_value(json_object_get(ch, "socket")) ?: "",
+			     json_string_value(json_object_get(ch, "token")) ?: "", req, fd,
+			     pg ? progress_show : NULL, pg, why, sizeof(why));
+	json_decref(ch);
+	if (!resp)
+		ctl_fail(ses, why);
+	return resp;
+}
+
+static json_t *stream_request(cmd_session *ses, const json_t *req, int fd)
+{
+	struct progress pg = { { 0, 0 }, false };
+	bool show = isatty(STDERR_FILENO);
+	json_t *resp;
+
+	clock_gettime(CLOCK_MONOTONIC, &pg.t0);
+	if (!ses->store_dir && !ses->mount) {
+		ctl_fail(ses, NO_MOUNT);
+		return NULL;
+	}
+	resp = ses->store_dir ? stream_via_store(ses, req, fd, show ? &pg : NULL) :
+				stream_via_mount(ses, req, fd, show ? &pg : NULL);
+	if (pg.shown)
+		fputc('\n', stderr);
+	if (resp && !json_is_true(json_object_get(resp, "ok"))) {
+		ctl_fail(ses, json_string_value(json_object_get(resp, "error")) ?: "failed");
+		json_decref(resp);
+		return NULL;
+	}
+	return resp;
+}
+
 /* The default flow: one request, its response printed. */
 static int run_default(const cmd_def *def, json_t *req, cmd_session *ses)
 {
@@ -541,7 +634,8 @@ static int run_default(const cmd_def *def, json_t *req, cmd_session *ses)
 int main(int argc, char **argv)
 {
 	char what[256];               /* "checkpoint app": what errors name */
-	cmd_session s = { .what = what, .request = ctl_request, .fail = ctl_fail }, *ses = &s;
+	cmd_session s = { .what = what, .request = ctl_request, .fail = ctl_fail,
+			  .stream = stream_request }, *ses = &s;
 	struct line l = { 0 };
 	int rc = 1;
 

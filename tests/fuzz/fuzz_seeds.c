@@ -34,13 +34,13 @@ static void send_to(hs_store *s, const char *dir, const char *file, uint64_t v, 
 {
 	char path[4096];
 	mg_stats st;
-	int fd;
+	mg_io io = MG_IO_FD(-1);
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 ||
-	    mg_send(s, "app", v, from, fd, &st) < 0)
+	if ((io.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 ||
+	    mg_send(s, "app", v, from, &io, &st) < 0)
 		die(path);
-	close(fd);
+	close(io.fd);
 }
 
 int main(int argc, char **argv)

@@ -61,7 +61,9 @@ static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64
 	off_t end;
 	uint8_t *buf;
 
-	ck_assert_msg(mg_send(s, heap, version, from, fd, st) == 0, "send: %s",
+	mg_io io = MG_IO_FD(fd);
+
+	ck_assert_msg(mg_send(s, heap, version, from, &io, st) == 0, "send: %s",
 		      hs_error_last());
 	end = lseek(fd, 0, SEEK_END);
 	ck_assert_uint_eq((uint64_t)end, st->bytes);
@@ -74,8 +76,11 @@ static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64
 
 static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as, mg_stats *st)
 {
-	mg_recv_opts o = { as, 0, 0, 0, 0 };
-	int fd = file_of(buf, len), rc = mg_recv(s, fd, &o, st);
+	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL };
+	int fd = file_of(buf, len), rc;
+	mg_io io = MG_IO_FD(fd);
+
+	rc = mg_recv(s, &io, &o, st);
 
 	close(fd);
 	return rc;
@@ -83,7 +88,10 @@ static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as,
 
 static int verify_buf(hs_store *s, const uint8_t *buf, size_t len, mg_stats *st)
 {
-	int fd = file_of(buf, len), rc = mg_verify(s, fd, st);
+	int fd = file_of(buf, len), rc;
+	mg_io io = MG_IO_FD(fd);
+
+	rc = mg_verify(s, &io, st);
 
 	close(fd);
 	return rc;
@@ -120,9 +128,13 @@ START_TEST(send_recv_round_trips_and_return_trip)
 	ck_assert_uint_eq(st.versions, 2);
 	ck_assert_uint_eq(st.version, 3);
 	free(buf);
-	ck_assert_int_eq(mg_send(sa, "app", 2, 0, 1, &st), -ENOENT);   /* deleted */
-	ck_assert_int_eq(mg_send(sa, "app", 3, 4, 1, &st), -EINVAL);
-	ck_assert_int_eq(mg_send(sa, "nope", 0, 0, 1, &st), -ENOENT);
+	{
+		mg_io out = MG_IO_FD(1);
+
+		ck_assert_int_eq(mg_send(sa, "app", 2, 0, &out, &st), -ENOENT);   /* deleted */
+		ck_assert_int_eq(mg_send(sa, "app", 3, 4, &out, &st), -EINVAL);
+		ck_assert_int_eq(mg_send(sa, "nope", 0, 0, &out, &st), -ENOENT);
+	}
 
 	/* B changes 1% of a 200-line heap and sends it back from the common
 	 * version: the lines and their contents, not the heap. */
