@@ -557,14 +557,30 @@ static int blob_probe(hs_store *s, const uint8_t *hash, uint32_t *stored)
 int hs_blob__pin(hs_store *s, struct hs_batch *b, const uint8_t *hash, uint32_t *stored,
 		 uint32_t *raw)
 {
+	char *val = NULL;
+	size_t vl = 0;
 	int rc = blob_pend(s, b, hash);   /* before the probe, as in ensure */
 
-	return rc < 0 ? rc : blob_probe_raw(s, hash, stored, raw);
+	*stored = *raw = 0;
+	if (rc < 0 || (rc = hs_store__get(s, HS_CF_REFS, NULL, hash, HS_HASH_LEN, &val, &vl)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	/* A blob nothing references still counts until GC takes it (a
+	 * transfer cut short left it): the fence now keeps GC off it, and
+	 * the reference the caller takes makes it live again. */
+	if (vl != HS_REF_VALUE_LEN)
+		rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes", vl);
+	else if ((int64_t)hs_le64_get((const uint8_t *)val) >= 0) {
+		*stored = hs_le32_get((const uint8_t *)val + 8);
+		*raw = *stored ? hs_le32_get((const uint8_t *)val + 12) : 0;
+	}
+	rocksdb_free(val);
+	return rc;
 }
 
 int hs_blob__ensure_frame(hs_store *s, struct hs_batch *b, const uint8_t *hash,
 			  const void *frame, size_t flen, uint32_t *stored)
 {
+	uint32_t raw;
 	int rc;
 
 	for (size_t i = 0; i < b->n_new && i < HS_BATCH_NEW_BLOBS; i++) {
@@ -573,7 +589,7 @@ int hs_blob__ensure_frame(hs_store *s, struct hs_batch *b, const uint8_t *hash,
 			return 0;
 		}
 	}
-	if ((rc = hs_blob__pin(s, b, hash, stored, NULL)) < 0 || *stored)
+	if ((rc = hs_blob__pin(s, b, hash, stored, &raw)) < 0 || *stored)
 		return rc;
 	rocksdb_writebatch_put_cf(b->wb, s->cf[HS_CF_BLOBS], (const char *)hash, HS_HASH_LEN,
 				  (const char *)frame, flen);

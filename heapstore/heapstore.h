@@ -731,7 +731,8 @@ HS_API int hs_export_blob(hs_export *x, const uint8_t hash[HS_HASH_LEN], void **
 
 /**
  * For each of @n hashes, the raw size of that content if the store holds
- * it (some entry names it and it is not lost), else 0, into @raw_out.
+ * it (stored and not lost; garbage GC has not taken yet counts), else 0,
+ * into @raw_out.
  * One MultiGet per 1024.  Returns 0 or -errno.
  */
 HS_API int hs_blobs_held(hs_store *store, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
@@ -762,6 +763,8 @@ typedef struct hs_import_params {
 	int owned;                /* a new heap's owner, as hs_heap_params */
 	uint32_t uid, gid, mode;
 	uint64_t max_bytes;       /* stop past this many bytes of blobs; 0: none */
+	hs_lease lease;           /* the heap's lease once committed: HELD (live
+				     here), or EXPIRED (a copy still coming) */
 } hs_import_params;
 
 /**
@@ -773,9 +776,10 @@ typedef struct hs_import_params {
 HS_API int hs_import_begin(hs_import **out, hs_store *store, const hs_import_params *p);
 
 /**
- * Whether the store holds content @hash as a line of this heap's size: 1
- * (then it is pinned against GC until the import ends), 0 (it must be
- * sent).  Returns 1, 0 or -errno.
+ * Whether the store holds content @hash as a line of this heap's size
+ * (referenced, or garbage not yet reclaimed: a transfer cut short left
+ * it): 1 (then it is pinned against GC until the import ends), 0 (it must
+ * be sent).  Returns 1, 0 or -errno.
  */
 HS_API int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN]);
 

@@ -525,8 +525,9 @@ int hs_pending__init(hs_store *s);
 void hs_pending__free(hs_store *s);
 int hs_blob__ensure(hs_heap *h, struct hs_batch *b, const struct hs_lineval *nv,
 		    const void *content, uint64_t line, uint32_t *stored);
-/* GC's fence on @hash for the life of @b, then its sizes if a reference
- * keeps it (0 if none does): a transfer's "the store holds it". */
+/* GC's fence on @hash for the life of @b, then its sizes if it is stored
+ * (referenced, or garbage GC has not taken yet; 0 if not): a transfer's
+ * "the store holds it". */
 int hs_blob__pin(hs_store *s, struct hs_batch *b, const uint8_t *hash, uint32_t *stored,
 		 uint32_t *raw);
 /* hs_blob__ensure() for a frame already checked against @hash, put as is. */

@@ -231,8 +231,8 @@ int hs_blobs_held(hs_store *s, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
 			if (mg.vlen[i] != HS_REF_VALUE_LEN)
 				rc = hs_errno_set(-EUCLEAN, "reference record of %zu bytes",
 						  mg.vlen[i]);
-			else if ((int64_t)hs_le64_get(v) > 0 && hs_le32_get(v + 8) > 0)
-				raw_out[at + i] = hs_le32_get(v + 12);
+			else if ((int64_t)hs_le64_get(v) >= 0 && hs_le32_get(v + 8) > 0)
+				raw_out[at + i] = hs_le32_get(v + 12);   /* garbage too */
 		}
 		hs_multiget__free(&mg);
 		if (rc < 0)
@@ -846,6 +846,7 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	rec.gid = imp->p.owned ? imp->p.gid : s->owner_gid;
 	rec.mode = imp->p.owned ? imp->p.mode & HS_MODE_BITS : HS_MODE_DEFAULT;
 	memcpy(rec.ident, imp->p.ident, HS_IDENT_LEN);
+	rec.lease = imp->p.lease;
 	strcpy(rec.name, imp->name);
 
 	hs_batch__init(&b);
@@ -925,7 +926,7 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	copy.size = last->vi.size_bytes;
 	copy.state_size = last->vi.state_size;
 	copy.head = last->vi.version + 1;
-	copy.lease = HS_LEASE_HELD;
+	copy.lease = imp->p.lease;
 	copy.moved_to[0] = '\0';
 	b.lines_used_delta = used - atomic_load(&h->lines_used);
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 ||
@@ -990,8 +991,13 @@ void hs_import_free(hs_import *imp)
 {
 	if (!imp)
 		return;
+	/* Aborted: what was verified stays as garbage until GC takes it, so a
+	 * transfer tried again does not carry it twice; the staging heap goes
+	 * (or at the next open). */
+	if (imp->sid && !imp->done)
+		(void)stage_flush(imp);
 	hs_batch__dispose(&imp->b);
-	if (imp->sid)   /* aborted: what was staged goes (or at the next open) */
+	if (imp->sid)
 		(void)hs_heap__purge(imp->s, imp->sid);
 	if (imp->target)
 		hs_heap_close(imp->target);

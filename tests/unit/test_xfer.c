@@ -403,6 +403,59 @@ START_TEST(staged_blobs_leave_with_the_import)
 }
 END_TEST
 
+/*
+ * A transfer cut short leaves what it staged as garbage: until GC takes
+ * it, the next try counts it as held (pinned again, so GC waits) and it
+ * is not sent twice; once GC took it, it must be sent.
+ */
+START_TEST(garbage_of_a_cut_transfer_counts_until_gc)
+{
+	hs_import_params p = { 0 };
+	hs_import *imp;
+	hs_export *x;
+	hs_heap *h;
+	hs_heap_info hi;
+	hs_xline *ls;
+	size_t nl, len;
+	void *frame;
+	hs_gc_stats g;
+	struct xstats st;
+
+	h = tu_heap_new(sa, "app", LS);
+	xu_write_lines(h, 0, 8, 4);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_int_eq(hs_export_begin(&x, h), 0);
+	ck_assert_int_eq(hs_export_changes(x, 1, &ls, &nl), 0);
+	p.name = "app";
+	memcpy(p.ident, hi.ident, HS_IDENT_LEN);
+	p.line_size = LS;
+	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
+	for (size_t i = 0; i < 5; i++) {
+		ck_assert_int_eq(hs_export_blob(x, ls[i].hash, &frame, &len), 0);
+		ck_assert_int_eq(hs_import_blob(imp, ls[i].hash, frame, len), 0);
+		free(frame);
+	}
+	hs_import_free(imp);   /* cut: five blobs are garbage now */
+	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
+	for (size_t i = 0; i < 8; i++)
+		ck_assert_int_eq(hs_import_have(imp, ls[i].hash), i < 5);
+	ck_assert_int_eq(hs_store_gc(sb, 0, &g), 0);   /* pinned: GC leaves them */
+	ck_assert_uint_eq(g.blobs_freed, 0);
+	hs_import_free(imp);
+	do
+		ck_assert_int_eq(hs_store_gc(sb, 0, &g), 0);
+	while (g.more);
+	ck_assert_int_eq(xfer(sa, "app", 0, sb, "app", F_NONE, &st), 0);
+	ck_assert_uint_eq(st.held, 0);   /* GC took them: all eight travel */
+	ck_assert_uint_eq(st.carried, 8);
+	xu_expect_same(sa, "app", sb, "app");
+	free(ls);
+	hs_export_end(x);
+	hs_heap_close(h);
+}
+END_TEST
+
 static Suite *xfer_suite(void)
 {
 	Suite *s = suite_create("xfer");
@@ -414,6 +467,7 @@ static Suite *xfer_suite(void)
 			    (int)(sizeof(faults) / sizeof(faults[0])));
 	tcase_add_test(tc, full_pool_refuses_and_keeps_nothing);
 	tcase_add_test(tc, staged_blobs_leave_with_the_import);
+	tcase_add_test(tc, garbage_of_a_cut_transfer_counts_until_gc);
 	suite_add_tcase(s, tc);
 	return s;
 }
