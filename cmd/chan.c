@@ -91,8 +91,8 @@ int cmd_chan_send(int conn, const json_t *msg)
 
 /*
  * Read one line (at most LINE_MAX_BYTES) from @conn into a malloc'd
- * string; with @fd, take the descriptor that came with it (-1 if none).
- * 0 (and NULL at a clean end of input) or -errno.
+ * string; with @fd, take the descriptors that came with it (at most two:
+ * -1 if none).  0 (and NULL at a clean end of input) or -errno.
  */
 static int read_line(int conn, char **out, int *fd)
 {
@@ -101,7 +101,7 @@ static int read_line(int conn, char **out, int *fd)
 
 	*out = NULL;
 	if (fd)
-		*fd = -1;
+		fd[0] = fd[1] = -1;
 	if (!buf)
 		return -ENOMEM;
 	while (len < LINE_MAX_BYTES) {
@@ -137,10 +137,12 @@ static int read_line(int conn, char **out, int *fd)
 				int got;
 
 				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (*fd < 0)
-					*fd = got;
+				if (fd[0] < 0)
+					fd[0] = got;
+				else if (fd[1] < 0)
+					fd[1] = got;
 				else
-					close(got);   /* one is all a command takes */
+					close(got);   /* two are all a command takes */
 			}
 		}
 		if (buf[len] == '\n') {
@@ -154,14 +156,17 @@ static int read_line(int conn, char **out, int *fd)
 	return -EMSGSIZE;
 }
 
-int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap, int *fd)
+int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap, int *fd,
+			  int *fd2)
 {
 	json_error_t jerr;
 	json_t *msg;
 	char *line;
 	const char *tok;
-	int rc = read_line(conn, &line, fd);
+	int fds[2], rc = read_line(conn, &line, fds);
 
+	*fd = fds[0];
+	*fd2 = fds[1];
 	*req = NULL;
 	if (rc == 0 && !line)
 		rc = -EPROTO;
@@ -182,18 +187,21 @@ int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap,
 fail:
 	if (*fd >= 0)
 		close(*fd);
-	*fd = -1;
+	if (*fd2 >= 0)
+		close(*fd2);
+	*fd = *fd2 = -1;
 	return rc;
 }
 
 json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, int fd,
-		      void (*progress)(void *arg, uint64_t bytes), void *arg, char *why,
+		      int fd2, void (*progress)(void *arg, uint64_t bytes), void *arg, char *why,
 		      size_t cap)
 {
 	union {
 		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
+		char space[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
+	int fds[2] = { fd, fd2 }, nfd = fd2 >= 0 ? 2 : 1;
 	struct sockaddr_un a;
 	struct msghdr m = { 0 };
 	struct iovec iov;
@@ -225,11 +233,11 @@ json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, in
 	m.msg_iov = &iov;
 	m.msg_iovlen = 1;
 	m.msg_control = ctl.space;
-	m.msg_controllen = sizeof(ctl.space);
+	m.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
 	CMSG_FIRSTHDR(&m)->cmsg_level = SOL_SOCKET;
 	CMSG_FIRSTHDR(&m)->cmsg_type = SCM_RIGHTS;
-	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), &fd, sizeof(int));
+	CMSG_FIRSTHDR(&m)->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	memcpy(CMSG_DATA(CMSG_FIRSTHDR(&m)), fds, (size_t)nfd * sizeof(int));
 	if (sendmsg(s, &m, MSG_NOSIGNAL) != 1 || send_all(s, text + 1, tl - 1) < 0) {
 		snprintf(why, cap, "sending the request: %s", strerror(errno));
 		goto out;

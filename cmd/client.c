@@ -4,8 +4,14 @@
  * whose client does more than send one request and print its answer.
  * They run in heapctl, never in the daemon; the table (table.c) names them.
  */
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,9 +201,187 @@ int cmd__stream_client(const cmd_def *def, json_t *req, cmd_session *ses)
 		return ses->fail(ses, out ? "stdout is a terminal: send the stream to a file or "
 				 "a pipe (heapctl send HEAP > FILE)" :
 				 "stdin is a terminal: give it a stream from a file or a pipe");
-	if (!(resp = ses->stream(ses, req, fd)))
+	if (!(resp = ses->stream(ses, req, fd, -1)))
 		return 1;
 	cmd_response_print(out ? stderr : stdout, def, resp, ses->json);
+	json_decref(resp);
+	return 0;
+}
+
+void cmd__print_migrate(FILE *out, const json_t *resp)
+{
+	fprintf(out, "migrated %s to %s: version %lld (common version %lld), %lld rounds\n"
+		"lines: %lld total, %lld sent, %lld already there; bytes: %lld payload, "
+		"%lld negotiation, %lld skipped\ndowntime %lld ms, %.3f s in all\n",
+		json_string_value(json_object_get(resp, "heap")),
+		json_string_value(json_object_get(resp, "dest")), int_of(resp, "version"),
+		int_of(resp, "common_version"), int_of(resp, "rounds"), int_of(resp, "lines_total"),
+		int_of(resp, "lines_sent"), int_of(resp, "lines_present"),
+		int_of(resp, "payload_bytes"), int_of(resp, "negotiation_bytes"),
+		int_of(resp, "bytes_skipped"), int_of(resp, "downtime_ms"),
+		json_real_value(json_object_get(resp, "seconds")));
+}
+
+/* @s as one word of a POSIX shell command line: single-quoted. */
+static char *sh_quote(const char *s)
+{
+	size_t n = 2;
+	char *out, *o;
+
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	if (!(out = malloc(n + 1)))
+		return NULL;
+	o = out;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+/* --rsh CMD split into words as rsync splits -e: on blanks, with '...'
+ * and "..." keeping blanks.  Words into @argv (at most @max - 3 of them,
+ * room kept for the host, the command and NULL); their count, or -1. */
+static int rsh_split(char *cmd, char **argv, int max)
+{
+	int n = 0;
+	char *p = cmd;
+
+	while (*p) {
+		char *w = p, *o = p, q = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		w = o = p;
+		while (*p && (q || (*p != ' ' && *p != '\t'))) {
+			if (!q && (*p == '\'' || *p == '"'))
+				q = *p++;
+			else if (q && *p == q)
+				q = 0, p++;
+			else
+				*o++ = *p++;
+		}
+		if (q || n >= max - 3)
+			return -1;
+		if (*p)
+			p++;
+		*o = '\0';
+		argv[n++] = w;
+	}
+	return n;
+}
+
+/*
+ * migrate: start `heapctl -m MOUNTPOINT serve` on HOST through --rsh, with
+ * one end of a socket pair as its stdin and stdout, and hand the other end
+ * to the daemon, which speaks the protocol with the far daemon through it
+ * (no byte goes through this process).  Afterwards the far side sees the
+ * end of its input and exits; it is ours to wait for.
+ */
+int cmd__migrate_client(const cmd_def *def, json_t *req, cmd_session *ses)
+{
+	const char *dest = json_string_value(json_object_get(req, "dest"));
+	const char *rsh = json_string_value(json_object_get(req, "rsh"));
+	const char *path = json_string_value(json_object_get(req, "heapctl_path"));
+	const char *colon = dest ? strchr(dest, ':') : NULL;
+	char *rsh_copy = NULL, *host = NULL, *qmnt = NULL, *qpath = NULL, *remote = NULL;
+	char *argv[64];
+	posix_spawn_file_actions_t fa;
+	json_t *resp = NULL;
+	int sv[2] = { -1, -1 }, n, st, rc = 1;
+	pid_t pid = 0;
+
+	if (!colon || colon == dest || !colon[1])
+		return ses->fail(ses, "the destination is [USER@]HOST:MOUNTPOINT");
+	if (!(rsh_copy = strdup(rsh ? rsh : "ssh")) ||
+	    !(host = strndup(dest, (size_t)(colon - dest))) || !(qmnt = sh_quote(colon + 1)) ||
+	    !(qpath = sh_quote(path ? path : "heapctl"))) {
+		rc = ses->fail(ses, strerror(ENOMEM));
+		goto out;
+	}
+	if ((n = rsh_split(rsh_copy, argv, 64)) <= 0) {
+		rc = ses->fail(ses, "--rsh: not a command (an unclosed quote?)");
+		goto out;
+	}
+	/* The far shell gets one line, every argument in it quoted: a
+	 * mountpoint with spaces or ; $ ` runs nothing. */
+	if (asprintf(&remote, "%s -m %s serve", qpath, qmnt) < 0) {
+		remote = NULL;
+		rc = ses->fail(ses, strerror(ENOMEM));
+		goto out;
+	}
+	argv[n++] = host;
+	argv[n++] = remote;
+	argv[n] = NULL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = ses->fail(ses, strerror(errno));
+		goto out;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
+	posix_spawn_file_actions_adddup2(&fa, sv[1], 1);
+	st = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(sv[1]);
+	sv[1] = -1;
+	if (st != 0) {
+		char why[256];
+
+		pid = 0;
+		snprintf(why, sizeof(why), "--rsh %s: %s", argv[0], strerror(st));
+		rc = ses->fail(ses, why);
+		goto out;
+	}
+	resp = ses->stream(ses, req, sv[0], -1);
+	close(sv[0]);   /* the far side reads its end and exits */
+	sv[0] = -1;
+	if (resp) {
+		cmd_response_print(stdout, def, resp, ses->json);
+		rc = 0;
+	}
+out:
+	if (pid > 0) {
+		/* Ours: give it 10 s to see the end, then stop it. */
+		for (int i = 0; i < 1000 && waitpid(pid, &st, WNOHANG) == 0; i++)
+			usleep(10000);
+		if (waitpid(pid, &st, WNOHANG) == 0) {
+			kill(pid, SIGTERM);
+			waitpid(pid, &st, 0);
+		}
+	}
+	if (sv[0] >= 0)
+		close(sv[0]);
+	json_decref(resp);
+	free(rsh_copy);
+	free(host);
+	free(qmnt);
+	free(qpath);
+	free(remote);
+	return rc;
+}
+
+/* serve: the protocol is stdin and stdout; only failures are said, on
+ * stderr (the source prints the summary). */
+int cmd__serve_client(const cmd_def *def, json_t *req, cmd_session *ses)
+{
+	json_t *resp;
+
+	(void)def;
+	if (isatty(STDIN_FILENO) || isatty(STDOUT_FILENO))
+		return ses->fail(ses, "the far end of heapctl migrate, which runs it through "
+				 "--rsh: stdin and stdout are its protocol, not a terminal");
+	if (!(resp = ses->stream(ses, req, STDIN_FILENO, STDOUT_FILENO)))
+		return 1;
 	json_decref(resp);
 	return 0;
 }

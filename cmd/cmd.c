@@ -79,7 +79,7 @@ static json_t *heap_json(const hs_heap_info *hi)
 
 	snprintf(mode, sizeof(mode), "%04o", hi->mode);
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s,"
-			 " s:I, s:I}",
+			 " s:I, s:I, s:s, s:s}",
 			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
 			 "line_size", (json_int_t)hi->line_size,
 			 "lines_used", (json_int_t)hi->lines_used,
@@ -88,12 +88,13 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "checkpoints", (json_int_t)hi->checkpoints,
 			 "quota", (json_int_t)hi->quota_bytes,
 			 "reserve", (json_int_t)hi->reserve_bytes,
-			 "state", hi->state != HS_HEAP_LIVE ? "deleting" :
-				  hi->suspended ? "suspended" : "live",
+			 "state", cmd_heap_state(hi),
 			 "state_size", (json_int_t)hi->state_size,
 			 "owner", (json_int_t)hi->uid, "group", (json_int_t)hi->gid,
 			 "mode", mode, "referenced", (json_int_t)hi->bytes_referenced,
-			 "unique", (json_int_t)hi->bytes_unique);
+			 "unique", (json_int_t)hi->bytes_unique, "lease",
+			 hi->lease == HS_LEASE_HELD ? "held" : hi->lease == HS_LEASE_EXPIRED ?
+			 "expired" : "migrated", "moved_to", hi->moved_to);
 }
 
 static json_t *version_json(const hs_version_info *vi)
@@ -139,6 +140,17 @@ static int version_field(hs_heap *h, const json_t *req, const char *key,
 		return 0;
 	}
 	return hs_version_find_label(h, json_string_value(v), out);
+}
+
+const char *cmd_heap_state(const hs_heap_info *hi)
+{
+	if (hi->state != HS_HEAP_LIVE)
+		return "deleting";
+	if (hi->lease == HS_LEASE_MIGRATED)
+		return "migrated";
+	if (hi->lease == HS_LEASE_EXPIRED)
+		return "migrating";
+	return hi->suspended ? "suspended" : "live";
 }
 
 /* Read (4) or write (2) rights of @c on heap @hi, as the kernel decides
@@ -292,9 +304,33 @@ int cmd__suspend(const cmd_ctx *ctx, json_t *resp)
 	return rc;
 }
 
+/*
+ * resume: undo suspend; with --force, also take the writer lease back from
+ * a node the heap migrated to (or a migration that died half way), when
+ * that node is lost for good: the heap is live here again.
+ */
 int cmd__resume(const cmd_ctx *ctx, json_t *resp)
 {
+	bool force = json_is_true(json_object_get(ctx->req, "force"));
+	hs_heap_info hi;
+	int rc;
+
 	(void)resp;
+	if ((rc = hs_heap_info_get(ctx->heap, &hi)) < 0)
+		return rc;
+	if (hi.lease != HS_LEASE_HELD) {
+		if (!force)
+			return cmd__errno_set(-EROFS, "heap '%s' %s%s: if that node is lost for good, "
+					      "heapctl resume %s --force takes it back", hi.name,
+					      hi.lease == HS_LEASE_MIGRATED ? "migrated to " :
+					      "is being migrated (its lease expired)",
+					      hi.lease == HS_LEASE_MIGRATED ? hi.moved_to : "", hi.name);
+		if ((rc = hs_heap_lease_set(ctx->heap, HS_LEASE_HELD, NULL)) < 0)
+			return rc;
+		hs_event_post(ctx->heap, "lease-taken");
+		if (!hi.suspended)
+			return 0;
+	}
 	return hs_heap_resume(ctx->heap);
 }
 
@@ -554,6 +590,92 @@ int cmd__verify(const cmd_ctx *ctx, json_t *resp)
 	stream_json(resp, "verified", &st);
 	json_object_set_new(resp, "contents_held", json_integer((json_int_t)st.lines_held));
 	return 0;
+}
+
+/* ---- migration ---------------------------------------------------------- */
+
+/* The descriptors of a migration: in, and out (the same one, or another). */
+static void migrate_ios(const mg_io *io, mg_io *in, mg_io *out)
+{
+	*in = *io;
+	*out = *io;
+	if (io->out_fd >= 0)
+		out->fd = io->out_fd;
+}
+
+int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
+{
+	mg_migrate_opts o = { 0 };
+	mg_migrate_stats st;
+	ckpt_policy *own = NULL;
+	uint64_t downtime = 0;
+	mg_io in, out;
+	int rc;
+
+	if (json_object_get(ctx->req, "downtime") &&
+	    ((rc = u64_field(ctx->req, "downtime", &downtime)) < 0 || downtime > 3600000))
+		return cmd__errno_set(-EINVAL, "--downtime: milliseconds, at most an hour");
+	o.dest = str_field(ctx->req, "dest");
+	o.downtime_ms = (unsigned)downtime;
+	o.ckpt = ctx->hooks->ckpt;
+	if (!o.ckpt && (rc = ckpt_start(&own, ctx->store, NULL)) < 0)
+		return rc;
+	if (!o.ckpt)
+		o.ckpt = own;
+	o.flush_mapped = ctx->hooks->flush_mapped;
+	o.arg = ctx->hooks->payload;
+	migrate_ios(ctx->io, &in, &out);
+	rc = mg_migrate(ctx->store, ctx->heap_name, &in, &out, &o, &st);
+	ckpt_stop(own);
+	if (rc < 0)
+		return rc;
+	/* Where QEMU's query-migrate has a field for it, its name. */
+	json_object_set_new(resp, "heap", json_string(ctx->heap_name));
+	json_object_set_new(resp, "dest", json_string(o.dest));
+	json_object_set_new(resp, "version", json_integer((json_int_t)st.version));
+	json_object_set_new(resp, "common_version", json_integer((json_int_t)st.common_version));
+	json_object_set_new(resp, "lines_total", json_integer((json_int_t)st.lines_total));
+	json_object_set_new(resp, "lines_sent", json_integer((json_int_t)st.lines_sent));
+	json_object_set_new(resp, "lines_present", json_integer((json_int_t)st.lines_present));
+	json_object_set_new(resp, "payload_bytes", json_integer((json_int_t)st.payload_bytes));
+	json_object_set_new(resp, "negotiation_bytes",
+			    json_integer((json_int_t)st.negotiation_bytes));
+	json_object_set_new(resp, "transferred",
+			    json_integer((json_int_t)(st.payload_bytes + st.negotiation_bytes)));
+	json_object_set_new(resp, "bytes_skipped", json_integer((json_int_t)st.bytes_skipped));
+	json_object_set_new(resp, "dirty-sync-count", json_integer((json_int_t)st.rounds));
+	json_object_set_new(resp, "rounds", json_integer((json_int_t)st.rounds));
+	json_object_set_new(resp, "downtime", json_integer((json_int_t)st.downtime_ms));
+	json_object_set_new(resp, "downtime_ms", json_integer((json_int_t)st.downtime_ms));
+	json_object_set_new(resp, "total-time", json_integer((json_int_t)st.total_ms));
+	json_object_set_new(resp, "seconds", json_real((double)st.total_ms / 1000.0));
+	return 0;
+}
+
+static void serve_received(const void *arg, const char *heap, uint64_t version, bool final)
+{
+	const cmd_ctx *ctx = arg;
+	hs_heap_info hi;
+	hs_heap *h;
+
+	if (!final || hs_heap_open(&h, ctx->store, heap) < 0)
+		return;
+	hs_event_post(h, "received %llu", (unsigned long long)version);
+	if (hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
+		ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+	hs_heap_close(h);
+}
+
+int cmd__serve(const cmd_ctx *ctx, json_t *resp)
+{
+	const cmd_caller *c = ctx->hooks->caller;
+	mg_serve_opts o = { c != NULL, c ? c->uid : 0, c ? c->gid : 0, HS_MODE_DEFAULT,
+			    recv_allowed, serve_received, ctx };
+	mg_io in, out;
+
+	(void)resp;
+	migrate_ios(ctx->io, &in, &out);
+	return mg_serve(ctx->store, &in, &out, &o);
 }
 
 /* May the sender run @def at all?  Heap rights are checked on the heap. */

@@ -75,6 +75,9 @@ typedef struct cmd_hooks {
 	/* The mount's checkpoint policy, which every checkpoint goes through;
 	 * NULL (heapctl --store): a policy of the command's own. */
 	ckpt_policy *ckpt;
+	/* Write back heap @heap_id's pages stored through mappings and wait
+	 * (migrate, before and after the lease expires); NULL: none to do. */
+	void (*flush_mapped)(uint64_t heap_id, void *payload);
 } cmd_hooks;
 
 /* ---- the command table ------------------------------------------------ */
@@ -195,11 +198,12 @@ struct cmd_session {
 	/* `heapctl: <what>: <why>` on stderr; returns 1, the exit status. */
 	int (*fail)(const cmd_session *ses, const char *why);
 	/*
-	 * A streaming request with descriptor @fd (heapctl's stdin or stdout):
+	 * A streaming request with descriptor @fd (heapctl's stdin or stdout;
+	 * @fd2, or -1: a second one, for serve's stdout):
 	 * in-process with --store, else through the mount's data channel
 	 * (chan.c).  The response as request() gives it.
 	 */
-	json_t *(*stream)(cmd_session *ses, const json_t *req, int fd);
+	json_t *(*stream)(cmd_session *ses, const json_t *req, int fd, int fd2);
 };
 
 /* The command named @name, or NULL. */
@@ -230,19 +234,25 @@ json_t *cmd_exec(hs_store *store, const json_t *req, const cmd_hooks *hooks);
 json_t *cmd_exec_stream(hs_store *store, const json_t *req, const mg_io *io,
 			const cmd_hooks *hooks);
 
+/* A heap's state for people: live, suspended, migrating (its lease
+ * expired), migrated, deleting. */
+const char *cmd_heap_state(const hs_heap_info *hi);
+
 /* ---- the data channel (chan.c) ------------------------------------------ */
 
 /* Listen on abstract Unix socket @name ("@..."): the descriptor, or -errno. */
 int cmd_chan_listen(const char *name);
-/* The daemon's side: the request line, its token and the descriptor sent
+/* The daemon's side: the request line, its token and the descriptors sent
  * with it (-1 if none); 0 or -errno (-EPROTO: not a request). */
-int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap, int *fd);
+int cmd_chan_read_request(int conn, json_t **req, char *token, size_t token_cap, int *fd,
+			  int *fd2);
 /* One JSON line to heapctl: progress, then the response. */
 int cmd_chan_send(int conn, const json_t *msg);
-/* heapctl's side: send @req with @fd on channel @name with @token and
- * wait for the response (progress reported on the way); NULL and @why. */
+/* heapctl's side: send @req with @fd (and @fd2, or -1) on channel @name
+ * with @token and wait for the response (progress reported on the way);
+ * NULL and @why. */
 json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, int fd,
-		      void (*progress)(void *arg, uint64_t bytes), void *arg, char *why,
+		      int fd2, void (*progress)(void *arg, uint64_t bytes), void *arg, char *why,
 		      size_t cap);
 
 /** Parse and run a request given as text; the response as text (free()). */

@@ -43,6 +43,8 @@ int cmd__fsck(const cmd_ctx *ctx, json_t *resp);
 int cmd__send(const cmd_ctx *ctx, json_t *resp);
 int cmd__recv(const cmd_ctx *ctx, json_t *resp);
 int cmd__verify(const cmd_ctx *ctx, json_t *resp);
+int cmd__migrate(const cmd_ctx *ctx, json_t *resp);
+int cmd__serve(const cmd_ctx *ctx, json_t *resp);
 
 /* The printers (cmd_print_fn), in client.c. */
 void cmd__print_ls(FILE *out, const json_t *resp);
@@ -55,9 +57,12 @@ void cmd__print_diff(FILE *out, const json_t *resp);
 void cmd__print_gc(FILE *out, const json_t *resp);
 void cmd__print_fsck(FILE *out, const json_t *resp);
 void cmd__print_stream(FILE *out, const json_t *resp);   /* send, recv, verify */
+void cmd__print_migrate(FILE *out, const json_t *resp);
 
 /* The client runners (cmd_client_fn), in client.c. */
 int cmd__fsck_client(const cmd_def *def, json_t *req, cmd_session *ses);
 int cmd__stream_client(const cmd_def *def, json_t *req, cmd_session *ses);
+int cmd__migrate_client(const cmd_def *def, json_t *req, cmd_session *ses);
+int cmd__serve_client(const cmd_def *def, json_t *req, cmd_session *ses);
 
 #endif /* CMD_INT_H */

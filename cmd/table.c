@@ -116,7 +116,12 @@ static const cmd_def table[] = {
 	{
 		.name = "resume", .help = "take writes again after suspend",
 		.access = CMD_HEAP_WRITE, .opens_heap = true,
-		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "force", "--force", NULL, CMD_FLAG, false,
+			  "take the writer lease back from the node it migrated to, "
+			  "when that node is lost for good" },
+			{ 0 } },
 		.run = cmd__resume,
 	},
 	{
@@ -148,6 +153,30 @@ static const cmd_def table[] = {
 		.access = CMD_ANYONE, .streams = true,
 		.args = (const cmd_arg[]){ { 0 } },
 		.run = cmd__verify, .print = cmd__print_stream, .client = cmd__stream_client,
+	},
+	{
+		.name = "migrate",
+		.help = "move a heap to another node, sending only what it lacks",
+		.access = CMD_HEAP_WRITE, .opens_heap = true, .streams = true,
+		.args = (const cmd_arg[]){
+			ARG_HEAP,
+			{ "dest", NULL, "[USER@]HOST:MOUNTPOINT", CMD_STRING, true,
+			  "where: a node and its heapfs mount" },
+			{ "rsh", "--rsh", "CMD", CMD_STRING, false,
+			  "how to reach HOST (default ssh; split on spaces like rsync's -e)" },
+			{ "downtime", "--downtime", "MS", CMD_SIZE, false,
+			  "pre-copy until the rest fits in MS milliseconds (default 100)" },
+			{ "heapctl_path", "--heapctl-path", "PATH", CMD_STRING, false,
+			  "heapctl on HOST (default: heapctl from its PATH)" },
+			{ 0 } },
+		.run = cmd__migrate, .print = cmd__print_migrate, .client = cmd__migrate_client,
+	},
+	{
+		.name = "serve",
+		.help = "the far end of migrate, which starts it through --rsh (stdin/stdout)",
+		.access = CMD_ANYONE, .streams = true,
+		.args = (const cmd_arg[]){ { 0 } },
+		.run = cmd__serve, .client = cmd__serve_client,
 	},
 	{
 		.name = "gc", .help = "reclaim what no version references now",

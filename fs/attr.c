@@ -60,10 +60,6 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
-static const char *state_name(const hs_heap_info *hi)
-{
-	return hi->state != HS_HEAP_LIVE ? "deleting" : hi->suspended ? "suspended" : "live";
-}
 
 int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 {
@@ -139,14 +135,14 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"state: %s\nstate_size: %llu\nreserve: %llu\nquota: %llu\n"
 				"cache_hits: %llu\ncache_misses: %llu\nevictions: %llu\n"
 				"owner: %u\ngroup: %u\nmode: %04o\nreferenced: %llu\nunique: %llu\n"
-				"charged: %llu\noverdraft: %llu\nheld: %llu\n",
+				"charged: %llu\noverdraft: %llu\nheld: %llu\nlease: %s\n",
 				(unsigned long long)hi.size_bytes, hi.line_size,
 				(unsigned long long)hi.lines_used,
 				(unsigned long long)hi.lines_dirty,
 				(unsigned long long)hi.lines_resident,
 				(unsigned long long)(hi.lines_used * hi.line_size),
 				(unsigned long long)hi.version,
-				(unsigned long long)hi.checkpoints, state_name(&hi),
+				(unsigned long long)hi.checkpoints, cmd_heap_state(&hi),
 				(unsigned long long)hi.state_size,
 				(unsigned long long)hi.reserve_bytes,
 				(unsigned long long)hi.quota_bytes,
@@ -158,7 +154,11 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.bytes_unique,
 				(unsigned long long)hi.bytes_charged,
 				(unsigned long long)hi.bytes_overdraft,
-				(unsigned long long)hi.bytes_held);
+				(unsigned long long)hi.bytes_held,
+				hi.lease == HS_LEASE_HELD ? "held" : hi.lease == HS_LEASE_EXPIRED ?
+				"expired" : "migrated");
+			if (hi.lease == HS_LEASE_MIGRATED)
+				tprintf(&t, "moved_to: %s\n", hi.moved_to);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

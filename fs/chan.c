@@ -120,6 +120,14 @@ static void conn_heap_changed(uint64_t heap_id, void *payload)
 	fs_inval_heap(payload, heap_id, 0, 0);
 }
 
+/* Invalidating the heap file's pages writes its dirty mapped ones back
+ * first (the kernel launders them through writepage), and returns when
+ * that is done. */
+static void conn_flush_mapped(uint64_t heap_id, void *payload)
+{
+	fs_inval_heap(payload, heap_id, 0, 0);
+}
+
 static json_t *conn_fail(int err, const char *why)
 {
 	return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", err, "error", why);
@@ -135,11 +143,11 @@ static void *conn_main(void *arg)
 	cmd_caller who;
 	char token[40];
 	json_t *req = NULL, *resp;
-	int fd = -1, rc;
+	int fd = -1, fd2 = -1, rc;
 
 	/* The request comes at once or not at all. */
 	setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if ((rc = cmd_chan_read_request(c->sock, &req, token, sizeof(token), &fd)) < 0) {
+	if ((rc = cmd_chan_read_request(c->sock, &req, token, sizeof(token), &fd, &fd2)) < 0) {
 		resp = conn_fail(EPROTO, "not a channel request");
 	} else if (!token_take(ch, token, &who)) {
 		resp = conn_fail(EACCES, "the channel's token is unknown, used or expired");
@@ -149,13 +157,16 @@ static void *conn_main(void *arg)
 	} else if (fd < 0) {
 		resp = conn_fail(EBADF, "no descriptor came with the request");
 	} else {
-		cmd_hooks hooks = { conn_heap_changed, ch->fs, true, &who, ch->fs->ckpt };
-		mg_io io = { fd, c->sock, &ch->stop, conn_progress, c };
+		cmd_hooks hooks = { conn_heap_changed, ch->fs, true, &who, ch->fs->ckpt,
+				    conn_flush_mapped };
+		mg_io io = { fd, fd2, c->sock, &ch->stop, conn_progress, c };
 
 		resp = cmd_exec_stream(ch->fs->store, req, &io, &hooks);
 	}
 	if (fd >= 0)
 		close(fd);   /* before the answer: a reader of send's stream sees its end */
+	if (fd2 >= 0)
+		close(fd2);
 	if (resp)
 		(void)cmd_chan_send(c->sock, resp);
 	json_decref(resp);

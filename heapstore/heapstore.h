@@ -750,6 +750,14 @@ HS_API int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN],
  *  "latest" nor "live"): 0 or -EINVAL saying which. */
 HS_API int hs_label_check(const char *label);
 
+/**
+ * The first blob whose hash starts with the @n bytes at @prefix, into
+ * @hash: 1, 0 (none), or -errno.  One seek; whether it is held is
+ * hs_import_have()'s to say.  For answers to short ids in negotiation.
+ */
+HS_API int hs_blob_find_prefix(hs_store *store, const uint8_t *prefix, size_t n,
+			       uint8_t hash[HS_HASH_LEN]);
+
 typedef struct hs_import hs_import;
 
 typedef struct hs_import_params {

@@ -242,6 +242,32 @@ int hs_blobs_held(hs_store *s, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
 	return 0;
 }
 
+int hs_blob_find_prefix(hs_store *s, const uint8_t *prefix, size_t n, uint8_t hash[HS_HASH_LEN])
+{
+	uint8_t key[HS_HASH_LEN] = { 0 };
+	rocksdb_iterator_t *it;
+	size_t kl;
+	const char *k;
+	int rc = 0;
+
+	if (n == 0 || n > HS_HASH_LEN)
+		return hs_errno_set(-EINVAL, "a prefix of %zu bytes", n);
+	memcpy(key, prefix, n);
+	it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);
+	rocksdb_iter_seek(it, (const char *)key, HS_HASH_LEN);
+	if (rocksdb_iter_valid(it)) {
+		k = rocksdb_iter_key(it, &kl);
+		if (kl == HS_HASH_LEN && memcmp(k, prefix, n) == 0) {
+			memcpy(hash, k, HS_HASH_LEN);
+			rc = 1;
+		}
+	} else {
+		rc = hs_iter__error(it, "looking a blob up");
+	}
+	rocksdb_iter_destroy(it);
+	return rc;
+}
+
 /* ==== import ============================================================ */
 
 struct hset_slot {

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "migrate.h"
+#include "migrate_int.h"
 
 #define IO_CHUNK (1u << 20)
 #define IO_TICK_MS 250
@@ -53,7 +53,7 @@ static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
 	}
 }
 
-static int write_all(const mg_io *io, const uint8_t *p, size_t n, uint64_t *total)
+int mg__write_all(const mg_io *io, const uint8_t *p, size_t n, uint64_t *total)
 {
 	static __thread uint64_t last;
 
@@ -75,13 +75,34 @@ static int write_all(const mg_io *io, const uint8_t *p, size_t n, uint64_t *tota
 	return 0;
 }
 
+int mg__read_exact(const mg_io *io, uint8_t *p, size_t n, uint64_t *total)
+{
+	while (n) {
+		ssize_t r;
+		int rc;
+
+		if ((rc = io_wait(io, POLLIN)) < 0)
+			return rc;
+		if ((r = read(io->fd, p, n)) < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return hs_errno_set(-errno, "reading from the other end: %s", strerror(errno));
+		if (r == 0)
+			return hs_errno_set(-EPIPE, "the other end closed the connection");
+		p += r;
+		n -= (size_t)r;
+		*total += (uint64_t)r;
+	}
+	return 0;
+}
+
 static int enc_flush(mg_enc *e, const mg_io *io, uint64_t *total, bool force)
 {
 	int rc;
 
 	if (!e->len || (!force && e->len < IO_CHUNK))
 		return 0;
-	rc = write_all(io, e->buf, e->len, total);
+	rc = mg__write_all(io, e->buf, e->len, total);
 	mg_enc_drain(e);
 	return rc;
 }

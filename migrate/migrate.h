@@ -103,13 +103,14 @@ void mg_dec_free(mg_dec *d);
 
 typedef struct mg_io {
 	int fd;
+	int out_fd;                       /* a migration's other way; -1: fd */
 	int watch_fd;                     /* -1: none */
 	atomic_bool *cancel;              /* NULL: none */
 	void (*progress)(void *arg, uint64_t bytes);
 	void *arg;
 } mg_io;
 
-#define MG_IO_FD(f) { (f), -1, NULL, NULL, NULL }
+#define MG_IO_FD(f) { (f), -1, -1, NULL, NULL, NULL }
 
 typedef struct mg_stats {
 	char heap[HS_NAME_MAX + 1];       /* received as */
@@ -147,5 +148,116 @@ int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st);
  * is carried or held by @s (st->lines_held counts those).
  */
 int mg_verify(hs_store *s, const mg_io *io, mg_stats *st);
+
+/* ---- migration: the negotiation (proto.c, PROTOCOL in STREAM.md) -------- */
+
+#define MG_PROTO 1
+#define MG_SHORT_ID 8                 /* bytes of a content's hash in an offer */
+#define MG_OFFER_MAX 65536u           /* ids in one offer */
+#define MG_HELLO_MAX 65536u           /* checkpoints a hello lists */
+#define MG_DATA_MAX (1u << 20)        /* stream bytes in one data message */
+#define MG_MSG_TEXT_MAX 1024u
+
+enum {
+	MG_MSG_HELLO = 'h',           /* source: the heap and its checkpoints */
+	MG_MSG_REPLY = 'r',           /* destination: the base, or why not */
+	MG_MSG_OFFER = 'o',           /* source: short ids of candidate contents */
+	MG_MSG_ANSWER = 'a',          /* destination: a bit per id it holds */
+	MG_MSG_DATA = 'd',            /* source: stream bytes */
+	MG_MSG_END = 'e',             /* source: the stream is whole */
+	MG_MSG_RESULT = 'k',          /* destination: committed, or why not */
+	MG_MSG_QUIT = 'q',            /* source: done */
+};
+
+#define MG_HELLO_FINAL 1u             /* the last round: commit the heap live */
+
+typedef struct mg_hello {
+	uint32_t flags;
+	uint8_t ident[HS_IDENT_LEN];
+	uint32_t line_size;
+	char name[HS_NAME_MAX + 1];       /* the heap's name at the destination */
+	uint64_t created_ns;
+	uint32_t n;                       /* checkpoints the source holds, oldest first */
+	struct mg_hello_v {
+		uint64_t version;
+		uint8_t ident[HS_IDENT_LEN];
+	} *v;
+} mg_hello;
+
+/* The largest payload a message of @type may have; SIZE_MAX: unknown type. */
+size_t mg_msg_max(uint8_t type);
+int mg_msg_put(mg_enc *e, uint8_t type, const void *payload, size_t len);
+int mg_hello_put(mg_enc *e, const mg_hello *h);
+int mg_hello_get(mg_hello *h, const uint8_t *p, size_t n);   /* mg_hello_free() after */
+void mg_hello_free(mg_hello *h);
+int mg_reply_put(mg_enc *e, int status, uint64_t base_version, const uint8_t *base_ident,
+		 const char *msg);
+int mg_reply_get(const uint8_t *p, size_t n, int *status, uint64_t *base_version,
+		 uint8_t base_ident[HS_IDENT_LEN], char *msg, size_t cap);
+int mg_offer_put(mg_enc *e, const uint8_t (*hashes)[HS_HASH_LEN], size_t n);
+int mg_offer_get(const uint8_t *p, size_t n, const uint8_t **ids, size_t *count);
+int mg_answer_put(mg_enc *e, const uint8_t *bits, size_t count);
+int mg_answer_get(const uint8_t *p, size_t n, size_t want, const uint8_t **bits);
+int mg_result_put(mg_enc *e, int status, uint64_t version, const char *msg);
+int mg_result_get(const uint8_t *p, size_t n, int *status, uint64_t *version, char *msg,
+		  size_t cap);
+
+/* ---- migration: both ends (migrate.c) ----------------------------------- */
+
+typedef struct mg_migrate_stats {
+	uint64_t lines_total;             /* candidate lines of every round */
+	uint64_t lines_sent;              /* of those, whose content travelled */
+	uint64_t lines_present;           /* whose content the destination held */
+	uint64_t contents_sent, contents_present;
+	uint64_t payload_bytes;           /* stream bytes */
+	uint64_t negotiation_bytes;       /* every other byte, both ways */
+	uint64_t bytes_skipped;           /* stored bytes of contents not sent */
+	uint64_t rounds;                  /* pre-copy rounds and the final one */
+	uint64_t common_version;          /* the newest version both held at first */
+	uint64_t version;                 /* the final checkpoint */
+	uint64_t downtime_ms;             /* lease expired -> destination live */
+	uint64_t total_ms;
+} mg_migrate_stats;
+
+typedef struct ckpt_policy ckpt_policy;
+
+typedef struct mg_migrate_opts {
+	const char *dest;                 /* "HOST:MOUNTPOINT": where it went */
+	unsigned downtime_ms;             /* pre-copy stops when the rest fits; 0: 100 */
+	unsigned max_rounds;              /* pre-copy rounds at most; 0: 8 */
+	ckpt_policy *ckpt;                /* every checkpoint taken goes through it */
+	/* Write back the heap's pages stored through mappings (fs), and wait. */
+	void (*flush_mapped)(uint64_t heap_id, void *arg);
+	void (*progress)(void *arg, const mg_migrate_stats *st);
+	void *arg;
+} mg_migrate_opts;
+
+/*
+ * Move heap @heap to the destination on the other end of @in/@out (an
+ * mg_serve), as DESIGN.md "Migration and leases" orders it: pre-copy
+ * rounds while the heap stays writable here, then the lease expires
+ * (mapped pages written back first; writes fail with EROFS), a final
+ * checkpoint, a last round, the destination commits the heap live, and
+ * the heap here is marked migrated.  Each round negotiates: the newest
+ * version both hold, then which candidate contents the destination holds
+ * (short ids, a bitmap back); only the rest travel.  A failure before the
+ * destination committed gives the lease back here.  Returns 0 or -errno.
+ */
+int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
+	       const mg_migrate_opts *o, mg_migrate_stats *st);
+
+typedef struct mg_serve_opts {
+	int owned;                        /* a new heap's owner */
+	uint32_t uid, gid, mode;
+	int (*allow)(const void *arg, const char *name, bool exists);
+	/* A round committed: @final says the heap is live here now. */
+	void (*received)(const void *arg, const char *heap, uint64_t version, bool final);
+	const void *arg;
+} mg_serve_opts;
+
+/* The destination's end: answer rounds until the source quits.  Returns 0
+ * after a quit, or -errno (the source went away mid-round: nothing of that
+ * round is kept but verified blobs, as garbage until GC). */
+int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts *o);
 
 #endif /* MIGRATE_H */

@@ -549,11 +549,13 @@ static void progress_show(void *arg, uint64_t bytes)
 }
 
 /* A streaming request in-process on the store --store names. */
-static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd,
+static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd, int fd2,
 				struct progress *pg)
 {
 	hs_store_opts o = HS_STORE_OPTS_INIT;
 	mg_io io = MG_IO_FD(fd);
+
+	io.out_fd = fd2;
 	json_t *resp;
 	hs_store *s;
 
@@ -577,7 +579,7 @@ static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd,
 
 /* Through the mount: a channel from the daemon (ctl), then the request
  * with @fd on it; the daemon moves the bytes (cmd/chan.c). */
-static json_t *stream_via_mount(cmd_session *ses, const json_t *req, int fd,
+static json_t *stream_via_mount(cmd_session *ses, const json_t *req, int fd, int fd2,
 				struct progress *pg)
 {
 	json_t *open_req = json_pack("{s:s}", "cmd", "channel"), *ch, *resp;
@@ -588,7 +590,7 @@ static json_t *stream_via_mount(cmd_session *ses, const json_t *req, int fd,
 	if (!ch)
 		return NULL;
 	resp = cmd_chan_call(json_string_value(json_object_get(ch, "socket")) ?: "",
-			     json_string_value(json_object_get(ch, "token")) ?: "", req, fd,
+			     json_string_value(json_object_get(ch, "token")) ?: "", req, fd, fd2,
 			     pg ? progress_show : NULL, pg, why, sizeof(why));
 	json_decref(ch);
 	if (!resp)
@@ -596,7 +598,7 @@ static json_t *stream_via_mount(cmd_session *ses, const json_t *req, int fd,
 	return resp;
 }
 
-static json_t *stream_request(cmd_session *ses, const json_t *req, int fd)
+static json_t *stream_request(cmd_session *ses, const json_t *req, int fd, int fd2)
 {
 	struct progress pg = { { 0, 0 }, false };
 	bool show = isatty(STDERR_FILENO);
@@ -607,8 +609,8 @@ static json_t *stream_request(cmd_session *ses, const json_t *req, int fd)
 		ctl_fail(ses, NO_MOUNT);
 		return NULL;
 	}
-	resp = ses->store_dir ? stream_via_store(ses, req, fd, show ? &pg : NULL) :
-				stream_via_mount(ses, req, fd, show ? &pg : NULL);
+	resp = ses->store_dir ? stream_via_store(ses, req, fd, fd2, show ? &pg : NULL) :
+				stream_via_mount(ses, req, fd, fd2, show ? &pg : NULL);
 	if (pg.shown)
 		fputc('\n', stderr);
 	if (resp && !json_is_true(json_object_get(resp, "ok"))) {

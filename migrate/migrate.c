@@ -1,0 +1,695 @@
+/*
+ * migrate.c - heapctl migrate's two ends over a pair of descriptors: the
+ * source (mg_migrate: pre-copy rounds, the lease, the final round) and the
+ * destination (mg_serve: answers each round and commits it through
+ * hs_import).  A round is: hello (the heap and every checkpoint the source
+ * holds) -> reply (the newest of them the destination's copy ends at, or
+ * none) -> offers of the candidate contents' short ids -> bitmaps of those
+ * held -> the stream of the versions after the base, carrying only the
+ * contents not held -> result.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "migrate_int.h"
+
+#define ROUNDS_DEFAULT 8
+#define DOWNTIME_DEFAULT_MS 100
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- framed messages over the two descriptors --------------------------- */
+
+struct link {
+	const mg_io *in, *out;
+	mg_enc e;                         /* messages not yet written */
+	uint8_t *buf;                     /* the last message read */
+	size_t cap;
+	uint64_t sent, recvd;             /* bytes */
+	uint64_t data_sent;               /* of them, stream bytes in data messages */
+};
+
+static int link_flush(struct link *l)
+{
+	int rc = l->e.len ? mg__write_all(l->out, l->e.buf, l->e.len, &l->sent) : 0;
+
+	mg_enc_drain(&l->e);
+	return rc;
+}
+
+/* The next message: its type and payload (valid until the next read). */
+static int link_read(struct link *l, uint8_t *type, const uint8_t **payload, size_t *len)
+{
+	uint8_t hdr[MG_REC_HDR];
+	size_t n, max;
+	int rc;
+
+	if ((rc = mg__read_exact(l->in, hdr, sizeof(hdr), &l->recvd)) < 0)
+		return rc;
+	n = (size_t)hdr[4] | (size_t)hdr[5] << 8 | (size_t)hdr[6] << 16 | (size_t)hdr[7] << 24;
+	max = mg_msg_max(hdr[0]);
+	if (max == SIZE_MAX || hdr[1] || hdr[2] || hdr[3])
+		return hs_errno_set(-EBADMSG, "a message of unknown type 0x%02x", hdr[0]);
+	if (n > max)
+		return hs_errno_set(-EBADMSG, "a '%c' message of %zu bytes (at most %zu)", hdr[0],
+				    n, max);
+	if (n > l->cap) {
+		uint8_t *g = realloc(l->buf, n);
+
+		if (!g)
+			return hs_errno_set(-ENOMEM, "out of memory");
+		l->buf = g;
+		l->cap = n;
+	}
+	if ((rc = mg__read_exact(l->in, l->buf, n, &l->recvd)) < 0)
+		return rc;
+	*type = hdr[0];
+	*payload = l->buf;
+	*len = n;
+	return 0;
+}
+
+static int link_expect(struct link *l, uint8_t want, const uint8_t **p, size_t *n)
+{
+	uint8_t type;
+	int rc = link_read(l, &type, p, n);
+
+	if (rc == 0 && type != want)
+		rc = hs_errno_set(-EBADMSG, "a '%c' message where '%c' was due", type, want);
+	return rc;
+}
+
+static void link_free(struct link *l)
+{
+	mg_enc_free(&l->e);
+	free(l->buf);
+}
+
+/* ==== the source ========================================================= */
+
+struct src {
+	hs_store *s;
+	hs_heap *h;
+	hs_heap_info hi;
+	const mg_migrate_opts *o;
+	mg_migrate_stats *st;
+	struct link l;
+	char why[MG_MSG_TEXT_MAX + 1];
+};
+
+static int hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, HS_HASH_LEN);
+}
+
+/* Stream bytes the encoder holds go out as data messages. */
+static int data_flush(struct src *c, mg_enc *se, bool force)
+{
+	size_t at = 0;
+	int rc = 0;
+
+	if (!force && se->len < MG_DATA_MAX)
+		return 0;
+	while (at < se->len && rc == 0) {
+		size_t n = se->len - at < MG_DATA_MAX ? se->len - at : MG_DATA_MAX;
+
+		rc = mg_msg_put(&c->l.e, MG_MSG_DATA, se->buf + at, n);
+		c->l.data_sent += n + MG_REC_HDR;
+		at += n;
+		if (rc == 0 && c->l.e.len >= MG_DATA_MAX)
+			rc = link_flush(&c->l);
+	}
+	mg_enc_drain(se);
+	return rc;
+}
+
+/* One round: send what the destination lacks of the checkpoints up to @v. */
+static int round_run(struct src *c, uint64_t v, bool final)
+{
+	hs_export *x = NULL;
+	hs_version_info *vs = NULL;
+	size_t nv = 0, first = 0, last = 0, nh = 0, caph = 0;
+	uint8_t (*hashes)[HS_HASH_LEN] = NULL, *have = NULL, base_ident[HS_IDENT_LEN];
+	hs_xline **lines = NULL;
+	size_t *nlines = NULL;
+	mg_hello hello;
+	mg_enc se = { 0 };
+	uint64_t base = 0;
+	const uint8_t *p;
+	size_t n;
+	int rc, status;
+
+	memset(&hello, 0, sizeof(hello));
+	if ((rc = hs_export_begin(&x, c->h)) < 0 || (rc = hs_export_versions(x, &vs, &nv)) < 0)
+		goto out;
+	while (last < nv && vs[last].version <= v)
+		last++;
+	if (!last || vs[last - 1].version != v) {
+		rc = hs_errno_set(-ENOENT, "checkpoint %llu is gone", (unsigned long long)v);
+		goto out;
+	}
+	/* Hello: every checkpoint up to v (the newest MG_HELLO_MAX). */
+	hello.flags = final ? MG_HELLO_FINAL : 0;
+	memcpy(hello.ident, c->hi.ident, HS_IDENT_LEN);
+	hello.line_size = c->hi.line_size;
+	strcpy(hello.name, c->hi.name);
+	hello.created_ns = c->hi.created_ns;
+	first = last > MG_HELLO_MAX ? last - MG_HELLO_MAX : 0;
+	hello.n = (uint32_t)(last - first);
+	if (!(hello.v = calloc(hello.n ? hello.n : 1, sizeof(*hello.v)))) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = first; i < last; i++) {
+		hello.v[i - first].version = vs[i].version;
+		memcpy(hello.v[i - first].ident, vs[i].ident, HS_IDENT_LEN);
+	}
+	if ((rc = mg_hello_put(&c->l.e, &hello)) < 0 || (rc = link_flush(&c->l)) < 0 ||
+	    (rc = link_expect(&c->l, MG_MSG_REPLY, &p, &n)) < 0 ||
+	    (rc = mg_reply_get(p, n, &status, &base, base_ident, c->why, sizeof(c->why))) < 0)
+		goto out;
+	if (status < 0) {
+		rc = hs_errno_set(status, "the destination: %s", c->why);
+		goto out;
+	}
+	/* The base must be one of ours, below v (or v itself: nothing new). */
+	first = 0;
+	if (base) {
+		while (first < last && vs[first].version != base)
+			first++;
+		if (first == last || memcmp(vs[first].ident, base_ident, HS_IDENT_LEN) != 0) {
+			rc = hs_errno_set(-EBADMSG, "the destination names base %llu, which is not "
+					  "one of this heap's", (unsigned long long)base);
+			goto out;
+		}
+		first++;
+	}
+	if (!c->st->rounds)
+		c->st->common_version = base;
+	/* The candidates: the lines of the versions after the base. */
+	if (last > first && (!(lines = calloc(last - first, sizeof(*lines))) ||
+			     !(nlines = calloc(last - first, sizeof(*nlines))))) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = first; i < last; i++) {
+		if ((rc = hs_export_changes(x, vs[i].version, &lines[i - first],
+					    &nlines[i - first])) < 0)
+			goto out;
+		for (size_t j = 0; j < nlines[i - first]; j++) {
+			const hs_xline *l = &lines[i - first][j];
+
+			c->st->lines_total++;
+			if (l->zero)
+				continue;
+			if (nh == caph) {
+				void *g = realloc(hashes, (caph = caph ? 2 * caph : 1024) * HS_HASH_LEN);
+
+				if (!g) {
+					rc = hs_errno_set(-ENOMEM, "out of memory");
+					goto out;
+				}
+				hashes = g;
+			}
+			memcpy(hashes[nh++], l->hash, HS_HASH_LEN);
+		}
+	}
+	if (nh)
+		qsort(hashes, nh, HS_HASH_LEN, hash_cmp);
+	{
+		size_t u = 0;
+
+		for (size_t i = 0; i < nh; i++) {
+			if (!u || memcmp(hashes[u - 1], hashes[i], HS_HASH_LEN) != 0)
+				memmove(hashes[u++], hashes[i], HS_HASH_LEN);
+		}
+		nh = u;
+	}
+	/* Which of them the destination holds: short ids out, bits back. */
+	if (!(have = calloc(nh + 8, 1))) {
+		rc = hs_errno_set(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t at = 0; at < nh; at += MG_OFFER_MAX) {
+		size_t m = nh - at < MG_OFFER_MAX ? nh - at : MG_OFFER_MAX;
+		const uint8_t *bits;
+
+		if ((rc = mg_offer_put(&c->l.e, (const uint8_t (*)[HS_HASH_LEN])hashes + at, m)) < 0 ||
+		    (rc = link_flush(&c->l)) < 0 ||
+		    (rc = link_expect(&c->l, MG_MSG_ANSWER, &p, &n)) < 0 ||
+		    (rc = mg_answer_get(p, n, m, &bits)) < 0)
+			goto out;
+		for (size_t i = 0; i < m; i++)
+			have[at + i] = (bits[i / 8] >> (i % 8)) & 1;
+	}
+	/* The stream: the versions after the base, the contents not held. */
+	if (last > first) {
+		mg_heap_hdr hh;
+
+		memset(&hh, 0, sizeof(hh));
+		memcpy(hh.ident, c->hi.ident, HS_IDENT_LEN);
+		hh.line_size = c->hi.line_size;
+		strcpy(hh.name, c->hi.name);
+		hh.created_ns = c->hi.created_ns;
+		if (base) {
+			memcpy(hh.base, base_ident, HS_IDENT_LEN);
+			hh.base_version = base;
+		}
+		hh.n_versions = (uint32_t)(last - first);
+		if ((rc = mg_enc_init(&se)) < 0 || (rc = mg_enc_heap(&se, &hh)) < 0)
+			goto out;
+		for (size_t i = first; i < last; i++) {
+			mg_version_hdr vh;
+
+			memset(&vh, 0, sizeof(vh));
+			vh.vi = vs[i];
+			memcpy(vh.parent, i > first ? vs[i - 1].ident : hh.base, HS_IDENT_LEN);
+			vh.n_lines = nlines[i - first];
+			if ((rc = mg_enc_version(&se, &vh)) < 0 ||
+			    (rc = mg_enc_lines(&se, lines[i - first], nlines[i - first])) < 0 ||
+			    (rc = data_flush(c, &se, false)) < 0)
+				goto out;
+			for (size_t j = 0; j < nlines[i - first]; j++) {
+				const hs_xline *l = &lines[i - first][j];
+				const uint8_t (*f)[HS_HASH_LEN];
+
+				if (l->zero)
+					continue;
+				f = bsearch(l->hash, hashes, nh, HS_HASH_LEN, hash_cmp);
+				if (f && have[f - (const uint8_t (*)[HS_HASH_LEN])hashes]) {
+					c->st->lines_present++;
+					c->st->bytes_skipped += l->stored;
+				} else {
+					c->st->lines_sent++;
+				}
+			}
+		}
+		for (size_t i = 0; i < nh; i++) {
+			void *frame;
+			size_t len;
+
+			if (have[i]) {
+				c->st->contents_present++;
+				continue;
+			}
+			if ((rc = hs_export_blob(x, hashes[i], &frame, &len)) < 0)
+				goto out;
+			rc = mg_enc_blob(&se, hashes[i], frame, len);
+			free(frame);
+			c->st->contents_sent++;
+			if (rc < 0 || (rc = data_flush(c, &se, false)) < 0)
+				goto out;
+			if (c->o->progress)
+				c->o->progress(c->o->arg, c->st);
+		}
+		if ((rc = mg_enc_end(&se)) < 0 || (rc = data_flush(c, &se, true)) < 0)
+			goto out;
+	}
+	if ((rc = mg_msg_put(&c->l.e, MG_MSG_END, NULL, 0)) < 0 || (rc = link_flush(&c->l)) < 0 ||
+	    (rc = link_expect(&c->l, MG_MSG_RESULT, &p, &n)) < 0 ||
+	    (rc = mg_result_get(p, n, &status, &base, c->why, sizeof(c->why))) < 0)
+		goto out;
+	if (status < 0)
+		rc = hs_errno_set(status, "the destination: %s", c->why);
+	else if (base != v)
+		rc = hs_errno_set(-EBADMSG, "the destination committed version %llu, not %llu",
+				  (unsigned long long)base, (unsigned long long)v);
+	c->st->rounds++;
+out:
+	for (size_t i = 0; lines && i < last - first; i++)
+		free(lines[i]);
+	free(lines);
+	free(nlines);
+	free(hashes);
+	free(have);
+	mg_enc_free(&se);
+	mg_hello_free(&hello);
+	free(vs);
+	hs_export_end(x);
+	return rc;
+}
+
+/* Bytes the live heap changed since its latest checkpoint, about. */
+static uint64_t dirty_bytes(struct src *c)
+{
+	hs_heap_info hi;
+	uint64_t changed = 0;
+
+	if (hs_heap_info_get(c->h, &hi) < 0 || hs_heap_changed_lines(c->h, 0, &changed) < 0)
+		return UINT64_MAX;
+	return (changed + hi.lines_dirty) * hi.line_size;
+}
+
+static int take(struct src *c, uint64_t *v)
+{
+	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MANUAL, v);
+}
+
+int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
+	       const mg_migrate_opts *o, mg_migrate_stats *st)
+{
+	struct src c = { .s = s, .o = o, .st = st, .l = { .in = in, .out = out } };
+	unsigned budget = o->downtime_ms ? o->downtime_ms : DOWNTIME_DEFAULT_MS;
+	unsigned rounds = o->max_rounds ? o->max_rounds : ROUNDS_DEFAULT;
+	uint64_t t0 = mono_ms(), down = 0, v = 0;
+	bool expired = false;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = hs_heap_open(&c.h, s, heap)) < 0 || (rc = hs_heap_info_get(c.h, &c.hi)) < 0)
+		goto out;
+	if (c.hi.lease != HS_LEASE_HELD) {
+		rc = hs_errno_set(-EROFS, "heap '%s' is not live here (%s)", heap,
+				  c.hi.lease == HS_LEASE_MIGRATED ? c.hi.moved_to : "its lease expired");
+		goto out;
+	}
+	if ((rc = mg_enc_init(&c.l.e)) < 0)
+		goto out;
+	/* Pre-copy: the heap stays writable; each round ships what the
+	 * destination lacks of a fresh checkpoint, until what changed since
+	 * would go within the downtime budget at the rate seen. */
+	for (unsigned r = 0; r + 1 < rounds; r++) {
+		uint64_t t = mono_ms(), before = c.l.sent, dirty, rate;
+
+		if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, false)) < 0)
+			goto out;
+		rate = (c.l.sent - before) * 1000 / (mono_ms() - t + 1);   /* bytes a second */
+		dirty = dirty_bytes(&c);
+		if (dirty == 0 || (rate && dirty * 1000 / rate <= budget / 2))
+			break;
+	}
+	/* Stop the heap: mapped pages first, then the lease, then again for
+	 * stores that raced it (refused now, and msync says so). */
+	down = mono_ms();
+	if (o->flush_mapped)
+		o->flush_mapped(c.hi.id, o->arg);
+	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_EXPIRED, NULL)) < 0)
+		goto out;
+	expired = true;
+	if (o->flush_mapped)
+		o->flush_mapped(c.hi.id, o->arg);
+	hs_event_post(c.h, "lease-expired");
+	if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, true)) < 0)
+		goto out;
+	st->downtime_ms = mono_ms() - down;
+	st->version = v;
+	/* The destination serves it now. */
+	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_MIGRATED, o->dest)) < 0)
+		goto out;
+	hs_event_post(c.h, "migrated %s", o->dest ? o->dest : "");
+	expired = false;
+	(void)mg_msg_put(&c.l.e, MG_MSG_QUIT, NULL, 0);
+	(void)link_flush(&c.l);
+out:
+	if (expired) {   /* not committed there: the heap is ours again */
+		char keep[512];
+
+		snprintf(keep, sizeof(keep), "%s", hs_error_last());
+		(void)hs_heap_lease_set(c.h, HS_LEASE_HELD, NULL);
+		hs_errno_set(rc, "%s", keep);
+	}
+	st->payload_bytes = c.l.data_sent;
+	st->negotiation_bytes = c.l.sent + c.l.recvd - c.l.data_sent;
+	st->total_ms = mono_ms() - t0;
+	link_free(&c.l);
+	hs_heap_close(c.h);
+	return rc;
+}
+
+/* ==== the destination ==================================================== */
+
+struct dst {
+	hs_store *s;
+	const mg_serve_opts *o;
+	struct link l;
+	hs_import *imp;
+	mg_dec *dec;
+	mg_hello hello;
+	uint64_t base;
+	uint8_t base_ident[HS_IDENT_LEN];
+	bool any_data;
+	int err;                          /* the round failed here: said at its end */
+	char err_msg[MG_MSG_TEXT_MAX + 1];
+	char name[HS_NAME_MAX + 1];
+};
+
+static int dec_heap(void *arg, const mg_heap_hdr *h)
+{
+	struct dst *d = arg;
+
+	/* The stream must be the heap the hello named, from the base agreed. */
+	if (memcmp(h->ident, d->hello.ident, HS_IDENT_LEN) != 0 ||
+	    h->line_size != d->hello.line_size || h->base_version != d->base)
+		return hs_errno_set(-EBADMSG, "the stream is not the heap or base negotiated");
+	return 0;
+}
+
+static int dec_version(void *arg, const mg_version_hdr *v)
+{
+	return hs_import_version(((struct dst *)arg)->imp, &v->vi, v->parent);
+}
+
+static int dec_lines(void *arg, const hs_xline *l, size_t n)
+{
+	return hs_import_lines(((struct dst *)arg)->imp, l, n);
+}
+
+static int dec_blob(void *arg, const uint8_t *hash, const void *frame, size_t len)
+{
+	return hs_import_blob(((struct dst *)arg)->imp, hash, frame, len);
+}
+
+/*
+ * Hello: find the copy here and the base (its newest checkpoint, which
+ * must be one the source holds), and begin the round's import.
+ */
+static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, size_t cap)
+{
+	hs_import_params ip;
+	hs_version_info vi;
+	hs_heap_info hi;
+	uint8_t base_ident[HS_IDENT_LEN] = { 0 };
+	hs_heap *h = NULL;
+	bool exists;
+	int rc;
+
+	mg_hello_free(&d->hello);
+	if ((rc = mg_hello_get(&d->hello, p, n)) < 0)
+		return rc;
+	strcpy(d->name, d->hello.name);
+	d->base = 0;
+	rc = hs_heap_open(&h, d->s, d->name);
+	exists = rc == 0;
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (d->o && d->o->allow && (rc = d->o->allow(d->o->arg, d->name, exists)) < 0)
+		goto out;
+	if (exists) {
+		if ((rc = hs_heap_info_get(h, &hi)) < 0)
+			goto out;
+		if (memcmp(hi.ident, d->hello.ident, HS_IDENT_LEN) != 0) {
+			rc = hs_errno_set(-EEXIST, "another heap named '%s' exists there", d->name);
+			goto out;
+		}
+		if (hi.lease == HS_LEASE_HELD) {
+			rc = hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; "
+					  "if the source is stale, rm it there or resume it here)",
+					  d->name);
+			goto out;
+		}
+		if (hi.latest && (rc = hs_version_info_get(h, hi.latest, &vi)) == 0) {
+			for (uint32_t i = 0; i < d->hello.n; i++) {
+				if (d->hello.v[i].version == vi.version &&
+				    memcmp(d->hello.v[i].ident, vi.ident, HS_IDENT_LEN) == 0)
+					d->base = vi.version;
+			}
+			memcpy(base_ident, vi.ident, HS_IDENT_LEN);
+		}
+		if (rc < 0)
+			goto out;
+		if (!d->base) {
+			rc = hs_errno_set(-ESTALE, "its copy there ends at checkpoint %llu, which the "
+					  "source does not hold (they diverged): rm it there",
+					  (unsigned long long)hi.latest);
+			goto out;
+		}
+	}
+	memset(&ip, 0, sizeof(ip));
+	ip.name = d->name;
+	memcpy(ip.ident, d->hello.ident, HS_IDENT_LEN);
+	ip.line_size = d->hello.line_size;
+	ip.created_ns = d->hello.created_ns;
+	ip.incremental = exists;
+	memcpy(ip.base, base_ident, HS_IDENT_LEN);
+	memcpy(d->base_ident, base_ident, HS_IDENT_LEN);
+	ip.lease = (d->hello.flags & MG_HELLO_FINAL) ? HS_LEASE_HELD : HS_LEASE_EXPIRED;
+	if (d->o && d->o->owned) {
+		ip.owned = 1;
+		ip.uid = d->o->uid;
+		ip.gid = d->o->gid;
+		ip.mode = d->o->mode;
+	}
+	hs_import_free(d->imp);
+	d->imp = NULL;
+	rc = hs_import_begin(&d->imp, d->s, &ip);
+out:
+	hs_heap_close(h);
+	if (rc < 0)
+		snprintf(why, cap, "%s", hs_error_last());
+	return rc;
+}
+
+static int serve_offer(struct dst *d, const uint8_t *p, size_t n)
+{
+	const uint8_t *ids;
+	uint8_t *bits;
+	size_t count;
+	int rc;
+
+	if (!d->imp)
+		return hs_errno_set(-EBADMSG, "an offer before a hello");
+	if ((rc = mg_offer_get(p, n, &ids, &count)) < 0)
+		return rc;
+	if (!(bits = calloc((count + 7) / 8 + 1, 1)))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < count && rc >= 0; i++) {
+		uint8_t hash[HS_HASH_LEN];
+
+		/* A short id names what this store holds under it; the stream's
+		 * full hash decides at the commit (a rare collision fails it,
+		 * safely). */
+		rc = hs_blob_find_prefix(d->s, ids + i * MG_SHORT_ID, MG_SHORT_ID, hash);
+		if (rc == 1)
+			rc = hs_import_have(d->imp, hash);
+		if (rc == 1)
+			bits[i / 8] |= (uint8_t)(1u << (i % 8));
+	}
+	if (rc >= 0)
+		rc = mg_answer_put(&d->l.e, bits, count);
+	free(bits);
+	return rc < 0 ? rc : link_flush(&d->l);
+}
+
+/* The round's stream is whole: commit it (or, with no new version, only
+ * the lease), and say so. */
+static int serve_end(struct dst *d)
+{
+	bool final = (d->hello.flags & MG_HELLO_FINAL) != 0;
+	uint64_t version = d->base;
+	hs_heap *h;
+	int rc;
+
+	if (!d->imp)
+		return hs_errno_set(-EBADMSG, "an end before a hello");
+	if (d->any_data) {
+		if ((rc = mg_dec_finish(d->dec)) == 0)
+			rc = hs_import_commit(d->imp, &version);
+	} else if (!d->base) {
+		rc = hs_errno_set(-EBADMSG, "a round with nothing to send for a new heap");
+	} else if ((rc = hs_heap_open(&h, d->s, d->name)) == 0) {
+		/* It has every version already: only the lease changes. */
+		if (final)
+			rc = hs_heap_lease_set(h, HS_LEASE_HELD, NULL);
+		hs_heap_close(h);
+	}
+	hs_import_free(d->imp);
+	d->imp = NULL;
+	mg_dec_free(d->dec);
+	d->dec = NULL;
+	d->any_data = false;
+	if (rc < 0)
+		return rc;
+	if (d->o && d->o->received)
+		d->o->received(d->o->arg, d->name, version, final);
+	if ((rc = mg_result_put(&d->l.e, 0, version, NULL)) < 0)
+		return rc;
+	return link_flush(&d->l);
+}
+
+int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts *o)
+{
+	static const mg_dec_cb cb = { dec_heap, dec_version, dec_lines, dec_blob, NULL };
+	struct dst d = { .s = s, .o = o, .l = { .in = in, .out = out } };
+	char why[MG_MSG_TEXT_MAX + 1];
+	int rc;
+
+	if ((rc = mg_enc_init(&d.l.e)) < 0)
+		return rc;
+	for (;;) {
+		const uint8_t *p;
+		uint8_t type;
+		size_t n;
+
+		if ((rc = link_read(&d.l, &type, &p, &n)) < 0)
+			break;
+		if (type == MG_MSG_QUIT) {
+			rc = 0;
+			break;
+		}
+		if (type == MG_MSG_HELLO) {
+			why[0] = '\0';
+			rc = serve_hello(&d, p, n, why, sizeof(why));
+			if (mg_reply_put(&d.l.e, rc, rc < 0 ? 0 : d.base, d.base_ident, why) < 0 ||
+			    link_flush(&d.l) < 0)
+				break;
+			if (rc == -EBADMSG)
+				break;
+			continue;   /* a refused hello is an answer, not the end */
+		}
+		if (type == MG_MSG_OFFER) {
+			if ((rc = serve_offer(&d, p, n)) < 0)
+				break;
+			continue;
+		}
+		if (type == MG_MSG_DATA) {
+			if (!d.imp) {
+				rc = hs_errno_set(-EBADMSG, "data before a hello");
+				break;
+			}
+			/* A stream refused (damaged, or no room here) is read to its
+			 * end and the refusal is the round's answer: the source then
+			 * takes its lease back and may try again. */
+			if (!d.err && !d.dec && (rc = mg_dec_new(&d.dec, &cb, &d)) < 0)
+				break;
+			d.any_data = true;
+			if (!d.err && (rc = mg_dec_feed(d.dec, p, n)) < 0) {
+				d.err = rc;
+				snprintf(d.err_msg, sizeof(d.err_msg), "%s", hs_error_last());
+			}
+			continue;
+		}
+		if (type == MG_MSG_END) {
+			rc = d.err ? d.err : serve_end(&d);
+			if (rc < 0) {   /* the round failed: say why, keep serving */
+				snprintf(why, sizeof(why), "%s", d.err ? d.err_msg : hs_error_last());
+				hs_import_free(d.imp);   /* its verified blobs stay, as garbage */
+				d.imp = NULL;
+				mg_dec_free(d.dec);
+				d.dec = NULL;
+				d.any_data = false;
+				d.err = 0;
+				if (mg_result_put(&d.l.e, rc, 0, why) < 0 || link_flush(&d.l) < 0)
+					break;
+			}
+			continue;
+		}
+		rc = hs_errno_set(-EBADMSG, "a '%c' message out of place", type);
+		break;
+	}
+	/* Whatever the round had staged goes (its verified blobs as garbage). */
+	hs_import_free(d.imp);
+	mg_dec_free(d.dec);
+	mg_hello_free(&d.hello);
+	link_free(&d.l);
+	return rc;
+}
