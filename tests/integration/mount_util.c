@@ -702,6 +702,53 @@ void mu_remount(void)
 	mu_mount(opts);
 }
 
+struct mu mu_b;
+
+void mu_b_init(void)
+{
+	mu_b = mu;
+	snprintf(mu_b.store, sizeof(mu_b.store), "%s/store2", mu.root);
+	snprintf(mu_b.mnt, sizeof(mu_b.mnt), "%s/mnt2", mu.root);
+	snprintf(mu_b.err, sizeof(mu_b.err), "%s/daemon2.err", mu.root);
+	mu_b.opts[0] = '\0';
+	mu_b.pid = 0;
+	ck_assert_int_eq(mkdir(mu_b.mnt, 0755), 0);
+}
+
+void mu_b_swap(void)
+{
+	struct mu t = mu;
+
+	mu = mu_b;
+	mu_b = t;
+}
+
+void mu_b_mount(const char *opts)
+{
+	mu_b_swap();
+	mu_mount(opts);
+	mu_b_swap();
+}
+
+void mu_b_unmount(void)
+{
+	mu_b_swap();
+	mu_unmount();
+	mu_b_swap();
+}
+
+const char *mu_b_at(const char *fmt, ...)
+{
+	char *buf = ring_next();
+	va_list ap;
+	int n = snprintf(buf, PATH_MAX, "%s/", mu_b.mnt);
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, PATH_MAX - (size_t)n, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
 void mu_setup(void)
 {
 	mu_root_make();

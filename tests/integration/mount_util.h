@@ -51,6 +51,19 @@ extern struct mu mu;
  */
 int mu_main(Suite *s);
 
+/*
+ * A second node: another daemon under the same root (store2/, mnt2/,
+ * daemon2.err), for the migration suites.  mu_b_swap() exchanges it with
+ * mu, so every mu_ call acts on it until swapped back.  A failed test
+ * leaves it to mu_main()'s sweep of every mount under its roots.
+ */
+extern struct mu mu_b;
+void mu_b_init(void);                 /* after mu_root_make(): paths, mnt2/ */
+void mu_b_swap(void);
+void mu_b_mount(const char *opts);
+void mu_b_unmount(void);
+const char *mu_b_at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* A fresh root (store/ and mnt/ empty); ck_asserts on failure. */
 void mu_root_make(void);
 /* rm -rf the root, never crossing into a mount; a no-op without a root. */

@@ -30,57 +30,17 @@
 
 extern char **environ;
 
-static struct mu node_b;   /* the other node, swapped in to act on it */
-
-static void swap(void)
-{
-	struct mu t = mu;
-
-	mu = node_b;
-	node_b = t;
-}
-
-static void b_mount(void)
-{
-	swap();
-	mu_mount(NULL);
-	swap();
-}
-
-static void b_unmount(void)
-{
-	swap();
-	mu_unmount();
-	swap();
-}
-
 static void setup(void)
 {
 	mu_setup();
-	node_b = mu;
-	snprintf(node_b.store, sizeof(node_b.store), "%s/store2", mu.root);
-	snprintf(node_b.mnt, sizeof(node_b.mnt), "%s/mnt2", mu.root);
-	snprintf(node_b.err, sizeof(node_b.err), "%s/daemon2.err", mu.root);
-	node_b.opts[0] = '\0';
-	node_b.pid = 0;
-	ck_assert_int_eq(mkdir(node_b.mnt, 0755), 0);
-	b_mount();
+	mu_b_init();
+	mu_b_mount(NULL);
 }
 
 static void teardown(void)
 {
-	b_unmount();
+	mu_b_unmount();
 	mu_teardown();
-}
-
-static const char *mnt_b(const char *rel)
-{
-	static char p[2][512];
-	static int i;
-
-	i ^= 1;
-	snprintf(p[i], sizeof(p[i]), "%s/%s", node_b.mnt, rel);
-	return p[i];
 }
 
 /* A heap with history on A: 40 lines of 64 KiB, a state, two labels. */
@@ -113,7 +73,7 @@ static int sh(const char *cmd, char **err_out)
 	int rc;
 
 	snprintf(full, sizeof(full), "HEAPCTL='%s'; A='%s'; B='%s'; { %s; } 2>'%s/sh.err'",
-		 HEAPCTL_BIN, mu.mnt, node_b.mnt, cmd, mu.root);
+		 HEAPCTL_BIN, mu.mnt, mu_b.mnt, cmd, mu.root);
 	rc = mu_sh(mu_in_root("sh.out"), full);
 	if (err_out)
 		*err_out = mu_slurp(mu_in_root("sh.err"), NULL);
@@ -143,13 +103,13 @@ START_TEST(send_recv_between_mounts_whole_and_incremental)
 	ck_assert_int_eq(sh("$HEAPCTL -m $A send app | $HEAPCTL -m $B recv", &err), 0);
 	ck_assert_msg(strstr(err, "sent app: version 2"), "%s", err);
 	free(err);
-	expect_same_file(mu_at("app/heap"), mnt_b("app/heap"));
-	expect_same_file(mu_at("app/state"), mnt_b("app/state"));
-	expect_same_file(mu_at("app/checkpoints/1/heap"), mnt_b("app/checkpoints/1/heap"));
-	expect_same_file(mu_at("app/checkpoints/one/state"), mnt_b("app/checkpoints/one/state"));
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
+	expect_same_file(mu_at("app/checkpoints/1/heap"), mu_b_at("app/checkpoints/1/heap"));
+	expect_same_file(mu_at("app/checkpoints/one/state"), mu_b_at("app/checkpoints/one/state"));
 	ck_assert_str_eq(mu_readlink_at("app/checkpoints/two"), "2");
 	{
-		char *rl = realpath(mnt_b("app/checkpoints/two"), NULL);
+		char *rl = realpath(mu_b_at("app/checkpoints/two"), NULL);
 
 		ck_assert_ptr_nonnull(rl);
 		ck_assert_ptr_nonnull(strstr(rl, "/checkpoints/2"));
@@ -157,7 +117,7 @@ START_TEST(send_recv_between_mounts_whole_and_incremental)
 	}
 
 	/* B's runtime listens; A changes one line and sends the increment. */
-	efd = open(mnt_b("app/events"), O_RDONLY | O_NONBLOCK);
+	efd = open(mu_b_at("app/events"), O_RDONLY | O_NONBLOCK);
 	ck_assert_int_ge(efd, 0);
 	fd = mu_open(mu_at("app/heap"), O_RDWR);
 	mu_fill(buf, sizeof(buf), 3, 0);
@@ -171,8 +131,8 @@ START_TEST(send_recv_between_mounts_whole_and_incremental)
 	ck_assert_ptr_nonnull(strstr(ev, "\"version\": 3"));
 	ck_assert_ptr_nonnull(strstr(ev, "\"lines\": 1"));
 	free(ev);
-	expect_same_file(mu_at("app/heap"), mnt_b("app/heap"));
-	expect_same_file(mu_at("app/checkpoints/three/heap"), mnt_b("app/checkpoints/3/heap"));
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	expect_same_file(mu_at("app/checkpoints/three/heap"), mu_b_at("app/checkpoints/3/heap"));
 	{
 		struct pollfd p = { efd, POLLIN, 0 };
 
@@ -215,7 +175,7 @@ START_TEST(damaged_streams_refused_and_forgotten)
 
 	make_app();
 	ck_assert_int_eq(sh("$HEAPCTL -m $A send app > $A/../stream", NULL), 0);
-	ck_assert_int_eq(mkdir(mnt_b("other"), 0700), 0);
+	ck_assert_int_eq(mkdir(mu_b_at("other"), 0700), 0);
 	before = b_listing();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(cmd, sizeof(cmd), "%s < $A/../stream | $HEAPCTL -m $B recv", cases[i].how);
@@ -240,11 +200,11 @@ START_TEST(damaged_streams_refused_and_forgotten)
 	free(before);
 	/* Whole, it goes in; B's store is clean. */
 	ck_assert_int_eq(sh("$HEAPCTL -m $B recv < $A/../stream", NULL), 0);
-	expect_same_file(mu_at("app/heap"), mnt_b("app/heap"));
-	b_unmount();
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_b_unmount();
 	ck_assert_int_eq(sh("$HEAPCTL fsck --store $A/../store2 --verify-data", &err), 0);
 	free(err);
-	b_mount();
+	mu_b_mount(NULL);
 }
 END_TEST
 
@@ -304,7 +264,7 @@ START_TEST(terminal_is_no_stream)
 	ck_assert_msg(strstr(err, "heapctl: send app: stdout is a terminal"), "%s", err);
 	free(err);
 	{
-		const char *a[] = { "-m", node_b.mnt, "recv", NULL };
+		const char *a[] = { "-m", mu_b.mnt, "recv", NULL };
 
 		ck_assert_int_eq(wait_exit(spawn_heapctl(slave, -1, a), 10), 1);
 	}
@@ -323,7 +283,7 @@ END_TEST
  */
 START_TEST(channel_gives_up_when_heapctl_or_the_daemon_goes)
 {
-	const char *a[] = { "-m", node_b.mnt, "recv", NULL };
+	const char *a[] = { "-m", mu_b.mnt, "recv", NULL };
 	char *fifo = strdup(mu_in_root("fifo")), *err, *lst;
 	int wr, rd, st;
 	pid_t pid;
@@ -356,13 +316,13 @@ START_TEST(channel_gives_up_when_heapctl_or_the_daemon_goes)
 	pid = spawn_heapctl(rd, -1, a);
 	mu_sleep_ms(500);
 	t0 = mu_now();
-	b_unmount();   /* fails if the daemon does not exit within its bound */
+	mu_b_unmount();   /* fails if the daemon does not exit within its bound */
 	ck_assert_double_lt(mu_now() - t0, 4.0);
 	ck_assert_int_eq(wait_exit(pid, 10), 1);
 	err = mu_slurp(mu_in_root("spawn.err"), NULL);
 	ck_assert_msg(strstr(err, "heapctl: recv: ") && strstr(err, "stopping"), "%s", err);
 	free(err);
-	b_mount();
+	mu_b_mount(NULL);
 	lst = b_listing();
 	ck_assert_str_eq(lst, "");
 	free(lst);
@@ -376,7 +336,7 @@ END_TEST
  * no heap and the store is clean. */
 START_TEST(daemon_killed_mid_receive_leaves_nothing)
 {
-	const char *a[] = { "-m", node_b.mnt, "recv", NULL };
+	const char *a[] = { "-m", mu_b.mnt, "recv", NULL };
 	char *fifo = strdup(mu_in_root("fifo")), *err, *lst, *stream;
 	size_t len;
 	int wr, rd;
@@ -406,25 +366,25 @@ START_TEST(daemon_killed_mid_receive_leaves_nothing)
 		}
 	}
 	mu_sleep_ms(300);
-	swap();
+	mu_b_swap();
 	kill(mu.pid, SIGKILL);   /* B's daemon, which this test started */
 	ck_assert_int_ne(mu_daemon_wait(5), -1);
 	mu_stale_unmount();
-	swap();
+	mu_b_swap();
 	close(wr);
 	wait_exit(pid, 10);
-	b_mount();
+	mu_b_mount(NULL);
 	lst = b_listing();
 	ck_assert_str_eq(lst, "");
 	free(lst);
-	b_unmount();
+	mu_b_unmount();
 	ck_assert_int_eq(sh("$HEAPCTL fsck --store $A/../store2", &err), 0);
 	ck_assert_msg(strstr(err, "0 errors") || !*err, "%s", err);
 	free(err);
-	b_mount();
+	mu_b_mount(NULL);
 	/* And the whole stream goes in afterwards. */
 	ck_assert_int_eq(sh("$HEAPCTL -m $B recv < $A/../big", NULL), 0);
-	expect_same_file(mu_at("big/heap"), mnt_b("big/heap"));
+	expect_same_file(mu_at("big/heap"), mu_b_at("big/heap"));
 	free(stream);
 	free(fifo);
 }
@@ -438,7 +398,7 @@ START_TEST(send_and_recv_with_store)
 	ck_assert_int_eq(sh("$HEAPCTL --store $A/../store send app two > $A/../s && "
 			    "$HEAPCTL -m $B recv --as copy < $A/../s", NULL), 0);
 	mu_mount(NULL);
-	expect_same_file(mu_at("app/heap"), mnt_b("copy/heap"));
+	expect_same_file(mu_at("app/heap"), mu_b_at("copy/heap"));
 }
 END_TEST
 
