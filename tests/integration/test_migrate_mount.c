@@ -1,0 +1,571 @@
+/*
+ * test_migrate_mount.c - heapctl migrate between two real mounts (node A is
+ * the fixture's, node B a second daemon), through --rsh testrsh (a local
+ * stand-in for ssh that can also cut the pipe, record the bytes or give
+ * away the far side's PID): there and back carrying only what changed,
+ * the lease (EROFS, stat, events, resume --force), refusals that keep the
+ * source live, the pipe cut at every message boundary and one byte either
+ * side and at random offsets, the far side killed, the destination's disk
+ * full (each: the source live and writable, the destination with no live
+ * copy, a re-run completing and sending less), and writes through pwrite
+ * and through a mapping racing the migration: every one acknowledged
+ * (pwrite returned, msync returned) before the lease expired is on B,
+ * every later one fails, none is lost silently.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mount_util.h"
+
+#ifndef HEAPCTL_BIN
+#error "HEAPCTL_BIN (heapctl's path) must be defined by the build"
+#endif
+#ifndef TESTRSH
+#error "TESTRSH (tests/integration/testrsh) must be defined by the build"
+#endif
+
+#define LS (64u << 10)
+
+extern char **environ;
+
+static void setup(void)
+{
+	mu_setup();
+	mu_b_init();
+	mu_b_mount(NULL);
+}
+
+static void teardown(void)
+{
+	mu_b_unmount();
+	mu_teardown();
+}
+
+/* A heap of @lines lines of 64 KiB on the current node, a state, a label. */
+static void make_heap(const char *name, unsigned lines, uint64_t seed)
+{
+	uint8_t *buf = malloc((size_t)lines * LS);
+	int fd;
+
+	ck_assert_int_eq(mkdir(mu_at("%s", name), 0700), 0);
+	fd = mu_open(mu_at("%s/heap", name), O_RDWR);
+	mu_fill(buf, (size_t)lines * LS, seed, 0);
+	memset(buf + 3 * LS, 0, LS);
+	mu_pwrite_all(fd, buf, (size_t)lines * LS, 0);
+	close(fd);
+	fd = mu_open(mu_at("%s/state", name), O_RDWR);
+	mu_pwrite_all(fd, "registers", 9, 0);
+	close(fd);
+	ck_assert_int_eq(mkdir(mu_at("%s/checkpoints/start", name), 0700), 0);
+	free(buf);
+}
+
+/*
+ * heapctl -m FROM migrate HEAP localhost:TO --rsh 'testrsh MODE' --json:
+ * its exit status, stdout into *@out and stderr into *@err (may be NULL).
+ */
+static int migrate(bool a_to_b, const char *heap, const char *mode, char **out, char **err)
+{
+	char rsh[512];
+	char dest[400];
+	const char *argv[] = { HEAPCTL_BIN, "-m", a_to_b ? mu.mnt : mu_b.mnt, "migrate", heap,
+			       dest, "--rsh", rsh, "--heapctl-path", HEAPCTL_BIN, "--json", NULL };
+	char *o;
+	int rc;
+
+	snprintf(rsh, sizeof(rsh), "%s %s", TESTRSH, mode ? mode : "plain");
+	snprintf(dest, sizeof(dest), "localhost:%s", a_to_b ? mu_b.mnt : mu.mnt);
+	rc = mu_run_out(&o, argv);
+	if (out)
+		*out = o;
+	else
+		free(o);
+	if (err)
+		*err = mu_slurp(mu_in_root("run.err"), NULL);
+	return rc;
+}
+
+/* "key": N in a JSON text. */
+static uint64_t json_u64(const char *text, const char *key)
+{
+	char want[64];
+	const char *p;
+
+	snprintf(want, sizeof(want), "\"%s\": ", key);
+	p = strstr(text, want);
+	ck_assert_msg(p, "no %s in:\n%s", key, text);
+	return strtoull(p + strlen(want), NULL, 10);
+}
+
+static void expect_same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = mu_slurp(a, &la), *y = mu_slurp(b, &lb);
+
+	ck_assert_msg(x && y, "%s or %s unreadable", a, b);
+	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s (%zu bytes) != %s (%zu bytes)", a, la,
+		      b, lb);
+	free(x);
+	free(y);
+}
+
+static char *stat_of(const char *path)
+{
+	char *t = mu_slurp(path, NULL);
+
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+/* The heap at @path takes a write now (its lease is held here). */
+static int try_write(const char *path, uint64_t off)
+{
+	int fd = open(path, O_RDWR), rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = pwrite(fd, "w", 1, (off_t)off) == 1 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+/* The source keeps its heap, live and writable; the destination has no
+ * live copy of it (none, or a read-only copy a re-run goes on from). */
+static void expect_source_live_only(const char *heap)
+{
+	char *a = stat_of(mu_at("%s/stat", heap));
+
+	ck_assert_msg(strstr(a, "\nlease: held\n"), "A:\n%s", a);
+	ck_assert_msg(strstr(a, "state: live\n"), "A:\n%s", a);
+	free(a);
+	ck_assert_int_eq(try_write(mu_at("%s/heap", heap), 5), 0);
+}
+
+static void expect_source_live(const char *heap)
+{
+	char *a = stat_of(mu_at("%s/stat", heap)), *b;
+
+	ck_assert_msg(strstr(a, "\nlease: held\n"), "A:\n%s", a);
+	ck_assert_msg(strstr(a, "state: live\n"), "A:\n%s", a);
+	free(a);
+	ck_assert_int_eq(try_write(mu_at("%s/heap", heap), 5), 0);
+	b = mu_slurp(mu_b_at("%s/stat", heap), NULL);
+	ck_assert_msg(!b || !strstr(b, "state: live\n"), "B has it live:\n%s", b);
+	if (b)
+		ck_assert_int_eq(try_write(mu_b_at("%s/heap", heap), 5), -EROFS);
+	free(b);
+}
+
+START_TEST(there_and_back_moves_only_what_changed)
+{
+	char *out, *st, ev[512];
+	int efd, fd;
+	ssize_t n;
+	uint8_t line[LS];
+
+	make_heap("app", 64, 1);
+	efd = open(mu_at("app/events"), O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_eq(json_u64(out, "common_version"), 0);
+	ck_assert_uint_eq(json_u64(out, "lines_present"), 0);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
+	expect_same_file(mu_at("app/checkpoints/start/heap"), mu_b_at("app/checkpoints/start/heap"));
+	st = stat_of(mu_at("app/stat"));
+	ck_assert_msg(strstr(st, "state: migrated\n") && strstr(st, "lease: migrated\n") &&
+		      strstr(st, "moved_to: localhost:"), "%s", st);
+	free(st);
+	st = stat_of(mu_b_at("app/stat"));
+	ck_assert_msg(strstr(st, "state: live\n") && strstr(st, "lease: held\n"), "%s", st);
+	free(st);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), -EROFS);
+	n = read(efd, ev, sizeof(ev) - 1);
+	ck_assert_int_gt(n, 0);
+	ev[n] = '\0';
+	ck_assert_msg(strstr(ev, "lease-expired\n") && strstr(ev, "migrated localhost:"), "%s", ev);
+	close(efd);
+	{
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "ls", NULL };
+		char *ls;
+
+		ck_assert_int_eq(mu_run_out(&ls, argv), 0);
+		free(ls);
+	}
+
+	/* B changes one line of 64 (1.6%) and sends it back: that line. */
+	fd = mu_open(mu_b_at("app/heap"), O_RDWR);
+	mu_fill(line, LS, 9, 0);
+	mu_pwrite_all(fd, line, LS, 10 * LS);
+	close(fd);
+	ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_eq(json_u64(out, "lines_sent"), 1);
+	ck_assert_uint_gt(json_u64(out, "common_version"), 0);
+	ck_assert_uint_lt(json_u64(out, "payload_bytes"), LS + 4096);
+	ck_assert_uint_lt(json_u64(out, "negotiation_bytes"), 4096);
+	free(out);
+	expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), 0);   /* A serves it again */
+	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 0), -EROFS);
+
+	/* Undo that write, then there again with nothing changed: next to nothing. */
+	fd = mu_open(mu_at("app/heap"), O_RDWR);
+	mu_fill(line, LS, 1, 0);
+	mu_pwrite_all(fd, line, 1, 0);
+	close(fd);
+	expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
+	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+}
+END_TEST
+
+START_TEST(refusals_keep_the_source_live_and_resume_force)
+{
+	char *err, *out;
+	const char *resume[] = { HEAPCTL_BIN, "-m", mu.mnt, "resume", "app", NULL };
+	const char *force[] = { HEAPCTL_BIN, "-m", mu.mnt, "resume", "app", "--force", NULL };
+
+	make_heap("app", 8, 1);
+	/* Another heap named app is live on B. */
+	mu_b_swap();
+	make_heap("app", 4, 2);
+	mu_b_swap();
+	ck_assert_int_eq(migrate(true, "app", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "heapctl: migrate app: ") &&
+		      strstr(err, "another heap named 'app' exists there"), "%s", err);
+	free(err);
+	expect_source_live_only("app");
+	/* A destination that is not a heapfs mount. */
+	{
+		char rsh[512], dest[400];
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest,
+				       "--rsh", rsh, "--heapctl-path", HEAPCTL_BIN, NULL };
+
+		snprintf(rsh, sizeof(rsh), "%s plain", TESTRSH);
+		snprintf(dest, sizeof(dest), "localhost:%s/nowhere; touch %s/pwned", mu.root,
+			 mu.root);
+		ck_assert_int_eq(mu_run_out(&out, argv), 1);
+		free(out);
+		ck_assert_int_ne(access(mu_in_root("pwned"), F_OK), 0);   /* quoted: ran nothing */
+		ck_assert_int_eq(mu_sh(NULL, "true"), 0);
+	}
+	expect_source_live_only("app");
+	ck_assert_int_eq(mu_sh(NULL, "true"), 0);
+	/* Moved for real, then B is lost: resume --force takes it back. */
+	{
+		const char *rm[] = { HEAPCTL_BIN, "-m", mu_b.mnt, "rm", "app", NULL };
+
+		ck_assert_int_eq(mu_run_out(&out, rm), 0);
+		free(out);
+	}
+	ck_assert_int_eq(migrate(true, "app", NULL, NULL, NULL), 0);
+	ck_assert_int_eq(migrate(true, "app", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "not live here"), "%s", err);
+	free(err);
+	ck_assert_int_eq(mu_run_out(&out, resume), 1);
+	free(out);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), -EROFS);
+	ck_assert_int_eq(mu_run_out(&out, force), 0);
+	free(out);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), 0);
+}
+END_TEST
+
+/* Message boundaries in what the source sent: offsets of each header. */
+static size_t boundaries(const char *path, size_t *at, size_t max)
+{
+	size_t len, n = 0, p = 0;
+	uint8_t *b = (uint8_t *)mu_slurp(path, &len);
+
+	ck_assert_ptr_nonnull(b);
+	while (p + 8 <= len && n < max) {
+		at[n++] = p;
+		p += 8 + ((size_t)b[p + 4] | (size_t)b[p + 5] << 8 | (size_t)b[p + 6] << 16 |
+			  (size_t)b[p + 7] << 24);
+	}
+	ck_assert_uint_eq(p, len);
+	free(b);
+	return n;
+}
+
+START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
+{
+	size_t at[64], n;
+	char mode[512], *out, *err;
+	uint64_t full;
+	struct mu_rng r;
+
+	/* A recorded migration of another heap of the same shape shows where
+	 * the messages begin; B then forgets it (rm, GC) before the cuts. */
+	make_heap("rec", 24, 5);
+	make_heap("app", 24, 6);
+	snprintf(mode, sizeof(mode), "record %s", mu_in_root("sent"));
+	ck_assert_int_eq(migrate(true, "rec", mode, &out, NULL), 0);
+	full = json_u64(out, "payload_bytes");
+	free(out);
+	{
+		const char *rm[] = { HEAPCTL_BIN, "-m", mu_b.mnt, "rm", "rec", NULL };
+		const char *gc[] = { HEAPCTL_BIN, "-m", mu_b.mnt, "gc", NULL };
+
+		ck_assert_int_eq(mu_run_out(&out, rm), 0);
+		free(out);
+		ck_assert_int_eq(mu_run_out(&out, gc), 0);
+		free(out);
+	}
+	n = boundaries(mu_in_root("sent"), at, 64);
+	ck_assert_uint_ge(n, 6);
+	mu_rng_seed(&r, 77);
+	for (size_t i = 0; i < n + 4; i++) {
+		size_t base = i < n ? at[i] : (size_t)mu_rnd(&r, at[n - 1]);
+
+		for (int d = (i < n ? -1 : 0); d <= (i < n ? 1 : 0); d++) {
+			if ((ssize_t)base + d <= 0)
+				continue;
+			snprintf(mode, sizeof(mode), "cut %zu", base + (size_t)d);
+			ck_assert_int_eq(migrate(true, "app", mode, NULL, &err), 1);
+			ck_assert_msg(strstr(err, "heapctl: migrate app: "), "%s: %s", mode, err);
+			free(err);
+			expect_source_live("app");
+		}
+	}
+	/* Whole: it completes, and what earlier tries left is not sent again. */
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_lt(json_u64(out, "payload_bytes"), full);
+	ck_assert_uint_gt(json_u64(out, "lines_present") + json_u64(out, "common_version"), 0);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_b_unmount();
+	{
+		const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu_b.store, "--verify-data",
+				       NULL };
+
+		ck_assert_int_eq(mu_run_out(&out, fsck), 0);
+		free(out);
+	}
+	mu_b_mount(NULL);
+}
+END_TEST
+
+START_TEST(far_side_killed_mid_transfer)
+{
+	char mode[512], *out, *pidtxt;
+	pid_t pid, far = 0;
+	posix_spawn_file_actions_t fa;
+	char rsh[600], dest[400];
+	const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
+			       "--heapctl-path", HEAPCTL_BIN, NULL };
+	int st;
+
+	make_heap("app", 512, 3);   /* 32 MiB: long enough to be killed in */
+	snprintf(rsh, sizeof(rsh), "%s pid %s", TESTRSH, mu_in_root("far.pid"));
+	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, mu_in_root("mig.err"), O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, (char *const *)argv, environ),
+			 0);
+	posix_spawn_file_actions_destroy(&fa);
+	for (int i = 0; i < 500 && !far; i++) {
+		pidtxt = mu_slurp(mu_in_root("far.pid"), NULL);
+		if (pidtxt)
+			far = (pid_t)atoi(pidtxt);
+		free(pidtxt);
+		mu_sleep_ms(5);
+	}
+	ck_assert_int_gt(far, 0);
+	mu_sleep_ms(30);
+	kill(far, SIGKILL);   /* the far side this test's migrate started */
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "migrate ended %d", st);
+	expect_source_live("app");
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	snprintf(mode, sizeof(mode), "unused");
+}
+END_TEST
+
+/* B's store on a tmpfs too small for the heap: ENOSPC from B, the source
+ * live; with room again, the re-run sends only what B did not keep. */
+START_TEST(destination_disk_full)
+{
+	char *out, *err, small[400];
+	uint64_t full_lines;
+
+	mu_b_unmount();
+	snprintf(small, sizeof(small), "%s/small", mu.root);
+	ck_assert_int_eq(mkdir(small, 0755), 0);
+	ck_assert_int_eq(mount("tmpfs", small, "tmpfs", 0, "size=24m"), 0);
+	snprintf(mu_b.store, sizeof(mu_b.store), "%s/store", small);
+	mu_b_mount(NULL);
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "mkdir %s/app && head -c 33554432 /dev/urandom > "
+			 "%s/app/heap && mkdir %s/app/checkpoints/one", mu.mnt, mu.mnt, mu.mnt);
+		ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	}
+	ck_assert_int_eq(migrate(true, "app", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "the destination") && (strstr(err, "free") ||
+							  strstr(err, "space")), "%s", err);
+	free(err);
+	expect_source_live("app");
+	ck_assert_int_eq(mount("tmpfs", small, "tmpfs", MS_REMOUNT, "size=256m"), 0);
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	full_lines = json_u64(out, "lines_total");
+	ck_assert_uint_gt(json_u64(out, "lines_present"), 0);
+	ck_assert_uint_lt(json_u64(out, "lines_sent"), full_lines);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_b_unmount();
+	ck_assert_int_eq(umount(small), 0);
+	snprintf(mu_b.store, sizeof(mu_b.store), "%s/store2", mu.root);
+	mu_b_mount(NULL);
+}
+END_TEST
+
+/*
+ * Two writers race the migration, each writing increasing numbers into
+ * SLOTS slots of its own in turn: one with pwrite(), one with stores
+ * through a mapping followed by msync(MS_SYNC).  Each logs which calls
+ * acknowledged, until one is refused and ten more are too.  Afterwards
+ * each slot on B holds the last number acknowledged for it (the mapping's
+ * may hold a later one: a store the lease's write-back took before its
+ * msync was refused), and nothing was acknowledged after a refusal.
+ */
+#define SLOTS 2048
+
+static void writer(bool mapped, const char *path, const char *log)
+{
+	FILE *lg = fopen(log, "w");
+	int fd = open(path, O_RDWR), refused = 0;
+	uint8_t *map = NULL;
+
+	if (!lg || fd < 0)
+		_exit(2);
+	if (mapped && (map = mmap(NULL, SLOTS * 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				  (off_t)LS * 32)) == MAP_FAILED)
+		_exit(3);
+	for (uint64_t i = 1; i < 5000000 && refused < 11; i++) {
+		uint64_t slot = (i - 1) % SLOTS;
+		int ok;
+
+		if (mapped) {
+			memcpy(map + slot * 8, &i, 8);
+			ok = msync(map + (slot * 8 & ~4095ull), 4096, MS_SYNC) == 0;
+		} else {
+			ok = pwrite(fd, &i, 8, (off_t)(slot * 8)) == 8;
+		}
+		fprintf(lg, "%llu %d\n", (unsigned long long)i, ok);
+		refused += !ok;
+	}
+	fclose(lg);
+	_exit(refused >= 11 ? 0 : 4);
+}
+
+START_TEST(writes_racing_the_migration)
+{
+	pid_t w[2];
+	int st;
+	char *out;
+
+	make_heap("app", 64, 4);
+	for (int k = 0; k < 2; k++) {
+		char *path = strdup(mu_at("app/heap")), *log = strdup(mu_in_root("w%d.log", k));
+
+		if ((w[k] = fork()) == 0)
+			writer(k == 1, path, log);
+		ck_assert_int_gt(w[k], 0);
+		free(path);
+		free(log);
+	}
+	mu_sleep_ms(200);
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	free(out);
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(waitpid(w[k], &st, 0), w[k]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d: %d", k, st);
+	}
+	for (int k = 0; k < 2; k++) {
+		static uint64_t last[SLOTS];
+		FILE *lg = fopen(mu_in_root("w%d.log", k), "r");
+		int fd = open(mu_b_at("app/heap"), O_RDONLY);
+		unsigned long long i;
+		int ok, acked = 0, refused = 0;
+
+		ck_assert_ptr_nonnull(lg);
+		ck_assert_int_ge(fd, 0);
+		memset(last, 0, sizeof(last));
+		while (fscanf(lg, "%llu %d", &i, &ok) == 2) {
+			if (!ok) {
+				refused++;
+				continue;
+			}
+			ck_assert_msg(refused == 0, "writer %d: %llu acknowledged after a refusal", k,
+				      i);
+			acked++;
+			last[(i - 1) % SLOTS] = i;
+		}
+		fclose(lg);
+		ck_assert_msg(acked > 100 && refused > 0, "writer %d: %d acknowledged, %d refused: "
+			      "no race", k, acked, refused);
+		for (uint64_t slot = 0; slot < SLOTS; slot++) {
+			uint64_t got = 0;
+			off_t off = (off_t)(slot * 8) + (k == 1 ? (off_t)LS * 32 : 0);
+
+			ck_assert_int_eq(pread(fd, &got, 8, off), 8);
+			ck_assert_msg(k == 1 ? got >= last[slot] : got == last[slot],
+				      "writer %d slot %llu: %llu acknowledged last, B has %llu", k,
+				      (unsigned long long)slot, (unsigned long long)last[slot],
+				      (unsigned long long)got);
+		}
+		close(fd);
+	}
+}
+END_TEST
+
+static Suite *migrate_suite(void)
+{
+	Suite *s = suite_create("migrate_mount");
+	const struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "there_and_back", there_and_back_moves_only_what_changed },
+		{ "refusals", refusals_keep_the_source_live_and_resume_force },
+		{ "pipe_cut", pipe_cut_anywhere_then_a_rerun_finishes },
+		{ "far_side_killed", far_side_killed_mid_transfer },
+		{ "disk_full", destination_disk_full },
+		{ "racing_writes", writes_racing_the_migration },
+	};
+
+	/* One case each: CTest runs them side by side (CASES). */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 120);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	return mu_main(migrate_suite());
+}
