@@ -518,10 +518,18 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 		if (rc < 0)
 			goto out;
 		if (!d->base) {
-			rc = hs_errno_set(-ESTALE, "its copy there ends at checkpoint %llu, which the "
-					  "source does not hold (they diverged): rm it there",
-					  (unsigned long long)hi.latest);
-			goto out;
+			/*
+			 * Its copy here ends at a checkpoint the source no longer
+			 * holds (its retention dropped it, or they diverged).  The
+			 * copy is not live here, so it goes and the round starts
+			 * afresh: its contents stay as garbage, which counts as
+			 * held, so they do not travel again.
+			 */
+			hs_heap_close(h);
+			h = NULL;
+			if ((rc = hs_heap_delete(d->s, d->name)) < 0)
+				goto out;
+			exists = false;
 		}
 	}
 	memset(&ip, 0, sizeof(ip));
