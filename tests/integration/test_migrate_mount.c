@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "mount_util.h"
+#include "sshd_util.h"
 
 #ifndef HEAPCTL_BIN
 #error "HEAPCTL_BIN (heapctl's path) must be defined by the build"
@@ -610,6 +611,44 @@ START_TEST(writes_racing_the_migration)
 }
 END_TEST
 
+/*
+ * Through a real sshd on loopback with the default kind of --rsh (ssh,
+ * keys and config of the test's own), A -> B and back: sshd runs the far
+ * heapctl from the user's shell, as it would on another machine.
+ */
+START_TEST(over_ssh)
+{
+	struct sshd sd;
+	char dir[300], rsh[2048], dest[400], *out;
+	const char *why = sshd_unusable();
+	int rc;
+
+	ck_assert_msg(!why, "sshd: %s", why ? why : "");
+	snprintf(dir, sizeof(dir), "%s/ssh", mu.root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	rc = sshd_start(&sd, dir);
+	ck_assert_msg(rc == 0, "sshd: %s", sd.why);
+	snprintf(rsh, sizeof(rsh), "%s", sshd_rsh(&sd));
+	make_heap("app", 32, 8);
+	for (int trip = 0; trip < 2; trip++) {
+		const char *argv[] = { HEAPCTL_BIN, "-m", trip ? mu_b.mnt : mu.mnt, "migrate", "app",
+				       dest, "--rsh", rsh, "--heapctl-path", HEAPCTL_BIN, "--json",
+				       NULL };
+
+		snprintf(dest, sizeof(dest), "%s:%s", sshd_host(&sd), trip ? mu.mnt : mu_b.mnt);
+		rc = mu_run_out(&out, argv);
+		ck_assert_msg(rc == 0, "trip %d: %s\n%s", trip, out,
+			      mu_slurp(mu_in_root("run.err"), NULL));
+		if (trip)
+			ck_assert_uint_le(json_u64(out, "transferred"), 4096);
+		free(out);
+		expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	}
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), 0);
+	sshd_stop(&sd);
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
 	Suite *s = suite_create("migrate_mount");
@@ -623,6 +662,7 @@ static Suite *migrate_suite(void)
 		{ "far_side_killed", far_side_killed_mid_transfer },
 		{ "disk_full", destination_disk_full },
 		{ "racing_writes", writes_racing_the_migration },
+		{ "over_ssh", over_ssh },
 	};
 
 	/* One case each: CTest runs them side by side (CASES). */
