@@ -43,6 +43,35 @@ static void send_to(hs_store *s, const char *dir, const char *file, uint64_t v, 
 	close(io.fd);
 }
 
+/* One seed per negotiation message: its payload, as the decoders take it. */
+static void seed_messages(const char *dir)
+{
+	static const uint8_t hashes[3][HS_HASH_LEN] = { { 1 }, { 2 }, { 3 } };
+	struct mg_hello_v v[2] = { { 1, { 9 } }, { 4, { 8 } } };
+	mg_hello h = { MG_HELLO_FINAL, { 7 }, 4096, "app", 5, 2, v };
+	const uint8_t bits[1] = { 5 };
+	char path[4096];
+	mg_enc e;
+	FILE *f;
+
+	for (int i = 0; i < 5; i++) {
+		if (mg_enc_init(&e) < 0)
+			die("enc");
+		switch (i) {
+		case 0: mg_hello_put(&e, &h); break;
+		case 1: mg_reply_put(&e, 0, 4, v[1].ident, "ok"); break;
+		case 2: mg_offer_put(&e, hashes, 3); break;
+		case 3: mg_answer_put(&e, bits, 3); break;
+		default: mg_result_put(&e, -28, 0, "no room"); break;
+		}
+		snprintf(path, sizeof(path), "%s/message-%d", dir, i);
+		if (!(f = fopen(path, "wb")) || fwrite(e.buf + MG_REC_HDR, 1, e.len - MG_REC_HDR, f) !=
+		    e.len - MG_REC_HDR || fclose(f) != 0)
+			die(path);
+		mg_enc_free(&e);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	char tmp[] = "/tmp/heapfs-seeds-XXXXXX", cmd[4200];
@@ -71,6 +100,7 @@ int main(int argc, char **argv)
 	if (hs_version_seal(h, NULL, NULL) < 0)
 		die("seal 4");
 	hs_heap_close(h);
+	seed_messages(argv[1]);
 	send_to(s, argv[1], "full.stream", 0, 0);
 	send_to(s, argv[1], "first.stream", 1, 0);
 	send_to(s, argv[1], "incremental.stream", 4, 3);

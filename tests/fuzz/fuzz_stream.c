@@ -1,7 +1,8 @@
 /*
  * fuzz_stream.c - libFuzzer harness for the stream decoder
- * (migrate/stream.c) and the frame check every received blob goes through
- * (hs_frame_check: zstd on hostile input).  Each input is decoded whole
+ * (migrate/stream.c), the frame check every received blob goes through
+ * (hs_frame_check: zstd on hostile input), and the migration protocol's
+ * message decoders (migrate/proto.c), each given the input as a payload.  Each input is decoded whole
  * and again cut in two at a point its length picks; the callbacks check
  * what the decoder promises its users: a heap record with a valid name and
  * line size, versions increasing, lines increasing and within their
@@ -121,9 +122,39 @@ static int run(const uint8_t *data, size_t size, size_t cut)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Every message decoder on @data as its payload: what it accepts is
+ * within its bounds. */
+static void messages(const uint8_t *data, size_t size)
+{
+	mg_hello h;
+	const uint8_t *ids, *bits;
+	size_t count;
+	int status;
+	uint64_t num;
+	uint8_t ident[HS_IDENT_LEN];
+	char msg[64];
+
+	if (mg_hello_get(&h, data, size) == 0) {
+		must(h.n <= MG_HELLO_MAX && hs_name_check(h.name) == 0);
+		for (uint32_t i = 1; i < h.n; i++)
+			must(h.v[i].version > h.v[i - 1].version);
+		mg_hello_free(&h);
+	}
+	if (mg_reply_get(data, size, &status, &num, ident, msg, sizeof(msg)) == 0)
+		must(status <= 0 && strlen(msg) < sizeof(msg));
+	if (mg_result_get(data, size, &status, &num, msg, sizeof(msg)) == 0)
+		must(status <= 0);
+	if (mg_offer_get(data, size, &ids, &count) == 0)
+		must(count <= MG_OFFER_MAX && ids + count * MG_SHORT_ID <= data + size);
+	if (size >= 4 && mg_answer_get(data, size, size * 8, &bits) == 0)
+		must(0);   /* no answer holds more bits than its bytes allow */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	int whole = run(data, size, size);
+
+	messages(data, size);
 
 	/* The same bytes in two pieces decode the same way. */
 	must(run(data, size, size ? (size * 7 / 13) % size : 0) == whole);
