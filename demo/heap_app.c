@@ -4,12 +4,17 @@
  * than pointers (so any process, at any address, reads it back), and then
  * answers commands on stdin, one line each:
  *
- *   check   walk the list and say whether every record is intact
- *   quit    unmap and exit
+ *   check        walk the list and say whether every record is intact
+ *   bump [N]     add 1 to the first N records' values (all: every one), msync
+ *   watch EVENTS open a heap's events file, to hear from heapfs
+ *   wait WORD    block in poll() until an event starting with WORD arrives; print it
+ *   remap HEAP   map another heap file instead (the heap moved), without building
+ *   quit         unmap and exit
  *
  * usage: heap_app HEAP_FILE RECORDS
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,13 +94,59 @@ static void check(const uint8_t *base, size_t size)
 	       (unsigned long long)sum);
 }
 
+static void bump(uint8_t *base, size_t size, uint64_t n)
+{
+	const struct header *h = (const struct header *)base;
+
+	for (uint64_t off = h->head; off && n-- && off + sizeof(struct record) <= size;) {
+		struct record *r = (struct record *)(base + off);
+
+		r->value++;
+		r->check = record_check(r);
+		off = r->next;
+	}
+	printf(msync(base, size, MS_SYNC) == 0 ? "bumped\n" : "msync failed\n");
+}
+
+/* The next event line starting with @word, from @fd (poll()ed). */
+static void wait_event(int fd, const char *word)
+{
+	static char buf[4096];
+	static size_t have;
+
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		if (nl) {
+			size_t len = (size_t)(nl - buf) + 1;
+			int match = strncmp(buf, word, strlen(word)) == 0;
+
+			if (match)
+				printf("event: %.*s\n", (int)(len - 1), buf);
+			memmove(buf, buf + len, have - len);
+			have -= len;
+			if (match)
+				return;
+			continue;
+		}
+		if (poll(&p, 1, 30000) <= 0) {
+			printf("no '%s' event within 30 s\n", word);
+			return;
+		}
+		if ((r = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0)
+			have += (size_t)r;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n = argc > 2 ? strtoull(argv[2], NULL, 10) : 100;
 	size_t size = 4096 + (size_t)n * 24576;
-	char cmd[64];
+	char cmd[4200];
 	uint8_t *base;
-	int fd;
+	int fd, events = -1;
 
 	if (argc < 2 || n == 0 || n > 100000) {
 		fprintf(stderr, "usage: heap_app HEAP_FILE RECORDS (1..100000)\n");
@@ -120,15 +171,44 @@ int main(int argc, char **argv)
 	       (int)getpid());
 	fflush(stdout);
 	while (fgets(cmd, sizeof(cmd), stdin)) {
-		if (strncmp(cmd, "check", 5) == 0)
+		cmd[strcspn(cmd, "\n")] = '\0';
+		if (strcmp(cmd, "check") == 0) {
 			check(base, size);
-		else if (strncmp(cmd, "quit", 4) == 0)
+		} else if (strncmp(cmd, "bump", 4) == 0) {
+			bump(base, size, cmd[4] ? strtoull(cmd + 4, NULL, 10) : UINT64_MAX);
+		} else if (strncmp(cmd, "watch ", 6) == 0) {
+			if (events >= 0)
+				close(events);
+			events = open(cmd + 6, O_RDONLY | O_NONBLOCK);
+			printf(events >= 0 ? "watching %s\n" : "cannot open %s\n", cmd + 6);
+		} else if (strncmp(cmd, "wait ", 5) == 0 && events >= 0) {
+			wait_event(events, cmd + 5);
+		} else if (strncmp(cmd, "remap ", 6) == 0) {
+			int nfd = open(cmd + 6, O_RDWR);
+			uint8_t *nb = nfd < 0 ? MAP_FAILED :
+				      mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, nfd, 0);
+
+			if (nb == MAP_FAILED) {
+				printf("cannot map %s\n", cmd + 6);
+				if (nfd >= 0)
+					close(nfd);
+			} else {
+				munmap(base, size);
+				close(fd);
+				base = nb;
+				fd = nfd;
+				printf("remapped %s\n", cmd + 6);
+			}
+		} else if (strcmp(cmd, "quit") == 0) {
 			break;
-		else
+		} else {
 			printf("unknown command\n");
+		}
 		fflush(stdout);
 	}
 	munmap(base, size);
 	close(fd);
+	if (events >= 0)
+		close(events);
 	return 0;
 }

@@ -7,6 +7,9 @@
 #      the heap is its creator's alone (owner, 0700); GC reclaims what the
 #      damage and the restore left behind; where the space goes (heapctl
 #      space, df) and a quota refusing the write that would pass it.
+#   3. two nodes (two mounts): a runtime's mapped heap migrated A -> B; the
+#      runtime follows its events file and re-maps the heap on B, writes
+#      there, and comes back; the bytes on the wire each way.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 heapfs=$build/fs/heapfs
@@ -24,11 +27,13 @@ if [ ! -w /dev/fuse ]; then
 fi
 tmp=$(mktemp -d /tmp/heapfs-demo.XXXXXX)
 mnt=$tmp/mnt
-mkdir "$mnt"
+mnt2=$tmp/mnt2
+mkdir "$mnt" "$mnt2"
 app_pid=
 cleanup() {
 	[ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
 	mountpoint -q "$mnt" && fusermount3 -u "$mnt"
+	mountpoint -q "$mnt2" && fusermount3 -u "$mnt2"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -91,6 +96,44 @@ dd if=/dev/urandom of="$mnt/small/heap" bs=64k count=32 status=none 2>&1 | sed '
 say "grep -E '^(size|referenced|quota):' $mnt/small/stat"
 grep -E '^(size|referenced|quota):' "$mnt/small/stat"
 echo "  (refused at the write that would pass it: EDQUOT; everything before it is kept)"
+
+echo
+echo "== 3. two nodes: migration =="
+# --rsh stands in for ssh here: it runs the far side's heapctl with a local
+# shell, as sshd would on the other machine (the tests also go through a
+# real sshd).
+rsh="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/testrsh plain"
+run "$heapfs" "$tmp/store2" "$mnt2"
+echo "  (node B: another daemon, another store)"
+run mkdir "$mnt/world"
+say "heap_app $mnt/world/heap 500   # a runtime maps a heap on node A"
+coproc APP { "$app" "$mnt/world/heap" 500; }
+app_pid=$APP_PID
+read -r reply <&"${APP[0]}"; echo "  heap_app: $reply"
+ask "watch $mnt/world/events"
+ask bump
+say "heapctl migrate world localhost:$mnt2 --rsh '$rsh'"
+"$heapctl" migrate world "localhost:$mnt2" --rsh "$rsh" --heapctl-path "$heapctl"
+ask "wait migrated"
+echo "  (the runtime hears where its heap went, and maps it there)"
+ask "remap $mnt2/world/heap"
+ask check
+ask "watch $mnt2/world/events"
+ask "bump 8"
+echo "  (the runtime changes 8 records on node B: 3 of the heap's 188 lines)"
+say "echo x | dd of=$mnt/world/heap conv=notrunc   # node A gave its lease away"
+echo x | dd of="$mnt/world/heap" conv=notrunc status=none 2>&1 | sed 's/^/  /' || true
+run grep -E '^(state|lease|moved_to):' "$mnt/world/stat"
+say "heapctl -m $mnt2 migrate world localhost:$mnt --rsh '$rsh'   # and back"
+"$heapctl" -m "$mnt2" migrate world "localhost:$mnt" --rsh "$rsh" --heapctl-path "$heapctl"
+echo "  (back: only the lines changed on B travel; A holds the rest)"
+ask "wait migrated"
+ask "remap $mnt/world/heap"
+ask check
+echo quit >&"${APP[1]}"
+wait "$app_pid"
+app_pid=
+run fusermount3 -u "$mnt2"
 run fusermount3 -u "$mnt"
 echo
 echo "demo: done"
