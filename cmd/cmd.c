@@ -78,8 +78,8 @@ static json_t *heap_json(const hs_heap_info *hi)
 	char mode[8];
 
 	snprintf(mode, sizeof(mode), "%04o", hi->mode);
-	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s,"
-			 " s:I, s:I, s:s, s:s}",
+	json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I,"
+			      " s:s, s:I, s:I, s:s}",
 			 "name", hi->name, "size", (json_int_t)hi->size_bytes,
 			 "line_size", (json_int_t)hi->line_size,
 			 "lines_used", (json_int_t)hi->lines_used,
@@ -94,7 +94,11 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 "mode", mode, "referenced", (json_int_t)hi->bytes_referenced,
 			 "unique", (json_int_t)hi->bytes_unique, "lease",
 			 hi->lease == HS_LEASE_HELD ? "held" : hi->lease == HS_LEASE_EXPIRED ?
-			 "expired" : "migrated", "moved_to", hi->moved_to);
+			 "expired" : "migrated");
+
+	if (j && hi->lease == HS_LEASE_MIGRATED)
+		json_object_set_new(j, "moved_to", json_string(hi->moved_to));
+	return j;
 }
 
 static json_t *version_json(const hs_version_info *vi)

@@ -131,7 +131,7 @@ static const cmd_def table[] = {
 		.args = (const cmd_arg[]){
 			ARG_HEAP,
 			{ "version", NULL, "VERSION", CMD_VERSION, false,
-			  "the newest checkpoint to send (default: latest)" },
+			  "newest checkpoint to send (default: latest)" },
 			{ "from", "--from", "BASE", CMD_VERSION, false,
 			  "send only the checkpoints after BASE, which the receiver holds" },
 			{ 0 } },
@@ -160,8 +160,8 @@ static const cmd_def table[] = {
 		.access = CMD_HEAP_WRITE, .opens_heap = true, .streams = true,
 		.args = (const cmd_arg[]){
 			ARG_HEAP,
-			{ "dest", NULL, "[USER@]HOST:MOUNTPOINT", CMD_STRING, true,
-			  "where: a node and its heapfs mount" },
+			{ "dest", NULL, "[USER@]HOST:MNT", CMD_STRING, true,
+			  "node to move it to and the mountpoint of its heapfs" },
 			{ "rsh", "--rsh", "CMD", CMD_STRING, false,
 			  "how to reach HOST (default ssh; split on spaces like rsync's -e)" },
 			{ "downtime", "--downtime", "MS", CMD_SIZE, false,

@@ -98,7 +98,7 @@ static void help_row(FILE *to, const char *left, const char *prefix, const char 
 	const char *p = text;
 
 	snprintf(text, sizeof(text), "%s%s", prefix, help);
-	if (strlen(left) > HELP_COLUMN - 3)
+	if (strlen(left) > HELP_COLUMN - 4)   /* two blanks at least before the help */
 		fprintf(to, "  %s\n%*s", left, HELP_COLUMN, "");
 	else
 		fprintf(to, "  %-*s", HELP_COLUMN - 2, left);

@@ -180,9 +180,11 @@ static void stat_out(const struct run *r, const char *want)
 	ck_assert_msg(r->code == 0 && r->err[0] == '\0',
 		      "%s: exit %d, stderr:\n%s", r->cmd, r->code, r->err);
 	ck_assert_msg(strncmp(r->out, want, n) == 0 &&
-		      sscanf(p, "referenced: %llu\nunique: %llu\n%n", &ref, &uniq, &used) == 2 &&
+		      sscanf(p, "referenced: %llu\nunique: %llu\nlease: held\n%n", &ref, &uniq,
+			     &used) == 2 &&
 		      used > 0 && strncmp(p + used, "cache_", 6) == 0 && uniq <= ref,
-		      "%s printed:\n%s\nwant it to start:\n%sreferenced: N\nunique: N\ncache_...",
+		      "%s printed:\n%s\nwant it to start:\n%sreferenced: N\nunique: N\nlease: held\n"
+		      "cache_...",
 		      r->cmd, r->out, want);
 }
 
@@ -481,11 +483,11 @@ START_TEST(ls_lists_every_heap_in_name_order)
 			 "{\"name\":\"alpha\",\"size\":1048576,\"line_size\":16384,\"lines_used\":2,"
 			 "\"version\":2,\"latest\":1,\"checkpoints\":1,\"quota\":0,\"reserve\":0,"
 			 "\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\","
-			 "\"referenced\":%llu,\"unique\":%llu},"
+			 "\"referenced\":%llu,\"unique\":%llu,\"lease\":\"held\"},"
 			 "{\"name\":\"zeta\",\"size\":0,\"line_size\":65536,\"lines_used\":0,"
 			 "\"version\":1,\"latest\":0,\"checkpoints\":0,\"quota\":0,\"reserve\":0,"
 			 "\"state\":\"live\",\"state_size\":0,\"owner\":0,\"group\":0,\"mode\":\"0700\","
-			 "\"referenced\":0,\"unique\":0}]}", ref, uniq);
+			 "\"referenced\":0,\"unique\":0,\"lease\":\"held\"}]}", ref, uniq);
 		ok_json(CTL("--json", "ls"), json);
 	}
 	/* A heap removed with rmdir leaves the list. */

@@ -279,7 +279,7 @@ START_TEST(help_lists_every_command_and_each_has_its_own)
 {
 	static const char *const known[] = { "create", "ls", "stat", "rm", "checkpoint",
 		"checkpoints", "space", "restore", "diff", "rm-checkpoint", "suspend", "resume",
-		"gc", "fsck" };
+		"send", "recv", "verify", "migrate", "serve", "gc", "fsck" };
 	char names[64][64], syn[64][256], *help = ok_out(RUN("--help")), *h2;
 	size_t n = listed_commands(help, names, syn, 64);
 
