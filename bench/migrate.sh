@@ -44,12 +44,15 @@
 #    cold migrate usable in <= 0.5x a full btrfs send | receive.
 # 3. Return trip: migrate the heap back with nothing changed (goal <= 4 KiB
 #    transferred), then after a 1% change (goal <= 0.01x rsync's bytes for
-#    the same change), beside rsync -I doing the same.
+#    the same change), beside rsync -I doing the same; then the unchanged
+#    trip once more after 100 more checkpoints (carried across first):
+#    every round's hello lists them all.
 # 4. Downtime: a writer pwrites random lines, 1% of the heap a second, while
 #    the heap migrates; migrate's downtime_ms and the writer's own: from its
 #    first EROFS on the source to the first write the destination accepts
 #    (it switches to the destination's heap file at the EROFS and retries
-#    every 0.2 ms).  Goal <= 100 ms, both.
+#    every 0.2 ms).  Goal <= 100 ms, both.  The writer then reads back every
+#    line it wrote: each must hold its last accepted write (on either side).
 # 5. Negotiation apart from payload: every migration of the run (--json's
 #    negotiation_bytes and payload_bytes).
 #
@@ -69,7 +72,7 @@ while [ $# -gt 0 ]; do
 	--quick) quick=1 ;;
 	--parts) parts=${2:?--parts LIST}; shift ;;
 	--dir) dir=${2:?--dir DIR}; shift ;;
-	-h|--help) sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "migrate.sh: unknown option $1" >&2; exit 2 ;;
 	*) build=$1 ;;
 	esac
@@ -200,7 +203,7 @@ col() { cut -f"$2" "$1"; }             # column N of a TSV
 stat3() { col "$1" "$2" | mmm; }
 med() { stat3 "$1" "$2" | awk '{ print $2 }'; }
 maxv() { stat3 "$1" "$2" | awk '{ print $3 }'; }
-maxr() { stat3 "$1" "$2" | awk '{ print ($3 == "-") ? "-" : sprintf("%.3g", $3) }'; }   # a ratio
+maxr() { stat3 "$1" "$2" | awk '{ print ($3 == "-") ? "-" : sprintf("%.4g", $3) }'; }   # a ratio
 ms3() { awk -v a="$1" -v b="$2" -v c="$3" 'BEGIN { if (a == "-") print "-"; else printf "%.0f / %.0f / %.0f ms", a, b, c }'; }
 ms3s() { read -r a b c; ms3 "$a" "$b" "$c"; }
 by3s() { read -r a b c; if [ "$a" = - ]; then echo -; else echo "$(human "$a") / $(human "$b") / $(human "$c")"; fi; }
@@ -336,6 +339,8 @@ if part 1; then
 	echo "send | recv / zstd -1: $(ratio "$sr" "$zs")x time, $(ratio "$(med "$p1" 2)" "$(med "$p1" 5)")x bytes;" \
 	     "/ rsync: $(ratio "$sr" "$(med "$p1" 6)")x time, $(ratio "$(med "$p1" 2)" "$(med "$p1" 7)")x bytes"
 	goal "1 full send | recv time / zstd -1 (medians)" "$(ratio "$sr" "$zs")x" "<= 1" "$(le "$sr" "$zs")"
+	s=$(med "$p1" 3)
+	goal "1 full send alone (> /dev/null) time / zstd -1 (medians)" "$(ratio "$s" "$zs")x" "<= 1" "$(le "$s" "$zs")"
 fi
 
 # ---------------------------------------------------------------------------
@@ -405,6 +410,7 @@ if part 2; then
 	echo "## 2. Cold and incremental migration, beside rsync and btrfs send | receive"
 	: >"$p2c"; : >"$p2b"; : >"$p2i"
 	echo
+	echo "migrate runs as: $(mig_cmd A cold1)"
 	if btrfs_setup; then
 		echo "btrfs: two loop-mounted images under $dir, the plain file in a subvolume, snapshot s0"
 	else
@@ -555,6 +561,8 @@ if part 3; then
 	ensure_peer
 	rs_dirs
 	: >"$p3n"; : >"$p3c"
+	ck() { jq -r .heap.checkpoints <<<"$("$heapctl" -m "${mdir[$holder]}" --json stat app)"; }
+	n_before=$(ck)
 	for ((r = 1; r <= R; r++)); do
 		migrate "$holder" "$other" "back, unchanged $r ($holder -> $other)"
 		echo "  unchanged, run $r: $holder -> $other: $(mig_line)"
@@ -577,6 +585,18 @@ if part 3; then
 			"$(awk -v a="$(mj transferred)" -v b="$((p_sent + p_recv))" 'BEGIN { print a / b }')" >>"$p3c"
 	done
 	check_content "$holder" "after the return trips"
+	# A hello lists every checkpoint: the unchanged trip on a heap with more.
+	nx=100
+	for ((i = 1; i <= nx; i++)); do
+		mkdir "${mdir[$holder]}/app/checkpoints/x$i"
+	done
+	migrate "$holder" "$other" "carry $nx checkpoints ($holder -> $other)"
+	swap
+	n_after=$(ck)
+	migrate "$holder" "$other" "back, unchanged, $n_after checkpoints ($holder -> $other)"
+	echo "  unchanged, the heap with $n_after checkpoints ($nx more, carried across first): $(mig_line)"
+	swap
+	x_bytes=$(mj transferred) x_neg=$(mj negotiation_bytes)
 	awk -F'\t' '{ print $4 + $5 }' "$p3n" >"$tmp/p3nr.tsv"
 	echo
 	echo "| figure | migrate back | rsync -I | rsync -z |"
@@ -590,8 +610,13 @@ if part 3; then
 	     "rsync's, $(awk -F'\t' '{ print $2 / $6 }' "$p3c" | mmm | awk '{ printf "%.3g / %.3g / %.3g", $1, $2, $3 }')x" \
 	     "rsync -z's, $(awk -F'\t' '{ print $2 / $7 }' "$p3c" | mmm | awk '{ printf "%.3g / %.3g / %.3g", $1, $2, $3 }')x" \
 	     "the changed lines' frames and $(awk -F'\t' -v h=$H '{ print $2 / h }' "$p3c" | mmm | awk '{ printf "%.3g / %.3g / %.3g", $1, $2, $3 }')x the heap)"
+	echo
+	echo "(nothing changed above: the heap had $n_before checkpoints at the first run, two more"
+	echo "each run; with $n_after: $x_bytes B, of it $x_neg B negotiation: every round's hello"
+	echo "lists every checkpoint, 24 bytes each)"
 	worst=$(maxv "$p3n" 2)
 	goal "3 back, nothing changed: bytes (worst)" "$worst B" "<= 4096 B" "$(le "$worst" 4096)"
+	goal "3 back, nothing changed, $n_after checkpoints: bytes" "$x_bytes B" "<= 4096 B" "$(le "$x_bytes" 4096)"
 	worst=$(maxr "$p3c" 9)
 	goal "3 back, 1% changed: bytes / rsync's (worst)" "${worst}x" "<= 0.01" "$(le "$worst" 0.01)"
 fi
@@ -615,13 +640,14 @@ if part 4; then
 		wait "$writer_pid" || wrc=$?
 		writer_pid=''
 		[ $wrc = 0 ] || { echo "migrate.sh: the writer failed (exit $wrc)" >&2; exit 1; }
-		read -r n_src n_dst gap gap_last max_w retries other_err <"$tmp/writer.out"
+		read -r n_src n_dst gap gap_last max_w retries other_err lost <"$tmp/writer.out"
 		echo "  run $r: $holder -> $other: $(mig_line)"
 		echo "         writer: $n_src writes on the source, $n_dst on the destination; first EROFS ->" \
 		     "first accepted write $gap ms (last accepted on the source -> it: $gap_last ms);" \
-		     "slowest source write $max_w ms; $retries refused tries, $other_err other errors"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(mj downtime_ms)" "$gap" "$gap_last" "$max_w" \
-			"$mig_ms" "$(mj rounds)" "$(mj transferred)" >>"$p4"
+		     "slowest source write $max_w ms; $retries refused tries, $other_err other errors;" \
+		     "$lost of the lines it wrote not as last written on the destination"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(mj downtime_ms)" "$gap" "$gap_last" "$max_w" \
+			"$mig_ms" "$(mj rounds)" "$(mj transferred)" "$lost" >>"$p4"
 		swap
 	done
 	echo
@@ -637,6 +663,8 @@ if part 4; then
 	goal "4 migrate downtime_ms (worst)" "$worst ms" "<= 100 ms" "$(le "$worst" 100)"
 	worst=$(maxv "$p4" 2)
 	goal "4 writer: EROFS -> accepted on destination (worst)" "$worst ms" "<= 100 ms" "$(le "$worst" 100)"
+	worst=$(maxv "$p4" 8)
+	goal "4 writer's lines not as last written, on the destination (worst)" "$worst" "0" "$(le "$worst" 0)"
 fi
 
 # ---------------------------------------------------------------------------

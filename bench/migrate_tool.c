@@ -22,12 +22,14 @@
  *       pwrite whole random lines of SRC with new content, PERCENT_PER_S of
  *       its lines a second; at the first EROFS switch to DST (reopened until
  *       it opens), retrying until a write there is accepted, then go on
- *       there for 300 ms and exit; gives up after 300 s.  Prints
- *       "SRC_WRITES DST_WRITES EROFS_TO_OK_MS LAST_OK_TO_OK_MS
- *        MAX_SRC_WRITE_MS RETRIES OTHER_ERRORS": from the first EROFS on
- *       SRC to the first write accepted on DST, from the end of the last
- *       write accepted on SRC to that, the slowest write SRC accepted, the
- *       refused tries on DST, and errors other than EROFS.
+ *       there for 300 ms, then read back from DST every line it wrote
+ *       and exit; gives up after 300 s.  Prints "SRC_WRITES DST_WRITES
+ *       EROFS_TO_OK_MS LAST_OK_TO_OK_MS MAX_SRC_WRITE_MS RETRIES
+ *       OTHER_ERRORS LOST": from the first EROFS on SRC to the first write
+ *       accepted on DST, from the end of the last write accepted on SRC to
+ *       that, the slowest write SRC accepted, the refused tries on DST,
+ *       errors other than EROFS, and the lines whose last accepted write
+ *       (on either side) DST does not hold at the end.
  *
  * The content is bench_store.c's line_fill() (kept the same so both
  * benchmarks' lines compress alike, about 3.1:1 with zstd -1): a line is a
@@ -320,30 +322,54 @@ static int cmd_poke(const char *file, size_t line)
 	return 0;
 }
 
+/* Lines of @fd whose content is not the last write @last_seed says. */
+static uint64_t writer_lost(int fd, size_t line, const uint64_t *last_seed, uint64_t lines)
+{
+	uint8_t *want = malloc(line), *got = malloc(line);
+	uint64_t lost = 0;
+
+	if (!want || !got)
+		die("malloc");
+	for (uint64_t l = 0; l < lines; l++) {
+		if (!last_seed[l])
+			continue;
+		line_fill(want, line, last_seed[l]);
+		if (pread(fd, got, line, (off_t)(l * line)) != (ssize_t)line ||
+		    memcmp(want, got, line) != 0)
+			lost++;
+	}
+	free(want);
+	free(got);
+	return lost;
+}
+
 static int cmd_writer(const char *src, const char *dst, size_t line, double pct)
 {
 	uint8_t *buf = malloc(line);
 	int fd = open(src, O_WRONLY);
-	uint64_t lines, r = mix64((uint64_t)getpid() ^ 0x77);
-	uint64_t n_src = 0, n_dst = 0, retries = 0, other = 0;
+	uint64_t lines, r = mix64((uint64_t)getpid() ^ 0x77), *last_seed;
+	uint64_t n_src = 0, n_dst = 0, retries = 0, other = 0, lost;
 	double t_start, period, next, t_last_ok = 0, t_erofs = 0, t_ok = 0, max_w = 0;
 	bool on_dst = false;
 
 	if (fd < 0 || !buf)
 		die(src);
 	lines = file_lines(fd, line, src);
+	if (!(last_seed = calloc(lines, sizeof(*last_seed))))
+		die("calloc");
 	period = 1.0 / (pct / 100.0 * (double)lines);   /* seconds between writes */
 	t_start = next = now_s();
 	for (;;) {
-		uint64_t l = (r = mix64(r)) % lines;
+		uint64_t l = (r = mix64(r)) % lines, seed = (2ULL << 62) | r >> 2;
 		double t0, t1;
 		int rc;
 
-		line_fill(buf, line, (2ULL << 62) | r >> 2);
+		line_fill(buf, line, seed);
 		t0 = now_s();
 		rc = line_write(fd, buf, line, (off_t)(l * line));
 		t1 = now_s();
 		if (rc == 0) {
+			last_seed[l] = seed;
 			if (!on_dst) {
 				n_src++;
 				t_last_ok = t1;
@@ -382,7 +408,7 @@ static int cmd_writer(const char *src, const char *dst, size_t line, double pct)
 			return 1;
 		}
 		while (fd < 0) {
-			if ((fd = open(dst, O_WRONLY)) >= 0)
+			if ((fd = open(dst, O_RDWR)) >= 0)
 				break;
 			other++;
 			sleep_s(0.0002);
@@ -391,10 +417,13 @@ static int cmd_writer(const char *src, const char *dst, size_t line, double pct)
 			sleep_s(0.0002);
 		next = now_s();
 	}
+	lost = writer_lost(fd, line, last_seed, lines);
 	close(fd);
-	printf("%llu %llu %.2f %.2f %.2f %llu %llu\n", (unsigned long long)n_src,
+	printf("%llu %llu %.2f %.2f %.2f %llu %llu %llu\n", (unsigned long long)n_src,
 	       (unsigned long long)n_dst, (t_ok - t_erofs) * 1e3, (t_ok - t_last_ok) * 1e3,
-	       max_w * 1e3, (unsigned long long)retries, (unsigned long long)other);
+	       max_w * 1e3, (unsigned long long)retries, (unsigned long long)other,
+	       (unsigned long long)lost);
+	free(last_seed);
 	free(buf);
 	return 0;
 }
