@@ -2,9 +2,10 @@
 BUILD ?= build
 CMAKE_FLAGS ?=
 GC_ARGS ?=
+MIGRATE_ARGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test fuzz demo bench bench-mount bench-cache bench-gc clean
+.PHONY: all deps build test fuzz demo bench bench-mount bench-cache bench-gc bench-migrate clean
 
 all: build
 
@@ -49,6 +50,10 @@ bench-cache: build
 # make bench-gc GC_ARGS=--quick for the smoke test
 bench-gc: build
 	@bench/gc.sh $(BUILD) $(GC_ARGS)
+
+# make bench-migrate MIGRATE_ARGS=--quick for the smoke test
+bench-migrate: build
+	@bench/migrate.sh $(BUILD) $(MIGRATE_ARGS)
 
 clean:
 	rm -rf $(BUILD)
