@@ -18,7 +18,7 @@
 # made to the plain files too (migrate_tool dirty: the same lines, the same
 # content), so the baselines move the same bytes.  "The far side" of a
 # migration is a second heapfs mount on this machine, reached through
-# tests/integration/localrsh as --rsh (what ssh would run, without ssh).
+# tests/integration/testrsh plain as --rsh (what ssh would run, without ssh).
 # Timed figures run R times (3; --quick 2, part 4 once) and show
 # min / median / max; times are judged on the median, bytes on the worst run.
 #
@@ -95,10 +95,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 heapfs=$build/fs/heapfs
 heapctl=$build/mount-tools/heapctl
 tool=$build/bench/migrate_tool
-localrsh=$here/../tests/integration/localrsh
+localrsh=$here/../tests/integration/testrsh
 [ -x "$localrsh" ] || { echo "migrate.sh: $localrsh not found" >&2; exit 1; }
-localrsh=$(cd "$(dirname "$localrsh")" && pwd)/localrsh
+localrsh=$(cd "$(dirname "$localrsh")" && pwd)/testrsh
 case $localrsh$heapctl in *' '*) echo "migrate.sh: --rsh splits on spaces: move the tree" >&2; exit 1 ;; esac
+localrsh="$localrsh plain"
 [ "$(id -u)" -eq 0 ] || { echo "migrate.sh: run as root (FUSE mounts, loop mounts)" >&2; exit 1; }
 [ -w /dev/fuse ] || { echo "migrate.sh: /dev/fuse is not usable here" >&2; exit 1; }
 
@@ -230,7 +231,7 @@ rsync_bytes() {
 migs=$tmp/migs.tsv
 : >"$migs"
 mig_cmd() {   # Usage: mig_cmd FROM_MOUNTPOINT TO_MOUNTPOINT
-	printf '%s -m %s --json migrate app localhost:%s --rsh %s --heapctl-path %s' \
+	printf "%s -m %s --json migrate app localhost:%s --rsh '%s' --heapctl-path %s" \
 		"$heapctl" "$1" "$2" "$localrsh" "$heapctl"
 }
 migrate() {
