@@ -75,9 +75,10 @@ typedef struct cmd_hooks {
 	/* The mount's checkpoint policy, which every checkpoint goes through;
 	 * NULL (heapctl --store): a policy of the command's own. */
 	ckpt_policy *ckpt;
-	/* Write back heap @heap_id's pages stored through mappings and wait
-	 * (migrate, before and after the lease expires); NULL: none to do. */
-	void (*flush_mapped)(uint64_t heap_id, void *payload);
+	/* Write back the pages of heap @heap_id (named @name) stored through
+	 * mappings and wait (migrate, before and after the lease expires);
+	 * NULL: none to do. */
+	void (*flush_mapped)(uint64_t heap_id, const char *name, void *payload);
 } cmd_hooks;
 
 /* ---- the command table ------------------------------------------------ */

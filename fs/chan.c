@@ -9,6 +9,8 @@
  * the store closes.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,12 +122,31 @@ static void conn_heap_changed(uint64_t heap_id, void *payload)
 	fs_inval_heap(payload, heap_id, 0, 0);
 }
 
-/* Invalidating the heap file's pages writes its dirty mapped ones back
- * first (the kernel launders them through writepage), and returns when
- * that is done. */
-static void conn_flush_mapped(uint64_t heap_id, void *payload)
+/*
+ * The heap file's dirty mapped pages, written back: fsync() on it through
+ * this very mount makes the kernel write back only the dirty pages (its
+ * writepage requests come to this daemon's other threads) and keeps the
+ * clean ones cached; invalidating the file's pages would launder them too
+ * but drop the whole cache (55-70 ms for 1 GiB cached here).  That is the
+ * fallback if the file does not open (the daemon may not read the heap).
+ * After the lease expired the write-back is refused, and the writer's
+ * msync() reports it.
+ */
+static void conn_flush_mapped(uint64_t heap_id, const char *name, void *payload)
 {
-	fs_inval_heap(payload, heap_id, 0, 0);
+	struct fs *fs = payload;
+	char path[PATH_MAX];
+	int fd = -1;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/heap", fs->opts.mountpoint, name) <
+	    sizeof(path))
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fs_inval_heap(fs, heap_id, 0, 0);
+		return;
+	}
+	(void)fsync(fd);
+	close(fd);
 }
 
 static json_t *conn_fail(int err, const char *why)

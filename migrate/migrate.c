@@ -158,13 +158,16 @@ static int round_run(struct src *c, uint64_t v, bool final)
 		rc = hs_errno_set(-ENOENT, "checkpoint %llu is gone", (unsigned long long)v);
 		goto out;
 	}
-	/* Hello: every checkpoint up to v (the newest MG_HELLO_MAX). */
+	/* Hello: the newest checkpoints up to v: the destination's copy ends
+	 * at a recent one, and a hello stays small however long the history
+	 * (a copy ending further back is dropped there and re-sent, mostly
+	 * as contents it holds). */
 	hello.flags = final ? MG_HELLO_FINAL : 0;
 	memcpy(hello.ident, c->hi.ident, HS_IDENT_LEN);
 	hello.line_size = c->hi.line_size;
 	strcpy(hello.name, c->hi.name);
 	hello.created_ns = c->hi.created_ns;
-	first = last > MG_HELLO_MAX ? last - MG_HELLO_MAX : 0;
+	first = last > MG_HELLO_LIST ? last - MG_HELLO_LIST : 0;
 	hello.n = (uint32_t)(last - first);
 	if (!(hello.v = calloc(hello.n ? hello.n : 1, sizeof(*hello.v)))) {
 		rc = hs_errno_set(-ENOMEM, "out of memory");
@@ -392,12 +395,12 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	 * stores that raced it (refused now, and msync says so). */
 	down = mono_ms();
 	if (o->flush_mapped)
-		o->flush_mapped(c.hi.id, o->arg);
+		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
 	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_EXPIRED, NULL)) < 0)
 		goto out;
 	expired = true;
 	if (o->flush_mapped)
-		o->flush_mapped(c.hi.id, o->arg);
+		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
 	hs_event_post(c.h, "lease-expired");
 	if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, true)) < 0)
 		goto out;

@@ -154,7 +154,8 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st);
 #define MG_PROTO 1
 #define MG_SHORT_ID 8                 /* bytes of a content's hash in an offer */
 #define MG_OFFER_MAX 65536u           /* ids in one offer */
-#define MG_HELLO_MAX 65536u           /* checkpoints a hello lists */
+#define MG_HELLO_MAX 65536u           /* checkpoints a hello may list */
+#define MG_HELLO_LIST 64u             /* ... and the newest a source lists */
 #define MG_DATA_MAX (1u << 20)        /* stream bytes in one data message */
 #define MG_MSG_TEXT_MAX 1024u
 
@@ -227,7 +228,7 @@ typedef struct mg_migrate_opts {
 	unsigned max_rounds;              /* pre-copy rounds at most; 0: 8 */
 	ckpt_policy *ckpt;                /* every checkpoint taken goes through it */
 	/* Write back the heap's pages stored through mappings (fs), and wait. */
-	void (*flush_mapped)(uint64_t heap_id, void *arg);
+	void (*flush_mapped)(uint64_t heap_id, const char *name, void *arg);
 	void (*progress)(void *arg, const mg_migrate_stats *st);
 	void *arg;
 } mg_migrate_opts;

@@ -273,6 +273,16 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
 	free(out);
 	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	/* A long history costs the same: 100 checkpoints more there (B), then
+	 * back with nothing changed. */
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(mkdir(mu_b_at("app/checkpoints/h%d", i), 0700), 0);
+	ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+	free(out);
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
+	free(out);
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 }
 END_TEST
 
