@@ -188,7 +188,8 @@ static int status_put(mg_enc *e, uint8_t type, int status, uint64_t num,
 	le64_put(p + 8, num);
 	if (type == MG_MSG_REPLY && ident)
 		memcpy(p + 16, ident, HS_IDENT_LEN);
-	memcpy(p + fixed, msg, ml);
+	if (ml)
+		memcpy(p + fixed, msg, ml);
 	return 0;
 }
 
