@@ -107,10 +107,11 @@ static bool token_take(struct fs_chan *ch, const char *hex, cmd_caller *who)
 	return found;
 }
 
-static void conn_progress(void *arg, uint64_t bytes)
+static void conn_progress(void *arg, uint64_t bytes, uint64_t total)
 {
 	struct chan_conn *c = arg;
-	json_t *msg = json_pack("{s:{s:I}}", "progress", "bytes", (json_int_t)bytes);
+	json_t *msg = json_pack("{s:{s:I, s:I}}", "progress", "bytes", (json_int_t)bytes,
+				"total", (json_int_t)total);
 
 	if (msg)
 		(void)cmd_chan_send(c->sock, msg);

@@ -38,6 +38,13 @@ static int io_wait(const mg_io *io, short events)
 	}
 }
 
+static __thread uint64_t io_total;
+
+void mg__io_total(uint64_t total)
+{
+	io_total = total;
+}
+
 static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
 {
 	struct timespec ts;
@@ -49,7 +56,7 @@ static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	if (now - *last_ns >= IO_TICK_MS * 1000000ull) {
 		*last_ns = now;
-		io->progress(io->arg, bytes);
+		io->progress(io->arg, bytes, io_total);
 	}
 }
 
@@ -107,39 +114,53 @@ static int enc_flush(mg_enc *e, const mg_io *io, uint64_t *total, bool force)
 	return rc;
 }
 
-static int hash_cmp(const void *a, const void *b)
+static int content_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, HS_HASH_LEN);
+	return memcmp(a, b, HS_HASH_LEN);   /* the hash leads */
 }
 
-/* Sort and drop repeats; the count left. */
-static size_t hashes_unique(uint8_t (*h)[HS_HASH_LEN], size_t n)
+int mg__set_add(struct mg__set *s, const uint8_t *hash, uint32_t stored)
 {
-	size_t u = 0;
-
-	if (n)
-		qsort(h, n, HS_HASH_LEN, hash_cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (!u || memcmp(h[u - 1], h[i], HS_HASH_LEN) != 0)
-			memmove(h[u++], h[i], HS_HASH_LEN);
-	}
-	return u;
-}
-
-static int hashes_add(uint8_t (**h)[HS_HASH_LEN], size_t *n, size_t *cap,
-		      const uint8_t hash[HS_HASH_LEN])
-{
-	if (*n == *cap) {
-		size_t c = *cap ? 2 * *cap : 1024;
-		void *g = realloc(*h, c * HS_HASH_LEN);
+	if (s->n == s->cap) {
+		size_t c = s->cap ? 2 * s->cap : 1024;
+		void *g = realloc(s->c, c * sizeof(*s->c));
 
 		if (!g)
 			return hs_errno_set(-ENOMEM, "out of memory");
-		*h = g;
-		*cap = c;
+		s->c = g;
+		s->cap = c;
 	}
-	memcpy((*h)[(*n)++], hash, HS_HASH_LEN);
+	memcpy(s->c[s->n].hash, hash, HS_HASH_LEN);
+	s->c[s->n++].stored = stored;
 	return 0;
+}
+
+size_t mg__set_unique(struct mg__set *s)
+{
+	size_t u = 0, before = s->n;
+
+	if (s->n)
+		qsort(s->c, s->n, sizeof(*s->c), content_cmp);
+	for (size_t i = 0; i < s->n; i++) {
+		if (!u || memcmp(s->c[u - 1].hash, s->c[i].hash, HS_HASH_LEN) != 0)
+			s->c[u++] = s->c[i];
+	}
+	s->n = u;
+	return before;
+}
+
+ssize_t mg__set_find(const struct mg__set *s, const uint8_t *hash)
+{
+	const struct mg__content *f = s->n ? bsearch(hash, s->c, s->n, sizeof(*s->c),
+						     content_cmp) : NULL;
+
+	return f ? f - s->c : -1;
+}
+
+void mg__set_free(struct mg__set *s)
+{
+	free(s->c);
+	memset(s, 0, sizeof(*s));
 }
 
 /* ==== send =============================================================== */
@@ -151,8 +172,8 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	hs_heap_info hi;
 	hs_export *x = NULL;
 	hs_version_info *vs = NULL;
-	size_t nv = 0, first = 0, last = 0, nh = 0, caph = 0;
-	uint8_t (*hashes)[HS_HASH_LEN] = NULL;
+	size_t nv = 0, first = 0, last = 0;
+	struct mg__set set = { 0 };
 	mg_heap_hdr hdr;
 	mg_enc e = { 0 };
 	bool have_from = from == 0, have_v = false;
@@ -225,20 +246,29 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 			rc = mg_enc_lines(&e, ls, nl);
 		for (size_t j = 0; j < nl && rc == 0; j++) {
 			if (!ls[j].zero)
-				rc = hashes_add(&hashes, &nh, &caph, ls[j].hash);
+				rc = mg__set_add(&set, ls[j].hash, ls[j].stored);
 		}
 		free(ls);
 		if (rc < 0 || (rc = enc_flush(&e, io, &st->bytes, false)) < 0)
 			goto out;
 	}
-	nh = hashes_unique(hashes, nh);
-	for (size_t i = 0; i < nh; i++) {
+	mg__set_unique(&set);
+	{
+		/* The stream's exact size, now the contents are known: what went
+		 * and what is encoded, each blob's record and frame, the end. */
+		uint64_t total = st->bytes + e.len + MG_REC_HDR + 64;
+
+		for (size_t i = 0; i < set.n; i++)
+			total += MG_REC_HDR + HS_HASH_LEN + set.c[i].stored;
+		mg__io_total(total);
+	}
+	for (size_t i = 0; i < set.n; i++) {
 		void *frame;
 		size_t len;
 
-		if ((rc = hs_export_blob(x, hashes[i], &frame, &len)) < 0)
+		if ((rc = hs_export_blob(x, set.c[i].hash, &frame, &len)) < 0)
 			goto out;
-		rc = mg_enc_blob(&e, hashes[i], frame, len);
+		rc = mg_enc_blob(&e, set.c[i].hash, frame, len);
 		free(frame);
 		if (rc < 0 || (rc = enc_flush(&e, io, &st->bytes, false)) < 0)
 			goto out;
@@ -253,7 +283,8 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	st->blob_bytes = e.count.blob_bytes;
 out:
 	mg_enc_free(&e);
-	free(hashes);
+	mg__set_free(&set);
+	mg__io_total(0);
 	free(vs);
 	hs_export_end(x);
 	hs_heap_close(h);
@@ -394,10 +425,8 @@ int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 
 struct verify_ctx {
 	mg_heap_hdr heap;
-	uint8_t (*carried)[HS_HASH_LEN];
-	size_t n_carried, cap_carried;
-	uint8_t (*named)[HS_HASH_LEN];   /* every non-zero line's content */
-	size_t n_named, cap_named;
+	struct mg__set carried;
+	struct mg__set named;             /* every non-zero line's content */
 	mg_stats *st;
 };
 
@@ -424,8 +453,7 @@ static int verify_lines(void *arg, const hs_xline *lines, size_t n)
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
-		if (!lines[i].zero &&
-		    (rc = hashes_add(&c->named, &c->n_named, &c->cap_named, lines[i].hash)) < 0)
+		if (!lines[i].zero && (rc = mg__set_add(&c->named, lines[i].hash, 0)) < 0)
 			return rc;
 	}
 	return 0;
@@ -436,7 +464,7 @@ static int verify_blob(void *arg, const uint8_t hash[HS_HASH_LEN], const void *f
 	struct verify_ctx *c = arg;
 	int rc = hs_frame_check(c->heap.line_size, hash, frame, len);
 
-	return rc < 0 ? rc : hashes_add(&c->carried, &c->n_carried, &c->cap_carried, hash);
+	return rc < 0 ? rc : mg__set_add(&c->carried, hash, (uint32_t)len);
 }
 
 static int verify_end(void *arg, const mg_trailer *t)
@@ -454,9 +482,9 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st)
 	struct verify_ctx c;
 	mg_dec *d = NULL;
 	uint32_t *raw = NULL;
-	size_t nc, nn, missing = 0, j = 0;
-	uint8_t (*absent)[HS_HASH_LEN] = NULL;
-	size_t n_absent = 0, cap_absent = 0;
+	uint8_t (*ah)[HS_HASH_LEN] = NULL;
+	size_t missing = 0, n_absent;
+	struct mg__set absent = { 0 };
 	int rc;
 
 	memset(st, 0, sizeof(*st));
@@ -466,29 +494,27 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st)
 		return rc;
 	if ((rc = read_all(io, d, &st->bytes)) < 0)
 		goto out;
-	nc = c.n_carried;
-	if (hashes_unique(c.carried, nc) != nc) {
+	if (mg__set_unique(&c.carried) != c.carried.n) {
 		rc = hs_errno_set(-EBADMSG, "a blob is carried twice");
 		goto out;
 	}
-	nn = hashes_unique(c.named, c.n_named);
+	mg__set_unique(&c.named);
 	/* The contents named but not carried: the receiver must hold them. */
-	for (size_t i = 0; i < nn; i++) {
-		while (j < nc && memcmp(c.carried[j], c.named[i], HS_HASH_LEN) < 0)
-			j++;
-		if (j < nc && memcmp(c.carried[j], c.named[i], HS_HASH_LEN) == 0)
-			continue;
-		if ((rc = hashes_add(&absent, &n_absent, &cap_absent, c.named[i])) < 0)
+	for (size_t i = 0; i < c.named.n; i++) {
+		if (mg__set_find(&c.carried, c.named.c[i].hash) < 0 &&
+		    (rc = mg__set_add(&absent, c.named.c[i].hash, 0)) < 0)
 			goto out;
 	}
+	n_absent = absent.n;
 	st->lines_held = n_absent;
 	if (s && n_absent) {
-		if (!(raw = calloc(n_absent, sizeof(*raw)))) {
+		if (!(raw = calloc(n_absent, sizeof(*raw))) || !(ah = malloc(n_absent * HS_HASH_LEN))) {
 			rc = hs_errno_set(-ENOMEM, "out of memory");
 			goto out;
 		}
-		if ((rc = hs_blobs_held(s, (const uint8_t (*)[HS_HASH_LEN])absent, n_absent,
-					raw)) < 0)
+		for (size_t i = 0; i < n_absent; i++)
+			memcpy(ah[i], absent.c[i].hash, HS_HASH_LEN);
+		if ((rc = hs_blobs_held(s, (const uint8_t (*)[HS_HASH_LEN])ah, n_absent, raw)) < 0)
 			goto out;
 		for (size_t i = 0; i < n_absent; i++)
 			missing += raw[i] != c.heap.line_size;
@@ -498,9 +524,10 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st)
 	}
 out:
 	mg_dec_free(d);
-	free(c.carried);
-	free(c.named);
-	free(absent);
+	mg__set_free(&c.carried);
+	mg__set_free(&c.named);
+	mg__set_free(&absent);
+	free(ah);
 	free(raw);
 	return rc;
 }

@@ -107,11 +107,6 @@ struct src {
 	char why[MG_MSG_TEXT_MAX + 1];
 };
 
-static int hash_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, HS_HASH_LEN);
-}
-
 /* Stream bytes the encoder holds go out as data messages. */
 static int data_flush(struct src *c, mg_enc *se, bool force)
 {
@@ -138,8 +133,9 @@ static int round_run(struct src *c, uint64_t v, bool final)
 {
 	hs_export *x = NULL;
 	hs_version_info *vs = NULL;
-	size_t nv = 0, first = 0, last = 0, nh = 0, caph = 0;
-	uint8_t (*hashes)[HS_HASH_LEN] = NULL, *have = NULL, base_ident[HS_IDENT_LEN];
+	size_t nv = 0, first = 0, last = 0, nh;
+	struct mg__set set = { 0 };
+	uint8_t *have = NULL, base_ident[HS_IDENT_LEN], (*ids)[HS_HASH_LEN] = NULL;
 	hs_xline **lines = NULL;
 	size_t *nlines = NULL;
 	mg_hello hello;
@@ -213,41 +209,24 @@ static int round_run(struct src *c, uint64_t v, bool final)
 			const hs_xline *l = &lines[i - first][j];
 
 			c->st->lines_total++;
-			if (l->zero)
-				continue;
-			if (nh == caph) {
-				void *g = realloc(hashes, (caph = caph ? 2 * caph : 1024) * HS_HASH_LEN);
-
-				if (!g) {
-					rc = hs_errno_set(-ENOMEM, "out of memory");
-					goto out;
-				}
-				hashes = g;
-			}
-			memcpy(hashes[nh++], l->hash, HS_HASH_LEN);
+			if (!l->zero && (rc = mg__set_add(&set, l->hash, l->stored)) < 0)
+				goto out;
 		}
 	}
-	if (nh)
-		qsort(hashes, nh, HS_HASH_LEN, hash_cmp);
-	{
-		size_t u = 0;
-
-		for (size_t i = 0; i < nh; i++) {
-			if (!u || memcmp(hashes[u - 1], hashes[i], HS_HASH_LEN) != 0)
-				memmove(hashes[u++], hashes[i], HS_HASH_LEN);
-		}
-		nh = u;
-	}
+	mg__set_unique(&set);
+	nh = set.n;
 	/* Which of them the destination holds: short ids out, bits back. */
-	if (!(have = calloc(nh + 8, 1))) {
+	if (!(have = calloc(nh + 8, 1)) || !(ids = malloc((nh + 1) * HS_HASH_LEN))) {
 		rc = hs_errno_set(-ENOMEM, "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i < nh; i++)
+		memcpy(ids[i], set.c[i].hash, HS_HASH_LEN);
 	for (size_t at = 0; at < nh; at += MG_OFFER_MAX) {
 		size_t m = nh - at < MG_OFFER_MAX ? nh - at : MG_OFFER_MAX;
 		const uint8_t *bits;
 
-		if ((rc = mg_offer_put(&c->l.e, (const uint8_t (*)[HS_HASH_LEN])hashes + at, m)) < 0 ||
+		if ((rc = mg_offer_put(&c->l.e, (const uint8_t (*)[HS_HASH_LEN])ids + at, m)) < 0 ||
 		    (rc = link_flush(&c->l)) < 0 ||
 		    (rc = link_expect(&c->l, MG_MSG_ANSWER, &p, &n)) < 0 ||
 		    (rc = mg_answer_get(p, n, m, &bits)) < 0)
@@ -255,9 +234,17 @@ static int round_run(struct src *c, uint64_t v, bool final)
 		for (size_t i = 0; i < m; i++)
 			have[at + i] = (bits[i / 8] >> (i % 8)) & 1;
 	}
-	/* The stream: the versions after the base, the contents not held. */
+	/* The stream: the versions after the base, the contents not held;
+	 * its size is known now, for progress. */
 	if (last > first) {
+		uint64_t total = c->l.sent + 3 * MG_REC_HDR + 64;
 		mg_heap_hdr hh;
+
+		for (size_t i = 0; i < nh; i++)
+			total += have[i] ? 0 : MG_REC_HDR + HS_HASH_LEN + set.c[i].stored;
+		for (size_t i = first; i < last; i++)
+			total += 2 * MG_REC_HDR + 80 + strlen(vs[i].label) + nlines[i - first] * 41;
+		mg__io_total(total + total / MG_DATA_MAX * MG_REC_HDR + 300);
 
 		memset(&hh, 0, sizeof(hh));
 		memcpy(hh.ident, c->hi.ident, HS_IDENT_LEN);
@@ -284,12 +271,12 @@ static int round_run(struct src *c, uint64_t v, bool final)
 				goto out;
 			for (size_t j = 0; j < nlines[i - first]; j++) {
 				const hs_xline *l = &lines[i - first][j];
-				const uint8_t (*f)[HS_HASH_LEN];
+				ssize_t f;
 
 				if (l->zero)
 					continue;
-				f = bsearch(l->hash, hashes, nh, HS_HASH_LEN, hash_cmp);
-				if (f && have[f - (const uint8_t (*)[HS_HASH_LEN])hashes]) {
+				f = mg__set_find(&set, l->hash);
+				if (f >= 0 && have[f]) {
 					c->st->lines_present++;
 					c->st->bytes_skipped += l->stored;
 				} else {
@@ -305,9 +292,9 @@ static int round_run(struct src *c, uint64_t v, bool final)
 				c->st->contents_present++;
 				continue;
 			}
-			if ((rc = hs_export_blob(x, hashes[i], &frame, &len)) < 0)
+			if ((rc = hs_export_blob(x, set.c[i].hash, &frame, &len)) < 0)
 				goto out;
-			rc = mg_enc_blob(&se, hashes[i], frame, len);
+			rc = mg_enc_blob(&se, set.c[i].hash, frame, len);
 			free(frame);
 			c->st->contents_sent++;
 			if (rc < 0 || (rc = data_flush(c, &se, false)) < 0)
@@ -333,8 +320,10 @@ out:
 		free(lines[i]);
 	free(lines);
 	free(nlines);
-	free(hashes);
+	mg__set_free(&set);
+	free(ids);
 	free(have);
+	mg__io_total(0);
 	mg_enc_free(&se);
 	mg_hello_free(&hello);
 	free(vs);

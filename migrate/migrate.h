@@ -97,7 +97,8 @@ void mg_dec_free(mg_dec *d);
  * Where a stream goes or comes from.  With @watch_fd or @cancel set, the
  * I/O waits in poll() and gives up (-ECANCELED) when @watch_fd hangs up
  * (the heapctl that asked went away) or *@cancel turns true (the daemon
- * stops); @progress, if set, hears the bytes moved at most every 250 ms.
+ * stops); @progress, if set, hears the bytes moved (and how many will be,
+ * once known) at most every 250 ms.
  */
 #include <stdatomic.h>
 
@@ -106,7 +107,8 @@ typedef struct mg_io {
 	int out_fd;                       /* a migration's other way; -1: fd */
 	int watch_fd;                     /* -1: none */
 	atomic_bool *cancel;              /* NULL: none */
-	void (*progress)(void *arg, uint64_t bytes);
+	/* @total: the bytes this command will move, once known (0 before). */
+	void (*progress)(void *arg, uint64_t bytes, uint64_t total);
 	void *arg;
 } mg_io;
 

@@ -535,16 +535,24 @@ struct progress {
 	bool shown;
 };
 
-static void progress_show(void *arg, uint64_t bytes)
+/* On a terminal: bytes moved and of how many, the rate, and the time left
+ * once the total is known (the daemon says it after negotiating). */
+static void progress_show(void *arg, uint64_t bytes, uint64_t total)
 {
 	struct progress *p = arg;
 	struct timespec now;
-	double s;
+	double s, rate;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	s = (double)(now.tv_sec - p->t0.tv_sec) + (double)(now.tv_nsec - p->t0.tv_nsec) / 1e9;
-	fprintf(stderr, "\r%10.1f MiB  %8.1f MiB/s  %6.1f s", (double)bytes / 1048576.0,
-		s > 0 ? (double)bytes / 1048576.0 / s : 0.0, s);
+	rate = s > 0 ? (double)bytes / s : 0.0;
+	if (total >= bytes && total)
+		fprintf(stderr, "\r%10.1f of %.1f MiB  %8.1f MiB/s  %6.1f s, %.1f s left   ",
+			(double)bytes / 1048576.0, (double)total / 1048576.0, rate / 1048576.0, s,
+			rate > 0 ? (double)(total - bytes) / rate : 0.0);
+	else
+		fprintf(stderr, "\r%10.1f MiB  %8.1f MiB/s  %6.1f s   ", (double)bytes / 1048576.0,
+			rate / 1048576.0, s);
 	p->shown = true;
 }
 
