@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include "bench_util.h"
 #include "heapstore.h"
 
 #define LINE_SIZE HS_LINE_SIZE_DEFAULT
@@ -141,15 +142,6 @@ static double loadavg(void)
 	return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
-/* splitmix64: a fast, well-mixed function of its input. */
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static uint64_t rng_next(uint64_t *state)
 {
 	*state += 0x9e3779b97f4a7c15ULL;
@@ -182,72 +174,6 @@ static double ratio(double a, double b)
 	return b > 0 ? a / b : 0;
 }
 
-/* ---- heap-like content ------------------------------------------------ */
-
-static const char *const gen_words[] = {
-	"the", "heap", "object", "frame", "version", "checkpoint", "line",
-	"pointer", "alloc", "free", "list", "node", "value", "key", "string",
-	"buffer", "error", "return", "struct", "count", "size", "name", "data",
-	"type", "next", "prev", "hash", "table", "user", "session", "request",
-	"response", "http://", "json", "true", "false", "null", "index",
-	"cache", "store",
-};
-#define GEN_WORDS (sizeof(gen_words) / sizeof(gen_words[0]))
-
-/*
- * Fill @len bytes with heap-like content, a function of @seed, in 64-byte
- * cells: 37% pointer-like words (one 0x7f.. prefix per line, 16-byte
- * aligned, a quarter NULL), 25% text from a small vocabulary, 18% zeros and
- * 20% counters rising by small steps.  That mix gives zstd -1 about 3.1:1 on
- * 64 KiB lines, FUSE-NOTES.md's figure for heap-like lines.  The seed in the
- * first 8 bytes makes every seed's line distinct.
- */
-static void line_fill(uint8_t *p, size_t len, uint64_t seed)
-{
-	uint64_t s = mix64(seed);
-	uint64_t base = 0x00007f3a00000000ULL | ((s & 0xff) << 24);
-	uint64_t ctr = mix64(s) & 0xffff;
-
-	for (size_t i = 0; i + 64 <= len; i += 64) {
-		uint64_t r = mix64(s + i);
-		unsigned kind = (unsigned)(r % 100);
-		uint8_t *c = p + i;
-
-		if (kind < 37) {
-			for (int j = 0; j < 8; j++) {
-				uint64_t rr = mix64(r + (uint64_t)j);
-				uint64_t v = (rr & 7) < 2 ? 0 : base | (rr & 0xffffff0ULL);
-
-				memcpy(c + 8 * j, &v, 8);
-			}
-		} else if (kind < 62) {
-			size_t o = 0;
-			uint64_t rr = r;
-
-			while (o < 64) {
-				const char *w = gen_words[rr % GEN_WORDS];
-				size_t n = strlen(w);
-
-				rr = mix64(rr);
-				if (n > 64 - o)
-					n = 64 - o;
-				memcpy(c + o, w, n);
-				o += n;
-				if (o < 64)
-					c[o++] = ' ';
-			}
-		} else if (kind < 80) {
-			memset(c, 0, 64);
-		} else {
-			for (int j = 0; j < 8; j++) {
-				memcpy(c + 8 * j, &ctr, 8);
-				ctr += 1 + (mix64(r + (uint64_t)j) & 3);
-			}
-		}
-	}
-	if (len >= 8)
-		memcpy(p, &seed, 8);
-}
 
 /* @n lines of fresh content (never seen before in this run). */
 static uint8_t *lines_new(struct bench *b, size_t n)

@@ -35,27 +35,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 static void die(const char *what)
 {
 	fprintf(stderr, "gc_tool: %s: %s\n", what, strerror(errno));
 	exit(1);
 }
 
-static uint64_t mix(uint64_t x)   /* splitmix64's finaliser */
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 /* Line @i's content for @seed: random, so zstd cannot shrink it. */
-static void line_fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t i)
+static void random_fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t i)
 {
-	uint64_t s = mix(seed * 0x100000001b3ULL ^ mix(i));
+	uint64_t s = mix64(seed * 0x100000001b3ULL ^ mix64(i));
 
 	for (size_t o = 0; o < len; o += 8) {
-		uint64_t v = mix(s += 0x9e3779b97f4a7c15ULL);
+		uint64_t v = mix64(s += 0x9e3779b97f4a7c15ULL);
 
 		memcpy(buf + o, &v, len - o < 8 ? len - o : 8);
 	}
@@ -85,31 +80,6 @@ static void pwrite_all(int fd, const void *buf, size_t len, off_t off)
 	}
 }
 
-/* Pick @k distinct indexes out of @n (partial Fisher-Yates), seeded. */
-static uint64_t *choose(uint64_t n, uint64_t k, uint64_t seed)
-{
-	uint64_t *a = malloc(n * sizeof(*a)), r = mix(seed ^ 0x5eed);
-
-	if (!a)
-		die("malloc");
-	for (uint64_t i = 0; i < n; i++)
-		a[i] = i;
-	for (uint64_t i = 0; i < k; i++) {
-		uint64_t j = i + (r = mix(r)) % (n - i), t = a[i];
-
-		a[i] = a[j];
-		a[j] = t;
-	}
-	return a;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int cmd_fill(const char *file, uint64_t bytes, size_t line, uint64_t seed)
 {
 	uint8_t *buf = malloc(line);
@@ -119,7 +89,7 @@ static int cmd_fill(const char *file, uint64_t bytes, size_t line, uint64_t seed
 	if (fd < 0 || !buf)
 		die(file);
 	for (uint64_t i = 0; i < bytes / line; i++) {
-		line_fill(buf, line, seed, i);
+		random_fill(buf, line, seed, i);
 		pwrite_all(fd, buf, line, (off_t)(i * line));
 	}
 	if (fsync(fd))
@@ -146,7 +116,7 @@ static int cmd_dirty(const char *file, size_t line, double frac, uint64_t seed)
 	a = choose(n, k, seed);
 	qsort(a, k, sizeof(*a), cmp_u64);   /* in order: as a runtime's sweep would */
 	for (uint64_t i = 0; i < k; i++) {
-		line_fill(buf, line, seed + 0x1000000, a[i]);
+		random_fill(buf, line, seed + 0x1000000, a[i]);
 		pwrite_all(fd, buf, line, (off_t)(a[i] * line));
 	}
 	if (fsync(fd))
@@ -167,7 +137,7 @@ static void write_file(const char *dir, uint64_t f, size_t fsize, uint64_t seed,
 	snprintf(path, sizeof(path), "%s/f%06llu", dir, (unsigned long long)f);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
 		die(path);
-	line_fill(buf, fsize, seed, f);
+	random_fill(buf, fsize, seed, f);
 	pwrite_all(fd, buf, fsize, 0);
 	close(fd);
 }
@@ -251,7 +221,7 @@ static int cmd_lat(const char *file, double secs, const char *raw)
 	int fd = open(file, O_WRONLY);
 	struct stat st;
 	size_t n = 0, cap = 1 << 16;
-	uint64_t *lat = malloc(cap * sizeof(*lat)), r = mix((uint64_t)getpid()), blocks;
+	uint64_t *lat = malloc(cap * sizeof(*lat)), r = mix64((uint64_t)getpid()), blocks;
 	double t0, end, t;
 
 	if (fd < 0 || !lat || fstat(fd, &st))
@@ -264,10 +234,10 @@ static int cmd_lat(const char *file, double secs, const char *raw)
 	t0 = now_s();
 	end = t0 + secs;
 	while ((t = now_s()) < end) {
-		uint64_t b = (r = mix(r)) % blocks;
+		uint64_t b = (r = mix64(r)) % blocks;
 		double t2;
 
-		line_fill(buf, BS, r, b);   /* new content every time: never a no-op */
+		random_fill(buf, BS, r, b);   /* new content every time: never a no-op */
 		pwrite_all(fd, buf, BS, (off_t)(b * BS));
 		if (fsync(fd))
 			die("fsync");
@@ -315,7 +285,7 @@ static int cmd_churn(const char *file, size_t line, uint64_t seed, double mibs)
 	while (!stop) {
 		double due;
 
-		line_fill(buf, line, seed + pass * 0x10000, i);
+		random_fill(buf, line, seed + pass * 0x10000, i);
 		pwrite_all(fd, buf, line, (off_t)(i * line));
 		written += line;
 		if (++i == lines) {

@@ -801,6 +801,15 @@ HS_API int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const
 			  size_t len);
 
 /**
+ * hs_import_blob() for @n blobs at once: their checks run on this thread
+ * and a worker of the import's, side by side; then they are kept in order.
+ * The first that fails (in their order) fails the call, with those before
+ * it kept.  Returns 0 or as hs_import_blob().
+ */
+HS_API int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
+			   const void *const *frames, const size_t *lens);
+
+/**
  * Start the next version: @vi's version, created_ns, size_bytes,
  * state_size, label and ident are taken (the rest is recomputed), @parent
  * is the identity of the version before it (the base, or zeros for the

@@ -14,6 +14,7 @@
  * the store is as it was but for garbage GC reclaims.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,6 +302,12 @@ struct hs_import {
 	hs_xline *lines;
 	size_t n_lines, cap_lines;
 	bool done;
+	/* hs_import_blobs()'s worker: w_lock guards w_job and w_stop. */
+	bool w_started, w_stop;
+	pthread_t w_thread;
+	pthread_mutex_t w_lock;
+	pthread_cond_t w_cond;
+	struct check_job *w_job;
 };
 
 static size_t hset_pos(const struct hs_import *imp, const uint8_t *hash)
@@ -567,15 +574,14 @@ int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN], const vo
 	return 0;
 }
 
-int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
-		   size_t len)
+/* A blob already checked (hs_frame_check): kept, as it came. */
+static int blob_stage(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
+		      size_t len)
 {
 	char hex[20];
 	uint32_t stored;
 	int rc;
 
-	if (imp->done)
-		return hs_errno_set(-EINVAL, "the import is finished");
 	if (hset_find(imp, hash)) {
 		hs_hash_hex(hex, sizeof(hex), hash);
 		return hs_errno_set(-EINVAL, "blob %s arrived twice", hex);
@@ -583,8 +589,6 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
 	if (imp->p.max_bytes && imp->bytes + len > imp->p.max_bytes)
 		return hs_errno_set(-EFBIG, "more than %llu bytes of blobs",
 				    (unsigned long long)imp->p.max_bytes);
-	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
-		return rc;
 	if ((rc = hs_blob__ensure_frame(imp->s, &imp->b, hash, frame, len, &stored)) < 0 ||
 	    (rc = stage_ref(imp, hash, stored)) < 0)
 		return rc;
@@ -592,6 +596,123 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
 	imp->b_bytes += len;
 	if (imp->b_bytes >= STAGE_BATCH_BYTES || imp->b_blobs >= STAGE_BATCH_BLOBS)
 		return stage_flush(imp);
+	return 0;
+}
+
+int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *frame,
+		   size_t len)
+{
+	int rc;
+
+	if (imp->done)
+		return hs_errno_set(-EINVAL, "the import is finished");
+	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
+		return rc;
+	return blob_stage(imp, hash, frame, len);
+}
+
+/*
+ * The check of a batch, split between the caller's thread and the
+ * import's worker (started at the first batch): each takes every other
+ * blob and keeps its first failure.  Decompressing and hashing are most
+ * of a receiver's work, and the sender of a stream needs little.
+ */
+struct check_job {
+	size_t n;
+	const uint8_t (*hashes)[HS_HASH_LEN];
+	const void *const *frames;
+	const size_t *lens;
+	uint32_t line_size;
+	size_t first_bad;                 /* the worker's: n if none */
+	int rc;
+	char msg[256];
+};
+
+static void check_half(struct check_job *j, size_t from, size_t *bad, int *rc, char *msg,
+		       size_t cap)
+{
+	*bad = j->n;
+	for (size_t i = from; i < j->n; i += 2) {
+		int r = hs_frame_check(j->line_size, j->hashes[i], j->frames[i], j->lens[i]);
+
+		if (r < 0) {
+			*bad = i;
+			*rc = r;
+			snprintf(msg, cap, "%s", hs_error_last());
+			return;
+		}
+	}
+}
+
+static void *check_worker(void *arg)
+{
+	hs_import *imp = arg;
+
+	pthread_mutex_lock(&imp->w_lock);
+	for (;;) {
+		while (!imp->w_job && !imp->w_stop)
+			pthread_cond_wait(&imp->w_cond, &imp->w_lock);
+		if (imp->w_stop)
+			break;
+		pthread_mutex_unlock(&imp->w_lock);
+		check_half(imp->w_job, 1, &imp->w_job->first_bad, &imp->w_job->rc,
+			   imp->w_job->msg, sizeof(imp->w_job->msg));
+		pthread_mutex_lock(&imp->w_lock);
+		imp->w_job = NULL;
+		pthread_cond_broadcast(&imp->w_cond);
+	}
+	pthread_mutex_unlock(&imp->w_lock);
+	return NULL;
+}
+
+int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
+		    const void *const *frames, const size_t *lens)
+{
+	struct check_job j = { n, hashes, frames, lens, imp->p.line_size, n, 0, "" };
+	size_t bad;
+	int rc = 0;
+	char msg[256];
+
+	if (imp->done)
+		return hs_errno_set(-EINVAL, "the import is finished");
+	if (!imp->w_started && n > 1) {
+		pthread_mutex_init(&imp->w_lock, NULL);
+		pthread_cond_init(&imp->w_cond, NULL);
+		imp->w_started = pthread_create(&imp->w_thread, NULL, check_worker, imp) == 0;
+		if (!imp->w_started) {
+			pthread_mutex_destroy(&imp->w_lock);
+			pthread_cond_destroy(&imp->w_cond);
+		}
+	}
+	if (imp->w_started && n > 1) {
+		pthread_mutex_lock(&imp->w_lock);
+		imp->w_job = &j;
+		pthread_cond_broadcast(&imp->w_cond);
+		pthread_mutex_unlock(&imp->w_lock);
+		check_half(&j, 0, &bad, &rc, msg, sizeof(msg));
+		pthread_mutex_lock(&imp->w_lock);
+		while (imp->w_job)
+			pthread_cond_wait(&imp->w_cond, &imp->w_lock);
+		pthread_mutex_unlock(&imp->w_lock);
+		if (j.first_bad < bad) {   /* the first failure in stream order */
+			bad = j.first_bad;
+			rc = j.rc;
+			snprintf(msg, sizeof(msg), "%s", j.msg);
+		}
+	} else {
+		j.first_bad = n;
+		for (size_t i = 0; i < n; i++) {
+			if ((rc = hs_frame_check(imp->p.line_size, hashes[i], frames[i], lens[i])) < 0)
+				return rc;
+		}
+		bad = n;
+	}
+	for (size_t i = 0; i < n && i < bad; i++) {
+		if ((rc = blob_stage(imp, hashes[i], frames[i], lens[i])) < 0)
+			return rc;
+	}
+	if (bad < n)
+		return hs_errno_set(rc, "%s", msg);
 	return 0;
 }
 
@@ -1017,6 +1138,15 @@ void hs_import_free(hs_import *imp)
 {
 	if (!imp)
 		return;
+	if (imp->w_started) {
+		pthread_mutex_lock(&imp->w_lock);
+		imp->w_stop = true;
+		pthread_cond_broadcast(&imp->w_cond);
+		pthread_mutex_unlock(&imp->w_lock);
+		pthread_join(imp->w_thread, NULL);
+		pthread_mutex_destroy(&imp->w_lock);
+		pthread_cond_destroy(&imp->w_cond);
+	}
 	/* Aborted: what was verified stays as garbage until GC takes it, so a
 	 * transfer tried again does not carry it twice; the staging heap goes
 	 * (or at the next open). */

@@ -163,6 +163,39 @@ void mg__set_free(struct mg__set *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void mg__batch_free(struct mg__batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->frame[i]);
+	b->n = b->bytes = 0;
+}
+
+int mg__batch_flush(struct mg__batch *b, hs_import *imp)
+{
+	int rc = b->n ? hs_import_blobs(imp, b->n, (const uint8_t (*)[HS_HASH_LEN])b->hash,
+					(const void *const *)b->frame, b->len) : 0;
+
+	mg__batch_free(b);
+	return rc;
+}
+
+int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, const void *frame,
+		  size_t len)
+{
+	int rc;
+
+	if ((b->n == MG_BATCH_BLOBS || b->bytes + len > MG_BATCH_BYTES) &&
+	    (rc = mg__batch_flush(b, imp)) < 0)
+		return rc;
+	if (!(b->frame[b->n] = malloc(len ? len : 1)))
+		return hs_errno_set(-ENOMEM, "out of memory");
+	memcpy(b->frame[b->n], frame, len);
+	memcpy(b->hash[b->n], hash, HS_HASH_LEN);
+	b->len[b->n++] = len;
+	b->bytes += len;
+	return 0;
+}
+
 /* ==== send =============================================================== */
 
 int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
@@ -333,6 +366,7 @@ struct recv_ctx {
 	hs_import *imp;
 	mg_stats *st;
 	uint64_t version;
+	struct mg__batch batch;
 };
 
 static int recv_heap(void *arg, const mg_heap_hdr *h)
@@ -381,7 +415,7 @@ static int recv_blob(void *arg, const uint8_t hash[HS_HASH_LEN], const void *fra
 {
 	struct recv_ctx *c = arg;
 
-	return hs_import_blob(c->imp, hash, frame, len);
+	return mg__batch_add(&c->batch, c->imp, hash, frame, len);
 }
 
 static void stats_from(mg_stats *st, const mg_trailer *t)
@@ -403,19 +437,31 @@ static int recv_end(void *arg, const mg_trailer *t)
 int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 {
 	static const mg_dec_cb cb = { recv_heap, recv_version, recv_lines, recv_blob, recv_end };
-	struct recv_ctx c = { s, o, NULL, st, 0 };
+	static struct recv_ctx zero;
+	struct recv_ctx c = zero;
 	mg_dec *d = NULL;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	c.s = s;
+	c.o = o;
+	c.st = st;
 	if (o && o->as && (rc = hs_name_check(o->as)) < 0)
 		return hs_errno_set(rc, "--as: %s", hs_error_last());
 	if ((rc = mg_dec_new(&d, &cb, &c)) < 0)
 		return rc;
 	/* Nothing is committed before the input ended right after the end
 	 * record: a stream with anything after it is refused whole. */
-	if ((rc = read_all(io, d, &st->bytes)) == 0)
+	if ((rc = read_all(io, d, &st->bytes)) == 0 && (rc = mg__batch_flush(&c.batch, c.imp)) == 0)
 		rc = hs_import_commit(c.imp, &st->version);
+	if (rc < 0 && c.imp && c.batch.n) {   /* what arrived whole is kept, as garbage */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", hs_error_last());
+		(void)mg__batch_flush(&c.batch, c.imp);
+		hs_errno_set(rc, "%s", why);
+	}
+	mg__batch_free(&c.batch);
 	mg_dec_free(d);
 	hs_import_free(c.imp);   /* after a failure: drops what was staged */
 	return rc;

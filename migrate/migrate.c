@@ -381,10 +381,11 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 			break;
 	}
 	/* Stop the heap: mapped pages first, then the lease, then again for
-	 * stores that raced it (refused now, and msync says so). */
-	down = mono_ms();
+	 * stores that raced it (refused now, and msync says so).  Downtime
+	 * counts from the lease: writes are still taken before it. */
 	if (o->flush_mapped)
 		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
+	down = mono_ms();
 	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_EXPIRED, NULL)) < 0)
 		goto out;
 	expired = true;
@@ -430,6 +431,7 @@ struct dst {
 	uint64_t base;
 	uint8_t base_ident[HS_IDENT_LEN];
 	bool any_data;
+	struct mg__batch batch;           /* blobs gathered for their checks */
 	int err;                          /* the round failed here: said at its end */
 	char err_msg[MG_MSG_TEXT_MAX + 1];
 	char name[HS_NAME_MAX + 1];
@@ -458,7 +460,9 @@ static int dec_lines(void *arg, const hs_xline *l, size_t n)
 
 static int dec_blob(void *arg, const uint8_t *hash, const void *frame, size_t len)
 {
-	return hs_import_blob(((struct dst *)arg)->imp, hash, frame, len);
+	struct dst *d = arg;
+
+	return mg__batch_add(&d->batch, d->imp, hash, frame, len);
 }
 
 /*
@@ -539,6 +543,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 		ip.gid = d->o->gid;
 		ip.mode = d->o->mode;
 	}
+	mg__batch_free(&d->batch);
 	hs_import_free(d->imp);
 	d->imp = NULL;
 	rc = hs_import_begin(&d->imp, d->s, &ip);
@@ -592,7 +597,7 @@ static int serve_end(struct dst *d)
 	if (!d->imp)
 		return hs_errno_set(-EBADMSG, "an end before a hello");
 	if (d->any_data) {
-		if ((rc = mg_dec_finish(d->dec)) == 0)
+		if ((rc = mg_dec_finish(d->dec)) == 0 && (rc = mg__batch_flush(&d->batch, d->imp)) == 0)
 			rc = hs_import_commit(d->imp, &version);
 	} else if (!d->base) {
 		rc = hs_errno_set(-EBADMSG, "a round with nothing to send for a new heap");
@@ -602,6 +607,7 @@ static int serve_end(struct dst *d)
 			rc = hs_heap_lease_set(h, HS_LEASE_HELD, NULL);
 		hs_heap_close(h);
 	}
+	mg__batch_free(&d->batch);
 	hs_import_free(d->imp);
 	d->imp = NULL;
 	mg_dec_free(d->dec);
@@ -672,6 +678,9 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 			rc = d.err ? d.err : serve_end(&d);
 			if (rc < 0) {   /* the round failed: say why, keep serving */
 				snprintf(why, sizeof(why), "%s", d.err ? d.err_msg : hs_error_last());
+				if (d.imp)   /* what arrived whole is kept, as garbage */
+					(void)mg__batch_flush(&d.batch, d.imp);
+				mg__batch_free(&d.batch);
 				hs_import_free(d.imp);   /* its verified blobs stay, as garbage */
 				d.imp = NULL;
 				mg_dec_free(d.dec);
@@ -686,7 +695,11 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 		rc = hs_errno_set(-EBADMSG, "a '%c' message out of place", type);
 		break;
 	}
-	/* Whatever the round had staged goes (its verified blobs as garbage). */
+	/* Whatever the round had staged goes (its verified blobs as garbage,
+	 * those gathered but not yet checked too, for a re-run to find). */
+	if (d.imp)
+		(void)mg__batch_flush(&d.batch, d.imp);
+	mg__batch_free(&d.batch);
 	hs_import_free(d.imp);
 	mg_dec_free(d.dec);
 	mg_hello_free(&d.hello);

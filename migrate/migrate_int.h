@@ -31,6 +31,65 @@ size_t mg__set_unique(struct mg__set *s);
 ssize_t mg__set_find(const struct mg__set *s, const uint8_t *hash);
 void mg__set_free(struct mg__set *s);
 
+/* Little-endian integers: the stream's and the protocol's. */
+static inline void le16_put(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void le64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t le16_get(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t le32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t le64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/*
+ * Blobs of a stream gathered for hs_import_blobs(), whose checks run on two
+ * threads: copies of up to MG_BATCH_BLOBS frames or MG_BATCH_BYTES.
+ */
+#define MG_BATCH_BLOBS 64
+#define MG_BATCH_BYTES (8u << 20)
+
+struct mg__batch {
+	size_t n, bytes;
+	uint8_t hash[MG_BATCH_BLOBS][HS_HASH_LEN];
+	void *frame[MG_BATCH_BLOBS];
+	size_t len[MG_BATCH_BLOBS];
+};
+
+/* Add one (a full batch goes to @imp first); flush what is gathered. */
+int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, const void *frame,
+		  size_t len);
+int mg__batch_flush(struct mg__batch *b, hs_import *imp);
+void mg__batch_free(struct mg__batch *b);
+
 /* The bytes the running command will move, for progress: this thread's. */
 void mg__io_total(uint64_t total);
 

@@ -8,45 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migrate.h"
+#include "migrate_int.h"
 
 #define HELLO_FIXED 56
 #define HELLO_ENTRY 24
 #define REPLY_FIXED 32
 #define RESULT_FIXED 16
-
-static void le16_put(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t le32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 size_t mg_msg_max(uint8_t type)
 {
@@ -137,7 +104,7 @@ int mg_hello_get(mg_hello *h, const uint8_t *p, size_t n)
 	h->flags = le32_get(p + 12);
 	memcpy(h->ident, p + 16, HS_IDENT_LEN);
 	h->line_size = le32_get(p + 32);
-	nl = (size_t)p[36] | (size_t)p[37] << 8;
+	nl = le16_get(p + 36);
 	h->created_ns = le64_get(p + 40);
 	h->n = le32_get(p + 48);
 	if (nl == 0 || nl > HS_NAME_MAX || h->n > MG_HELLO_MAX ||

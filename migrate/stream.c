@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
-#include "migrate.h"
+#include "migrate_int.h"
 
 #define MAGIC "HEAPFSST"
 #define HEAP_FIXED 64
@@ -28,44 +28,6 @@ static const uint8_t zero_hash[HS_HASH_LEN];
 bool mg_ident_zero(const uint8_t ident[HS_IDENT_LEN])
 {
 	return memcmp(ident, zero_ident, HS_IDENT_LEN) == 0;
-}
-
-static void le16_put(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t le16_get(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
 }
 
 static bool line_size_ok(uint32_t ls)

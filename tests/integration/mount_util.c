@@ -750,6 +750,19 @@ const char *mu_b_at(const char *fmt, ...)
 	return buf;
 }
 
+void mu_b_setup(void)
+{
+	mu_setup();
+	mu_b_init();
+	mu_b_mount(NULL);
+}
+
+void mu_b_teardown(void)
+{
+	mu_b_unmount();
+	mu_teardown();
+}
+
 void mu_setup(void)
 {
 	mu_root_make();

@@ -63,6 +63,9 @@ void mu_b_swap(void);
 void mu_b_mount(const char *opts);
 void mu_b_unmount(void);
 const char *mu_b_at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Fixtures of the two-node suites: mu_setup() and node B mounted; both gone. */
+void mu_b_setup(void);
+void mu_b_teardown(void);
 
 /* A fresh root (store/ and mnt/ empty); ck_asserts on failure. */
 void mu_root_make(void);

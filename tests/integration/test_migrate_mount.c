@@ -40,19 +40,6 @@
 
 extern char **environ;
 
-static void setup(void)
-{
-	mu_setup();
-	mu_b_init();
-	mu_b_mount(NULL);
-}
-
-static void teardown(void)
-{
-	mu_b_unmount();
-	mu_teardown();
-}
-
 /* A heap of @lines lines of 64 KiB on the current node, a state, a label. */
 static void make_heap(const char *name, unsigned lines, uint64_t seed)
 {
@@ -679,7 +666,7 @@ static Suite *migrate_suite(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
 
-		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_add_checked_fixture(tc, mu_b_setup, mu_b_teardown);
 		tcase_set_timeout(tc, 120);
 		tcase_add_test(tc, cases[i].test);
 		suite_add_tcase(s, tc);

@@ -30,19 +30,6 @@
 
 extern char **environ;
 
-static void setup(void)
-{
-	mu_setup();
-	mu_b_init();
-	mu_b_mount(NULL);
-}
-
-static void teardown(void)
-{
-	mu_b_unmount();
-	mu_teardown();
-}
-
 /* A heap with history on A: 40 lines of 64 KiB, a state, two labels. */
 static void make_app(void)
 {
@@ -407,7 +394,7 @@ static Suite *stream_suite(void)
 	Suite *s = suite_create("stream_mount");
 	TCase *tc = tcase_create("streams");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, mu_b_setup, mu_b_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, send_recv_between_mounts_whole_and_incremental);
 	tcase_add_test(tc, damaged_streams_refused_and_forgotten);
