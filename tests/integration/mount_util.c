@@ -562,7 +562,8 @@ static void pid_note(pid_t pid)
 
 void mu_mount(const char *opts)
 {
-	char *argv[8];
+	char *argv[12], netarg[96];
+	const char *path = HEAPFS_BIN;
 	int argc = 0, st;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t a;
@@ -573,7 +574,15 @@ void mu_mount(const char *opts)
 	ck_assert_msg(mu.pid == 0, "a daemon already runs");
 	ck_assert_msg(!mu_is_mounted(mu.mnt), "%s is already mounted", mu.mnt);
 	snprintf(mu.opts, sizeof(mu.opts), "%s", opts ? opts : "");
-	argv[argc++] = "heapfs";
+	if (mu.netns[0]) {   /* nsenter execs the daemon: the pid stays its */
+		snprintf(netarg, sizeof(netarg), "--net=/run/netns/%s", mu.netns);
+		path = "/usr/bin/nsenter";
+		argv[argc++] = "nsenter";
+		argv[argc++] = netarg;
+		argv[argc++] = HEAPFS_BIN;
+	} else {
+		argv[argc++] = "heapfs";
+	}
 	argv[argc++] = "-f";
 	if (mu.opts[0]) {
 		argv[argc++] = "-o";
@@ -588,7 +597,7 @@ void mu_mount(const char *opts)
 	posix_spawn_file_actions_addopen(&fa, 1, mu.err, O_WRONLY | O_CREAT | O_APPEND, 0644);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	spawn_attr(&a, true);   /* its own group: Check's killpg must not reach it */
-	rc = posix_spawn(&mu.pid, HEAPFS_BIN, &fa, &a, argv, environ);
+	rc = posix_spawn(&mu.pid, path, &fa, &a, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&a);
 	if (rc != 0) {
@@ -712,6 +721,7 @@ void mu_b_init(void)
 	snprintf(mu_b.mnt, sizeof(mu_b.mnt), "%s/mnt2", mu.root);
 	snprintf(mu_b.err, sizeof(mu_b.err), "%s/daemon2.err", mu.root);
 	mu_b.opts[0] = '\0';
+	mu_b.netns[0] = '\0';
 	mu_b.pid = 0;
 	ck_assert_int_eq(mkdir(mu_b.mnt, 0755), 0);
 }

@@ -38,6 +38,8 @@ struct mu {
 	char mnt[300];      /* root/mnt */
 	char err[300];      /* root/daemon.err: the daemon's stdout and stderr */
 	char opts[256];     /* the -o list of the current mount, "" for none */
+	char netns[64];     /* "" or a network namespace the daemon runs in (its
+			       data channel is an abstract socket: per namespace) */
 	pid_t pid;          /* the -f daemon, 0 when none runs */
 };
 

@@ -13,7 +13,7 @@
  * attempt picks another port (5 attempts).  Readiness is proved end to end
  * (a login that runs a command), never assumed after a sleep.
  *
- * The netns variant runs the same steps with sshd under `ip netns exec SRV`
+ * The netns variant runs the same steps with sshd under `nsenter --net` into SRV
  * and the client under `ip netns exec CLI` (inside sshd_rsh() itself, so
  * whoever runs the rsh crosses the link too); the TCP probe is a forked
  * child that setns()es into CLI first.  The namespaces are named after our
@@ -404,18 +404,23 @@ static void rsh_build(struct sshd *s)
 		 s->key, s->known_hosts, s->port);
 }
 
-/* Spawn sshd -D -e -f CONFIG (under `ip netns exec SRV` in a netns). */
+/*
+ * Spawn sshd -D -e -f CONFIG (in the server's network namespace in a
+ * netns).  nsenter enters the network namespace only: `ip netns exec`
+ * would also give sshd a mount namespace of its own, where a FUSE mount
+ * made later (a heapfs the far side's commands use) would not show, since
+ * the root mount here propagates nothing.
+ */
 static int daemon_launch(struct sshd *s)
 {
-	char *argv[12];
+	char *argv[12], netarg[96];
 	int argc = 0, rc;
 
 	if (s->netns_srv[0]) {
-		/* ip execs sshd in place (no fork), so the pid is sshd's. */
-		argv[argc++] = "ip";
-		argv[argc++] = "netns";
-		argv[argc++] = "exec";
-		argv[argc++] = s->netns_srv;
+		/* nsenter execs sshd in place (no fork), so the pid is sshd's. */
+		snprintf(netarg, sizeof(netarg), "--net=/run/netns/%s", s->netns_srv);
+		argv[argc++] = "nsenter";
+		argv[argc++] = netarg;
 	}
 	argv[argc++] = SSHD_PATH;
 	argv[argc++] = "-D";

@@ -646,6 +646,50 @@ START_TEST(over_ssh)
 }
 END_TEST
 
+/*
+ * Across a real network stack: node B's daemon and sshd in one network
+ * namespace, ssh in another, joined by a veth pair (10.99.0.2 -> 10.99.0.1).
+ * The far side's heapctl runs where sshd does, so it reaches B's data
+ * channel (an abstract socket, which belongs to a network namespace).
+ */
+START_TEST(over_ssh_netns)
+{
+	struct sshd sd;
+	char dir[300], rsh[2048], dest[400], *out;
+	const char *why = sshd_unusable();
+	int rc;
+
+	ck_assert_msg(!why, "sshd: %s", why ? why : "");
+	snprintf(dir, sizeof(dir), "%s/ssh", mu.root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	rc = sshd_start_netns(&sd, dir);
+	ck_assert_msg(rc == 0, "sshd: %s", sd.why);
+	mu_b_unmount();
+	snprintf(mu_b.netns, sizeof(mu_b.netns), "%s", sd.netns_srv);
+	mu_b_mount(NULL);
+	snprintf(rsh, sizeof(rsh), "%s", sshd_rsh(&sd));
+	snprintf(dest, sizeof(dest), "%s:%s", sshd_host(&sd), mu_b.mnt);
+	make_heap("app", 32, 9);
+	{
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh",
+				       rsh, "--heapctl-path", HEAPCTL_BIN, "--json", NULL };
+
+		rc = mu_run_out(&out, argv);
+		ck_assert_msg(rc == 0, "%s\n%s", out, mu_slurp(mu_in_root("run.err"), NULL));
+		/* 31 heap lines (line 3 is zero) and the state's one */
+		ck_assert_uint_eq(json_u64(out, "lines_sent"), 32);
+		free(out);
+	}
+	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 0), 0);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), -EROFS);
+	mu_b_unmount();   /* before its namespace goes */
+	mu_b.netns[0] = '\0';
+	sshd_stop(&sd);
+	mu_b_mount(NULL);
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
 	Suite *s = suite_create("migrate_mount");
@@ -660,6 +704,7 @@ static Suite *migrate_suite(void)
 		{ "disk_full", destination_disk_full },
 		{ "racing_writes", writes_racing_the_migration },
 		{ "over_ssh", over_ssh },
+		{ "over_ssh_netns", over_ssh_netns },
 	};
 
 	/* One case each: CTest runs them side by side (CASES). */
