@@ -382,12 +382,13 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	}
 	/* Stop the heap: mapped pages first, then the lease, then again for
 	 * stores that raced it (refused now, and msync says so).  Downtime
-	 * counts from the lease: writes are still taken before it. */
+	 * counts from the first write refused: until the lease's record is
+	 * written (after the dirty cached lines), writes are taken. */
 	if (o->flush_mapped)
 		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
-	down = mono_ms();
 	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_EXPIRED, NULL)) < 0)
 		goto out;
+	down = mono_ms();
 	expired = true;
 	if (o->flush_mapped)
 		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
