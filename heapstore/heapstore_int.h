@@ -72,7 +72,10 @@
  *   waits for space holding nothing.
  * store->lock (the table of open heaps, the name table, next_heap_id): taken
  *   with at most a heap lock held (closing another heap, hs_heap_delete),
- *   never a stripe or cache->lock, and nothing is taken under it.  So a
+ *   never a stripe or cache->lock, and nothing is taken under it but by
+ *   hs_import's commit of a new heap, which holds it across its batch so
+ *   no create takes the name meanwhile (acct_lock and limit_lock, leaves,
+ *   under it; nothing takes store->lock under those).  So a
  *   thread never waits for a heap lock while holding store->lock:
  *   hs_heap_delete lets it go, takes the heap lock, and takes it again.
  *
