@@ -656,17 +656,25 @@ int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
 	return 0;
 }
 
-static void serve_received(const void *arg, const char *heap, uint64_t version, bool final)
+/*
+ * A round committed here.  Every round that brought versions changed the
+ * heap's content behind the kernel's pages: they go at once (so the final
+ * round, which often brings nothing new, leaves nothing to drop in the
+ * downtime); the final one tells the runtime.
+ */
+static void serve_received(const void *arg, const char *heap, uint64_t version, bool changed,
+			   bool final)
 {
 	const cmd_ctx *ctx = arg;
 	hs_heap_info hi;
 	hs_heap *h;
 
-	if (!final || hs_heap_open(&h, ctx->store, heap) < 0)
+	if ((!changed && !final) || hs_heap_open(&h, ctx->store, heap) < 0)
 		return;
-	hs_event_post(h, "received %llu", (unsigned long long)version);
-	if (hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
+	if (changed && hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
 		ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+	if (final)
+		hs_event_post(h, "received %llu", (unsigned long long)version);
 	hs_heap_close(h);
 }
 

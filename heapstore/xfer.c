@@ -368,12 +368,16 @@ static int hset_add(struct hs_import *imp, const uint8_t *hash, uint32_t stored)
 	return 0;
 }
 
+static int stage_create(struct hs_import *imp);
+
 /* One reference of the staging heap on @hash, in the current batch. */
 static int stage_ref(struct hs_import *imp, const uint8_t *hash, uint32_t stored)
 {
 	uint8_t key[HS_LINE_KEY_LEN], ckey[HS_CHANGE_KEY_LEN], sz[4];
 	int rc;
 
+	if (!imp->sid && (rc = stage_create(imp)) < 0)
+		return rc;
 	hs_key__line(key, imp->sid, imp->next_line, 1);
 	hs_key__change(ckey, imp->sid, 1, imp->next_line);
 	hs_le32_put(sz, stored);
@@ -405,7 +409,11 @@ static int stage_flush(struct hs_import *imp)
 	return rc;
 }
 
-/* The staging heap and the new heap's ids, with the staging heap's record. */
+/*
+ * The staging heap (and the new heap's id, if it has none yet), with the
+ * staging heap's record: made at the first blob or pin, so a round that
+ * carries nothing (a lease handed over) costs no write for it.
+ */
 static int stage_create(struct hs_import *imp)
 {
 	hs_store *s = imp->s;
@@ -432,7 +440,7 @@ static int stage_create(struct hs_import *imp)
 	st->rec = rec;
 	st->line_shift = imp->shift;
 	if ((rc = hs_heap__put_rec(st, wb, &rec)) == 0) {
-		uint64_t next = st->id + (imp->p.incremental ? 1 : 2);
+		uint64_t next = st->id + (imp->tid ? 1 : 2);
 
 		hs_le64_put(val, next);
 		key[0] = 'I';
@@ -441,7 +449,8 @@ static int stage_create(struct hs_import *imp)
 		if ((rc = hs_store__write(s, wb, true)) == 0) {
 			s->next_heap_id = next;
 			imp->sid = st->id;
-			imp->tid = imp->p.incremental ? imp->target->id : st->id + 1;
+			if (!imp->tid)
+				imp->tid = st->id + 1;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -515,8 +524,8 @@ int hs_import_begin(hs_import **out, hs_store *s, const hs_import_params *p)
 		if (rc != -ENOENT)
 			goto fail;
 	}
-	if ((rc = stage_create(imp)) < 0)
-		goto fail;
+	if (p->incremental)
+		imp->tid = imp->target->id;
 	*out = imp;
 	return 0;
 fail:
@@ -974,7 +983,7 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	const struct iver *last = &imp->vers[imp->n_vers - 1];
 	struct hs_heap_rec rec;
 	struct hs_batch b;
-	uint8_t key[HS_META_KEY_MAX], val[8], zero[8] = { 0 };
+	uint8_t key[HS_META_KEY_MAX], val[8], nextv[8], zero[8] = { 0 };
 	hs_heap tmp;
 	int64_t used = 0;
 	uint64_t id;
@@ -996,6 +1005,11 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	rec.lease = imp->p.lease;
 	strcpy(rec.name, imp->name);
 
+	if (!imp->tid) {   /* nothing was staged: the id is taken now */
+		pthread_mutex_lock(&s->lock);
+		imp->tid = s->next_heap_id++;
+		pthread_mutex_unlock(&s->lock);
+	}
 	hs_batch__init(&b);
 	if ((rc = commit_stage(imp, &b, NULL, &used)) < 0)
 		goto out;
@@ -1018,6 +1032,8 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_META], (const char *)key, kl,
 				  (const char *)val, 8);
 	pthread_mutex_lock(&s->lock);
+	hs_le64_put(nextv, s->next_heap_id);   /* never behind an id handed out */
+	rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_META], "I", 1, (const char *)nextv, 8);
 	rc = hs_heap__name_lookup(s, imp->name, &id);
 	if (rc == 0)
 		rc = hs_errno_set(-EEXIST, "heap '%s' was created meanwhile", imp->name);
@@ -1127,7 +1143,8 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 		rc = imp->p.incremental ? commit_incremental(imp, &v) : commit_new(imp, &v);
 	imp->done = true;
 	/* Committed or not, the staging heap goes: its references were pins. */
-	(void)hs_heap__purge(imp->s, imp->sid);
+	if (imp->sid)
+		(void)hs_heap__purge(imp->s, imp->sid);
 	imp->sid = 0;
 	if (rc == 0 && version_out)
 		*version_out = v;

@@ -342,6 +342,18 @@ static uint64_t dirty_bytes(struct src *c)
 	return (changed + hi.lines_dirty) * hi.line_size;
 }
 
+/* Whether the live heap is still checkpoint @v: no line, size or state
+ * changed since (so @v can be the final checkpoint). */
+static bool unchanged_since(struct src *c, uint64_t v)
+{
+	hs_heap_info hi;
+	hs_version_info vi;
+
+	return v && hs_heap_info_get(c->h, &hi) == 0 && hi.latest == v && !hi.lines_dirty &&
+	       hs_version_info_get(c->h, v, &vi) == 0 && vi.size_bytes == hi.size_bytes &&
+	       vi.state_size == hi.state_size && dirty_bytes(c) == 0;
+}
+
 static int take(struct src *c, uint64_t *v)
 {
 	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MANUAL, v);
@@ -393,7 +405,11 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	if (o->flush_mapped)
 		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
 	hs_event_post(c.h, "lease-expired");
-	if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, true)) < 0)
+	/* The final checkpoint: the last pre-copy one if nothing was written
+	 * since (the destination has it all: the round only hands over the
+	 * lease), else a new one. */
+	if ((!unchanged_since(&c, v) && (rc = take(&c, &v)) < 0) ||
+	    (rc = round_run(&c, v, true)) < 0)
 		goto out;
 	st->downtime_ms = mono_ms() - down;
 	st->version = v;
@@ -590,7 +606,7 @@ static int serve_offer(struct dst *d, const uint8_t *p, size_t n)
  * the lease), and say so. */
 static int serve_end(struct dst *d)
 {
-	bool final = (d->hello.flags & MG_HELLO_FINAL) != 0;
+	bool final = (d->hello.flags & MG_HELLO_FINAL) != 0, changed = d->any_data;
 	uint64_t version = d->base;
 	hs_heap *h;
 	int rc;
@@ -617,7 +633,7 @@ static int serve_end(struct dst *d)
 	if (rc < 0)
 		return rc;
 	if (d->o && d->o->received)
-		d->o->received(d->o->arg, d->name, version, final);
+		d->o->received(d->o->arg, d->name, version, changed, final);
 	if ((rc = mg_result_put(&d->l.e, 0, version, NULL)) < 0)
 		return rc;
 	return link_flush(&d->l);

@@ -253,8 +253,10 @@ typedef struct mg_serve_opts {
 	int owned;                        /* a new heap's owner */
 	uint32_t uid, gid, mode;
 	int (*allow)(const void *arg, const char *name, bool exists);
-	/* A round committed: @final says the heap is live here now. */
-	void (*received)(const void *arg, const char *heap, uint64_t version, bool final);
+	/* A round committed: @changed, it brought new versions (the heap's
+	 * content here changed); @final, the heap is live here now. */
+	void (*received)(const void *arg, const char *heap, uint64_t version, bool changed,
+			 bool final);
 	const void *arg;
 } mg_serve_opts;
 
