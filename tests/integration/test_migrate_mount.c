@@ -430,7 +430,7 @@ END_TEST
 
 START_TEST(far_side_killed_mid_transfer)
 {
-	char mode[512], *out, *pidtxt;
+	char *out, *pidtxt;
 	pid_t pid, far = 0;
 	posix_spawn_file_actions_t fa;
 	char rsh[600], dest[400];
@@ -462,7 +462,6 @@ START_TEST(far_side_killed_mid_transfer)
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	free(out);
 	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
-	snprintf(mode, sizeof(mode), "unused");
 }
 END_TEST
 
