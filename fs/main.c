@@ -181,7 +181,6 @@ int main(int argc, char **argv)
 	rc = fuse_session_loop_mt(fs.se, cfg);
 	status = rc < 0 ? 1 : 0;
 out:
-	fs_chan_stop(&fs);   /* streams still running give up; the store stays till then */
 	if (report_fd >= 0)
 		close(report_fd);   /* the parent reads EOF: failure */
 	if (cfg)
@@ -190,6 +189,11 @@ out:
 		hs_store_event_hook(fs.store, NULL, NULL);
 	if (mounted)
 		fuse_session_unmount(fs.se);
+	/* Streams still running give up (the store stays till then).  After
+	 * the unmount: a command's own call through the mount (migrate's
+	 * write-back of mapped pages) then fails rather than waiting for a
+	 * reply no thread will send. */
+	fs_chan_stop(&fs);
 	fs_inval_stop(&fs);
 	if (fs.se) {
 		fuse_remove_signal_handlers(fs.se);
