@@ -13,7 +13,8 @@
  * with its stdin or stdout attached (SCM_RIGHTS).  The daemon then reads
  * or writes that descriptor itself (zero copies through heapctl, and only
  * the daemon opens the store), and answers with JSON lines: any number of
- * {"progress": {"bytes": N, "total": T (0: not known yet)}}, then the response ({"ok": ...}), then it
+ * {"progress": {"bytes": N, "total": T, "lines": L, "lines_total": LT}}
+ * (totals 0 until known), then the response ({"ok": ...}), then it
  * closes.  heapctl hanging up cancels the command.
  */
 #include <errno.h>
@@ -194,8 +195,8 @@ fail:
 }
 
 json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, int fd,
-		      int fd2, void (*progress)(void *arg, uint64_t bytes, uint64_t total),
-		      void *arg, char *why, size_t cap)
+		      int fd2, void (*progress)(void *arg, const mg_progress *p), void *arg,
+		      char *why, size_t cap)
 {
 	union {
 		struct cmsghdr h;
@@ -250,9 +251,15 @@ json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, in
 		if (!got)
 			break;
 		if ((p = json_object_get(got, "progress"))) {
-			if (progress)
-				progress(arg, (uint64_t)json_integer_value(json_object_get(p, "bytes")),
-					 (uint64_t)json_integer_value(json_object_get(p, "total")));
+			if (progress) {
+				mg_progress pr = {
+					(uint64_t)json_integer_value(json_object_get(p, "bytes")),
+					(uint64_t)json_integer_value(json_object_get(p, "total")),
+					(uint64_t)json_integer_value(json_object_get(p, "lines")),
+					(uint64_t)json_integer_value(json_object_get(p, "lines_total")) };
+
+				progress(arg, &pr);
+			}
 			json_decref(got);
 			continue;
 		}

@@ -253,8 +253,8 @@ int cmd_chan_send(int conn, const json_t *msg);
  * with @token and wait for the response (progress reported on the way);
  * NULL and @why. */
 json_t *cmd_chan_call(const char *name, const char *token, const json_t *req, int fd,
-		      int fd2, void (*progress)(void *arg, uint64_t bytes, uint64_t total),
-		      void *arg, char *why, size_t cap);
+		      int fd2, void (*progress)(void *arg, const mg_progress *p), void *arg,
+		      char *why, size_t cap);
 
 /** Parse and run a request given as text; the response as text (free()). */
 char *cmd_exec_text(hs_store *store, const char *req, size_t len,

@@ -107,11 +107,12 @@ static bool token_take(struct fs_chan *ch, const char *hex, cmd_caller *who)
 	return found;
 }
 
-static void conn_progress(void *arg, uint64_t bytes, uint64_t total)
+static void conn_progress(void *arg, const mg_progress *p)
 {
 	struct chan_conn *c = arg;
-	json_t *msg = json_pack("{s:{s:I, s:I}}", "progress", "bytes", (json_int_t)bytes,
-				"total", (json_int_t)total);
+	json_t *msg = json_pack("{s:{s:I, s:I, s:I, s:I}}", "progress", "bytes",
+				(json_int_t)p->bytes, "total", (json_int_t)p->total, "lines",
+				(json_int_t)p->lines, "lines_total", (json_int_t)p->lines_total);
 
 	if (msg)
 		(void)cmd_chan_send(c->sock, msg);

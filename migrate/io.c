@@ -38,11 +38,18 @@ static int io_wait(const mg_io *io, short events)
 	}
 }
 
-static __thread uint64_t io_total;
+static __thread mg_progress io_prog;
 
-void mg__io_total(uint64_t total)
+void mg__io_total(uint64_t total, uint64_t lines_total)
 {
-	io_total = total;
+	io_prog.total = total;
+	io_prog.lines_total = lines_total;
+	io_prog.lines = 0;
+}
+
+void mg__io_lines(uint64_t lines)
+{
+	io_prog.lines += lines;
 }
 
 static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
@@ -56,7 +63,8 @@ static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	if (now - *last_ns >= IO_TICK_MS * 1000000ull) {
 		*last_ns = now;
-		io->progress(io->arg, bytes, io_total);
+		io_prog.bytes = bytes;
+		io->progress(io->arg, &io_prog);
 	}
 }
 
@@ -131,6 +139,7 @@ int mg__set_add(struct mg__set *s, const uint8_t *hash, uint32_t stored)
 		s->cap = c;
 	}
 	memcpy(s->c[s->n].hash, hash, HS_HASH_LEN);
+	s->c[s->n].lines = 1;
 	s->c[s->n++].stored = stored;
 	return 0;
 }
@@ -144,6 +153,8 @@ size_t mg__set_unique(struct mg__set *s)
 	for (size_t i = 0; i < s->n; i++) {
 		if (!u || memcmp(s->c[u - 1].hash, s->c[i].hash, HS_HASH_LEN) != 0)
 			s->c[u++] = s->c[i];
+		else
+			s->c[u - 1].lines += s->c[i].lines;
 	}
 	s->n = u;
 	return before;
@@ -289,11 +300,13 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	{
 		/* The stream's exact size, now the contents are known: what went
 		 * and what is encoded, each blob's record and frame, the end. */
-		uint64_t total = st->bytes + e.len + MG_REC_HDR + 64;
+		uint64_t total = st->bytes + e.len + MG_REC_HDR + 64, lines = 0;
 
-		for (size_t i = 0; i < set.n; i++)
+		for (size_t i = 0; i < set.n; i++) {
 			total += MG_REC_HDR + HS_HASH_LEN + set.c[i].stored;
-		mg__io_total(total);
+			lines += set.c[i].lines;
+		}
+		mg__io_total(total, lines);
 	}
 	for (size_t i = 0; i < set.n; i++) {
 		void *frame;
@@ -303,6 +316,7 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 			goto out;
 		rc = mg_enc_blob(&e, set.c[i].hash, frame, len);
 		free(frame);
+		mg__io_lines(set.c[i].lines);
 		if (rc < 0 || (rc = enc_flush(&e, io, &st->bytes, false)) < 0)
 			goto out;
 	}
@@ -317,7 +331,7 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 out:
 	mg_enc_free(&e);
 	mg__set_free(&set);
-	mg__io_total(0);
+	mg__io_total(0, 0);
 	free(vs);
 	hs_export_end(x);
 	hs_heap_close(h);

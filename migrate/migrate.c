@@ -237,14 +237,16 @@ static int round_run(struct src *c, uint64_t v, bool final)
 	/* The stream: the versions after the base, the contents not held;
 	 * its size is known now, for progress. */
 	if (last > first) {
-		uint64_t total = c->l.sent + 3 * MG_REC_HDR + 64;
+		uint64_t total = c->l.sent + 3 * MG_REC_HDR + 64, to_send = 0;
 		mg_heap_hdr hh;
 
-		for (size_t i = 0; i < nh; i++)
+		for (size_t i = 0; i < nh; i++) {
 			total += have[i] ? 0 : MG_REC_HDR + HS_HASH_LEN + set.c[i].stored;
+			to_send += have[i] ? 0 : set.c[i].lines;
+		}
 		for (size_t i = first; i < last; i++)
 			total += 2 * MG_REC_HDR + 80 + strlen(vs[i].label) + nlines[i - first] * 41;
-		mg__io_total(total + total / MG_DATA_MAX * MG_REC_HDR + 300);
+		mg__io_total(total + total / MG_DATA_MAX * MG_REC_HDR + 300, to_send);
 
 		memset(&hh, 0, sizeof(hh));
 		memcpy(hh.ident, c->hi.ident, HS_IDENT_LEN);
@@ -297,10 +299,9 @@ static int round_run(struct src *c, uint64_t v, bool final)
 			rc = mg_enc_blob(&se, set.c[i].hash, frame, len);
 			free(frame);
 			c->st->contents_sent++;
+			mg__io_lines(set.c[i].lines);
 			if (rc < 0 || (rc = data_flush(c, &se, false)) < 0)
 				goto out;
-			if (c->o->progress)
-				c->o->progress(c->o->arg, c->st);
 		}
 		if ((rc = mg_enc_end(&se)) < 0 || (rc = data_flush(c, &se, true)) < 0)
 			goto out;
@@ -323,7 +324,7 @@ out:
 	mg__set_free(&set);
 	free(ids);
 	free(have);
-	mg__io_total(0);
+	mg__io_total(0, 0);
 	mg_enc_free(&se);
 	mg_hello_free(&hello);
 	free(vs);

@@ -97,18 +97,23 @@ void mg_dec_free(mg_dec *d);
  * Where a stream goes or comes from.  With @watch_fd or @cancel set, the
  * I/O waits in poll() and gives up (-ECANCELED) when @watch_fd hangs up
  * (the heapctl that asked went away) or *@cancel turns true (the daemon
- * stops); @progress, if set, hears the bytes moved (and how many will be,
- * once known) at most every 250 ms.
+ * stops); @progress, if set, hears how far it is at most every 250 ms.
  */
 #include <stdatomic.h>
+
+/* How far a command is: bytes moved and lines whose content travelled,
+ * each of how many (0 until known: once the contents are, or negotiated). */
+typedef struct mg_progress {
+	uint64_t bytes, total;
+	uint64_t lines, lines_total;
+} mg_progress;
 
 typedef struct mg_io {
 	int fd;
 	int out_fd;                       /* a migration's other way; -1: fd */
 	int watch_fd;                     /* -1: none */
 	atomic_bool *cancel;              /* NULL: none */
-	/* @total: the bytes this command will move, once known (0 before). */
-	void (*progress)(void *arg, uint64_t bytes, uint64_t total);
+	void (*progress)(void *arg, const mg_progress *p);
 	void *arg;
 } mg_io;
 
@@ -231,7 +236,6 @@ typedef struct mg_migrate_opts {
 	ckpt_policy *ckpt;                /* every checkpoint taken goes through it */
 	/* Write back the heap's pages stored through mappings (fs), and wait. */
 	void (*flush_mapped)(uint64_t heap_id, const char *name, void *arg);
-	void (*progress)(void *arg, const mg_migrate_stats *st);
 	void *arg;
 } mg_migrate_opts;
 

@@ -17,6 +17,7 @@ int mg__read_exact(const mg_io *io, uint8_t *p, size_t n, uint64_t *total);
 struct mg__content {
 	uint8_t hash[HS_HASH_LEN];
 	uint32_t stored;
+	uint32_t lines;                   /* lines naming it (summed by unique) */
 };
 
 struct mg__set {
@@ -90,7 +91,9 @@ int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, cons
 int mg__batch_flush(struct mg__batch *b, hs_import *imp);
 void mg__batch_free(struct mg__batch *b);
 
-/* The bytes the running command will move, for progress: this thread's. */
-void mg__io_total(uint64_t total);
+/* For progress, this thread's command: the bytes and lines it will move
+ * (0: not known yet), and the lines moved so far. */
+void mg__io_total(uint64_t total, uint64_t lines_total);
+void mg__io_lines(uint64_t lines);
 
 #endif

@@ -535,9 +535,9 @@ struct progress {
 	bool shown;
 };
 
-/* On a terminal: bytes moved and of how many, the rate, and the time left
- * once the total is known (the daemon says it after negotiating). */
-static void progress_show(void *arg, uint64_t bytes, uint64_t total)
+/* On a terminal: bytes and lines moved, of how many once the daemon knows
+ * (after negotiating), the rate, and the time left. */
+static void progress_show(void *arg, const mg_progress *pr)
 {
 	struct progress *p = arg;
 	struct timespec now;
@@ -545,13 +545,14 @@ static void progress_show(void *arg, uint64_t bytes, uint64_t total)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	s = (double)(now.tv_sec - p->t0.tv_sec) + (double)(now.tv_nsec - p->t0.tv_nsec) / 1e9;
-	rate = s > 0 ? (double)bytes / s : 0.0;
-	if (total >= bytes && total)
-		fprintf(stderr, "\r%10.1f of %.1f MiB  %8.1f MiB/s  %6.1f s, %.1f s left   ",
-			(double)bytes / 1048576.0, (double)total / 1048576.0, rate / 1048576.0, s,
-			rate > 0 ? (double)(total - bytes) / rate : 0.0);
+	rate = s > 0 ? (double)pr->bytes / s : 0.0;
+	if (pr->total >= pr->bytes && pr->total)
+		fprintf(stderr, "\r%9.1f of %.1f MiB, %llu of %llu lines  %7.1f MiB/s  %.1f s left   ",
+			(double)pr->bytes / 1048576.0, (double)pr->total / 1048576.0,
+			(unsigned long long)pr->lines, (unsigned long long)pr->lines_total,
+			rate / 1048576.0, rate > 0 ? (double)(pr->total - pr->bytes) / rate : 0.0);
 	else
-		fprintf(stderr, "\r%10.1f MiB  %8.1f MiB/s  %6.1f s   ", (double)bytes / 1048576.0,
+		fprintf(stderr, "\r%9.1f MiB  %7.1f MiB/s  %6.1f s   ", (double)pr->bytes / 1048576.0,
 			rate / 1048576.0, s);
 	p->shown = true;
 }
