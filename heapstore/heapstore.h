@@ -773,6 +773,10 @@ typedef struct hs_import_params {
 	uint64_t max_bytes;       /* stop past this many bytes of blobs; 0: none */
 	hs_lease lease;           /* the heap's lease once committed: HELD (live
 				     here), or EXPIRED (a copy still coming) */
+	int carried_only;         /* 1: count nothing the store holds as held, so
+				     every content must come with the stream (a
+				     sender who may not learn what the store holds:
+				     whether it holds a content is an oracle) */
 } hs_import_params;
 
 /**

@@ -542,6 +542,8 @@ int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN])
 		return hs_errno_set(-EINVAL, "the import is finished");
 	if (hset_find(imp, hash))
 		return 1;
+	if (imp->p.carried_only)
+		return 0;
 	if ((rc = hs_blob__pin(imp->s, &imp->b, hash, &stored, &raw)) < 0)
 		return rc;
 	if (!stored || raw != imp->p.line_size)

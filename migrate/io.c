@@ -398,6 +398,7 @@ static int recv_heap(void *arg, const mg_heap_hdr *h)
 	memcpy(p.base, h->base, HS_IDENT_LEN);
 	if (c->o && c->o->allow && (rc = c->o->allow(c->o->arg, p.name, p.incremental)) < 0)
 		return rc;
+	p.carried_only = c->o ? c->o->carried_only : 0;
 	if (c->o && c->o->owned) {
 		p.owned = 1;
 		p.uid = c->o->uid;

@@ -555,6 +555,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	memcpy(ip.base, base_ident, HS_IDENT_LEN);
 	memcpy(d->base_ident, base_ident, HS_IDENT_LEN);
 	ip.lease = (d->hello.flags & MG_HELLO_FINAL) ? HS_LEASE_HELD : HS_LEASE_EXPIRED;
+	ip.carried_only = d->o ? d->o->carried_only : 0;
 	if (d->o && d->o->owned) {
 		ip.owned = 1;
 		ip.uid = d->o->uid;
@@ -591,7 +592,8 @@ static int serve_offer(struct dst *d, const uint8_t *p, size_t n)
 		/* A short id names what this store holds under it; the stream's
 		 * full hash decides at the commit (a rare collision fails it,
 		 * safely). */
-		rc = hs_blob_find_prefix(d->s, ids + i * MG_SHORT_ID, MG_SHORT_ID, hash);
+		rc = d->o && d->o->carried_only ? 0 :
+		     hs_blob_find_prefix(d->s, ids + i * MG_SHORT_ID, MG_SHORT_ID, hash);
 		if (rc == 1)
 			rc = hs_import_have(d->imp, hash);
 		if (rc == 1)

@@ -144,6 +144,7 @@ typedef struct mg_recv_opts {
 	 * as @name (@exists: versions added to a heap here)?  0 or -errno. */
 	int (*allow)(const void *arg, const char *name, bool exists);
 	const void *arg;
+	int carried_only;                 /* hs_import_params.carried_only */
 } mg_recv_opts;
 
 /* Read a stream from @io and commit it, all or nothing. */
@@ -257,6 +258,8 @@ typedef struct mg_serve_opts {
 	int owned;                        /* a new heap's owner */
 	uint32_t uid, gid, mode;
 	int (*allow)(const void *arg, const char *name, bool exists);
+	int carried_only;                 /* hs_import_params.carried_only: no
+					     content counts as held here */
 	/* A round committed: @changed, it brought new versions (the heap's
 	 * content here changed); @final, the heap is live here now. */
 	void (*received)(const void *arg, const char *heap, uint64_t version, bool changed,

@@ -74,9 +74,10 @@ static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64
 	return buf;
 }
 
-static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as, mg_stats *st)
+static int recv_opts(hs_store *s, const uint8_t *buf, size_t len, const char *as,
+		     int carried_only, mg_stats *st)
 {
-	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL };
+	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL, carried_only };
 	int fd = file_of(buf, len), rc;
 	mg_io io = MG_IO_FD(fd);
 
@@ -84,6 +85,11 @@ static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as,
 
 	close(fd);
 	return rc;
+}
+
+static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as, mg_stats *st)
+{
+	return recv_opts(s, buf, len, as, 0, st);
 }
 
 static int verify_buf(hs_store *s, const uint8_t *buf, size_t len, mg_stats *st)
@@ -215,6 +221,7 @@ struct reenc {
 	mg_enc e;
 	long skip, seen;
 	const char *name;
+	hs_store *held_by;                /* skip every blob this store holds */
 };
 
 static int re_heap(void *arg, const mg_heap_hdr *h)
@@ -243,6 +250,16 @@ static int re_blob(void *arg, const uint8_t *hash, const void *frame, size_t len
 
 	if (r->seen++ == r->skip)
 		return 0;
+	if (r->held_by) {
+		uint8_t one[1][HS_HASH_LEN];
+		uint32_t raw = 0;
+
+		memcpy(one[0], hash, HS_HASH_LEN);
+		ck_assert_int_eq(hs_blobs_held(r->held_by, (const uint8_t (*)[HS_HASH_LEN])one, 1,
+					       &raw), 0);
+		if (raw)
+			return 0;
+	}
 	return mg_enc_blob(&r->e, hash, frame, len);
 }
 
@@ -252,11 +269,11 @@ static int re_end(void *arg, const mg_trailer *t)
 	return mg_enc_end(&((struct reenc *)arg)->e);
 }
 
-static uint8_t *reencode(const uint8_t *buf, size_t len, long skip, const char *name,
-			 size_t *out_len)
+static uint8_t *reencode_held(const uint8_t *buf, size_t len, long skip, const char *name,
+			      hs_store *held_by, size_t *out_len)
 {
 	static const mg_dec_cb cb = { re_heap, re_version, re_lines, re_blob, re_end };
-	struct reenc r = { .skip = skip, .name = name };
+	struct reenc r = { .skip = skip, .name = name, .held_by = held_by };
 	mg_dec *d;
 	uint8_t *out;
 
@@ -270,6 +287,12 @@ static uint8_t *reencode(const uint8_t *buf, size_t len, long skip, const char *
 	*out_len = r.e.len;
 	mg_enc_free(&r.e);
 	return out;
+}
+
+static uint8_t *reencode(const uint8_t *buf, size_t len, long skip, const char *name,
+			 size_t *out_len)
+{
+	return reencode_held(buf, len, skip, name, NULL, out_len);
 }
 
 /* A full stream refused by B, which holds part of its content (pinned
@@ -358,6 +381,23 @@ START_TEST(hostile_streams_leave_the_store_as_it_was)
 	/* ... while a store holding it (A) verifies it. */
 	bad = reencode(buf, len, (long)st.blobs - 1, NULL, &blen);
 	ck_assert_int_eq(verify_buf(sa, bad, blen, &vt), 0);
+	free(bad);
+
+	/*
+	 * A stream that leaves out every content B holds: fine for B's owner
+	 * (the negotiation of migrate does that), refused for a sender who may
+	 * not learn what B holds (carried_only), with B as it was.
+	 */
+	bad = reencode_held(buf, len, -1, NULL, sb, &blen);
+	{
+		struct xu_view before;
+
+		xu_view_take(sb, &before);
+		ck_assert_int_eq(recv_opts(sb, bad, blen, "held", 1, &vt), -ENOENT);
+		ck_assert_ptr_nonnull(strstr(hs_error_last(), "neither in the stream nor"));
+		xu_view_expect(sb, &before);
+	}
+	ck_assert_int_eq(recv_buf(sb, bad, blen, "held", &vt), 0);
 	free(bad);
 
 	/* After all that, the real stream goes in whole. */
