@@ -98,14 +98,6 @@ static int sys_fail(int rc, const char *what)
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * CPU seconds: of the whole process (RUSAGE_SELF: every thread, RocksDB's
  * background threads included), of reaped children, of the calling thread.

@@ -1,16 +1,51 @@
 /*
  * bench_util.h - what the benchmark programs share (bench_store.c,
- * gc_tool.c, migrate_tool.c): a mixing function, heap-like line content,
- * and picking distinct lines.  Static functions: each program takes what
+ * gc_tool.c, migrate_tool.c): the clock, dying with a message, whole
+ * pwrites, a mixing function, heap-like line content, and picking
+ * distinct lines.  Static functions: each program takes what
  * it uses.
  */
 #ifndef HEAPFS_BENCH_UTIL_H
 #define HEAPFS_BENCH_UTIL_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* `PROGRAM: WHAT: why` and exit 1. */
+static inline void die(const char *what)
+{
+	fprintf(stderr, "%s: %s: %s\n", program_invocation_short_name, what, strerror(errno));
+	exit(1);
+}
+
+static inline void pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, buf, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			die("pwrite");
+		}
+		buf = (const uint8_t *)buf + n;
+		len -= (size_t)n;
+		off += n;
+	}
+}
 
 /* splitmix64: a fast, well-mixed function of its input. */
 static inline uint64_t mix64(uint64_t x)

@@ -37,12 +37,6 @@
 
 #include "bench_util.h"
 
-static void die(const char *what)
-{
-	fprintf(stderr, "gc_tool: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
 
 /* Line @i's content for @seed: random, so zstd cannot shrink it. */
 static void random_fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t i)
@@ -53,30 +47,6 @@ static void random_fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t i)
 		uint64_t v = mix64(s += 0x9e3779b97f4a7c15ULL);
 
 		memcpy(buf + o, &v, len - o < 8 ? len - o : 8);
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static void pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("pwrite");
-		}
-		buf = (const uint8_t *)buf + n;
-		len -= (size_t)n;
-		off += n;
 	}
 }
 

@@ -51,23 +51,9 @@
 
 #include "bench_util.h"
 
-static void die(const char *what)
-{
-	fprintf(stderr, "migrate_tool: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
 
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -79,22 +65,6 @@ static void sleep_s(double s)
 	t.tv_nsec = (long)((s - (double)t.tv_sec) * 1e9);
 	while (nanosleep(&t, &t) && errno == EINTR)
 		;
-}
-
-static void pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			die("pwrite");
-		}
-		buf = (const uint8_t *)buf + n;
-		len -= (size_t)n;
-		off += n;
-	}
 }
 
 /* One whole-line pwrite: 0, or -errno (a short write is finished). */

@@ -57,6 +57,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A failure answered to heapctl, like cmd_exec()'s. */
+static json_t *conn_fail(int err, const char *why)
+{
+	return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", err, "error", why);
+}
+
+
 json_t *fs_chan_open(struct fs *fs, const cmd_caller *who)
 {
 	struct fs_chan *ch = fs->chan;
@@ -65,11 +72,12 @@ json_t *fs_chan_open(struct fs *fs, const cmd_caller *who)
 	uint64_t now = now_ns();
 	json_t *resp;
 
+	/* The mount does not start without its channel, which closes after
+	 * the unmount: only a request racing the end finds none. */
 	if (!ch)
-		return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", ENOTSUP, "error",
-				 "this daemon has no data channel");
+		return conn_fail(ESHUTDOWN, "the daemon is stopping: its data channel is closed");
 	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-		return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", EIO, "error", "getrandom");
+		return conn_fail(EIO, "getrandom failed");
 	pthread_mutex_lock(&ch->lock);
 	/* Expired tokens go; past the bound, the oldest gives way. */
 	for (size_t i = 0; i < ch->n_tokens;) {
@@ -119,11 +127,6 @@ static void conn_progress(void *arg, const mg_progress *p)
 	json_decref(msg);
 }
 
-static void conn_heap_changed(uint64_t heap_id, void *payload)
-{
-	fs_inval_heap(payload, heap_id, 0, 0);
-}
-
 /*
  * The heap file's dirty mapped pages, written back: sync_file_range() on
  * it through this very mount makes the kernel write back only the dirty
@@ -154,11 +157,6 @@ static void conn_flush_mapped(uint64_t heap_id, const char *name, void *payload)
 	close(fd);
 }
 
-static json_t *conn_fail(int err, const char *why)
-{
-	return json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", err, "error", why);
-}
-
 static void *conn_main(void *arg)
 {
 	struct chan_conn *c = arg;
@@ -183,7 +181,7 @@ static void *conn_main(void *arg)
 	} else if (fd < 0) {
 		resp = conn_fail(EBADF, "no descriptor came with the request");
 	} else {
-		cmd_hooks hooks = { conn_heap_changed, ch->fs, true, &who, ch->fs->ckpt,
+		cmd_hooks hooks = { fs_heap_changed, ch->fs, true, &who, ch->fs->ckpt,
 				    conn_flush_mapped };
 		mg_io io = { fd, fd2, c->sock, &ch->stop, conn_progress, c };
 

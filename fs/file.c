@@ -163,10 +163,11 @@ void fs_files_dispose(struct fs *fs)
 	}
 }
 
-/* restore changed a heap wholesale: drop the heap file's cached pages. */
-static void ctl_heap_changed(uint64_t heap_id, void *payload)
+/* A command changed a heap wholesale (restore, recv): drop the heap file's
+ * cached pages.  cmd_hooks.heap_changed of ctl and of the data channel. */
+void fs_heap_changed(uint64_t heap_id, void *fs)
 {
-	fs_inval_heap(payload, heap_id, 0, 0);
+	fs_inval_heap(fs, heap_id, 0, 0);
 }
 
 /*
@@ -218,7 +219,7 @@ static bool ctl_is_channel(const struct fs_file *f)
 static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size,
 			off_t off, const struct fs_caller *who)
 {
-	cmd_hooks hooks = { ctl_heap_changed, fs, true, &f->who, fs->ckpt, NULL };
+	cmd_hooks hooks = { fs_heap_changed, fs, true, &f->who, fs->ckpt, NULL };
 	ssize_t rc = 0;
 
 	/* ... nor anybody's answer: only the opener's uid reads it. */

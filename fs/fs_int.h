@@ -230,6 +230,9 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
 
+/* file.c: cmd_hooks.heap_changed (the heap file's cached pages dropped) */
+void fs_heap_changed(uint64_t heap_id, void *fs);
+
 /* chan.c: the data channel of streaming commands (send, recv, verify) */
 int fs_chan_start(struct fs *fs);
 void fs_chan_stop(struct fs *fs);

@@ -207,6 +207,42 @@ int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, cons
 	return 0;
 }
 
+int mg__enc_heap_of(mg_enc *e, const hs_heap_info *hi, const hs_version_info *base,
+		    uint32_t n)
+{
+	mg_heap_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.ident, hi->ident, HS_IDENT_LEN);
+	h.line_size = hi->line_size;
+	strcpy(h.name, hi->name);
+	h.created_ns = hi->created_ns;
+	if (base) {
+		memcpy(h.base, base->ident, HS_IDENT_LEN);
+		h.base_version = base->version;
+	}
+	h.n_versions = n;
+	return mg_enc_heap(e, &h);
+}
+
+int mg__enc_version_of(mg_enc *e, const hs_version_info *vs, size_t i, size_t first,
+		       const uint8_t *base_ident, const hs_xline *lines, size_t n)
+{
+	mg_version_hdr v;
+	int rc;
+
+	memset(&v, 0, sizeof(v));
+	v.vi = vs[i];
+	if (i > first)
+		memcpy(v.parent, vs[i - 1].ident, HS_IDENT_LEN);
+	else if (base_ident)
+		memcpy(v.parent, base_ident, HS_IDENT_LEN);
+	v.n_lines = n;
+	if ((rc = mg_enc_version(e, &v)) < 0)
+		return rc;
+	return mg_enc_lines(e, lines, n);
+}
+
 /* ==== send =============================================================== */
 
 int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
@@ -218,7 +254,6 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	hs_version_info *vs = NULL;
 	size_t nv = 0, first = 0, last = 0;
 	struct mg__set set = { 0 };
-	mg_heap_hdr hdr;
 	mg_enc e = { 0 };
 	bool have_from = from == 0, have_v = false;
 	int rc;
@@ -259,35 +294,18 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 				  "(%llu)", (unsigned long long)from, (unsigned long long)version);
 		goto out;
 	}
-	memset(&hdr, 0, sizeof(hdr));
-	memcpy(hdr.ident, hi.ident, HS_IDENT_LEN);
-	hdr.line_size = hi.line_size;
-	strcpy(hdr.name, hi.name);
-	hdr.created_ns = hi.created_ns;
-	if (from) {
-		memcpy(hdr.base, vs[first - 1].ident, HS_IDENT_LEN);
-		hdr.base_version = from;
-	}
-	hdr.n_versions = (uint32_t)(last + 1 - first);
-	if ((rc = mg_enc_init(&e)) < 0 || (rc = mg_enc_heap(&e, &hdr)) < 0)
+	if ((rc = mg_enc_init(&e)) < 0 ||
+	    (rc = mg__enc_heap_of(&e, &hi, from ? &vs[first - 1] : NULL,
+				  (uint32_t)(last + 1 - first))) < 0)
 		goto out;
 	for (size_t i = first; i <= last; i++) {
-		mg_version_hdr v;
 		hs_xline *ls = NULL;
 		size_t nl = 0;
 
 		if ((rc = hs_export_changes(x, vs[i].version, &ls, &nl)) < 0)
 			goto out;
-		memset(&v, 0, sizeof(v));
-		v.vi = vs[i];
-		if (i > first)
-			memcpy(v.parent, vs[i - 1].ident, HS_IDENT_LEN);
-		else
-			memcpy(v.parent, hdr.base, HS_IDENT_LEN);
-		v.n_lines = nl;
-		rc = mg_enc_version(&e, &v);
-		if (rc == 0)
-			rc = mg_enc_lines(&e, ls, nl);
+		rc = mg__enc_version_of(&e, vs, i, first, from ? vs[first - 1].ident : NULL,
+					 ls, nl);
 		for (size_t j = 0; j < nl && rc == 0; j++) {
 			if (!ls[j].zero)
 				rc = mg__set_add(&set, ls[j].hash, ls[j].stored);

@@ -238,7 +238,6 @@ static int round_run(struct src *c, uint64_t v, bool final)
 	 * its size is known now, for progress. */
 	if (last > first) {
 		uint64_t total = c->l.sent + 3 * MG_REC_HDR + 64, to_send = 0;
-		mg_heap_hdr hh;
 
 		for (size_t i = 0; i < nh; i++) {
 			total += have[i] ? 0 : MG_REC_HDR + HS_HASH_LEN + set.c[i].stored;
@@ -248,27 +247,14 @@ static int round_run(struct src *c, uint64_t v, bool final)
 			total += 2 * MG_REC_HDR + 80 + strlen(vs[i].label) + nlines[i - first] * 41;
 		mg__io_total(total + total / MG_DATA_MAX * MG_REC_HDR + 300, to_send);
 
-		memset(&hh, 0, sizeof(hh));
-		memcpy(hh.ident, c->hi.ident, HS_IDENT_LEN);
-		hh.line_size = c->hi.line_size;
-		strcpy(hh.name, c->hi.name);
-		hh.created_ns = c->hi.created_ns;
-		if (base) {
-			memcpy(hh.base, base_ident, HS_IDENT_LEN);
-			hh.base_version = base;
-		}
-		hh.n_versions = (uint32_t)(last - first);
-		if ((rc = mg_enc_init(&se)) < 0 || (rc = mg_enc_heap(&se, &hh)) < 0)
+		/* first > 0 with a base: vs[first - 1] is it. */
+		if ((rc = mg_enc_init(&se)) < 0 ||
+		    (rc = mg__enc_heap_of(&se, &c->hi, base ? &vs[first - 1] : NULL,
+					  (uint32_t)(last - first))) < 0)
 			goto out;
 		for (size_t i = first; i < last; i++) {
-			mg_version_hdr vh;
-
-			memset(&vh, 0, sizeof(vh));
-			vh.vi = vs[i];
-			memcpy(vh.parent, i > first ? vs[i - 1].ident : hh.base, HS_IDENT_LEN);
-			vh.n_lines = nlines[i - first];
-			if ((rc = mg_enc_version(&se, &vh)) < 0 ||
-			    (rc = mg_enc_lines(&se, lines[i - first], nlines[i - first])) < 0 ||
+			if ((rc = mg__enc_version_of(&se, vs, i, first, base ? base_ident : NULL,
+						     lines[i - first], nlines[i - first])) < 0 ||
 			    (rc = data_flush(c, &se, false)) < 0)
 				goto out;
 			for (size_t j = 0; j < nlines[i - first]; j++) {

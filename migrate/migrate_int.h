@@ -71,6 +71,15 @@ static inline uint64_t le64_get(const uint8_t *p)
 	return v;
 }
 
+/* A stream's preamble and heap record for heap @hi's @n versions after
+ * checkpoint @base (NULL: a whole heap). */
+int mg__enc_heap_of(mg_enc *e, const hs_heap_info *hi, const hs_version_info *base,
+		    uint32_t n);
+/* Version vs[@i] of a stream whose first is vs[@first] (which follows
+ * @base_ident, NULL for none), and its @n lines. */
+int mg__enc_version_of(mg_enc *e, const hs_version_info *vs, size_t i, size_t first,
+		       const uint8_t *base_ident, const hs_xline *lines, size_t n);
+
 /*
  * Blobs of a stream gathered for hs_import_blobs(), whose checks run on two
  * threads: copies of up to MG_BATCH_BLOBS frames or MG_BATCH_BYTES.
