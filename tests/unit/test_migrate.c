@@ -19,27 +19,6 @@
 #include "migrate.h"
 #include "xfer_util.h"
 
-static char *dir_a, *dir_b;
-static hs_store *sa, *sb;
-
-static void setup(void)
-{
-	dir_a = tu_tmpdir("mg-a");
-	dir_b = tu_tmpdir("mg-b");
-	sa = tu_store_open(dir_a, 0, 0);
-	sb = tu_store_open(dir_b, 0, 0);
-}
-
-static void teardown(void)
-{
-	hs_store_close(sa);
-	hs_store_close(sb);
-	tu_rmtree(dir_a);
-	tu_rmtree(dir_b);
-	free(dir_a);
-	free(dir_b);
-}
-
 /* An unlinked temporary file holding @len bytes, at offset 0. */
 static int file_of(const uint8_t *buf, size_t len)
 {
@@ -412,7 +391,7 @@ static Suite *migrate_suite(void)
 	Suite *s = suite_create("migrate");
 	TCase *tc = tcase_create("streams");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, xu_setup, xu_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, send_recv_round_trips_and_return_trip);
 	tcase_add_test(tc, verify_checks_against_a_store);

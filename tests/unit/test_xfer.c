@@ -18,28 +18,6 @@
 #include "heapstore.h"
 #include "xfer_util.h"
 
-
-static char *dir_a, *dir_b;
-static hs_store *sa, *sb;
-
-static void setup(void)
-{
-	dir_a = tu_tmpdir("xfer-a");
-	dir_b = tu_tmpdir("xfer-b");
-	sa = tu_store_open(dir_a, 0, 0);
-	sb = tu_store_open(dir_b, 0, 0);
-}
-
-static void teardown(void)
-{
-	hs_store_close(sa);
-	hs_store_close(sb);
-	tu_rmtree(dir_a);
-	tu_rmtree(dir_b);
-	free(dir_a);
-	free(dir_b);
-}
-
 enum fault {
 	F_NONE,
 	F_SKIP_BLOB,      /* a needed blob neither carried nor held */
@@ -461,7 +439,7 @@ static Suite *xfer_suite(void)
 	Suite *s = suite_create("xfer");
 	TCase *tc = tcase_create("xfer");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, xu_setup, xu_teardown);
 	tcase_add_test(tc, full_then_incremental_both_ways);
 	tcase_add_loop_test(tc, failed_transfer_leaves_receiver_as_it_was, 0,
 			    (int)(sizeof(faults) / sizeof(faults[0])));

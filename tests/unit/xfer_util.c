@@ -9,6 +9,27 @@
 
 #include "xfer_util.h"
 
+char *dir_a, *dir_b;
+hs_store *sa, *sb;
+
+void xu_setup(void)
+{
+	dir_a = tu_tmpdir("xu-a");
+	dir_b = tu_tmpdir("xu-b");
+	sa = tu_store_open(dir_a, 0, 0);
+	sb = tu_store_open(dir_b, 0, 0);
+}
+
+void xu_teardown(void)
+{
+	hs_store_close(sa);
+	hs_store_close(sb);
+	tu_rmtree(dir_a);
+	tu_rmtree(dir_b);
+	free(dir_a);
+	free(dir_b);
+}
+
 /* Every checkpoint of @a's heap and its live heap read the same in @b's. */
 void xu_expect_same(hs_store *a, const char *na, hs_store *b, const char *nb)
 {

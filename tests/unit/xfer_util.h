@@ -10,6 +10,13 @@
 
 #define LS 4096u
 
+/* The two stores a suite moves heaps between, in fresh directories for
+ * every test: the checked fixture xu_setup/xu_teardown. */
+extern char *dir_a, *dir_b;
+extern hs_store *sa, *sb;
+void xu_setup(void);
+void xu_teardown(void);
+
 /* Lines [first, first + n) of @h get content (seed, line). */
 void xu_write_lines(hs_heap *h, uint64_t first, uint64_t n, uint64_t seed);
 /* Heap @name of line size LS with history: labels "one" and "three", a
