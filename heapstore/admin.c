@@ -238,7 +238,7 @@ int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
 	wb = rocksdb_writebatch_create();
 	if ((rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
-		h->rec = copy;
+		hs_heap__rec_set(h, &copy);
 	rocksdb_writebatch_destroy(wb);
 out:
 	pthread_rwlock_unlock(&h->lock);

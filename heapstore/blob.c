@@ -811,6 +811,7 @@ int hs_store_gc(hs_store *s, size_t max, hs_gc_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (s->read_only)
 		return hs_errno_set(-EROFS, "store is open read-only");
+	hs_store__purge_drain(s);   /* what they pinned may be garbage now */
 	if (max == 0)
 		max = 1024;
 	if (!(cand = malloc(max * sizeof(*cand))))

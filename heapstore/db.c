@@ -103,6 +103,15 @@ void hs_multiget__free(struct hs_multiget *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* The purger's queue (heap.c) is here, below GC's and fsck's callers. */
+void hs_store__purge_drain(hs_store *s)
+{
+	pthread_mutex_lock(&s->purge_lock);
+	while (s->purge_started && !s->purge_stop && (s->purge_n || s->purge_busy))
+		pthread_cond_wait(&s->purge_cond, &s->purge_lock);
+	pthread_mutex_unlock(&s->purge_lock);
+}
+
 static int write_stopped(hs_store *s)
 {
 	int rc = atomic_load(&s->write_error);

@@ -751,12 +751,14 @@ HS_API int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN],
 HS_API int hs_label_check(const char *label);
 
 /**
- * The first blob whose hash starts with the @n bytes at @prefix, into
- * @hash: 1, 0 (none), or -errno.  One seek; whether it is held is
+ * For each of @count prefixes of @n bytes at @prefixes (one after another),
+ * the first blob whose hash starts with it: into @hashes[i] with @found[i]
+ * 1, or @found[i] 0 (none).  One seek each; whether it is held is
  * hs_import_have()'s to say.  For answers to short ids in negotiation.
+ * Returns 0 or -errno.
  */
-HS_API int hs_blob_find_prefix(hs_store *store, const uint8_t *prefix, size_t n,
-			       uint8_t hash[HS_HASH_LEN]);
+HS_API int hs_blob_find_prefixes(hs_store *store, const uint8_t *prefixes, size_t n,
+				 size_t count, uint8_t (*hashes)[HS_HASH_LEN], uint8_t *found);
 
 typedef struct hs_import hs_import;
 
@@ -805,13 +807,21 @@ HS_API int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const
 			  size_t len);
 
 /**
- * hs_import_blob() for @n blobs at once: their checks run on this thread
- * and a worker of the import's, side by side; then they are kept in order.
- * The first that fails (in their order) fails the call, with those before
- * it kept.  Returns 0 or as hs_import_blob().
+ * hs_import_blob() for @n blobs at once, pipelined: their checks start on
+ * two worker threads of the import's and the call returns; the next call
+ * (or hs_import_blobs_wait(), hs_import_have(), hs_import_blob(),
+ * hs_import_commit(), hs_import_free()) waits for them and keeps them in
+ * order, so this thread writes one batch while the next is checked.  The
+ * caller keeps @hashes, @frames and @lens as they are until then.  The
+ * first blob that fails (in their order) fails that later call, with
+ * those before it kept.  Returns 0, or the failure of the batch before.
  */
 HS_API int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
 			   const void *const *frames, const size_t *lens);
+
+/** Wait for the batch hs_import_blobs() started and keep it.  Returns 0
+ * or its failure, as hs_import_blob(). */
+HS_API int hs_import_blobs_wait(hs_import *imp);
 
 /**
  * Start the next version: @vi's version, created_ns, size_bytes,
@@ -837,7 +847,9 @@ HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
  */
 HS_API int hs_import_commit(hs_import *imp, uint64_t *version_out);
 
-/** Abort unless committed, dropping what was staged, and free. */
+/** Abort unless committed (what was verified stays, as garbage for GC),
+ *  drop the staging heap (after a commit too: it is not in the commit's
+ *  path, so a receiver answers first), and free. */
 HS_API void hs_import_free(hs_import *imp);
 
 /* ---- transactions ----------------------------------------------------- */

@@ -189,6 +189,15 @@ struct hs_store {
 	size_t n_holds, cap_holds;
 	atomic_bool holds_any;            /* any heap ever had one: else no lock */
 
+	/* Heaps to purge in the background (heap.c, hs_heap__purge_later):
+	 * purge_lock guards the rest; purge_cond says the queue changed. */
+	pthread_mutex_t purge_lock;
+	pthread_cond_t purge_cond;
+	pthread_t purge_thread;
+	bool purge_started, purge_stop, purge_busy;
+	uint64_t *purge_ids;
+	size_t purge_n, purge_cap;
+
 	pthread_mutex_t lock;
 	hs_heap *heaps;                   /* open heap objects; protected by lock */
 	uint64_t next_heap_id;            /* protected by lock */
@@ -593,6 +602,16 @@ int hs_heap__rec_load(hs_store *s, uint64_t id, const char *name,
 		      struct hs_heap_rec *rec);
 int hs_heap__put_rec(hs_heap *h, rocksdb_writebatch_t *wb,
 		     const struct hs_heap_rec *rec);
+/* Purging in the background: a heap whose record says DELETING goes on
+ * the purger's queue (purged here if no thread can be had); drain (db.c)
+ * waits until the queue is empty; stop ends the purger, leaving what it
+ * did not reach for the next open (store.c finishes DELETING heaps). */
+void hs_heap__purge_init(hs_store *s);
+void hs_heap__purge_later(hs_store *s, uint64_t id);
+void hs_store__purge_drain(hs_store *s);
+void hs_heap__purge_stop(hs_store *s);
+/* h->rec = *rec, with h->lock held exclusive (see heap.c). */
+void hs_heap__rec_set(hs_heap *h, const struct hs_heap_rec *rec);
 int hs_heap__check_live(hs_heap *h);
 int hs_heap__check_writable(hs_heap *h);
 void hs_heap__stripes_lock(hs_heap *h, const uint64_t *lines, size_t n);

@@ -22,6 +22,7 @@
 
 #define STAGE_BATCH_BYTES (8u << 20)
 #define STAGE_BATCH_BLOBS 256
+#define IMPORT_WORKERS 2          /* threads checking frames */
 #define IMPORT_LINES_MAX (1u << 24)   /* one stream's line entries: 768 MiB here */
 
 static const uint8_t no_ident[HS_IDENT_LEN];
@@ -51,6 +52,13 @@ int hs_export_begin(hs_export **out, hs_heap *h)
 	x->snap = rocksdb_create_snapshot(h->store->db);
 	x->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(x->ro, x->snap);
+	/*
+	 * Frames leave unchecked by RocksDB: every receiver decompresses them
+	 * (zstd's own checksum) and re-hashes each line, so a damaged one is
+	 * refused there.  Debian's RocksDB computes crc32c in software (its
+	 * portable build has no SSE4.2 code): a pass over every byte sent.
+	 */
+	rocksdb_readoptions_set_verify_checksums(x->ro, 0);
 	*out = x;
 	return 0;
 }
@@ -243,27 +251,34 @@ int hs_blobs_held(hs_store *s, const uint8_t (*hashes)[HS_HASH_LEN], size_t n,
 	return 0;
 }
 
-int hs_blob_find_prefix(hs_store *s, const uint8_t *prefix, size_t n, uint8_t hash[HS_HASH_LEN])
+int hs_blob_find_prefixes(hs_store *s, const uint8_t *prefixes, size_t n, size_t count,
+			  uint8_t (*hashes)[HS_HASH_LEN], uint8_t *found)
 {
 	uint8_t key[HS_HASH_LEN] = { 0 };
 	rocksdb_iterator_t *it;
-	size_t kl;
-	const char *k;
 	int rc = 0;
 
 	if (n == 0 || n > HS_HASH_LEN)
 		return hs_errno_set(-EINVAL, "a prefix of %zu bytes", n);
-	memcpy(key, prefix, n);
+	/* One iterator for them all: making one costs more than a seek. */
 	it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);
-	rocksdb_iter_seek(it, (const char *)key, HS_HASH_LEN);
-	if (rocksdb_iter_valid(it)) {
-		k = rocksdb_iter_key(it, &kl);
-		if (kl == HS_HASH_LEN && memcmp(k, prefix, n) == 0) {
-			memcpy(hash, k, HS_HASH_LEN);
-			rc = 1;
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		const uint8_t *prefix = prefixes + i * n;
+
+		found[i] = 0;
+		memcpy(key, prefix, n);
+		rocksdb_iter_seek(it, (const char *)key, HS_HASH_LEN);
+		if (rocksdb_iter_valid(it)) {
+			size_t kl;
+			const char *k = rocksdb_iter_key(it, &kl);
+
+			if (kl == HS_HASH_LEN && memcmp(k, prefix, n) == 0) {
+				memcpy(hashes[i], k, HS_HASH_LEN);
+				found[i] = 1;
+			}
+		} else {
+			rc = hs_iter__error(it, "looking a blob up");
 		}
-	} else {
-		rc = hs_iter__error(it, "looking a blob up");
 	}
 	rocksdb_iter_destroy(it);
 	return rc;
@@ -280,6 +295,26 @@ struct hset_slot {
 struct iver {
 	hs_version_info vi;
 	size_t first, n;          /* its lines in imp->lines */
+};
+
+struct check_half {
+	size_t first_bad;                 /* n if none */
+	int rc;
+	char msg[256];
+};
+
+struct check_job {
+	size_t n;
+	const uint8_t (*hashes)[HS_HASH_LEN];
+	const void *const *frames;
+	const size_t *lens;
+	uint32_t line_size;
+	struct check_half half[IMPORT_WORKERS];
+};
+
+struct check_worker {
+	struct hs_import *imp;
+	unsigned k;
 };
 
 struct hs_import {
@@ -302,12 +337,17 @@ struct hs_import {
 	hs_xline *lines;
 	size_t n_lines, cap_lines;
 	bool done;
-	/* hs_import_blobs()'s worker: w_lock guards w_job and w_stop. */
-	bool w_started, w_stop;
-	pthread_t w_thread;
+	/* hs_import_blobs()'s workers: w_lock guards w_seq, w_left and
+	 * w_stop; w_job is theirs while w_busy, until w_left is 0. */
+	unsigned w_started;
+	bool w_init, w_stop, w_busy;
+	pthread_t w_thread[IMPORT_WORKERS];
+	struct check_worker w_arg[IMPORT_WORKERS];
 	pthread_mutex_t w_lock;
 	pthread_cond_t w_cond;
-	struct check_job *w_job;
+	uint64_t w_seq;
+	unsigned w_left;
+	struct check_job w_job;
 };
 
 static size_t hset_pos(const struct hs_import *imp, const uint8_t *hash)
@@ -533,6 +573,8 @@ fail:
 	return rc;
 }
 
+static int job_finish(hs_import *imp);
+
 int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN])
 {
 	uint32_t stored, raw;
@@ -540,6 +582,8 @@ int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN])
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
+	if ((rc = job_finish(imp)) < 0)   /* in stream order */
+		return rc;
 	if (hset_find(imp, hash))
 		return 1;
 	if (imp->p.carried_only)
@@ -617,39 +661,29 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
+	if ((rc = job_finish(imp)) < 0 ||
+	    (rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
 		return rc;
 	return blob_stage(imp, hash, frame, len);
 }
 
 /*
- * The check of a batch, split between the caller's thread and the
- * import's worker (started at the first batch): each takes every other
- * blob and keeps its first failure.  Decompressing and hashing are most
- * of a receiver's work, and the sender of a stream needs little.
+ * The pipelined check: a batch is decompressed and hashed by two worker
+ * threads (each takes every other blob and keeps its first failure) while
+ * the caller writes the batch before it into the store and gathers the
+ * one after.  Decompressing and hashing are most of a receiver's work, so
+ * the store's writes and the stream's reading hide behind them.
  */
-struct check_job {
-	size_t n;
-	const uint8_t (*hashes)[HS_HASH_LEN];
-	const void *const *frames;
-	const size_t *lens;
-	uint32_t line_size;
-	size_t first_bad;                 /* the worker's: n if none */
-	int rc;
-	char msg[256];
-};
-
-static void check_half(struct check_job *j, size_t from, size_t *bad, int *rc, char *msg,
-		       size_t cap)
+static void check_half(const struct check_job *j, unsigned from, struct check_half *out)
 {
-	*bad = j->n;
-	for (size_t i = from; i < j->n; i += 2) {
+	out->first_bad = j->n;
+	for (size_t i = from; i < j->n; i += IMPORT_WORKERS) {
 		int r = hs_frame_check(j->line_size, j->hashes[i], j->frames[i], j->lens[i]);
 
 		if (r < 0) {
-			*bad = i;
-			*rc = r;
-			snprintf(msg, cap, "%s", hs_error_last());
+			out->first_bad = i;
+			out->rc = r;
+			snprintf(out->msg, sizeof(out->msg), "%s", hs_error_last());
 			return;
 		}
 	}
@@ -657,74 +691,140 @@ static void check_half(struct check_job *j, size_t from, size_t *bad, int *rc, c
 
 static void *check_worker(void *arg)
 {
-	hs_import *imp = arg;
+	struct check_worker *w = arg;
+	hs_import *imp = w->imp;
+	uint64_t seen = 0;
 
 	pthread_mutex_lock(&imp->w_lock);
 	for (;;) {
-		while (!imp->w_job && !imp->w_stop)
+		while (imp->w_seq == seen && !imp->w_stop)
 			pthread_cond_wait(&imp->w_cond, &imp->w_lock);
 		if (imp->w_stop)
 			break;
+		seen = imp->w_seq;
 		pthread_mutex_unlock(&imp->w_lock);
-		check_half(imp->w_job, 1, &imp->w_job->first_bad, &imp->w_job->rc,
-			   imp->w_job->msg, sizeof(imp->w_job->msg));
+		check_half(&imp->w_job, w->k, &imp->w_job.half[w->k]);
 		pthread_mutex_lock(&imp->w_lock);
-		imp->w_job = NULL;
-		pthread_cond_broadcast(&imp->w_cond);
+		if (--imp->w_left == 0)
+			pthread_cond_broadcast(&imp->w_cond);
 	}
 	pthread_mutex_unlock(&imp->w_lock);
 	return NULL;
 }
 
+static void workers_stop(hs_import *imp)
+{
+	pthread_mutex_lock(&imp->w_lock);
+	imp->w_stop = true;
+	pthread_cond_broadcast(&imp->w_cond);
+	pthread_mutex_unlock(&imp->w_lock);
+	for (unsigned k = 0; k < imp->w_started; k++)
+		pthread_join(imp->w_thread[k], NULL);
+	imp->w_started = 0;
+}
+
+static bool workers_start(hs_import *imp)
+{
+	if (imp->w_started)
+		return true;
+	if (!imp->w_init) {
+		pthread_mutex_init(&imp->w_lock, NULL);
+		pthread_cond_init(&imp->w_cond, NULL);
+		imp->w_init = true;
+	}
+	for (unsigned k = 0; k < IMPORT_WORKERS; k++) {
+		imp->w_arg[k].imp = imp;
+		imp->w_arg[k].k = k;
+		if (pthread_create(&imp->w_thread[k], NULL, check_worker, &imp->w_arg[k]) != 0) {
+			workers_stop(imp);
+			return false;
+		}
+		imp->w_started++;
+	}
+	return true;
+}
+
+/* Wait for the batch in flight; its checks are in *@j then. */
+static bool job_wait(hs_import *imp, struct check_job *j)
+{
+	if (!imp->w_busy)
+		return false;
+	pthread_mutex_lock(&imp->w_lock);
+	while (imp->w_left)
+		pthread_cond_wait(&imp->w_cond, &imp->w_lock);
+	pthread_mutex_unlock(&imp->w_lock);
+	imp->w_busy = false;
+	*j = imp->w_job;
+	return true;
+}
+
+/* Keep a checked batch, in order, up to its first failure. */
+static int job_keep(hs_import *imp, const struct check_job *j)
+{
+	const struct check_half *bad = NULL;
+	int rc;
+
+	for (unsigned k = 0; k < IMPORT_WORKERS; k++) {
+		if (j->half[k].first_bad < j->n && (!bad || j->half[k].first_bad < bad->first_bad))
+			bad = &j->half[k];   /* the first failure in stream order */
+	}
+	for (size_t i = 0; i < (bad ? bad->first_bad : j->n); i++) {
+		if ((rc = blob_stage(imp, j->hashes[i], j->frames[i], j->lens[i])) < 0)
+			return rc;
+	}
+	/* Written now, while the workers check the next batch: what is left
+	 * for the commit's synced write is the last batch. */
+	if ((rc = stage_flush(imp)) < 0)
+		return rc;
+	return bad ? hs_errno_set(bad->rc, "%s", bad->msg) : 0;
+}
+
+static int job_finish(hs_import *imp)
+{
+	struct check_job j;
+
+	return job_wait(imp, &j) ? job_keep(imp, &j) : 0;
+}
+
 int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
 		    const void *const *frames, const size_t *lens)
 {
-	struct check_job j = { n, hashes, frames, lens, imp->p.line_size, n, 0, "" };
-	size_t bad;
-	int rc = 0;
-	char msg[256];
+	struct check_job *j = &imp->w_job, done;
+	bool was = false;
+	int rc;
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	if (!imp->w_started && n > 1) {
-		pthread_mutex_init(&imp->w_lock, NULL);
-		pthread_cond_init(&imp->w_cond, NULL);
-		imp->w_started = pthread_create(&imp->w_thread, NULL, check_worker, imp) == 0;
-		if (!imp->w_started) {
-			pthread_mutex_destroy(&imp->w_lock);
-			pthread_cond_destroy(&imp->w_cond);
-		}
-	}
-	if (imp->w_started && n > 1) {
+	if (n && workers_start(imp)) {
+		/* The workers take this batch as soon as they are through the
+		 * one before, which this thread keeps meanwhile. */
+		was = job_wait(imp, &done);
+		memset(j, 0, sizeof(*j));
+		j->n = n;
+		j->hashes = hashes;
+		j->frames = frames;
+		j->lens = lens;
+		j->line_size = imp->p.line_size;
 		pthread_mutex_lock(&imp->w_lock);
-		imp->w_job = &j;
+		imp->w_busy = true;
+		imp->w_left = IMPORT_WORKERS;
+		imp->w_seq++;
 		pthread_cond_broadcast(&imp->w_cond);
 		pthread_mutex_unlock(&imp->w_lock);
-		check_half(&j, 0, &bad, &rc, msg, sizeof(msg));
-		pthread_mutex_lock(&imp->w_lock);
-		while (imp->w_job)
-			pthread_cond_wait(&imp->w_cond, &imp->w_lock);
-		pthread_mutex_unlock(&imp->w_lock);
-		if (j.first_bad < bad) {   /* the first failure in stream order */
-			bad = j.first_bad;
-			rc = j.rc;
-			snprintf(msg, sizeof(msg), "%s", j.msg);
-		}
-	} else {
-		j.first_bad = n;
-		for (size_t i = 0; i < n; i++) {
-			if ((rc = hs_frame_check(imp->p.line_size, hashes[i], frames[i], lens[i])) < 0)
-				return rc;
-		}
-		bad = n;
+		return was ? job_keep(imp, &done) : 0;
 	}
-	for (size_t i = 0; i < n && i < bad; i++) {
-		if ((rc = blob_stage(imp, hashes[i], frames[i], lens[i])) < 0)
+	if ((rc = job_finish(imp)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {   /* no threads to be had: check here */
+		if ((rc = hs_import_blob(imp, hashes[i], frames[i], lens[i])) < 0)
 			return rc;
 	}
-	if (bad < n)
-		return hs_errno_set(rc, "%s", msg);
 	return 0;
+}
+
+int hs_import_blobs_wait(hs_import *imp)
+{
+	return job_finish(imp);
 }
 
 int hs_import_version(hs_import *imp, const hs_version_info *vi,
@@ -1097,7 +1197,7 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 ||
 	    (rc = hs_batch__commit(h, &b, true)) < 0)
 		goto out;
-	h->rec = copy;
+	hs_heap__rec_set(h, &copy);
 	h->latest = last->vi.version;
 	h->n_checkpoints += imp->n_vers;
 	hs_cache__drop(h, true, false, 0);   /* the live heap changed behind it */
@@ -1139,15 +1239,13 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	if (!imp->n_vers)
+	if ((rc = job_finish(imp)) < 0)
+		;
+	else if (!imp->n_vers)
 		rc = hs_errno_set(-EINVAL, "the stream carries no version");
 	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)
 		rc = imp->p.incremental ? commit_incremental(imp, &v) : commit_new(imp, &v);
-	imp->done = true;
-	/* Committed or not, the staging heap goes: its references were pins. */
-	if (imp->sid)
-		(void)hs_heap__purge(imp->s, imp->sid);
-	imp->sid = 0;
+	imp->done = true;   /* its staging heap goes at hs_import_free() */
 	if (rc == 0 && version_out)
 		*version_out = v;
 	return rc;
@@ -1157,12 +1255,11 @@ void hs_import_free(hs_import *imp)
 {
 	if (!imp)
 		return;
-	if (imp->w_started) {
-		pthread_mutex_lock(&imp->w_lock);
-		imp->w_stop = true;
-		pthread_cond_broadcast(&imp->w_cond);
-		pthread_mutex_unlock(&imp->w_lock);
-		pthread_join(imp->w_thread, NULL);
+	if (!imp->done)   /* what was verified is kept, as below */
+		(void)job_finish(imp);
+	if (imp->w_started)
+		workers_stop(imp);
+	if (imp->w_init) {
 		pthread_mutex_destroy(&imp->w_lock);
 		pthread_cond_destroy(&imp->w_cond);
 	}
@@ -1172,8 +1269,8 @@ void hs_import_free(hs_import *imp)
 	if (imp->sid && !imp->done)
 		(void)stage_flush(imp);
 	hs_batch__dispose(&imp->b);
-	if (imp->sid)
-		(void)hs_heap__purge(imp->s, imp->sid);
+	if (imp->sid)   /* its record says DELETING: the rest is the purger's */
+		hs_heap__purge_later(imp->s, imp->sid);
 	if (imp->target)
 		hs_heap_close(imp->target);
 	free(imp->stage);
