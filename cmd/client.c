@@ -351,9 +351,10 @@ int cmd__migrate_client(const cmd_def *def, json_t *req, cmd_session *ses)
 	}
 out:
 	if (pid > 0) {
-		/* Ours: give it 10 s to see the end, then stop it. */
-		for (int i = 0; i < 1000 && waitpid(pid, &st, WNOHANG) == 0; i++)
-			usleep(10000);
+		/* Ours: give it 10 s to see the end, then stop it (it is
+		 * usually gone within a millisecond: look that often). */
+		for (int i = 0; i < 10000 && waitpid(pid, &st, WNOHANG) == 0; i++)
+			usleep(1000);
 		if (waitpid(pid, &st, WNOHANG) == 0) {
 			kill(pid, SIGTERM);
 			waitpid(pid, &st, 0);

@@ -5,10 +5,13 @@
  * (its end record and end of input) checked out.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,36 +177,65 @@ void mg__set_free(struct mg__set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-void mg__batch_free(struct mg__batch *b)
+void mg__batch_free(struct mg__batch *b, hs_import *imp)
 {
-	for (size_t i = 0; i < b->n; i++)
-		free(b->frame[i]);
-	b->n = b->bytes = 0;
+	if (imp)   /* its workers may be reading the other buffer */
+		(void)hs_import_blobs_wait(imp);
+	for (unsigned k = 0; k < 2; k++)
+		free(b->buf[k].arena);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The gathered buffer's checks start; the other one's end, kept. */
+static int batch_submit(struct mg__batch *b, hs_import *imp)
+{
+	struct mg__bbuf *g = &b->buf[b->cur];
+	int rc;
+
+	for (size_t i = 0; i < g->n; i++)
+		g->frame[i] = g->arena + g->off[i];
+	rc = hs_import_blobs(imp, g->n, (const uint8_t (*)[HS_HASH_LEN])g->hash, g->frame, g->len);
+	b->cur ^= 1;   /* failed or not, that one may be in flight now */
+	b->buf[b->cur].n = b->buf[b->cur].used = 0;
+	return rc;
 }
 
 int mg__batch_flush(struct mg__batch *b, hs_import *imp)
 {
-	int rc = b->n ? hs_import_blobs(imp, b->n, (const uint8_t (*)[HS_HASH_LEN])b->hash,
-					(const void *const *)b->frame, b->len) : 0;
+	int rc = b->buf[b->cur].n && imp ? batch_submit(b, imp) : 0;
 
-	mg__batch_free(b);
+	if (rc == 0 && imp)
+		rc = hs_import_blobs_wait(imp);
+	for (unsigned k = 0; k < 2; k++)
+		b->buf[k].n = b->buf[k].used = 0;
 	return rc;
 }
 
 int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, const void *frame,
 		  size_t len)
 {
+	struct mg__bbuf *g = &b->buf[b->cur];
 	int rc;
 
-	if ((b->n == MG_BATCH_BLOBS || b->bytes + len > MG_BATCH_BYTES) &&
-	    (rc = mg__batch_flush(b, imp)) < 0)
-		return rc;
-	if (!(b->frame[b->n] = malloc(len ? len : 1)))
-		return hs_errno_set(-ENOMEM, "out of memory");
-	memcpy(b->frame[b->n], frame, len);
-	memcpy(b->hash[b->n], hash, HS_HASH_LEN);
-	b->len[b->n++] = len;
-	b->bytes += len;
+	if (g->n && (g->n == MG_BATCH_BLOBS || g->used + len > MG_BATCH_BYTES)) {
+		if ((rc = batch_submit(b, imp)) < 0)
+			return rc;
+		g = &b->buf[b->cur];
+	}
+	if (g->used + len > g->cap) {   /* a frame is at most a line's bound */
+		size_t cap = g->used + len > MG_BATCH_BYTES ? g->used + len : MG_BATCH_BYTES;
+		uint8_t *a = realloc(g->arena, cap);
+
+		if (!a)
+			return hs_errno_set(-ENOMEM, "out of memory");
+		g->arena = a;
+		g->cap = cap;
+	}
+	memcpy(g->arena + g->used, frame, len);
+	memcpy(g->hash[g->n], hash, HS_HASH_LEN);
+	g->off[g->n] = g->used;
+	g->len[g->n++] = len;
+	g->used += len;
 	return 0;
 }
 
@@ -245,6 +277,34 @@ int mg__enc_version_of(mg_enc *e, const hs_version_info *vs, size_t i, size_t fi
 
 /* ==== send =============================================================== */
 
+/*
+ * A pipe holds 64 KiB and a Unix socket 208 KiB by default: a sender
+ * stalls each time its receiver turns to writing a batch into its store,
+ * and the receiver then waits for the sender to be scheduled again.  A
+ * pipe takes up to pipe-max-size (1 MiB unprivileged), a socket up to
+ * rmem_max/wmem_max; either refusal leaves the default.
+ */
+static void widen(int fd)
+{
+	struct stat st;
+	int sz = 4 << 20;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	if (S_ISFIFO(st.st_mode)) {
+		(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+	} else if (S_ISSOCK(st.st_mode)) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+}
+
+void mg__io_widen(const mg_io *io)
+{
+	widen(io->fd);
+	widen(io->out_fd);
+}
+
 int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	    const mg_io *io, mg_stats *st)
 {
@@ -259,6 +319,7 @@ int mg_send(hs_store *s, const char *name, uint64_t version, uint64_t from,
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	mg__io_widen(io);
 	if ((rc = hs_heap_open(&h, s, name)) < 0 || (rc = hs_heap_info_get(h, &hi)) < 0 ||
 	    (rc = hs_export_begin(&x, h)) < 0 || (rc = hs_export_versions(x, &vs, &nv)) < 0)
 		goto out;
@@ -476,6 +537,7 @@ int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	mg__io_widen(io);
 	c.s = s;
 	c.o = o;
 	c.st = st;
@@ -487,14 +549,14 @@ int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 	 * record: a stream with anything after it is refused whole. */
 	if ((rc = read_all(io, d, &st->bytes)) == 0 && (rc = mg__batch_flush(&c.batch, c.imp)) == 0)
 		rc = hs_import_commit(c.imp, &st->version);
-	if (rc < 0 && c.imp && c.batch.n) {   /* what arrived whole is kept, as garbage */
+	if (rc < 0 && c.imp) {   /* what arrived whole is kept, as garbage */
 		char why[512];
 
 		snprintf(why, sizeof(why), "%s", hs_error_last());
 		(void)mg__batch_flush(&c.batch, c.imp);
 		hs_errno_set(rc, "%s", why);
 	}
-	mg__batch_free(&c.batch);
+	mg__batch_free(&c.batch, c.imp);
 	mg_dec_free(d);
 	hs_import_free(c.imp);   /* after a failure: drops what was staged */
 	return rc;

@@ -14,7 +14,7 @@
 
 #include "heapstore.h"
 
-#define MG_FORMAT 1
+#define MG_FORMAT 2
 #define MG_PREAMBLE_LEN 16
 #define MG_REC_HDR 8
 #define MG_LINES_PER_REC 65536u

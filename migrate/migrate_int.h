@@ -81,24 +81,37 @@ int mg__enc_version_of(mg_enc *e, const hs_version_info *vs, size_t i, size_t fi
 		       const uint8_t *base_ident, const hs_xline *lines, size_t n);
 
 /*
- * Blobs of a stream gathered for hs_import_blobs(), whose checks run on two
- * threads: copies of up to MG_BATCH_BLOBS frames or MG_BATCH_BYTES.
+ * Blobs of a stream gathered for hs_import_blobs(): copies of up to
+ * MG_BATCH_BLOBS frames or MG_BATCH_BYTES in one buffer while the other
+ * buffer's batch is checked (hs_import_blobs keeps it until the next).
  */
-#define MG_BATCH_BLOBS 64
-#define MG_BATCH_BYTES (8u << 20)
+#define MG_BATCH_BLOBS 128
+#define MG_BATCH_BYTES (1u << 20)
 
-struct mg__batch {
-	size_t n, bytes;
+struct mg__bbuf {
+	size_t n, used, cap;
+	uint8_t *arena;                   /* the frames, one after another */
+	size_t off[MG_BATCH_BLOBS];
 	uint8_t hash[MG_BATCH_BLOBS][HS_HASH_LEN];
-	void *frame[MG_BATCH_BLOBS];
+	const void *frame[MG_BATCH_BLOBS];
 	size_t len[MG_BATCH_BLOBS];
 };
 
-/* Add one (a full batch goes to @imp first); flush what is gathered. */
+struct mg__batch {
+	struct mg__bbuf buf[2];
+	unsigned cur;                     /* gathering; the other may be in flight */
+};
+
+/* Add one (a full buffer goes to @imp first); hand what is gathered to
+ * @imp and wait until all of it is kept; free (after waiting for @imp,
+ * when not NULL: what it checked is kept). */
 int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, const void *frame,
 		  size_t len);
 int mg__batch_flush(struct mg__batch *b, hs_import *imp);
-void mg__batch_free(struct mg__batch *b);
+void mg__batch_free(struct mg__batch *b, hs_import *imp);
+
+/* Wider kernel buffers for the descriptors of @io, where allowed. */
+void mg__io_widen(const mg_io *io);
 
 /* For progress, this thread's command: the bytes and lines it will move
  * (0: not known yet), and the lines moved so far. */

@@ -182,7 +182,9 @@ int mg_enc_blob(mg_enc *e, const uint8_t hash[HS_HASH_LEN], const void *frame, s
 		return hs_errno_set(-ENOMEM, "out of memory");
 	memcpy(p, hash, HS_HASH_LEN);
 	memcpy(p + HS_HASH_LEN, frame, len);
-	enc_commit(e, MG_REC_HDR + HS_HASH_LEN + len, true);
+	/* The frame is not in the stream's hash: its line's hash covers it. */
+	enc_commit(e, MG_REC_HDR + HS_HASH_LEN, true);
+	enc_commit(e, len, false);
 	e->count.blobs++;
 	e->count.blob_bytes += len;
 	return 0;
@@ -226,6 +228,7 @@ struct mg_dec {
 	uint8_t *body;                    /* the record's payload */
 	size_t body_cap, body_len, body_have;
 	bool in_body;
+	bool hash_frames;                 /* format 1: its hash covers frames too */
 	/* what the stream said so far */
 	mg_heap_hdr heap;
 	unsigned shift;
@@ -533,9 +536,10 @@ static int preamble(mg_dec *d)
 
 	if (memcmp(d->hdr, MAGIC, 8) != 0)
 		return hs_errno_set(-EBADMSG, "not a heapfs stream (no HEAPFSST at its start)");
-	if (format != MG_FORMAT)
-		return hs_errno_set(-EBADMSG, "stream format %u; this heapfs reads format %u",
-				    format, MG_FORMAT);
+	if (format != MG_FORMAT && format != 1)
+		return hs_errno_set(-EBADMSG, "stream format %u; this heapfs reads formats 1 "
+				    "and %u", format, MG_FORMAT);
+	d->hash_frames = format == 1;
 	if (le32_get(d->hdr + 12) != 0)
 		return hs_errno_set(-EBADMSG, "stream flags %#x unknown", le32_get(d->hdr + 12));
 	EVP_DigestUpdate(d->md, d->hdr, MG_PREAMBLE_LEN);
@@ -579,7 +583,8 @@ static int record_end(mg_dec *d)
 	d->hdr_have = 0;
 	if (type != 'E') {
 		EVP_DigestUpdate(d->md, d->hdr, MG_REC_HDR);
-		EVP_DigestUpdate(d->md, d->body, d->body_len);
+		EVP_DigestUpdate(d->md, d->body, type == 'B' && !d->hash_frames &&
+				 d->body_len > HS_HASH_LEN ? HS_HASH_LEN : d->body_len);
 	}
 	switch (type) {
 	case 'H': return rec_heap(d, d->body, d->body_len);
