@@ -407,7 +407,7 @@ int cmd__restore(const cmd_ctx *ctx, json_t *resp)
 	    (rc = hs_heap_info_get(ctx->heap, &hi)) < 0)
 		return rc;
 	if (ctx->hooks->heap_changed)
-		ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+		ctx->hooks->heap_changed(hi.id, 0, 0, ctx->hooks->payload);
 	json_object_set_new(resp, "version", json_integer((json_int_t)v));
 	return 0;
 }
@@ -580,7 +580,7 @@ int cmd__recv(const cmd_ctx *ctx, json_t *resp)
 	if (hs_heap_open(&h, ctx->store, st.heap) == 0) {
 		hs_event_post(h, "received %llu", (unsigned long long)st.version);
 		if (hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
-			ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+			ctx->hooks->heap_changed(hi.id, 0, 0, ctx->hooks->payload);
 		hs_heap_close(h);
 	}
 	return 0;
@@ -665,8 +665,20 @@ int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
  * round, which often brings nothing new, leaves nothing to drop in the
  * downtime); the final one tells the runtime.
  */
+struct changed_ctx {
+	const cmd_ctx *ctx;
+	uint64_t heap_id;
+};
+
+static void changed_range(void *arg, uint64_t off, uint64_t len)
+{
+	const struct changed_ctx *c = arg;
+
+	c->ctx->hooks->heap_changed(c->heap_id, off, len, c->ctx->hooks->payload);
+}
+
 static void serve_received(const void *arg, const char *heap, uint64_t version, bool changed,
-			   bool final)
+			   bool final, const hs_import *imp)
 {
 	const cmd_ctx *ctx = arg;
 	hs_heap_info hi;
@@ -674,8 +686,13 @@ static void serve_received(const void *arg, const char *heap, uint64_t version, 
 
 	if ((!changed && !final) || hs_heap_open(&h, ctx->store, heap) < 0)
 		return;
-	if (changed && hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
-		ctx->hooks->heap_changed(hi.id, ctx->hooks->payload);
+	/* What the kernel caches of the lines that changed goes (all of a
+	 * 1 GiB heap read through took 58 ms to drop, in the round's answer). */
+	if (changed && hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed) {
+		struct changed_ctx c = { ctx, hi.id };
+
+		hs_import_changed(imp, changed_range, &c);
+	}
 	if (final)
 		hs_event_post(h, "received %llu", (unsigned long long)version);
 	hs_heap_close(h);

@@ -231,7 +231,7 @@ int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
 
 /* file.c: cmd_hooks.heap_changed (the heap file's cached pages dropped) */
-void fs_heap_changed(uint64_t heap_id, void *fs);
+void fs_heap_changed(uint64_t heap_id, uint64_t off, uint64_t len, void *fs);
 
 /* chan.c: the data channel of streaming commands (send, recv, verify) */
 int fs_chan_start(struct fs *fs);

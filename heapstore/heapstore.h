@@ -847,6 +847,15 @@ HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
  */
 HS_API int hs_import_commit(hs_import *imp, uint64_t *version_out);
 
+/**
+ * After a commit that added versions to a heap here: the runs of its
+ * heap lines they changed, as byte ranges of the live heap, each through
+ * @fn (in order, coalesced).  None after a new heap's commit.  For what
+ * the kernel caches of it: the rest of the heap did not change.
+ */
+HS_API void hs_import_changed(const hs_import *imp,
+			      void (*fn)(void *arg, uint64_t off, uint64_t len), void *arg);
+
 /** Abort unless committed (what was verified stays, as garbage for GC),
  *  drop the staging heap (after a commit too: it is not in the commit's
  *  path, so a receiver answers first), and free. */

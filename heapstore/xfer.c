@@ -336,7 +336,7 @@ struct hs_import {
 	size_t n_vers, cap_vers;
 	hs_xline *lines;
 	size_t n_lines, cap_lines;
-	bool done;
+	bool done, committed;
 	/* hs_import_blobs()'s workers: w_lock guards w_seq, w_left and
 	 * w_stop; w_job is theirs while w_busy, until w_left is 0. */
 	unsigned w_started;
@@ -1149,6 +1149,26 @@ out:
 	return rc;
 }
 
+/*
+ * The cache's entries for the lines the versions changed go (a truncation
+ * is among them: it records the lines past the new end as zero lines).
+ * Not the rest: a cache full of the heap's other lines cost 60-70 ms to
+ * drop, on every first migration back after the heap was read through.
+ */
+static void drop_changed(struct hs_import *imp, hs_heap *h)
+{
+	uint64_t *lines = malloc((imp->n_lines + 1) * sizeof(*lines));
+
+	if (!lines) {   /* then all of them */
+		hs_cache__drop(h, true, false, 0);
+		return;
+	}
+	for (size_t i = 0; i < imp->n_lines; i++)
+		lines[i] = imp->lines[i].line;
+	hs_cache__drop_lines(h, lines, imp->n_lines);
+	free(lines);
+}
+
 /* Versions added to the heap here, whose newest checkpoint is the base. */
 static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 {
@@ -1200,7 +1220,7 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	hs_heap__rec_set(h, &copy);
 	h->latest = last->vi.version;
 	h->n_checkpoints += imp->n_vers;
-	hs_cache__drop(h, true, false, 0);   /* the live heap changed behind it */
+	drop_changed(imp, h);   /* the live heap changed behind the cache */
 	*version_out = last->vi.version;
 out:
 	pthread_rwlock_unlock(&h->lock);
@@ -1246,9 +1266,45 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)
 		rc = imp->p.incremental ? commit_incremental(imp, &v) : commit_new(imp, &v);
 	imp->done = true;   /* its staging heap goes at hs_import_free() */
+	imp->committed = rc == 0;
 	if (rc == 0 && version_out)
 		*version_out = v;
 	return rc;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+void hs_import_changed(const hs_import *imp, void (*fn)(void *arg, uint64_t off, uint64_t len),
+		       void *arg)
+{
+	uint64_t *lines;
+	size_t n = 0;
+
+	if (!imp->committed || !imp->p.incremental || !imp->n_lines)
+		return;
+	if (!(lines = malloc(imp->n_lines * sizeof(*lines)))) {
+		fn(arg, 0, 0);   /* all of it */
+		return;
+	}
+	for (size_t i = 0; i < imp->n_lines; i++) {
+		if (!(imp->lines[i].line & HS_STATE_LINE))
+			lines[n++] = imp->lines[i].line;
+	}
+	qsort(lines, n, sizeof(*lines), u64_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		while (j < n && lines[j] <= lines[j - 1] + 1)
+			j++;
+		fn(arg, lines[i] << imp->shift, (lines[j - 1] - lines[i] + 1) << imp->shift);
+		i = j;
+	}
+	free(lines);
 }
 
 void hs_import_free(hs_import *imp)

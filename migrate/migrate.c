@@ -619,7 +619,7 @@ static int serve_end(struct dst *d)
 		hs_heap_close(h);
 	}
 	if (rc == 0 && d->o && d->o->received)
-		d->o->received(d->o->arg, d->name, version, changed, final);
+		d->o->received(d->o->arg, d->name, version, changed, final, d->imp);
 	if (rc == 0 && (rc = mg_result_put(&d->l.e, 0, version, NULL)) == 0)
 		rc = link_flush(&d->l);
 	/*

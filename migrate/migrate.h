@@ -261,9 +261,10 @@ typedef struct mg_serve_opts {
 	int carried_only;                 /* hs_import_params.carried_only: no
 					     content counts as held here */
 	/* A round committed: @changed, it brought new versions (the heap's
-	 * content here changed); @final, the heap is live here now. */
+	 * content here changed: where, @imp says through hs_import_changed,
+	 * or it is a new heap); @final, the heap is live here now. */
 	void (*received)(const void *arg, const char *heap, uint64_t version, bool changed,
-			 bool final);
+			 bool final, const hs_import *imp);
 	const void *arg;
 } mg_serve_opts;
 

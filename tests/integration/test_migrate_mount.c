@@ -270,6 +270,43 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 	free(out);
 	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+
+	/*
+	 * Back from a copy that shrank there: A's cache (every line read
+	 * through it first) keeps its unchanged lines but loses those past
+	 * the new ends, so growing the heap and its state file again on A
+	 * reads zeros, not A's old lines.
+	 */
+	{
+		uint8_t *all = malloc(64 * LS), *zero = calloc(1, 32 * LS);
+		char st9[9];
+
+		fd = mu_open(mu_at("app/heap"), O_RDONLY);
+		mu_pread_all(fd, all, 64 * LS, 0);
+		close(fd);
+		fd = mu_open(mu_at("app/state"), O_RDONLY);
+		mu_pread_all(fd, st9, 9, 0);
+		close(fd);
+		ck_assert_mem_eq(st9, "registers", 9);
+		ck_assert_int_eq(truncate(mu_b_at("app/heap"), 32 * LS), 0);
+		ck_assert_int_eq(truncate(mu_b_at("app/state"), 3), 0);
+		ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+		free(out);
+		expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+		expect_same_file(mu_b_at("app/state"), mu_at("app/state"));
+		ck_assert_int_eq(truncate(mu_at("app/heap"), 64 * LS), 0);
+		ck_assert_int_eq(truncate(mu_at("app/state"), 9), 0);
+		fd = mu_open(mu_at("app/heap"), O_RDONLY);
+		mu_pread_all(fd, all, 32 * LS, 32 * LS);
+		close(fd);
+		ck_assert_mem_eq(all, zero, 32 * LS);
+		fd = mu_open(mu_at("app/state"), O_RDONLY);
+		mu_pread_all(fd, st9, 9, 0);
+		close(fd);
+		ck_assert_mem_eq(st9, "reg\0\0\0\0\0\0", 9);
+		free(all);
+		free(zero);
+	}
 }
 END_TEST
 
