@@ -41,7 +41,11 @@
 #    heapfs does: level 1, checksum, one frame a line); below rsync -z; at
 #    most 0.5x btrfs's stream ("far below"); negotiation bytes <= 0.05x
 #    rsync's checksum bytes; incremental time <= btrfs send -p | receive;
-#    cold migrate usable in <= 0.5x a full btrfs send | receive.
+#    cold migrate usable in <= 0.5x a full btrfs send | receive.  Each
+#    time goal is judged twice: against btrfs's commands as the issue
+#    names them, and against the same work migrate does (it takes its
+#    checkpoint and commits durably: btrfs's read-only snapshot before the
+#    send and a sync of the received file after it, both timed).
 # 3. Return trip: migrate the heap back with nothing changed (goal <= 4 KiB
 #    transferred), then after a 1% change (goal <= 0.01x rsync's bytes for
 #    the same change), beside rsync -I doing the same; then the unchanged
@@ -443,7 +447,8 @@ if part 2; then
 			echo "         btrfs send | receive $b_ms ms (then sync $b_sync ms)"
 			[ "$r" -lt "$R" ] && btrfs subvolume delete "$bdst/full$r/s0" >/dev/null
 		fi
-		printf '%s\t%s\t%s\t%s\t%s\n' "$usable" "$mig_ms" "$(mj transferred)" "$b_ms" "$b_sync" >>"$p2c"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$usable" "$mig_ms" "$(mj transferred)" "$b_ms" "$b_sync" \
+			"$(awk -v a="$b_ms" -v b="$b_sync" 'BEGIN { if (a == "-") print "-"; else print a + b }')" >>"$p2c"
 		if [ "$r" -lt "$R" ]; then
 			"$heapctl" -m "${mdir[A]}" resume app --force >/dev/null
 			drop_heapfs "cold$r"
@@ -472,9 +477,11 @@ if part 2; then
 		z_ms=$rs_ms z_sent=$rs_sent z_recv=$rs_recv
 		echo "         rsync $p_ms ms, $p_sent B sent + $p_recv B received;" \
 		     "rsync -z $z_ms ms, $z_sent + $z_recv B"
-		b_ms=- b_bytes=- b_sync=-
+		b_ms=- b_bytes=- b_sync=- b_snap=-
 		if [ $btrfs_ok = 1 ]; then
+			t0=$(now_ns)
 			btrfs subvolume snapshot -r "$bsrc/vol" "$bsrc/s$r" >/dev/null
+			b_snap=$(ms_since "$t0")
 			t0=$(now_ns)
 			btrfs send -q -p "$bsrc/s$((r - 1))" "$bsrc/s$r" | btrfs receive -q "$bdst/full$R"
 			b_ms=$(ms_since "$t0")
@@ -482,12 +489,14 @@ if part 2; then
 			sync -f "$bdst/full$R/s$r/heap"
 			b_sync=$(ms_since "$t0")
 			b_bytes=$(btrfs send -q -p "$bsrc/s$((r - 1))" "$bsrc/s$r" | wc -c)
-			echo "         btrfs send -p | receive $b_ms ms (then sync $b_sync ms), stream $b_bytes B"
+			echo "         btrfs send -p | receive $b_ms ms (snapshot before it $b_snap ms, sync after" \
+			     "it $b_sync ms), stream $b_bytes B"
 		fi
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$frames" \
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$k" "$frames" \
 			"$mig_ms" "$(mj transferred)" "$(mj negotiation_bytes)" "$p_ms" "$p_sent" \
 			"$p_recv" "$z_ms" "$z_sent" "$z_recv" "$b_ms" "$b_bytes" "$b_sync" \
-			"$(mj payload_bytes)" "$(mj total-time)" >>"$p2i"
+			"$(mj payload_bytes)" "$(mj total-time)" "$b_snap" \
+			"$(awk -v a="$b_snap" -v b="$b_ms" -v c="$b_sync" 'BEGIN { if (a == "-") print "-"; else print a + b + c }')" >>"$p2i"
 	done
 	check_content "$holder" "after the incremental migrations"
 	if [ $btrfs_ok = 1 ] && ! cmp -s "$raw" "$bdst/full$R/s$R/heap"; then
@@ -515,6 +524,8 @@ if part 2; then
 		echo "| btrfs send -p: stream | $(stat3 "$p2i" 13 | by3s) |"
 		echo "| btrfs send -p \| receive: time | $(stat3 "$p2i" 12 | ms3s) |"
 		echo "| (then sync of the received file) | $(stat3 "$p2i" 14 | ms3s) |"
+		echo "| (and before it, btrfs subvolume snapshot -r) | $(stat3 "$p2i" 17 | ms3s) |"
+		echo "| btrfs, the same work as migrate: snapshot + send -p \| receive + sync | $(stat3 "$p2i" 18 | ms3s) |"
 	else
 		echo "| btrfs send -p | SKIPPED: $btrfs_why |"
 	fi
@@ -527,6 +538,7 @@ if part 2; then
 	if [ $btrfs_ok = 1 ]; then
 		echo "| btrfs send \| receive | $(stat3 "$p2c" 4 | ms3s) |"
 		echo "| (then sync of the received file) | $(stat3 "$p2c" 5 | ms3s) |"
+		echo "| btrfs send \| receive + sync (durable, as migrate's commit is) | $(stat3 "$p2c" 6 | ms3s) |"
 		echo "| btrfs full stream | $(human "$b_full_bytes") |"
 	else
 		echo "| btrfs send \| receive | SKIPPED: $btrfs_why |"
@@ -549,9 +561,15 @@ if part 2; then
 	if [ $btrfs_ok = 1 ]; then
 		a=$(med "$p2i" 3); b=$(med "$p2i" 12)
 		goal "2 incremental time / btrfs send -p | receive (medians)" "$(ratio "$a" "$b")x" "<= 1" "$(le "$a" "$b")"
+		b=$(med "$p2i" 18)
+		goal "2 (the same work) incremental time / btrfs snapshot + send -p | receive + sync (medians)" \
+			"$(ratio "$a" "$b")x" "<= 1" "$(le "$a" "$b")"
 		a=$(med "$p2c" 1); b=$(med "$p2c" 4)
 		goal "2 cold migrate usable / full btrfs send | receive (medians)" "$(ratio "$a" "$b")x" "<= 0.5" \
 			"$(le "$(ratio "$a" "$b")" 0.5)"
+		b=$(med "$p2c" 6)
+		goal "2 (durable both) cold migrate usable / btrfs send | receive + sync (medians)" \
+			"$(ratio "$a" "$b")x" "<= 0.5" "$(le "$(ratio "$a" "$b")" 0.5)"
 	else
 		goal "2 incremental time / btrfs send -p | receive" "skipped" "<= 1" 0
 		goal "2 cold migrate usable / full btrfs send | receive" "skipped" "<= 0.5" 0
