@@ -1,0 +1,170 @@
+/*
+ * pool.h - the cooperative policy of a mount's two budgets (DESIGN.md,
+ * "Pools: the cooperative policy"), as pure functions over a pool's state:
+ * one pool_state per budget (space: bytes stored; memory: the line cache's
+ * resident bytes) and one pool_heap per heap and budget.
+ *
+ * No locks, no I/O, no clock: the caller holds its own lock over a pool's
+ * state and its heaps', and hands in the time where one matters; so every
+ * rule here is tested on tables (tests/unit/test_pool.c).
+ *
+ * The rules, in brief.  What heaps reserved is theirs.  What no heap
+ * reserved is split into four sub-pools by split= (GL grant-urgent, GP
+ * grant-pause, LE loan-efficiency, LP loan-pause; default 40:20:20:20).
+ * A request past a heap's reservation has an urgency and is served, whole
+ * or not at all:
+ *   urgent      from GL only;
+ *   pause       from LP against collateral, then GP, then LE against
+ *               collateral;
+ *   efficiency  from LE against collateral, else refused.
+ * A loan (LP, LE) pledges as much of the heap's collateral (reclaimable
+ * bytes it holds, not yet pledged); a grant (GL, GP) needs none.  One heap
+ * takes at most cap= percent of any sub-pool.  Each heap's ledger says
+ * what it owes each sub-pool; what it frees repays LP, then LE, then GP,
+ * then GL, and the rest is its own again.
+ */
+#ifndef POOL_H
+#define POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum pool_sub { POOL_GL, POOL_GP, POOL_LE, POOL_LP, POOL_NSUB };
+
+enum pool_urgency {
+	POOL_URGENT,       /* a write, a write-back or a fault that cannot wait */
+	POOL_PAUSE,        /* a durability point (fsync, msync, txn, checkpoint)
+			      or a runtime's request through balloon */
+	POOL_EFFICIENCY,   /* cache growth, read-ahead, keeping checkpoints */
+};
+
+#define POOL_SHARES_DEFAULT 100u
+#define POOL_CAP_DEFAULT 50u
+#define POOL_LOW_PCT 10u   /* a sub-pool under this much of itself is low */
+
+/* One budget of a mount. */
+typedef struct pool_state {
+	uint64_t size;                    /* the budget */
+	uint8_t split[POOL_NSUB];         /* percentages, summing to 100 */
+	uint8_t cap_pct;                  /* of any sub-pool, for one heap */
+	uint64_t reserved;                /* every heap's reserve */
+	uint64_t sub_size[POOL_NSUB];     /* of size - reserved, by split */
+	uint64_t lent[POOL_NSUB];         /* taken from each and not repaid */
+} pool_state;
+
+/* One heap's part of one budget. */
+typedef struct pool_heap {
+	uint64_t reserve;                 /* committed: always its own */
+	uint64_t quota;                   /* its use at most; 0: none */
+	uint32_t shares;                  /* whom to ask first: most owed per share */
+	uint64_t used;                    /* its bytes: its own part, then loans */
+	uint64_t ledger[POOL_NSUB];       /* what it owes each sub-pool */
+	uint64_t collateral;              /* reclaimable bytes it holds (the caller's
+					     count: clean lines, garbage, surplus
+					     checkpoints) */
+	uint64_t pledged;                 /* of it, backing its loans */
+} pool_heap;
+
+/* Where a request was served from (bytes). */
+typedef struct pool_grant {
+	uint64_t own;                     /* within its reservation */
+	uint64_t sub[POOL_NSUB];
+	uint64_t pledged;                 /* collateral it pledged */
+} pool_grant;
+
+/* Where freed bytes went (bytes). */
+typedef struct pool_repay {
+	uint64_t sub[POOL_NSUB];          /* loans and grants repaid */
+	uint64_t own;                     /* back to its reservation or the free part */
+	uint64_t released;                /* collateral no longer pledged */
+} pool_repay;
+
+/*
+ * A pool of @size bytes split by @split (NULL: 40:20:20:20, else four
+ * percentages summing to 100) with a per-heap cap of @cap_pct (0: 50).
+ * Returns 0 or -EINVAL.
+ */
+int pool_init(pool_state *p, uint64_t size, const uint8_t *split, unsigned cap_pct);
+
+/* A heap with no reserve, no quota, the default shares and nothing used. */
+void pool_heap_init(pool_heap *h);
+
+/*
+ * Set @h's reservation to @reserve.  Raising it takes from what no heap
+ * reserved: each sub-pool shrinks by its split, and none may shrink below
+ * what it has lent (else -ENOSPC).  Lowering it gives back, but not below
+ * what @h uses of its own part (else -EBUSY: free first).  Either way
+ * nothing changed on failure.
+ */
+int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve);
+
+/*
+ * Ask for @bytes more for @h with urgency @u.  Served whole (0, *@g says
+ * from where; @h and @p are charged) or not at all: -EDQUOT past @h's
+ * quota, -ENOSPC when the sub-pools it may use cannot (reclaim, then ask
+ * again).  @g may be NULL.
+ */
+int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
+		 pool_grant *g);
+
+/*
+ * @h freed @bytes (at most what it uses): its loans are repaid first, in
+ * the order LP, LE, GP, GL (each min(owed, what is left)), the rest is
+ * its own part, now free.  Collateral backing repaid loans is released.
+ * @r may be NULL.
+ */
+void pool_free(pool_state *p, pool_heap *h, uint64_t bytes, pool_repay *r);
+
+/* What @h owes the sub-pools. */
+uint64_t pool_owed(const pool_heap *h);
+
+/* Collateral @h holds and has not pledged. */
+uint64_t pool_collateral_free(const pool_heap *h);
+
+/* Bytes left in sub-pool @s; whether it is under its low-water mark. */
+uint64_t pool_level(const pool_state *p, enum pool_sub s);
+bool pool_low(const pool_state *p, enum pool_sub s);
+
+/*
+ * The order in which to ask heaps for bytes back: the @n heaps at @hs,
+ * most owed per share first (ties: the lower index); only heaps that owe
+ * anything.  Writes up to @n indexes to @order; returns how many.
+ */
+size_t pool_reclaim_order(const pool_heap *hs, size_t n, size_t *order);
+
+/*
+ * The most a balloon may ask of @h: what it uses past its reservation (a
+ * balloon never pushes a heap below it).  @want clamped to that.
+ */
+uint64_t pool_balloon_target(const pool_heap *h, uint64_t want);
+
+/*
+ * The balloon's adaptive rate (bytes a second): it starts at @min, rises
+ * by @step after each success, halves after a failure, within [min, max].
+ */
+typedef struct pool_rate {
+	uint64_t min, max, step, cur;
+} pool_rate;
+
+int pool_rate_init(pool_rate *r, uint64_t min, uint64_t max, uint64_t step);
+void pool_rate_result(pool_rate *r, bool ok);
+
+/*
+ * Reclaim passes, coalesced: many waiters cause one pass at a time, and a
+ * pass that freed nothing halves the effort of the next (down to @min)
+ * instead of spinning; one that freed something restores it.
+ */
+typedef struct pool_reclaim {
+	bool running;                     /* a pass is under way */
+	uint64_t passes;                  /* passes started */
+	uint64_t effort, min, max;        /* bytes the next pass asks for */
+} pool_reclaim;
+
+void pool_reclaim_init(pool_reclaim *r, uint64_t min, uint64_t max);
+/* A waiter wants bytes back: true if the caller is to run a pass now (it
+ * asks for *@effort bytes), false if one is running (wait for its end). */
+bool pool_reclaim_begin(pool_reclaim *r, uint64_t *effort);
+void pool_reclaim_end(pool_reclaim *r, uint64_t freed);
+
+#endif /* POOL_H */

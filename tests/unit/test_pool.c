@@ -1,0 +1,445 @@
+/*
+ * test_pool.c - the cooperative policy (pool/, DESIGN.md "Pools") on
+ * tables: dispatch by urgency (urgent from GL only; pause from LP against
+ * collateral, then GP, then LE; efficiency from LE against collateral or
+ * refused), caps, quotas, reservations, repayment in the order LP, LE,
+ * GP, GL then the free part, collateral pledged once, the reclaim order,
+ * the balloon's bound and adaptive rate, and coalesced reclaim passes.
+ *
+ * The pool of most cases: 1000 bytes, nothing reserved, split 40:20:20:20
+ * (GL 400, GP 200, LE 200, LP 200), cap 100% unless a case says.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "pool.h"
+#include "test_util.h"
+
+#define GL POOL_GL
+#define GP POOL_GP
+#define LE POOL_LE
+#define LP POOL_LP
+
+static pool_state pool_of(unsigned cap)
+{
+	pool_state p;
+
+	ck_assert_int_eq(pool_init(&p, 1000, NULL, cap), 0);
+	return p;
+}
+
+static pool_heap heap_with(uint64_t collateral)
+{
+	pool_heap h;
+
+	pool_heap_init(&h);
+	h.collateral = collateral;
+	return h;
+}
+
+START_TEST(init_splits_and_refuses_bad_splits)
+{
+	static const uint8_t bad[POOL_NSUB] = { 40, 20, 20, 30 }, odd[POOL_NSUB] = { 33, 33, 33, 1 };
+	pool_state p;
+
+	p = pool_of(0);
+	ck_assert_uint_eq(p.sub_size[GL], 400);
+	ck_assert_uint_eq(p.sub_size[GP], 200);
+	ck_assert_uint_eq(p.sub_size[LE], 200);
+	ck_assert_uint_eq(p.sub_size[LP], 200);
+	ck_assert_uint_eq(p.cap_pct, POOL_CAP_DEFAULT);
+	ck_assert_int_eq(pool_init(&p, 1000, bad, 0), -EINVAL);
+	ck_assert_int_eq(pool_init(&p, 1000, NULL, 101), -EINVAL);
+	/* What rounding leaves goes to GL: the four always add up. */
+	ck_assert_int_eq(pool_init(&p, 1001, odd, 0), 0);
+	ck_assert_uint_eq(p.sub_size[GL] + p.sub_size[GP] + p.sub_size[LE] + p.sub_size[LP], 1001);
+}
+END_TEST
+
+/*
+ * The seeds' walk-through of a pause request: with collateral it is served
+ * from LP; when LP is empty, from GP; when GP is empty too, from LE (a
+ * loan again, against collateral); then nothing is left for it.
+ */
+static const struct pause_step {
+	uint64_t bytes;
+	int rc;
+	uint64_t from[POOL_NSUB];
+	uint64_t pledged;                 /* by this request */
+} pause_walk[] = {
+	{ 150, 0, { 0, 0, 0, 150 }, 150 },      /* LP, pledging 150 */
+	{ 50, 0, { 0, 0, 0, 50 }, 50 },         /* LP is empty now */
+	{ 120, 0, { 0, 120, 0, 0 }, 0 },        /* GP: a grant, no collateral */
+	{ 100, 0, { 0, 80, 20, 0 }, 20 },       /* the rest of GP, then LE */
+	{ 200, -ENOSPC, { 0 }, 0 },             /* LE has 180, too little */
+	{ 180, 0, { 0, 0, 180, 0 }, 180 },      /* all of LE */
+	{ 1, -ENOSPC, { 0 }, 0 },               /* GL is never a pause's */
+};
+
+START_TEST(pause_from_lp_then_gp_then_le)
+{
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(10000);
+	uint64_t pledged = 0;
+
+	for (size_t i = 0; i < sizeof(pause_walk) / sizeof(*pause_walk); i++) {
+		const struct pause_step *s = &pause_walk[i];
+		pool_grant g;
+		uint64_t used = h.used;
+
+		memset(&g, 0xff, sizeof(g));
+		ck_assert_msg(pool_request(&p, &h, s->bytes, POOL_PAUSE, &g) == s->rc, "step %zu", i);
+		if (s->rc) {
+			ck_assert_uint_eq(h.used, used);   /* nothing charged */
+			continue;
+		}
+		for (int k = 0; k < POOL_NSUB; k++)
+			ck_assert_msg(g.sub[k] == s->from[k], "step %zu sub %d: %llu", i, k,
+				      (unsigned long long)g.sub[k]);
+		ck_assert_uint_eq(g.own, 0);
+		ck_assert_uint_eq(g.pledged, s->pledged);
+		pledged += s->pledged;
+		ck_assert_uint_eq(h.pledged, pledged);
+	}
+	ck_assert_uint_eq(pool_level(&p, LP), 0);
+	ck_assert_uint_eq(pool_level(&p, GP), 0);
+	ck_assert_uint_eq(pool_level(&p, LE), 0);
+	ck_assert_uint_eq(pool_level(&p, GL), 400);
+	ck_assert_uint_eq(pool_owed(&h), 600);
+}
+END_TEST
+
+/* LP lends only against collateral for the whole request: a heap with too
+ * little goes to GP (a grant), and its collateral is not touched. */
+START_TEST(pause_without_enough_collateral_skips_lp)
+{
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(40);
+	pool_grant g;
+
+	ck_assert_int_eq(pool_request(&p, &h, 100, POOL_PAUSE, &g), 0);
+	ck_assert_uint_eq(g.sub[LP], 0);
+	ck_assert_uint_eq(g.sub[GP], 100);
+	ck_assert_uint_eq(h.pledged, 0);
+	/* GP has 100 left; 150 more: GP's 100, then LE against the 40 it has:
+	 * 50 is past it, so refused whole. */
+	ck_assert_int_eq(pool_request(&p, &h, 150, POOL_PAUSE, &g), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &h, 140, POOL_PAUSE, &g), 0);
+	ck_assert_uint_eq(g.sub[GP], 100);
+	ck_assert_uint_eq(g.sub[LE], 40);
+	ck_assert_uint_eq(h.pledged, 40);
+}
+END_TEST
+
+static const struct urgency_case {
+	const char *what;
+	enum pool_urgency u;
+	uint64_t collateral, bytes;
+	int rc;
+	enum pool_sub from;
+} urgency_cases[] = {
+	{ "efficiency without collateral", POOL_EFFICIENCY, 0, 10, -ENOSPC, LE },
+	{ "efficiency with too little", POOL_EFFICIENCY, 9, 10, -ENOSPC, LE },
+	{ "efficiency with collateral", POOL_EFFICIENCY, 10, 10, 0, LE },
+	{ "urgent, no collateral needed", POOL_URGENT, 0, 400, 0, GL },
+	{ "urgent past GL", POOL_URGENT, 1000, 401, -ENOSPC, GL },
+	{ "pause with collateral", POOL_PAUSE, 200, 200, 0, LP },
+	{ "pause without", POOL_PAUSE, 0, 200, 0, GP },
+};
+
+START_TEST(each_urgency_its_sub_pools)
+{
+	const struct urgency_case *c = &urgency_cases[_i];
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(c->collateral);
+	pool_grant g;
+
+	ck_assert_msg(pool_request(&p, &h, c->bytes, c->u, &g) == c->rc, "%s", c->what);
+	if (c->rc == 0) {
+		ck_assert_msg(g.sub[c->from] == c->bytes, "%s", c->what);
+		ck_assert_uint_eq(pool_owed(&h), c->bytes);
+	} else {
+		ck_assert_uint_eq(pool_owed(&h), 0);
+		ck_assert_uint_eq(h.pledged, 0);
+	}
+}
+END_TEST
+
+/* One heap takes at most cap= percent of any sub-pool; another heap then
+ * takes what is left. */
+START_TEST(cap_bounds_one_heap)
+{
+	pool_state p = pool_of(50);
+	pool_heap a = heap_with(0), b = heap_with(0);
+
+	ck_assert_int_eq(pool_request(&p, &a, 200, POOL_URGENT, NULL), 0);   /* 50% of GL */
+	ck_assert_int_eq(pool_request(&p, &a, 1, POOL_URGENT, NULL), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &b, 201, POOL_URGENT, NULL), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &b, 200, POOL_URGENT, NULL), 0);
+	ck_assert_uint_eq(pool_level(&p, GL), 0);
+	/* Freeing makes room under the cap again. */
+	pool_free(&p, &a, 50, NULL);
+	ck_assert_int_eq(pool_request(&p, &a, 50, POOL_URGENT, NULL), 0);
+}
+END_TEST
+
+/*
+ * The seeds' repayment: a heap that borrowed W from LP, X from LE, Y from
+ * GP and Z from GL frees A bytes: LP, LE, GP, GL are refilled in that
+ * order, each with min(owed, what is left), and the rest is free.
+ */
+static const struct repay_case {
+	uint64_t w, x, y, z, a;
+	uint64_t back[POOL_NSUB], own;
+} repay_cases[] = {
+	{ 100, 50, 30, 20, 0, { 0, 0, 0, 0 }, 0 },
+	{ 100, 50, 30, 20, 60, { 0, 0, 0, 60 }, 0 },             /* LP first */
+	{ 100, 50, 30, 20, 130, { 0, 0, 30, 100 }, 0 },          /* then LE */
+	{ 100, 50, 30, 20, 170, { 0, 20, 50, 100 }, 0 },         /* then GP */
+	{ 100, 50, 30, 20, 195, { 15, 30, 50, 100 }, 0 },        /* then GL */
+	{ 100, 50, 30, 20, 260, { 20, 30, 50, 100 }, 60 },       /* the rest: free */
+	{ 0, 50, 0, 20, 60, { 10, 0, 50, 0 }, 0 },               /* no LP loan */
+};
+
+START_TEST(free_repays_lp_le_gp_gl_then_the_free_part)
+{
+	const struct repay_case *c = &repay_cases[_i];
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(1000);
+	pool_grant g;
+	pool_repay r;
+
+	h.reserve = 0;
+	/* Borrow exactly W, X, Y, Z; then use 100 of its own (a reserve). */
+	ck_assert_int_eq(pool_reserve(&p, &h, 100), 0);
+	ck_assert_int_eq(pool_request(&p, &h, 100, POOL_URGENT, &g), 0);
+	ck_assert_uint_eq(g.own, 100);
+	if (c->w)
+		ck_assert_int_eq(pool_request(&p, &h, c->w, POOL_PAUSE, &g), 0);
+	ck_assert_uint_eq(g.sub[LP], c->w);
+	if (c->x)
+		ck_assert_int_eq(pool_request(&p, &h, c->x, POOL_EFFICIENCY, NULL), 0);
+	if (c->y) {
+		uint64_t keep = h.collateral;
+
+		h.collateral = h.pledged;   /* none free: pause goes to GP */
+		ck_assert_int_eq(pool_request(&p, &h, c->y, POOL_PAUSE, &g), 0);
+		ck_assert_uint_eq(g.sub[GP], c->y);
+		h.collateral = keep;
+	}
+	if (c->z)
+		ck_assert_int_eq(pool_request(&p, &h, c->z, POOL_URGENT, NULL), 0);
+	ck_assert_uint_eq(h.ledger[LP], c->w);
+	ck_assert_uint_eq(h.ledger[LE], c->x);
+	ck_assert_uint_eq(h.ledger[GP], c->y);
+	ck_assert_uint_eq(h.ledger[GL], c->z);
+	pool_free(&p, &h, c->a, &r);
+	for (int k = 0; k < POOL_NSUB; k++) {
+		ck_assert_msg(r.sub[k] == c->back[k], "case %d sub %d: %llu", _i, k,
+			      (unsigned long long)r.sub[k]);
+		ck_assert_uint_eq(p.lent[k], h.ledger[k]);
+	}
+	ck_assert_uint_eq(r.own, c->own);
+	ck_assert_uint_eq(r.released, c->back[LP] + c->back[LE]);
+	ck_assert_uint_eq(h.pledged, c->w + c->x - r.released);
+	ck_assert_uint_eq(pool_owed(&h), c->w + c->x + c->y + c->z - (c->a - c->own));
+	ck_assert_uint_eq(h.used, 100 + c->w + c->x + c->y + c->z - c->a);
+}
+END_TEST
+
+/* Collateral backs one loan at a time: what is pledged to LP cannot back
+ * an LE loan too, and comes free when the loan is repaid. */
+START_TEST(collateral_never_pledged_twice)
+{
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(150);
+
+	ck_assert_int_eq(pool_request(&p, &h, 100, POOL_PAUSE, NULL), 0);    /* LP */
+	ck_assert_uint_eq(pool_collateral_free(&h), 50);
+	ck_assert_int_eq(pool_request(&p, &h, 60, POOL_EFFICIENCY, NULL), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &h, 50, POOL_EFFICIENCY, NULL), 0);   /* LE */
+	ck_assert_uint_eq(pool_collateral_free(&h), 0);
+	ck_assert_int_eq(pool_request(&p, &h, 1, POOL_EFFICIENCY, NULL), -ENOSPC);
+	/* A pause now: no collateral for LP, so a grant from GP. */
+	{
+		pool_grant g;
+
+		ck_assert_int_eq(pool_request(&p, &h, 10, POOL_PAUSE, &g), 0);
+		ck_assert_uint_eq(g.sub[GP], 10);
+		ck_assert_uint_eq(g.pledged, 0);
+	}
+	/* Repaying the LP loan frees its collateral. */
+	pool_free(&p, &h, 100, NULL);
+	ck_assert_uint_eq(h.ledger[LP], 0);
+	ck_assert_uint_eq(pool_collateral_free(&h), 100);
+	ck_assert_int_eq(pool_request(&p, &h, 101, POOL_EFFICIENCY, NULL), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &h, 100, POOL_EFFICIENCY, NULL), 0);
+	ck_assert_uint_eq(pool_collateral_free(&h), 0);
+}
+END_TEST
+
+/* A reservation is the heap's own: served first, never lent, and the
+ * shared part shrinks with it; it cannot shrink the sub-pools below what
+ * they lent, nor drop below what the heap uses of it; a quota caps all. */
+START_TEST(reserve_and_quota)
+{
+	pool_state p = pool_of(100);
+	pool_heap a = heap_with(0), b = heap_with(0);
+	pool_grant g;
+
+	ck_assert_int_eq(pool_reserve(&p, &a, 500), 0);
+	ck_assert_uint_eq(p.sub_size[GL], 200);
+	ck_assert_uint_eq(p.sub_size[LP], 100);
+	ck_assert_int_eq(pool_request(&p, &a, 300, POOL_EFFICIENCY, &g), 0);   /* its own */
+	ck_assert_uint_eq(g.own, 300);
+	ck_assert_uint_eq(pool_owed(&a), 0);
+	/* Another heap borrows all of GL; the reservation still holds. */
+	ck_assert_int_eq(pool_request(&p, &b, 200, POOL_URGENT, NULL), 0);
+	ck_assert_int_eq(pool_request(&p, &b, 1, POOL_URGENT, NULL), -ENOSPC);
+	ck_assert_int_eq(pool_request(&p, &a, 200, POOL_URGENT, &g), 0);
+	ck_assert_uint_eq(g.own, 200);
+	/* a uses 500 of its own: the reserve cannot go below that. */
+	ck_assert_int_eq(pool_reserve(&p, &a, 499), -EBUSY);
+	/* Nor can b reserve what GL lent out: GL would be 180 < 200 lent. */
+	ck_assert_int_eq(pool_reserve(&p, &b, 50), -ENOSPC);
+	ck_assert_uint_eq(p.reserved, 500);
+	/* A quota. */
+	a.quota = 600;
+	ck_assert_int_eq(pool_request(&p, &a, 101, POOL_URGENT, NULL), -EDQUOT);
+	ck_assert_int_eq(pool_request(&p, &a, 100, POOL_URGENT, NULL), -ENOSPC);   /* GL is b's */
+	pool_free(&p, &b, 200, NULL);
+	ck_assert_int_eq(pool_request(&p, &a, 100, POOL_URGENT, NULL), 0);
+	ck_assert_int_eq(pool_request(&p, &a, 1, POOL_URGENT, NULL), -EDQUOT);
+}
+END_TEST
+
+/* Most owed per share first; heaps that owe nothing are not asked. */
+START_TEST(reclaim_order_by_owed_per_share)
+{
+	pool_heap hs[4];
+	size_t order[4];
+
+	for (int i = 0; i < 4; i++)
+		pool_heap_init(&hs[i]);
+	hs[0].ledger[GL] = 100;                  /* 1 per share */
+	hs[1].ledger[LE] = 300;                  /* 3 per share */
+	hs[2].ledger[GP] = 300;
+	hs[2].shares = 300;                      /* 1 per share: after 0 (a tie) */
+	/* hs[3] owes nothing */
+	ck_assert_uint_eq(pool_reclaim_order(hs, 4, order), 3);
+	ck_assert_uint_eq(order[0], 1);
+	ck_assert_uint_eq(order[1], 0);
+	ck_assert_uint_eq(order[2], 2);
+}
+END_TEST
+
+/* A balloon asks at most what a heap uses past its reservation. */
+START_TEST(balloon_never_below_the_reservation)
+{
+	pool_heap h = heap_with(0);
+
+	h.reserve = 300;
+	h.used = 500;
+	ck_assert_uint_eq(pool_balloon_target(&h, 1000), 200);
+	ck_assert_uint_eq(pool_balloon_target(&h, 150), 150);
+	h.used = 250;
+	ck_assert_uint_eq(pool_balloon_target(&h, 100), 0);
+}
+END_TEST
+
+/* The rate starts at its minimum, rises a step per success up to its
+ * maximum, halves on a failure, never under its minimum. */
+START_TEST(balloon_rate_adapts)
+{
+	static const struct { bool ok; uint64_t after; } walk[] = {
+		{ true, 20 }, { true, 30 }, { true, 40 }, { false, 20 }, { true, 30 },
+		{ true, 40 }, { true, 50 }, { true, 55 }, { true, 55 }, { false, 27 },
+		{ false, 13 }, { false, 10 }, { false, 10 },
+	};
+	pool_rate r;
+
+	ck_assert_int_eq(pool_rate_init(&r, 10, 55, 10), 0);
+	ck_assert_uint_eq(r.cur, 10);
+	for (size_t i = 0; i < sizeof(walk) / sizeof(*walk); i++) {
+		pool_rate_result(&r, walk[i].ok);
+		ck_assert_msg(r.cur == walk[i].after, "step %zu: %llu", i, (unsigned long long)r.cur);
+	}
+	ck_assert_int_eq(pool_rate_init(&r, 0, 10, 1), -EINVAL);
+	ck_assert_int_eq(pool_rate_init(&r, 20, 10, 1), -EINVAL);
+}
+END_TEST
+
+/* 32 waiters, one pass; a pass that freed nothing halves the next one's
+ * effort (down to the minimum); one that freed something restores it. */
+START_TEST(reclaim_passes_coalesce_and_back_off)
+{
+	pool_reclaim r;
+	uint64_t effort = 0;
+	int runners = 0;
+
+	pool_reclaim_init(&r, 1 << 10, 1 << 20);
+	for (int i = 0; i < 32; i++)
+		runners += pool_reclaim_begin(&r, &effort);
+	ck_assert_int_eq(runners, 1);
+	ck_assert_uint_eq(effort, 1 << 20);
+	pool_reclaim_end(&r, 0);
+	ck_assert(pool_reclaim_begin(&r, &effort));
+	ck_assert_uint_eq(effort, 1 << 19);
+	pool_reclaim_end(&r, 0);
+	for (int i = 0; i < 20; i++) {
+		ck_assert(pool_reclaim_begin(&r, &effort));
+		pool_reclaim_end(&r, 0);
+	}
+	ck_assert(pool_reclaim_begin(&r, &effort));
+	ck_assert_uint_eq(effort, 1 << 10);
+	pool_reclaim_end(&r, 4096);
+	ck_assert(pool_reclaim_begin(&r, &effort));
+	ck_assert_uint_eq(effort, 1 << 20);
+	ck_assert_uint_eq(r.passes, 24);
+}
+END_TEST
+
+/* Low water: under 10% of a sub-pool. */
+START_TEST(low_water_mark)
+{
+	pool_state p = pool_of(100);
+	pool_heap h = heap_with(0);
+
+	ck_assert(!pool_low(&p, GL));
+	ck_assert_int_eq(pool_request(&p, &h, 360, POOL_URGENT, NULL), 0);
+	ck_assert(!pool_low(&p, GL));           /* 40 left: exactly 10% */
+	ck_assert_int_eq(pool_request(&p, &h, 1, POOL_URGENT, NULL), 0);
+	ck_assert(pool_low(&p, GL));
+}
+END_TEST
+
+static Suite *pool_suite(void)
+{
+	Suite *s = suite_create("pool");
+	TCase *tc = tcase_create("policy");
+
+	tcase_add_test(tc, init_splits_and_refuses_bad_splits);
+	tcase_add_test(tc, pause_from_lp_then_gp_then_le);
+	tcase_add_test(tc, pause_without_enough_collateral_skips_lp);
+	tcase_add_loop_test(tc, each_urgency_its_sub_pools, 0,
+			    (int)(sizeof(urgency_cases) / sizeof(*urgency_cases)));
+	tcase_add_test(tc, cap_bounds_one_heap);
+	tcase_add_loop_test(tc, free_repays_lp_le_gp_gl_then_the_free_part, 0,
+			    (int)(sizeof(repay_cases) / sizeof(*repay_cases)));
+	tcase_add_test(tc, collateral_never_pledged_twice);
+	tcase_add_test(tc, reserve_and_quota);
+	tcase_add_test(tc, reclaim_order_by_owed_per_share);
+	tcase_add_test(tc, balloon_never_below_the_reservation);
+	tcase_add_test(tc, balloon_rate_adapts);
+	tcase_add_test(tc, reclaim_passes_coalesce_and_back_off);
+	tcase_add_test(tc, low_water_mark);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(pool_suite());
+}
