@@ -364,6 +364,10 @@ ensure_peer() {
 	other=A holder=peer
 	echo "  (setup: migrated the heap A -> peer, $(mj transferred) B, $mig_ms ms)"
 }
+# Before each timed command, untimed: what the steps before it wrote (the
+# plain file's copies, btrfs's images, the stores) goes to disk first, so
+# no contender's fsync waits behind another's write-back.
+settle() { sync; }
 rs_dirs_made=0
 rs_dirs() {
 	[ $rs_dirs_made = 1 ] && return 0
@@ -378,6 +382,7 @@ rs_dirs() {
 rsync_delta() {
 	local d=$1 t0
 	shift
+	settle
 	t0=$(now_ns)
 	rsync -I --inplace --no-whole-file --stats "$@" "$raw" "$d/heap" >"$tmp/rsync.out"
 	rs_ms=$(ms_since "$t0")
@@ -430,6 +435,7 @@ if part 2; then
 	echo "write of line 0 was accepted there), beside a full btrfs send | receive:"
 	for ((r = 1; r <= R; r++)); do
 		mount_heapfs "cold$r"
+		settle
 		t0=$(now_ns)
 		migrate A "cold$r" "cold $r"
 		poke_ms=$("$tool" poke "${mdir[cold$r]}/app/heap" $line)
@@ -438,6 +444,7 @@ if part 2; then
 		b_ms=- b_sync=-
 		if [ $btrfs_ok = 1 ]; then
 			mkdir -p "$bdst/full$r"
+			settle
 			t0=$(now_ns)
 			btrfs send -q "$bsrc/s0" | btrfs receive -q "$bdst/full$r"
 			b_ms=$(ms_since "$t0")
@@ -468,6 +475,7 @@ if part 2; then
 		files=("${mdir[$holder]}/app/heap" "$raw")
 		[ $btrfs_ok = 1 ] && files+=("$bsrc/vol/heap")
 		read -r k frames < <("$tool" dirty $line 0.01 $((1000 + r)) "${files[@]}")
+		settle
 		migrate "$holder" "$other" "1% $r ($holder -> $other)"
 		echo "  run $r: $k lines rewritten, their zstd -1 frames $frames B; $holder -> $other: $(mig_line)"
 		swap
@@ -479,6 +487,7 @@ if part 2; then
 		     "rsync -z $z_ms ms, $z_sent + $z_recv B"
 		b_ms=- b_bytes=- b_sync=- b_snap=-
 		if [ $btrfs_ok = 1 ]; then
+			settle
 			t0=$(now_ns)
 			btrfs subvolume snapshot -r "$bsrc/vol" "$bsrc/s$r" >/dev/null
 			b_snap=$(ms_since "$t0")
@@ -588,6 +597,7 @@ if part 3; then
 	ck() { jq -r .heap.checkpoints <<<"$("$heapctl" -m "${mdir[$holder]}" --json stat app)"; }
 	n_before=$(ck)
 	for ((r = 1; r <= R; r++)); do
+		settle
 		migrate "$holder" "$other" "back, unchanged $r ($holder -> $other)"
 		echo "  unchanged, run $r: $holder -> $other: $(mig_line)"
 		swap
@@ -597,6 +607,7 @@ if part 3; then
 	done
 	for ((r = 1; r <= R; r++)); do
 		read -r k frames < <("$tool" dirty $line 0.01 $((2000 + r)) "${mdir[$holder]}/app/heap" "$raw")
+		settle
 		migrate "$holder" "$other" "back, 1% $r ($holder -> $other)"
 		echo "  1% changed, run $r: $k lines, frames $frames B; $holder -> $other: $(mig_line)"
 		swap
