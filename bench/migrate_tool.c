@@ -11,9 +11,10 @@
  *   migrate_tool dirty LINE FRACTION SEED FILE...
  *       rewrite round(FRACTION * lines) distinct lines, chosen by SEED, with
  *       new heap-like content, the same lines and content in every FILE,
- *       fsync each; prints "COUNT FRAME_BYTES": FRAME_BYTES is the sum of
+ *       fsync each; prints "COUNT FRAME_BYTES FRAME_BYTES_3": the sum of
  *       the new lines' zstd frames as heapfs stores them (level 1, checksum
- *       and content size in each frame, one frame a line)
+ *       and content size in each frame, one frame a line), and as it would
+ *       with -o zstd=3
  *   migrate_tool poke FILE LINE
  *       read line 0 and write it back unchanged (a write the heap must
  *       accept, leaving its content as it was), retrying EROFS for up to
@@ -120,18 +121,20 @@ static int cmd_dirty(size_t line, double frac, uint64_t seed, char **files, int 
 {
 	uint8_t *buf = malloc(line), *frame;
 	size_t cap = ZSTD_compressBound(line);
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-	uint64_t n, k, *a, frames = 0;
+	ZSTD_CCtx *cctx[2] = { ZSTD_createCCtx(), ZSTD_createCCtx() };   /* levels 1, 3 */
+	uint64_t n, k, *a, frames[2] = { 0, 0 };
 	int *fds = calloc((size_t)nfiles, sizeof(*fds));
 
 	frame = malloc(cap);
-	if (!buf || !frame || !cctx || !fds)
+	if (!buf || !frame || !cctx[0] || !cctx[1] || !fds)
 		die("malloc");
-	if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 1)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))) {
-		fprintf(stderr, "migrate_tool: zstd refused its parameters\n");
-		return 1;
+	for (int l = 0; l < 2; l++) {
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx[l], ZSTD_c_compressionLevel, l ? 3 : 1)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(cctx[l], ZSTD_c_checksumFlag, 1)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(cctx[l], ZSTD_c_contentSizeFlag, 1))) {
+			fprintf(stderr, "migrate_tool: zstd refused its parameters\n");
+			return 1;
+		}
 	}
 	for (int f = 0; f < nfiles; f++)
 		if ((fds[f] = open(files[f], O_WRONLY)) < 0)
@@ -147,12 +150,14 @@ static int cmd_dirty(size_t line, double frac, uint64_t seed, char **files, int 
 
 		/* Seeds of dirty rounds live above 2^62: never a fill's line. */
 		line_fill(buf, line, (1ULL << 62) | seed << 32 | a[i]);
-		r = ZSTD_compress2(cctx, frame, cap, buf, line);
-		if (ZSTD_isError(r)) {
-			fprintf(stderr, "migrate_tool: zstd: %s\n", ZSTD_getErrorName(r));
-			return 1;
+		for (int l = 0; l < 2; l++) {
+			r = ZSTD_compress2(cctx[l], frame, cap, buf, line);
+			if (ZSTD_isError(r)) {
+				fprintf(stderr, "migrate_tool: zstd: %s\n", ZSTD_getErrorName(r));
+				return 1;
+			}
+			frames[l] += r;
 		}
-		frames += r;
 		for (int f = 0; f < nfiles; f++)
 			pwrite_all(fds[f], buf, line, (off_t)(a[i] * line));
 	}
@@ -161,8 +166,10 @@ static int cmd_dirty(size_t line, double frac, uint64_t seed, char **files, int 
 			die(files[f]);
 		close(fds[f]);
 	}
-	printf("%llu %llu\n", (unsigned long long)k, (unsigned long long)frames);
-	ZSTD_freeCCtx(cctx);
+	printf("%llu %llu %llu\n", (unsigned long long)k, (unsigned long long)frames[0],
+	       (unsigned long long)frames[1]);
+	ZSTD_freeCCtx(cctx[0]);
+	ZSTD_freeCCtx(cctx[1]);
 	free(fds);
 	free(a);
 	free(frame);
