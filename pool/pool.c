@@ -1,9 +1,10 @@
 /*
  * pool.c - the cooperative policy: reservations, sub-pools, dispatch by
  * urgency against collateral and caps, repayment, the reclaim order, the
- * balloon's bound and rate, and coalesced reclaim passes (pool.h).
+ * balloon's bound, rate and text, and coalesced reclaim passes (pool.h).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,4 +269,68 @@ void pool_reclaim_end(pool_reclaim *r, uint64_t freed)
 		r->effort = r->max;
 	else
 		r->effort = r->effort / 2 > r->min ? r->effort / 2 : r->min;
+}
+
+int pool_balloon_format(const pool_balloon *b, char *buf, size_t cap, size_t *len)
+{
+	int n = snprintf(buf, cap, "target: %llu\ncurrent: %llu\nrate: %llu/s\n",
+			 (unsigned long long)b->target, (unsigned long long)b->current,
+			 (unsigned long long)b->rate);
+
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Decimal digits only (no sign, no blank, no 0x), at most 2^64 - 1. */
+static int parse_u64(const char *p, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned)(p[i] - '0');
+
+		if (p[i] < '0' || p[i] > '9' || v > (UINT64_MAX - d) / 10)
+			return -EINVAL;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int pool_balloon_parse(const char *text, size_t len, pool_balloon_report *out)
+{
+	size_t at = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len == 0 || len > POOL_BALLOON_TEXT_MAX)
+		return -EINVAL;
+	while (at < len) {
+		const char *line = text + at, *nl = memchr(line, '\n', len - at), *sp;
+		size_t n = nl ? (size_t)(nl - line) : len - at;
+		bool *has;
+		uint64_t *val;
+
+		at += n + (nl != NULL);
+		if (n == 0)
+			continue;   /* blank lines, and the text's last newline */
+		if (!(sp = memchr(line, ' ', n)))
+			return -EINVAL;
+		if ((size_t)(sp - line) == 8 && memcmp(line, "freeable", 8) == 0) {
+			has = &out->has_freeable;
+			val = &out->freeable;
+		} else if ((size_t)(sp - line) == 4 && memcmp(line, "live", 4) == 0) {
+			has = &out->has_live;
+			val = &out->live;
+		} else {
+			return -EINVAL;
+		}
+		if (*has || parse_u64(sp + 1, n - (size_t)(sp - line) - 1, val) < 0)
+			return -EINVAL;
+		*has = true;
+	}
+	return out->has_freeable || out->has_live ? 0 : -EINVAL;
 }

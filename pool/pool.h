@@ -151,6 +151,29 @@ int pool_rate_init(pool_rate *r, uint64_t min, uint64_t max, uint64_t step);
 void pool_rate_result(pool_rate *r, bool ok);
 
 /*
+ * The balloon file's text.  Read: "target: BYTES\ncurrent: BYTES\n
+ * rate: BYTES/s\n" (pool_balloon_format, 0 or -ENOSPC if @cap is too
+ * small; the length through *@len).  Written by a runtime: lines
+ * "freeable BYTES" and "live BYTES", each at most once, in any order,
+ * nothing else (pool_balloon_parse: 0, or -EINVAL for an unknown word, a
+ * number that is not decimal digits or past 2^64 - 1, a line repeated, a
+ * line or the whole past POOL_BALLOON_TEXT_MAX, or an empty text).
+ */
+#define POOL_BALLOON_TEXT_MAX 256
+
+typedef struct pool_balloon {
+	uint64_t target, current, rate;
+} pool_balloon;
+
+typedef struct pool_balloon_report {
+	bool has_freeable, has_live;
+	uint64_t freeable, live;
+} pool_balloon_report;
+
+int pool_balloon_format(const pool_balloon *b, char *buf, size_t cap, size_t *len);
+int pool_balloon_parse(const char *text, size_t len, pool_balloon_report *out);
+
+/*
  * Reclaim passes, coalesced: many waiters cause one pass at a time, and a
  * pass that freed nothing halves the effort of the next (down to @min)
  * instead of spinning; one that freed something restores it.

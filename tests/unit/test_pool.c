@@ -4,7 +4,8 @@
  * collateral, then GP, then LE; efficiency from LE against collateral or
  * refused), caps, quotas, reservations, repayment in the order LP, LE,
  * GP, GL then the free part, collateral pledged once, the reclaim order,
- * the balloon's bound and adaptive rate, and coalesced reclaim passes.
+ * the balloon's bound, adaptive rate and text (hostile input refused),
+ * and coalesced reclaim passes.
  *
  * The pool of most cases: 1000 bytes, nothing reserved, split 40:20:20:20
  * (GL 400, GP 200, LE 200, LP 200), cap 100% unless a case says.
@@ -415,6 +416,79 @@ START_TEST(low_water_mark)
 }
 END_TEST
 
+/* The balloon's text: what it reads, and what a runtime may write. */
+START_TEST(balloon_text_read)
+{
+	pool_balloon b = { 64u << 20, 1u << 20, UINT64_MAX };
+	char buf[POOL_BALLOON_TEXT_MAX];
+	size_t len = 0;
+
+	ck_assert_int_eq(pool_balloon_format(&b, buf, sizeof(buf), &len), 0);
+	ck_assert_str_eq(buf, "target: 67108864\ncurrent: 1048576\nrate: 18446744073709551615/s\n");
+	ck_assert_uint_eq(len, strlen(buf));
+	ck_assert_int_eq(pool_balloon_format(&b, buf, 20, &len), -ENOSPC);
+}
+END_TEST
+
+static const struct balloon_case {
+	const char *text;
+	int rc;
+	int has_freeable, has_live;
+	uint64_t freeable, live;
+} balloon_cases[] = {
+	{ "freeable 4096\n", 0, 1, 0, 4096, 0 },
+	{ "live 10\nfreeable 0", 0, 1, 1, 0, 10 },
+	{ "\nfreeable 18446744073709551615\n\n", 0, 1, 0, UINT64_MAX, 0 },
+	{ "freeable 18446744073709551616\n", -EINVAL, 0, 0, 0, 0 },   /* 2^64 */
+	{ "freeable 99999999999999999999999\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable -1\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable +1\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable 0x10\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable 1 \n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable  1\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable \n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeable 1\nfreeable 2\n", -EINVAL, 0, 0, 0, 0 },
+	{ "target 5\n", -EINVAL, 0, 0, 0, 0 },
+	{ "freeablee 5\n", -EINVAL, 0, 0, 0, 0 },
+	{ "Free 5\n", -EINVAL, 0, 0, 0, 0 },
+	{ "\n\n", -EINVAL, 0, 0, 0, 0 },
+	{ "", -EINVAL, 0, 0, 0, 0 },
+	{ "live 5\r\n", -EINVAL, 0, 0, 0, 0 },
+	{ "live 5\0\n", -EINVAL, 0, 0, 0, 0 },
+};
+
+START_TEST(balloon_text_written)
+{
+	const struct balloon_case *c = &balloon_cases[_i];
+	size_t len = strlen(c->text);
+	pool_balloon_report r;
+
+	if (strcmp(c->text, "live 5") == 0)   /* the NUL case: it is inside */
+		len = 8;
+	ck_assert_msg(pool_balloon_parse(c->text, len, &r) == c->rc, "case %d", _i);
+	if (c->rc)
+		return;
+	ck_assert_int_eq(r.has_freeable, c->has_freeable);
+	ck_assert_int_eq(r.has_live, c->has_live);
+	ck_assert_uint_eq(r.freeable, c->freeable);
+	ck_assert_uint_eq(r.live, c->live);
+}
+END_TEST
+
+/* Past the bound, refused whole, however well formed. */
+START_TEST(balloon_text_too_long)
+{
+	char text[POOL_BALLOON_TEXT_MAX + 2];
+	pool_balloon_report r;
+
+	memset(text, '\n', sizeof(text));
+	memcpy(text, "live 1", 6);
+	ck_assert_int_eq(pool_balloon_parse(text, POOL_BALLOON_TEXT_MAX, &r), 0);
+	ck_assert_int_eq(pool_balloon_parse(text, POOL_BALLOON_TEXT_MAX + 1, &r), -EINVAL);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -435,6 +509,10 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, balloon_rate_adapts);
 	tcase_add_test(tc, reclaim_passes_coalesce_and_back_off);
 	tcase_add_test(tc, low_water_mark);
+	tcase_add_test(tc, balloon_text_read);
+	tcase_add_loop_test(tc, balloon_text_written, 0,
+			    (int)(sizeof(balloon_cases) / sizeof(*balloon_cases)));
+	tcase_add_test(tc, balloon_text_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }
