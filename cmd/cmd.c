@@ -558,15 +558,50 @@ static int recv_allowed(const void *arg, const char *name, bool exists)
 	return rc;
 }
 
+struct changed_ctx {
+	const cmd_ctx *ctx;
+	uint64_t heap_id;
+};
+
+static void changed_range(void *arg, uint64_t off, uint64_t len)
+{
+	const struct changed_ctx *c = arg;
+
+	c->ctx->hooks->heap_changed(c->heap_id, off, len, c->ctx->hooks->payload);
+}
+
+/*
+ * A stream or a round committed (recv, serve): the runtime hears of it,
+ * and mappings of a heap that had versions added see its new content.
+ */
+static void received(const void *arg, const char *heap, uint64_t version, bool changed,
+		     bool final, const hs_import *imp)
+{
+	const cmd_ctx *ctx = arg;
+	hs_heap_info hi;
+	hs_heap *h;
+
+	if ((!changed && !final) || hs_heap_open(&h, ctx->store, heap) < 0)
+		return;
+	/* What the kernel caches of the lines that changed goes (all of a
+	 * 1 GiB heap read through took 58 ms to drop, in the round's answer). */
+	if (changed && hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed) {
+		struct changed_ctx c = { ctx, hi.id };
+
+		hs_import_changed(imp, changed_range, &c);
+	}
+	if (final)
+		hs_event_post(h, "received %llu", (unsigned long long)version);
+	hs_heap_close(h);
+}
+
 int cmd__recv(const cmd_ctx *ctx, json_t *resp)
 {
 	const cmd_caller *c = ctx->hooks->caller;
 	/* Whether the store holds a content is for its owner to learn: others
 	 * must send every content they name. */
 	mg_recv_opts o = { str_field(ctx->req, "as"), c != NULL, c ? c->uid : 0, c ? c->gid : 0,
-			   HS_MODE_DEFAULT, recv_allowed, ctx, !admin(ctx->hooks) };
-	hs_heap_info hi;
-	hs_heap *h;
+			   HS_MODE_DEFAULT, recv_allowed, ctx, !admin(ctx->hooks), received };
 	mg_stats st;
 	int rc;
 
@@ -575,14 +610,6 @@ int cmd__recv(const cmd_ctx *ctx, json_t *resp)
 	if ((rc = mg_recv(ctx->store, ctx->io, &o, &st)) < 0)
 		return rc;
 	stream_json(resp, "received", &st);
-	/* The runtime hears of it; mappings of a heap that had versions added
-	 * see its new content. */
-	if (hs_heap_open(&h, ctx->store, st.heap) == 0) {
-		hs_event_post(h, "received %llu", (unsigned long long)st.version);
-		if (hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed)
-			ctx->hooks->heap_changed(hi.id, 0, 0, ctx->hooks->payload);
-		hs_heap_close(h);
-	}
 	return 0;
 }
 
@@ -665,44 +692,11 @@ int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
  * round, which often brings nothing new, leaves nothing to drop in the
  * downtime); the final one tells the runtime.
  */
-struct changed_ctx {
-	const cmd_ctx *ctx;
-	uint64_t heap_id;
-};
-
-static void changed_range(void *arg, uint64_t off, uint64_t len)
-{
-	const struct changed_ctx *c = arg;
-
-	c->ctx->hooks->heap_changed(c->heap_id, off, len, c->ctx->hooks->payload);
-}
-
-static void serve_received(const void *arg, const char *heap, uint64_t version, bool changed,
-			   bool final, const hs_import *imp)
-{
-	const cmd_ctx *ctx = arg;
-	hs_heap_info hi;
-	hs_heap *h;
-
-	if ((!changed && !final) || hs_heap_open(&h, ctx->store, heap) < 0)
-		return;
-	/* What the kernel caches of the lines that changed goes (all of a
-	 * 1 GiB heap read through took 58 ms to drop, in the round's answer). */
-	if (changed && hs_heap_info_get(h, &hi) == 0 && ctx->hooks->heap_changed) {
-		struct changed_ctx c = { ctx, hi.id };
-
-		hs_import_changed(imp, changed_range, &c);
-	}
-	if (final)
-		hs_event_post(h, "received %llu", (unsigned long long)version);
-	hs_heap_close(h);
-}
-
 int cmd__serve(const cmd_ctx *ctx, json_t *resp)
 {
 	const cmd_caller *c = ctx->hooks->caller;
 	mg_serve_opts o = { c != NULL, c ? c->uid : 0, c ? c->gid : 0, HS_MODE_DEFAULT,
-			    recv_allowed, !admin(ctx->hooks), serve_received, ctx };
+			    recv_allowed, !admin(ctx->hooks), received, ctx };
 	mg_io in, out;
 
 	(void)resp;

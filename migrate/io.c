@@ -547,8 +547,9 @@ int mg_recv(hs_store *s, const mg_io *io, const mg_recv_opts *o, mg_stats *st)
 		return rc;
 	/* Nothing is committed before the input ended right after the end
 	 * record: a stream with anything after it is refused whole. */
-	if ((rc = read_all(io, d, &st->bytes)) == 0 && (rc = mg__batch_flush(&c.batch, c.imp)) == 0)
-		rc = hs_import_commit(c.imp, &st->version);
+	if ((rc = read_all(io, d, &st->bytes)) == 0 && (rc = mg__batch_flush(&c.batch, c.imp)) == 0 &&
+	    (rc = hs_import_commit(c.imp, &st->version)) == 0 && o && o->received)
+		o->received(o->arg, st->heap, st->version, true, true, c.imp);
 	if (rc < 0 && c.imp) {   /* what arrived whole is kept, as garbage */
 		char why[512];
 

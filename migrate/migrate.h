@@ -145,6 +145,10 @@ typedef struct mg_recv_opts {
 	int (*allow)(const void *arg, const char *name, bool exists);
 	const void *arg;
 	int carried_only;                 /* hs_import_params.carried_only */
+	/* NULL, or told of the commit as mg_serve_opts.received is (@changed
+	 * and @final true). */
+	void (*received)(const void *arg, const char *heap, uint64_t version, bool changed,
+			 bool final, const hs_import *imp);
 } mg_recv_opts;
 
 /* Read a stream from @io and commit it, all or nothing. */

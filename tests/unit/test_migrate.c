@@ -56,7 +56,7 @@ static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64
 static int recv_opts(hs_store *s, const uint8_t *buf, size_t len, const char *as,
 		     int carried_only, mg_stats *st)
 {
-	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL, carried_only };
+	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL, carried_only, NULL };
 	int fd = file_of(buf, len), rc;
 	mg_io io = MG_IO_FD(fd);
 
