@@ -814,7 +814,9 @@ HS_API int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const
  * order, so this thread writes one batch while the next is checked.  The
  * caller keeps @hashes, @frames and @lens as they are until then.  The
  * first blob that fails (in their order) fails that later call, with
- * those before it kept.  Returns 0, or the failure of the batch before.
+ * those before it kept and none after (the batch then in flight is
+ * dropped; later calls and the commit fail).  Returns 0, or the failure
+ * of the batch before.
  */
 HS_API int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
 			   const void *const *frames, const size_t *lens);

@@ -341,6 +341,7 @@ struct hs_import {
 	 * w_stop; w_job is theirs while w_busy, until w_left is 0. */
 	unsigned w_started;
 	bool w_init, w_stop, w_busy;
+	int w_failed;                     /* a batch failed: later ones are not kept */
 	pthread_t w_thread[IMPORT_WORKERS];
 	struct check_worker w_arg[IMPORT_WORKERS];
 	pthread_mutex_t w_lock;
@@ -776,14 +777,19 @@ static int job_keep(hs_import *imp, const struct check_job *j)
 	 * for the commit's synced write is the last batch. */
 	if ((rc = stage_flush(imp)) < 0)
 		return rc;
-	return bad ? hs_errno_set(bad->rc, "%s", bad->msg) : 0;
+	if (!bad)
+		return 0;
+	imp->w_failed = bad->rc;   /* the batch after it is not kept */
+	return hs_errno_set(bad->rc, "%s", bad->msg);
 }
 
 static int job_finish(hs_import *imp)
 {
 	struct check_job j;
 
-	return job_wait(imp, &j) ? job_keep(imp, &j) : 0;
+	if (!job_wait(imp, &j))
+		return 0;
+	return imp->w_failed ? 0 : job_keep(imp, &j);
 }
 
 int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LEN],
@@ -795,6 +801,8 @@ int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LE
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
+	if (imp->w_failed)
+		return hs_errno_set(imp->w_failed, "a blob of an earlier batch failed its check");
 	if (n && workers_start(imp)) {
 		/* The workers take this batch as soon as they are through the
 		 * one before, which this thread keeps meanwhile. */
@@ -1261,6 +1269,8 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 		return hs_errno_set(-EINVAL, "the import is finished");
 	if ((rc = job_finish(imp)) < 0)
 		;
+	else if (imp->w_failed)
+		rc = hs_errno_set(imp->w_failed, "a blob failed its check");
 	else if (!imp->n_vers)
 		rc = hs_errno_set(-EINVAL, "the stream carries no version");
 	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)

@@ -382,6 +382,76 @@ START_TEST(staged_blobs_leave_with_the_import)
 END_TEST
 
 /*
+ * hs_import_blobs pipelined, batches of 100 over memory kept to the end:
+ * a damaged frame in the fourth batch fails the call after it (or the
+ * wait), with every blob before it kept and none after; the import then
+ * freed and the store closed at once, the purger perhaps mid-way through
+ * its staging heap, leaves nothing the next open does not finish: no
+ * heap, fsck clean, nothing stored after GC.
+ */
+START_TEST(pipelined_blobs_then_a_close_leave_nothing)
+{
+	hs_import_params p = { 0 };
+	hs_import *imp;
+	hs_export *x;
+	hs_heap *h;
+	hs_heap_info hi, *list;
+	hs_xline *ls;
+	hs_store_totals t;
+	size_t n, nl, bad = 350, *lens;
+	void **frames;
+	uint8_t (*hashes)[HS_HASH_LEN];
+	int rc = 0;
+
+	h = tu_heap_new(sa, "big", LS);
+	xu_write_lines(h, 0, 600, 7);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_int_eq(hs_export_begin(&x, h), 0);
+	ck_assert_int_eq(hs_export_changes(x, 1, &ls, &nl), 0);
+	ck_assert_uint_eq(nl, 600);
+	frames = calloc(nl, sizeof(*frames));
+	lens = calloc(nl, sizeof(*lens));
+	hashes = calloc(nl, sizeof(*hashes));
+	for (size_t i = 0; i < nl; i++) {
+		ck_assert_int_eq(hs_export_blob(x, ls[i].hash, &frames[i], &lens[i]), 0);
+		memcpy(hashes[i], ls[i].hash, HS_HASH_LEN);
+	}
+	((uint8_t *)frames[bad])[lens[bad] / 2] ^= 0x10;
+	p.name = "big";
+	memcpy(p.ident, hi.ident, HS_IDENT_LEN);
+	p.line_size = LS;
+	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
+	for (size_t at = 0; at < nl && rc == 0; at += 100)
+		rc = hs_import_blobs(imp, 100, (const uint8_t (*)[HS_HASH_LEN])hashes + at,
+				     (const void *const *)frames + at, lens + at);
+	if (rc == 0)
+		rc = hs_import_blobs_wait(imp);
+	ck_assert_int_eq(rc, -EBADMSG);
+	for (size_t i = 0; i < nl; i++)
+		ck_assert_msg(hs_import_have(imp, hashes[i]) == (i < bad), "blob %zu", i);
+	hs_import_free(imp);
+	hs_store_close(sb);
+	sb = tu_store_open(dir_b, 0, 0);
+	ck_assert_int_eq(hs_heap_list(sb, &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(list);
+	ck_assert_int_eq(hs_store_fsck(sb, HS_FSCK_VERIFY_DATA, NULL, NULL), 0);
+	t = xu_totals_after_gc(sb);
+	ck_assert_uint_eq(t.blobs, 0);
+	ck_assert_uint_eq(t.bytes_stored, 0);
+	for (size_t i = 0; i < nl; i++)
+		free(frames[i]);
+	free(frames);
+	free(lens);
+	free(hashes);
+	free(ls);
+	hs_export_end(x);
+	hs_heap_close(h);
+}
+END_TEST
+
+/*
  * A transfer cut short leaves what it staged as garbage: until GC takes
  * it, the next try counts it as held (pinned again, so GC waits) and it
  * is not sent twice; once GC took it, it must be sent.
@@ -445,6 +515,7 @@ static Suite *xfer_suite(void)
 			    (int)(sizeof(faults) / sizeof(faults[0])));
 	tcase_add_test(tc, full_pool_refuses_and_keeps_nothing);
 	tcase_add_test(tc, staged_blobs_leave_with_the_import);
+	tcase_add_test(tc, pipelined_blobs_then_a_close_leave_nothing);
 	tcase_add_test(tc, garbage_of_a_cut_transfer_counts_until_gc);
 	suite_add_tcase(s, tc);
 	return s;
