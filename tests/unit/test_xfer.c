@@ -38,6 +38,24 @@ static int hash_cmp(const void *x, const void *y)
 	return memcmp(x, y, HS_HASH_LEN);
 }
 
+/* The byte ranges a committed import says it changed (hs_import_changed),
+ * when a test asks xfer() for them. */
+struct ranges {
+	size_t n;
+	uint64_t off[16], len[16];
+};
+
+static struct ranges *changed_out;
+
+static void range_note(void *arg, uint64_t off, uint64_t len)
+{
+	struct ranges *r = arg;
+
+	ck_assert_uint_lt(r->n, 16);
+	r->off[r->n] = off;
+	r->len[r->n++] = len;
+}
+
 /*
  * Send heap @name of @from's versions after @base (0: all) into @to as
  * @as: versions and lines first, then each distinct content the receiver
@@ -137,6 +155,8 @@ static int xfer(hs_store *from, const char *name, uint64_t base, hs_store *to, c
 	}
 	if (rc >= 0 && fault != F_ABORT)
 		rc = hs_import_commit(imp, NULL);
+	if (rc >= 0 && fault != F_ABORT && changed_out)
+		hs_import_changed(imp, range_note, changed_out);
 out:
 	hs_import_free(imp);
 	free(hashes);
@@ -382,6 +402,42 @@ START_TEST(staged_blobs_leave_with_the_import)
 END_TEST
 
 /*
+ * What an incremental commit says it changed, for the caches of the heap
+ * there: the heap lines of every version it added, as coalesced byte
+ * ranges (a punched line among them; state lines not: they are another
+ * file); a new heap, nothing (nothing of it can be cached).
+ */
+START_TEST(changed_ranges_of_a_commit)
+{
+	struct xstats st;
+	struct ranges r = { 0 };
+	hs_heap *h = tu_heap_new(sa, "app", LS);
+
+	xu_write_lines(h, 0, 10, 1);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	changed_out = &r;
+	ck_assert_int_eq(xfer(sa, "app", 0, sb, "app", F_NONE, &st), 0);
+	ck_assert_uint_eq(r.n, 0);
+	xu_write_lines(h, 2, 3, 2);                  /* lines 2, 3, 4 */
+	xu_write_lines(h, 8, 1, 3);
+	ck_assert_int_eq(hs_state_write(h, "state", 5, 0), 5);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_punch(h, 6 * LS, LS), 0);
+	xu_write_lines(h, 5, 1, 4);                  /* 5 and 6: one run with 2-4 */
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	ck_assert_int_eq(xfer(sa, "app", 1, sb, "app", F_NONE, &st), 0);
+	changed_out = NULL;
+	ck_assert_uint_eq(r.n, 2);
+	ck_assert_uint_eq(r.off[0], 2 * LS);
+	ck_assert_uint_eq(r.len[0], 5 * LS);
+	ck_assert_uint_eq(r.off[1], 8 * LS);
+	ck_assert_uint_eq(r.len[1], LS);
+	xu_expect_same(sa, "app", sb, "app");
+	hs_heap_close(h);
+}
+END_TEST
+
+/*
  * hs_import_blobs pipelined, batches of 100 over memory kept to the end:
  * a damaged frame in the fourth batch fails the call after it (or the
  * wait), with every blob before it kept and none after; the import then
@@ -516,6 +572,7 @@ static Suite *xfer_suite(void)
 	tcase_add_test(tc, full_pool_refuses_and_keeps_nothing);
 	tcase_add_test(tc, staged_blobs_leave_with_the_import);
 	tcase_add_test(tc, pipelined_blobs_then_a_close_leave_nothing);
+	tcase_add_test(tc, changed_ranges_of_a_commit);
 	tcase_add_test(tc, garbage_of_a_cut_transfer_counts_until_gc);
 	suite_add_tcase(s, tc);
 	return s;
