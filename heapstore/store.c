@@ -680,6 +680,10 @@ int hs_store_close(hs_store *s)
 
 	if (!s)
 		return 0;
+	/* What the purger was handed is finished first: a one-shot --store
+	 * recv would otherwise leave its staging heap, and the blobs it pins,
+	 * to the next read-write open. */
+	hs_store__purge_drain(s);
 	hs_heap__purge_stop(s);
 	rc = hs_cache__close(s);   /* writes back, and drops the cache's heap references */
 	if (rc < 0)   /* the sync below would overwrite what was lost */

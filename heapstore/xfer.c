@@ -315,6 +315,7 @@ struct check_job {
 struct check_worker {
 	struct hs_import *imp;
 	unsigned k;
+	uint64_t seen;                    /* the last batch posted before it started */
 };
 
 struct hs_import {
@@ -615,6 +616,11 @@ int hs_frame_check(uint32_t line_size, const uint8_t hash[HS_HASH_LEN], const vo
 	if (len == 0 || len > ZSTD_COMPRESSBOUND(line_size))
 		return hs_errno_set(-EBADMSG, "blob %s: a frame of %zu bytes for a line of %u",
 				    hex, len, line_size);
+	/* Exactly one frame: zstd would also take frames after it, skippable
+	 * ones included, bytes no hash covers that would be kept as they came. */
+	if (ZSTD_findFrameCompressedSize(frame, len) != len)
+		return hs_errno_set(-EBADMSG, "blob %s: %zu bytes that are not exactly one "
+				    "zstd frame", hex, len);
 	if (!(sc = hs_scratch__get()))
 		return -ENOMEM;
 	if ((rc = hs_codec__decompress(sc, frame, len, sc->line, line_size)) < 0)
@@ -662,8 +668,11 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	if ((rc = job_finish(imp)) < 0 ||
-	    (rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
+	if ((rc = job_finish(imp)) < 0)
+		return rc;
+	if (imp->w_failed)
+		return hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
 		return rc;
 	return blob_stage(imp, hash, frame, len);
 }
@@ -694,7 +703,7 @@ static void *check_worker(void *arg)
 {
 	struct check_worker *w = arg;
 	hs_import *imp = w->imp;
-	uint64_t seen = 0;
+	uint64_t seen = w->seen;   /* batches posted after its start */
 
 	pthread_mutex_lock(&imp->w_lock);
 	for (;;) {
@@ -728,6 +737,8 @@ static bool workers_start(hs_import *imp)
 {
 	if (imp->w_started)
 		return true;
+	if (imp->w_stop)   /* a start failed: this import checks on its caller's thread */
+		return false;
 	if (!imp->w_init) {
 		pthread_mutex_init(&imp->w_lock, NULL);
 		pthread_cond_init(&imp->w_cond, NULL);
@@ -736,6 +747,7 @@ static bool workers_start(hs_import *imp)
 	for (unsigned k = 0; k < IMPORT_WORKERS; k++) {
 		imp->w_arg[k].imp = imp;
 		imp->w_arg[k].k = k;
+		imp->w_arg[k].seen = imp->w_seq;   /* read here: this thread posts them */
 		if (pthread_create(&imp->w_thread[k], NULL, check_worker, &imp->w_arg[k]) != 0) {
 			workers_stop(imp);
 			return false;
@@ -771,16 +783,18 @@ static int job_keep(hs_import *imp, const struct check_job *j)
 	}
 	for (size_t i = 0; i < (bad ? bad->first_bad : j->n); i++) {
 		if ((rc = blob_stage(imp, j->hashes[i], j->frames[i], j->lens[i])) < 0)
-			return rc;
+			goto failed;
 	}
 	/* Written now, while the workers check the next batch: what is left
 	 * for the commit's synced write is the last batch. */
 	if ((rc = stage_flush(imp)) < 0)
-		return rc;
+		goto failed;
 	if (!bad)
 		return 0;
-	imp->w_failed = bad->rc;   /* the batch after it is not kept */
-	return hs_errno_set(bad->rc, "%s", bad->msg);
+	rc = hs_errno_set(bad->rc, "%s", bad->msg);
+failed:
+	imp->w_failed = rc;   /* nothing after it is kept */
+	return rc;
 }
 
 static int job_finish(hs_import *imp)
@@ -801,8 +815,10 @@ int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LE
 
 	if (imp->done)
 		return hs_errno_set(-EINVAL, "the import is finished");
-	if (imp->w_failed)
-		return hs_errno_set(imp->w_failed, "a blob of an earlier batch failed its check");
+	if (imp->w_failed) {   /* the batch in flight is dropped, once checked */
+		(void)job_wait(imp, &done);
+		return hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+	}
 	if (n && workers_start(imp)) {
 		/* The workers take this batch as soon as they are through the
 		 * one before, which this thread keeps meanwhile. */
@@ -1270,7 +1286,7 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 	if ((rc = job_finish(imp)) < 0)
 		;
 	else if (imp->w_failed)
-		rc = hs_errno_set(imp->w_failed, "a blob failed its check");
+		rc = hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
 	else if (!imp->n_vers)
 		rc = hs_errno_set(-EINVAL, "the stream carries no version");
 	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)

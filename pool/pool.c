@@ -80,9 +80,10 @@ int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve)
 
 	if (reserve < own)
 		return -EBUSY;
-	reserved = p->reserved - h->reserve + reserve;
-	if (reserved > p->size)
+	reserved = p->reserved - h->reserve;   /* every other heap's */
+	if (reserve > p->size - reserved)
 		return -ENOSPC;
+	reserved += reserve;
 	sizes(p, p->size - reserved, sub);
 	for (int i = 0; i < POOL_NSUB; i++) {
 		if (sub[i] < p->lent[i])

@@ -301,6 +301,9 @@ START_TEST(reserve_and_quota)
 	ck_assert_int_eq(pool_request(&p, &b, 1, POOL_URGENT, NULL), -ENOSPC);
 	ck_assert_int_eq(pool_request(&p, &a, 200, POOL_URGENT, &g), 0);
 	ck_assert_uint_eq(g.own, 200);
+	/* No reservation past what is left, however large (no wrap-around). */
+	ck_assert_int_eq(pool_reserve(&p, &b, UINT64_MAX), -ENOSPC);
+	ck_assert_int_eq(pool_reserve(&p, &b, 501), -ENOSPC);
 	/* a uses 500 of its own: the reserve cannot go below that. */
 	ck_assert_int_eq(pool_reserve(&p, &a, 499), -EBUSY);
 	/* Nor can b reserve what GL lent out: GL would be 180 < 200 lent. */

@@ -498,6 +498,32 @@ START_TEST(raw_damage_refused)
 END_TEST
 
 /*
+ * A blob's bytes must be exactly one zstd frame: zstd itself would take a
+ * skippable frame or a second frame after it (bytes no hash covers, kept
+ * as they came), and the frame check refuses both; the frame alone passes.
+ */
+START_TEST(frame_with_bytes_after_it_refused)
+{
+	static const uint8_t skippable[] = { 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 'e', 'v', 'i', 'l' };
+	struct model m;
+	uint8_t buf[256];
+	size_t n;
+
+	model_make(&m);
+	n = m.b[0].len;
+	memcpy(buf, m.b[0].frame, n);
+	ck_assert_int_eq(hs_frame_check(LS, m.b[0].hash, buf, n), 0);
+	memcpy(buf + n, skippable, sizeof(skippable));
+	ck_assert_int_eq(hs_frame_check(LS, m.b[0].hash, buf, n + sizeof(skippable)), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(hs_error_last(), "not exactly one zstd frame"));
+	memcpy(buf + n, m.b[0].frame, n);            /* the frame twice */
+	ck_assert_int_eq(hs_frame_check(LS, m.b[0].hash, buf, 2 * n), -EBADMSG);
+	ck_assert_int_eq(hs_frame_check(LS, m.b[0].hash, buf, n - 1), -EBADMSG);
+	model_free(&m);
+}
+END_TEST
+
+/*
  * Format 1 (whose end hash covers the frames too) is still read: a
  * stream re-labelled 1 with that hash decodes to the same model; with
  * format 2's hash it is refused.
@@ -569,6 +595,7 @@ static Suite *stream_suite(void)
 			    (int)(sizeof(hostile) / sizeof(hostile[0])));
 	tcase_add_test(tc, raw_damage_refused);
 	tcase_add_test(tc, format_1_read);
+	tcase_add_test(tc, frame_with_bytes_after_it_refused);
 	tcase_add_test(tc, long_versions_span_records);
 	suite_add_tcase(s, tc);
 	return s;
