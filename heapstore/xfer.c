@@ -577,6 +577,12 @@ fail:
 
 static int job_finish(hs_import *imp);
 
+/* After a batch failed: what every later call says. */
+static int import_failed(const hs_import *imp)
+{
+	return hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+}
+
 int hs_import_have(hs_import *imp, const uint8_t hash[HS_HASH_LEN])
 {
 	uint32_t stored, raw;
@@ -671,7 +677,7 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
 	if ((rc = job_finish(imp)) < 0)
 		return rc;
 	if (imp->w_failed)
-		return hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+		return import_failed(imp);
 	if ((rc = hs_frame_check(imp->p.line_size, hash, frame, len)) < 0)
 		return rc;
 	return blob_stage(imp, hash, frame, len);
@@ -817,7 +823,7 @@ int hs_import_blobs(hs_import *imp, size_t n, const uint8_t (*hashes)[HS_HASH_LE
 		return hs_errno_set(-EINVAL, "the import is finished");
 	if (imp->w_failed) {   /* the batch in flight is dropped, once checked */
 		(void)job_wait(imp, &done);
-		return hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+		return import_failed(imp);
 	}
 	if (n && workers_start(imp)) {
 		/* The workers take this batch as soon as they are through the
@@ -1286,7 +1292,7 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 	if ((rc = job_finish(imp)) < 0)
 		;
 	else if (imp->w_failed)
-		rc = hs_errno_set(imp->w_failed, "an earlier batch of this import failed");
+		rc = import_failed(imp);
 	else if (!imp->n_vers)
 		rc = hs_errno_set(-EINVAL, "the stream carries no version");
 	else if ((rc = pin_the_rest(imp)) == 0 && (rc = stage_flush(imp)) == 0)

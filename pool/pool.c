@@ -12,6 +12,12 @@
 
 static const uint8_t split_default[POOL_NSUB] = { 40, 20, 20, 20 };
 
+/* @pct percent of @x, rounded down, without overflow. */
+static uint64_t pct_of(uint64_t x, unsigned pct)
+{
+	return x / 100 * pct + x % 100 * pct / 100;
+}
+
 /* Each sub-pool's size for a shared part of @shared bytes; what rounding
  * leaves goes to GL, so the four add up to it. */
 static void sizes(const pool_state *p, uint64_t shared, uint64_t out[POOL_NSUB])
@@ -19,7 +25,7 @@ static void sizes(const pool_state *p, uint64_t shared, uint64_t out[POOL_NSUB])
 	uint64_t sum = 0;
 
 	for (int i = 0; i < POOL_NSUB; i++) {
-		out[i] = shared / 100 * p->split[i] + shared % 100 * p->split[i] / 100;
+		out[i] = pct_of(shared, p->split[i]);
 		sum += out[i];
 	}
 	out[POOL_GL] += shared - sum;
@@ -70,8 +76,7 @@ uint64_t pool_level(const pool_state *p, enum pool_sub s)
 
 bool pool_low(const pool_state *p, enum pool_sub s)
 {
-	return pool_level(p, s) < p->sub_size[s] / 100 * POOL_LOW_PCT +
-				  p->sub_size[s] % 100 * POOL_LOW_PCT / 100;
+	return pool_level(p, s) < pct_of(p->sub_size[s], POOL_LOW_PCT);
 }
 
 int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve)
@@ -99,7 +104,7 @@ int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve)
 static uint64_t room(const pool_state *p, const pool_heap *h, enum pool_sub s)
 {
 	uint64_t level = pool_level(p, s);
-	uint64_t cap = p->sub_size[s] / 100 * p->cap_pct + p->sub_size[s] % 100 * p->cap_pct / 100;
+	uint64_t cap = pct_of(p->sub_size[s], p->cap_pct);
 	uint64_t left = cap > h->ledger[s] ? cap - h->ledger[s] : 0;
 
 	return level < left ? level : left;

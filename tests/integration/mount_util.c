@@ -156,28 +156,48 @@ static char *ring_next(void)
 	return ring[next++ % 16];
 }
 
-const char *mu_at(const char *fmt, ...)
+/* MNT/ then @fmt, in the next buffer of the ring. */
+static const char *at_in(const char *mnt, const char *fmt, va_list ap)
 {
 	char *buf = ring_next();
+	int n = snprintf(buf, PATH_MAX, "%s/", mnt);
+
+	vsnprintf(buf + n, PATH_MAX - (size_t)n, fmt, ap);
+	return buf;
+}
+
+const char *mu_at(const char *fmt, ...)
+{
 	va_list ap;
-	int n = snprintf(buf, PATH_MAX, "%s/", mu.mnt);
+	const char *p;
 
 	va_start(ap, fmt);
-	vsnprintf(buf + n, PATH_MAX - (size_t)n, fmt, ap);
+	p = at_in(mu.mnt, fmt, ap);
 	va_end(ap);
-	return buf;
+	return p;
+}
+
+void mu_expect_same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = mu_slurp(a, &la), *y = mu_slurp(b, &lb);
+
+	ck_assert_msg(x && y, "%s or %s unreadable", a, b);
+	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s (%zu bytes) != %s (%zu bytes)", a, la,
+		      b, lb);
+	free(x);
+	free(y);
 }
 
 const char *mu_in_root(const char *fmt, ...)
 {
-	char *buf = ring_next();
 	va_list ap;
-	int n = snprintf(buf, PATH_MAX, "%s/", mu.root);
+	const char *p;
 
 	va_start(ap, fmt);
-	vsnprintf(buf + n, PATH_MAX - (size_t)n, fmt, ap);
+	p = at_in(mu.root, fmt, ap);
 	va_end(ap);
-	return buf;
+	return p;
 }
 
 char *mu_slurp(const char *path, size_t *len)
@@ -750,14 +770,13 @@ void mu_b_unmount(void)
 
 const char *mu_b_at(const char *fmt, ...)
 {
-	char *buf = ring_next();
 	va_list ap;
-	int n = snprintf(buf, PATH_MAX, "%s/", mu_b.mnt);
+	const char *p;
 
 	va_start(ap, fmt);
-	vsnprintf(buf + n, PATH_MAX - (size_t)n, fmt, ap);
+	p = at_in(mu_b.mnt, fmt, ap);
 	va_end(ap);
-	return buf;
+	return p;
 }
 
 void mu_b_setup(void)

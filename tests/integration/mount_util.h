@@ -122,6 +122,8 @@ bool mu_is_mounted(const char *mnt);
 
 /* "<mnt>/<fmt...>" in one of 16 rotating static buffers. */
 const char *mu_at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Files @a and @b hold the same bytes (the test fails otherwise). */
+void mu_expect_same_file(const char *a, const char *b);
 /* "<root>/<fmt...>", same buffers. */
 const char *mu_in_root(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -96,18 +96,6 @@ static uint64_t json_u64(const char *text, const char *key)
 	return strtoull(p + strlen(want), NULL, 10);
 }
 
-static void expect_same_file(const char *a, const char *b)
-{
-	size_t la, lb;
-	char *x = mu_slurp(a, &la), *y = mu_slurp(b, &lb);
-
-	ck_assert_msg(x && y, "%s or %s unreadable", a, b);
-	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s (%zu bytes) != %s (%zu bytes)", a, la,
-		      b, lb);
-	free(x);
-	free(y);
-}
-
 static char *stat_of(const char *path)
 {
 	char *t = mu_slurp(path, NULL);
@@ -210,9 +198,9 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_uint_eq(json_u64(out, "common_version"), 0);
 	ck_assert_uint_eq(json_u64(out, "lines_present"), 0);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
-	expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
-	expect_same_file(mu_at("app/checkpoints/start/heap"), mu_b_at("app/checkpoints/start/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
+	mu_expect_same_file(mu_at("app/checkpoints/start/heap"), mu_b_at("app/checkpoints/start/heap"));
 	st = stat_of(mu_at("app/stat"));
 	ck_assert_msg(strstr(st, "state: migrated\n") && strstr(st, "lease: migrated\n") &&
 		      strstr(st, "moved_to: localhost:"), "%s", st);
@@ -245,7 +233,7 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_uint_lt(json_u64(out, "payload_bytes"), LS + 4096);
 	ck_assert_uint_lt(json_u64(out, "negotiation_bytes"), 4096);
 	free(out);
-	expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+	mu_expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
 	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), 0);   /* A serves it again */
 	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 0), -EROFS);
 
@@ -254,12 +242,12 @@ START_TEST(there_and_back_moves_only_what_changed)
 	mu_fill(line, LS, 1, 0);
 	mu_pwrite_all(fd, line, 1, 0);
 	close(fd);
-	expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+	mu_expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	/* A long history costs the same: 100 checkpoints more there (B), then
 	 * back with nothing changed. */
 	for (int i = 0; i < 100; i++)
@@ -269,7 +257,7 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 
 	/*
 	 * Back from a copy that shrank there: A's cache (every line read
@@ -292,8 +280,8 @@ START_TEST(there_and_back_moves_only_what_changed)
 		ck_assert_int_eq(truncate(mu_b_at("app/state"), 3), 0);
 		ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
 		free(out);
-		expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
-		expect_same_file(mu_b_at("app/state"), mu_at("app/state"));
+		mu_expect_same_file(mu_b_at("app/heap"), mu_at("app/heap"));
+		mu_expect_same_file(mu_b_at("app/state"), mu_at("app/state"));
 		ck_assert_int_eq(truncate(mu_at("app/heap"), 64 * LS), 0);
 		ck_assert_int_eq(truncate(mu_at("app/state"), 9), 0);
 		fd = mu_open(mu_at("app/heap"), O_RDONLY);
@@ -452,7 +440,7 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 	ck_assert_uint_lt(json_u64(out, "payload_bytes"), full);
 	ck_assert_uint_gt(json_u64(out, "lines_present") + json_u64(out, "common_version"), 0);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	mu_b_unmount();
 	{
 		const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu_b.store, "--verify-data",
@@ -498,7 +486,7 @@ START_TEST(far_side_killed_mid_transfer)
 	expect_source_live("app");
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 }
 END_TEST
 
@@ -534,7 +522,7 @@ START_TEST(destination_disk_full)
 	ck_assert_uint_gt(json_u64(out, "lines_present"), 0);
 	ck_assert_uint_lt(json_u64(out, "lines_sent"), full_lines);
 	free(out);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	mu_b_unmount();
 	ck_assert_int_eq(umount(small), 0);
 	snprintf(mu_b.store, sizeof(mu_b.store), "%s/store2", mu.root);
@@ -661,6 +649,22 @@ START_TEST(writes_racing_the_migration)
 }
 END_TEST
 
+/* A real sshd for this test (in a network namespace of its own with
+ * @netns) under the test's root, and its --rsh into @rsh. */
+static void ssh_start(struct sshd *sd, bool netns, char *rsh, size_t cap)
+{
+	char dir[300];
+	const char *why = sshd_unusable();
+	int rc;
+
+	ck_assert_msg(!why, "sshd: %s", why ? why : "");
+	snprintf(dir, sizeof(dir), "%s/ssh", mu.root);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	rc = netns ? sshd_start_netns(sd, dir) : sshd_start(sd, dir);
+	ck_assert_msg(rc == 0, "sshd: %s", sd->why);
+	snprintf(rsh, cap, "%s", sshd_rsh(sd));
+}
+
 /*
  * Through a real sshd on loopback with the default kind of --rsh (ssh,
  * keys and config of the test's own), A -> B and back: sshd runs the far
@@ -669,16 +673,10 @@ END_TEST
 START_TEST(over_ssh)
 {
 	struct sshd sd;
-	char dir[300], rsh[2048], dest[400], *out;
-	const char *why = sshd_unusable();
+	char rsh[2048], dest[400], *out;
 	int rc;
 
-	ck_assert_msg(!why, "sshd: %s", why ? why : "");
-	snprintf(dir, sizeof(dir), "%s/ssh", mu.root);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	rc = sshd_start(&sd, dir);
-	ck_assert_msg(rc == 0, "sshd: %s", sd.why);
-	snprintf(rsh, sizeof(rsh), "%s", sshd_rsh(&sd));
+	ssh_start(&sd, false, rsh, sizeof(rsh));
 	make_heap("app", 32, 8);
 	for (int trip = 0; trip < 2; trip++) {
 		const char *argv[] = { HEAPCTL_BIN, "-m", trip ? mu_b.mnt : mu.mnt, "migrate", "app",
@@ -692,7 +690,7 @@ START_TEST(over_ssh)
 		if (trip)
 			ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 		free(out);
-		expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+		mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	}
 	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), 0);
 	sshd_stop(&sd);
@@ -708,19 +706,13 @@ END_TEST
 START_TEST(over_ssh_netns)
 {
 	struct sshd sd;
-	char dir[300], rsh[2048], dest[400], *out;
-	const char *why = sshd_unusable();
+	char rsh[2048], dest[400], *out;
 	int rc;
 
-	ck_assert_msg(!why, "sshd: %s", why ? why : "");
-	snprintf(dir, sizeof(dir), "%s/ssh", mu.root);
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	rc = sshd_start_netns(&sd, dir);
-	ck_assert_msg(rc == 0, "sshd: %s", sd.why);
+	ssh_start(&sd, true, rsh, sizeof(rsh));
 	mu_b_unmount();
 	snprintf(mu_b.netns, sizeof(mu_b.netns), "%s", sd.netns_srv);
 	mu_b_mount(NULL);
-	snprintf(rsh, sizeof(rsh), "%s", sshd_rsh(&sd));
 	snprintf(dest, sizeof(dest), "%s:%s", sshd_host(&sd), mu_b.mnt);
 	make_heap("app", 32, 9);
 	{
@@ -733,7 +725,7 @@ START_TEST(over_ssh_netns)
 		ck_assert_uint_eq(json_u64(out, "lines_sent"), 32);
 		free(out);
 	}
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 0), 0);
 	ck_assert_int_eq(try_write(mu_at("app/heap"), 0), -EROFS);
 	mu_b_unmount();   /* before its namespace goes */

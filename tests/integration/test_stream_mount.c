@@ -67,18 +67,6 @@ static int sh(const char *cmd, char **err_out)
 	return rc;
 }
 
-static void expect_same_file(const char *a, const char *b)
-{
-	size_t la, lb;
-	char *x = mu_slurp(a, &la), *y = mu_slurp(b, &lb);
-
-	ck_assert_msg(x && y, "%s or %s unreadable", a, b);
-	ck_assert_msg(la == lb && memcmp(x, y, la) == 0, "%s (%zu bytes) != %s (%zu bytes)", a, la,
-		      b, lb);
-	free(x);
-	free(y);
-}
-
 START_TEST(send_recv_between_mounts_whole_and_incremental)
 {
 	char *err, *ev, line[64];
@@ -90,10 +78,10 @@ START_TEST(send_recv_between_mounts_whole_and_incremental)
 	ck_assert_int_eq(sh("$HEAPCTL -m $A send app | $HEAPCTL -m $B recv", &err), 0);
 	ck_assert_msg(strstr(err, "sent app: version 2"), "%s", err);
 	free(err);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
-	expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
-	expect_same_file(mu_at("app/checkpoints/1/heap"), mu_b_at("app/checkpoints/1/heap"));
-	expect_same_file(mu_at("app/checkpoints/one/state"), mu_b_at("app/checkpoints/one/state"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
+	mu_expect_same_file(mu_at("app/checkpoints/1/heap"), mu_b_at("app/checkpoints/1/heap"));
+	mu_expect_same_file(mu_at("app/checkpoints/one/state"), mu_b_at("app/checkpoints/one/state"));
 	ck_assert_str_eq(mu_readlink_at("app/checkpoints/two"), "2");
 	{
 		char *rl = realpath(mu_b_at("app/checkpoints/two"), NULL);
@@ -118,8 +106,8 @@ START_TEST(send_recv_between_mounts_whole_and_incremental)
 	ck_assert_ptr_nonnull(strstr(ev, "\"version\": 3"));
 	ck_assert_ptr_nonnull(strstr(ev, "\"lines\": 1"));
 	free(ev);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
-	expect_same_file(mu_at("app/checkpoints/three/heap"), mu_b_at("app/checkpoints/3/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/checkpoints/three/heap"), mu_b_at("app/checkpoints/3/heap"));
 	{
 		struct pollfd p = { efd, POLLIN, 0 };
 
@@ -187,7 +175,7 @@ START_TEST(damaged_streams_refused_and_forgotten)
 	free(before);
 	/* Whole, it goes in; B's store is clean. */
 	ck_assert_int_eq(sh("$HEAPCTL -m $B recv < $A/../stream", NULL), 0);
-	expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	mu_b_unmount();
 	ck_assert_int_eq(sh("$HEAPCTL fsck --store $A/../store2 --verify-data", &err), 0);
 	free(err);
@@ -371,7 +359,7 @@ START_TEST(daemon_killed_mid_receive_leaves_nothing)
 	mu_b_mount(NULL);
 	/* And the whole stream goes in afterwards. */
 	ck_assert_int_eq(sh("$HEAPCTL -m $B recv < $A/../big", NULL), 0);
-	expect_same_file(mu_at("big/heap"), mu_b_at("big/heap"));
+	mu_expect_same_file(mu_at("big/heap"), mu_b_at("big/heap"));
 	free(stream);
 	free(fifo);
 }
@@ -385,7 +373,7 @@ START_TEST(send_and_recv_with_store)
 	ck_assert_int_eq(sh("$HEAPCTL --store $A/../store send app two > $A/../s && "
 			    "$HEAPCTL -m $B recv --as copy < $A/../s", NULL), 0);
 	mu_mount(NULL);
-	expect_same_file(mu_at("app/heap"), mu_b_at("copy/heap"));
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("copy/heap"));
 }
 END_TEST
 

@@ -325,13 +325,42 @@ END_TEST
  * at the next open: a child process stages 600 blobs (written in batches
  * of 256) and dies without committing or freeing.
  */
+/*
+ * Heap @name on A: @lines lines of seed @seed, sealed as checkpoint 1;
+ * its export, that checkpoint's lines, and import parameters naming it.
+ */
+static void one_version(const char *name, uint64_t lines, uint64_t seed, hs_heap **h,
+			hs_export **x, hs_xline **ls, size_t *nl, hs_import_params *p)
+{
+	hs_heap_info hi;
+
+	*h = tu_heap_new(sa, name, LS);
+	xu_write_lines(*h, 0, lines, seed);
+	ck_assert_int_eq(hs_version_seal(*h, NULL, NULL), 0);
+	ck_assert_int_eq(hs_heap_info_get(*h, &hi), 0);
+	ck_assert_int_eq(hs_export_begin(x, *h), 0);
+	ck_assert_int_eq(hs_export_changes(*x, 1, ls, nl), 0);
+	ck_assert_uint_eq(*nl, lines);
+	memset(p, 0, sizeof(*p));
+	p->name = name;
+	memcpy(p->ident, hi.ident, HS_IDENT_LEN);
+	p->line_size = LS;
+}
+
+static void one_version_end(hs_heap *h, hs_export *x, hs_xline *ls)
+{
+	free(ls);
+	hs_export_end(x);
+	hs_heap_close(h);
+}
+
 START_TEST(staged_blobs_leave_with_the_import)
 {
 	hs_import_params p = { 0 };
 	hs_import *imp;
 	hs_export *x;
 	hs_heap *h;
-	hs_heap_info hi, *list;
+	hs_heap_info *list;
 	hs_xline *ls;
 	size_t n, nl;
 	void *frame;
@@ -340,16 +369,7 @@ START_TEST(staged_blobs_leave_with_the_import)
 	pid_t pid;
 	int status;
 
-	h = tu_heap_new(sa, "big", LS);
-	xu_write_lines(h, 0, 600, 5);
-	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_int_eq(hs_export_begin(&x, h), 0);
-	ck_assert_int_eq(hs_export_changes(x, 1, &ls, &nl), 0);
-	ck_assert_uint_eq(nl, 600);
-	p.name = "big";
-	memcpy(p.ident, hi.ident, HS_IDENT_LEN);
-	p.line_size = LS;
+	one_version("big", 600, 5, &h, &x, &ls, &nl, &p);
 
 	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
 	for (size_t i = 0; i < 5; i++) {
@@ -395,9 +415,7 @@ START_TEST(staged_blobs_leave_with_the_import)
 	ck_assert_uint_eq(t.bytes_stored, 0);
 	ck_assert_uint_eq(t.blobs, 0);
 	ck_assert_int_eq(hs_store_fsck(sb, 0, NULL, NULL), 0);
-	free(ls);
-	hs_export_end(x);
-	hs_heap_close(h);
+	one_version_end(h, x, ls);
 }
 END_TEST
 
@@ -451,7 +469,7 @@ START_TEST(pipelined_blobs_then_a_close_leave_nothing)
 	hs_import *imp;
 	hs_export *x;
 	hs_heap *h;
-	hs_heap_info hi, *list;
+	hs_heap_info *list;
 	hs_xline *ls;
 	hs_store_totals t;
 	size_t n, nl, bad = 350, *lens;
@@ -459,13 +477,7 @@ START_TEST(pipelined_blobs_then_a_close_leave_nothing)
 	uint8_t (*hashes)[HS_HASH_LEN];
 	int rc = 0;
 
-	h = tu_heap_new(sa, "big", LS);
-	xu_write_lines(h, 0, 600, 7);
-	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_int_eq(hs_export_begin(&x, h), 0);
-	ck_assert_int_eq(hs_export_changes(x, 1, &ls, &nl), 0);
-	ck_assert_uint_eq(nl, 600);
+	one_version("big", 600, 7, &h, &x, &ls, &nl, &p);
 	frames = calloc(nl, sizeof(*frames));
 	lens = calloc(nl, sizeof(*lens));
 	hashes = calloc(nl, sizeof(*hashes));
@@ -474,9 +486,6 @@ START_TEST(pipelined_blobs_then_a_close_leave_nothing)
 		memcpy(hashes[i], ls[i].hash, HS_HASH_LEN);
 	}
 	((uint8_t *)frames[bad])[lens[bad] / 2] ^= 0x10;
-	p.name = "big";
-	memcpy(p.ident, hi.ident, HS_IDENT_LEN);
-	p.line_size = LS;
 	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
 	for (size_t at = 0; at < nl && rc == 0; at += 100)
 		rc = hs_import_blobs(imp, 100, (const uint8_t (*)[HS_HASH_LEN])hashes + at,
@@ -501,9 +510,7 @@ START_TEST(pipelined_blobs_then_a_close_leave_nothing)
 	free(frames);
 	free(lens);
 	free(hashes);
-	free(ls);
-	hs_export_end(x);
-	hs_heap_close(h);
+	one_version_end(h, x, ls);
 }
 END_TEST
 
@@ -518,22 +525,13 @@ START_TEST(garbage_of_a_cut_transfer_counts_until_gc)
 	hs_import *imp;
 	hs_export *x;
 	hs_heap *h;
-	hs_heap_info hi;
 	hs_xline *ls;
 	size_t nl, len;
 	void *frame;
 	hs_gc_stats g;
 	struct xstats st;
 
-	h = tu_heap_new(sa, "app", LS);
-	xu_write_lines(h, 0, 8, 4);
-	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
-	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
-	ck_assert_int_eq(hs_export_begin(&x, h), 0);
-	ck_assert_int_eq(hs_export_changes(x, 1, &ls, &nl), 0);
-	p.name = "app";
-	memcpy(p.ident, hi.ident, HS_IDENT_LEN);
-	p.line_size = LS;
+	one_version("app", 8, 4, &h, &x, &ls, &nl, &p);
 	ck_assert_int_eq(hs_import_begin(&imp, sb, &p), 0);
 	for (size_t i = 0; i < 5; i++) {
 		ck_assert_int_eq(hs_export_blob(x, ls[i].hash, &frame, &len), 0);
@@ -554,9 +552,7 @@ START_TEST(garbage_of_a_cut_transfer_counts_until_gc)
 	ck_assert_uint_eq(st.held, 0);   /* GC took them: all eight travel */
 	ck_assert_uint_eq(st.carried, 8);
 	xu_expect_same(sa, "app", sb, "app");
-	free(ls);
-	hs_export_end(x);
-	hs_heap_close(h);
+	one_version_end(h, x, ls);
 }
 END_TEST
 
