@@ -112,6 +112,7 @@ struct hs_cache {
 					     by hs_store_flush() */
 	rocksdb_writebatch_t *wb_pool[WB_POOL];   /* emptied, their buffers grown */
 	int n_wb;
+	hs_mem_policy pol;                /* how heaps share it (pol.take: set) */
 	bool stop;
 	pthread_t *threads;
 	int n_threads;
@@ -379,17 +380,43 @@ static void entry_free(hs_cache *c, struct hs_cline *cl, hs_heap **release)
 	slot_give(c, cl->block, cl->slot);
 	c->bytes_used -= size;
 	c->lines--;
+	if (c->pol.give)
+		c->pol.give(c->pol.arg, cl->heap_id, size);
 	*release = NULL;
 	if (--ch->n_resident == 0)
 		*release = cl->heap;
 	free(cl);
 }
 
-/* Evict the least recently used unpinned Empty or Clean line; false if none. */
-static bool evict_one(hs_cache *c, hs_heap **release)
+/* Whose lines evict_one() may take. */
+enum ev_whose {
+	EV_END,        /* the end of an order */
+	EV_ANY,        /* anyone's (no policy) */
+	EV_OWN,        /* the asking heap's */
+	EV_IDLE,       /* heaps' the policy lent idle memory */
+	EV_BORROWED,   /* heaps' past their reservations (the asker's too) */
+};
+
+static bool evictable(hs_cache *c, const struct hs_cline *cl, const hs_heap *asker,
+		      enum ev_whose whose)
+{
+	switch (whose) {
+	case EV_OWN: return cl->heap == asker;
+	case EV_IDLE: return c->pol.rank(c->pol.arg, cl->heap_id) == HS_MEM_IDLE;
+	case EV_BORROWED: return c->pol.rank(c->pol.arg, cl->heap_id) != HS_MEM_REFUSED;
+	default: return true;
+	}
+}
+
+/*
+ * Evict the least recently used unpinned Empty or Clean line of those
+ * @whose names, for @asker; false if none.
+ */
+static bool evict_one(hs_cache *c, const hs_heap *asker, enum ev_whose whose,
+		      hs_heap **release)
 {
 	for (struct hs_cline *cl = c->lru_tail; cl; cl = cl->prev) {
-		if (cl->pins || cl->flushing)
+		if (cl->pins || cl->flushing || !evictable(c, cl, asker, whose))
 			continue;
 		cl->heap->cache.evictions++;
 		c->st.evictions++;
@@ -397,6 +424,31 @@ static bool evict_one(hs_cache *c, hs_heap **release)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * Whose lines make room for @h, in order, given the policy's @verdict on
+ * it (EV_END ends the list).  Idle loans go first, anyone's (the least
+ * recently used of them); then a heap the policy serves takes what others
+ * (or it) borrowed past their reservations, one it refuses its own lines,
+ * and only then, as a fault that cannot wait, others' borrowed ones.
+ * Reserved lines are never taken for another heap.
+ */
+static const enum ev_whose *evict_order(const hs_cache *c, int verdict)
+{
+	static const enum ev_whose none[] = { EV_ANY, EV_END };
+	static const enum ev_whose served[] = { EV_IDLE, EV_BORROWED, EV_OWN, EV_END };
+	static const enum ev_whose refused[] = { EV_IDLE, EV_OWN, EV_BORROWED, EV_END };
+
+	if (!c->pol.take)
+		return none;
+	return verdict == HS_MEM_REFUSED ? refused : served;
+}
+
+/* Heap @h's clean resident bytes (with c->lock held). */
+static uint64_t clean_bytes(const hs_heap *h)
+{
+	return (h->cache.n_resident - h->cache.n_dirty) * (uint64_t)h->rec.line_size;
 }
 
 /*
@@ -669,7 +721,8 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct releases rel = { .n = 0 };
-		bool got;
+		bool got, charged;
+		int verdict;
 
 		if ((cl = find(c, h->id, line))) {
 			cl->pins++;
@@ -690,11 +743,35 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 		got = slot_take(c, size, &b, &slot);
 		if (!got && c->n_blocks < c->blocks_max && block_new(c))
 			got = slot_take(c, size, &b, &slot);
-		while (!got && !releases_full(&rel)) {
+		/* The policy charges the line (with room), or says whose
+		 * lines make room. */
+		verdict = HS_MEM_IDLE;
+		if (c->pol.take)
+			verdict = c->pol.take(c->pol.arg, h->id, size, clean_bytes(h), got,
+					      got ? HS_MEM_TAKE : HS_MEM_ASK);
+		charged = got && c->pol.take && verdict != HS_MEM_OVER;
+		if (verdict == HS_MEM_OVER) {
+			/* Past its quota: its own lines make room, down to it
+			 * (this line is taken anyway once it has none left). */
 			hs_heap *r = NULL;
 
-			if (!evict_one(c, &r))
-				break;
+			while (verdict == HS_MEM_OVER && !r && evict_one(c, h, EV_OWN, &r))
+				verdict = c->pol.take(c->pol.arg, h->id, size, clean_bytes(h),
+						      true, HS_MEM_ASK);
+			release_note(&rel, r);
+			if (!got) {
+				b = NULL;
+				got = slot_take(c, size, &b, &slot);
+			}
+		}
+		for (const enum ev_whose *w = got ? NULL : evict_order(c, verdict);
+		     w && *w != EV_END && !got && !releases_full(&rel);) {
+			hs_heap *r = NULL;
+
+			if (!evict_one(c, h, *w, &r)) {
+				w++;
+				continue;
+			}
 			release_note(&rel, r);
 			b = NULL;
 			got = slot_take(c, size, &b, &slot);
@@ -707,6 +784,8 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 			 * filled up before room was made: look again. */
 			if (got)
 				slot_give(c, b, slot);
+			if (charged)
+				c->pol.give(c->pol.arg, h->id, size);
 			continue;
 		}
 		if (!got) {
@@ -731,8 +810,14 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 			rc = 0;
 			continue;
 		}
+		/* Room made by evicting: charged now, whatever the policy says. */
+		if (c->pol.take && !charged)
+			(void)c->pol.take(c->pol.arg, h->id, size, clean_bytes(h), true,
+					  HS_MEM_FORCE);
 		if (!(cl = calloc(1, sizeof(*cl)))) {
 			slot_give(c, b, slot);
+			if (c->pol.give)
+				c->pol.give(c->pol.arg, h->id, size);
 			rc = hs_errno_set(-ENOMEM, "out of memory");
 			break;
 		}
@@ -979,6 +1064,50 @@ int hs_store_flush(hs_store *s)
 	return rc;
 }
 
+uint64_t hs_cache__trim(hs_heap *h, uint64_t keep)
+{
+	hs_cache *c = h->store->cache;
+	struct releases rel = { .n = 0 };
+	uint64_t held;
+
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	for (struct hs_cline *cl = c->lru_tail, *prev; cl &&
+	     h->cache.n_resident * (uint64_t)h->rec.line_size > keep; cl = prev) {
+		hs_heap *r = NULL;
+
+		prev = cl->prev;
+		if (cl->heap != h || cl->pins || cl->flushing)
+			continue;
+		h->cache.evictions++;
+		c->st.evictions++;
+		entry_free(c, cl, &r);
+		release_note(&rel, r);   /* its last: the loop ends with it */
+	}
+	held = h->cache.n_resident * (uint64_t)h->rec.line_size;
+	pthread_mutex_unlock(&c->lock);
+	release_all(rel.arr, rel.n);
+	return held;
+}
+
+int hs_store_memory_policy(hs_store *s, const hs_mem_policy *pol)
+{
+	hs_cache *c = s->cache;
+
+	if (!c)
+		return hs_errno_set(-EINVAL, "a memory policy needs the line cache");
+	if (pol && (!pol->take || !pol->give || !pol->rank))
+		return hs_errno_set(-EINVAL, "a memory policy takes, gives and ranks");
+	pthread_mutex_lock(&c->lock);
+	if (pol)
+		c->pol = *pol;
+	else
+		memset(&c->pol, 0, sizeof(c->pol));
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 void hs_cache__heap_info(hs_heap *h, hs_heap_info *out)
 {
 	hs_cache *c = h->store->cache;
@@ -1078,8 +1207,9 @@ static void tick(hs_cache *c)
 		prev = cl->prev;
 		if (now - cl->touched < c->idle_ns || releases_full(&rel))
 			break;   /* the LRU tail is the oldest; the rest next tick */
-		if (cl->pins || cl->flushing)
-			continue;
+		if (cl->pins || cl->flushing ||
+		    (c->pol.rank && c->pol.rank(c->pol.arg, cl->heap_id) == HS_MEM_REFUSED))
+			continue;   /* reserved lines stay */
 		c->st.idle_evictions++;
 		entry_free(c, cl, &r);
 		release_note(&rel, r);

@@ -35,6 +35,7 @@
 #ifndef HEAPSTORE_H
 #define HEAPSTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -207,6 +208,44 @@ typedef struct hs_cache_stats {
  * are retried).
  */
 HS_API int hs_store_flush(hs_store *store);
+
+/*
+ * How the line cache shares its memory among heaps (heapfs's pool/ sets
+ * it; without one the cache is one LRU for all).  Every call comes under
+ * the cache's lock: a policy keeps its own leaf lock and calls nothing of
+ * heapstore's.
+ *
+ * take: heap @id is to hold @bytes more (one line); @clean: its clean
+ *   resident bytes (what it could give back), @room: whether the cache
+ *   has unused memory for it.  Returns HS_MEM_ENTITLED (the policy serves
+ *   it), HS_MEM_IDLE (only idle memory lends it: the first to go when
+ *   another needs room), HS_MEM_REFUSED (no room and not served: make room
+ *   from its own lines or idle loans) or HS_MEM_OVER (past its quota: from
+ *   its own lines only).  @mode HS_MEM_ASK charges nothing (the cache asks
+ *   before it makes room), HS_MEM_TAKE charges unless refused or over, and
+ *   HS_MEM_FORCE always charges (a line the cache holds now anyway).
+ * give: heap @id holds @bytes less.
+ * rank: whose lines go first when room is made: HS_MEM_IDLE (lent from
+ *   idle memory), HS_MEM_ENTITLED (past its reservation), or
+ *   HS_MEM_REFUSED (within its reservation: never evicted for another
+ *   heap, nor for being idle).
+ */
+enum { HS_MEM_REFUSED, HS_MEM_ENTITLED, HS_MEM_IDLE, HS_MEM_OVER };
+enum { HS_MEM_ASK, HS_MEM_TAKE, HS_MEM_FORCE };
+
+typedef struct hs_mem_policy {
+	int (*take)(void *arg, uint64_t id, uint64_t bytes, uint64_t clean, bool room, int mode);
+	void (*give)(void *arg, uint64_t id, uint64_t bytes);
+	int (*rank)(void *arg, uint64_t id);
+	void *arg;
+} hs_mem_policy;
+
+/**
+ * Set the cache's memory policy (@pol copied; NULL: none), before any
+ * heap is opened; what heaps hold already is told to it through take.
+ * Returns 0, or -EINVAL without a cache.
+ */
+HS_API int hs_store_memory_policy(hs_store *store, const hs_mem_policy *pol);
 
 typedef struct hs_gc_stats {
 	uint64_t candidates;      /* garbage candidates looked at */
@@ -560,6 +599,14 @@ HS_API int hs_heap_sync(hs_heap *heap);
  *  (a no-op without a line cache); reports a failed background write-back
  *  as hs_heap_sync() does. */
 HS_API int hs_heap_flush(hs_heap *heap);
+
+/**
+ * Give back the heap's cached lines until it holds at most @keep bytes of
+ * the line cache: clean ones, least recently used first, after writing
+ * back the dirty ones (lines in use stay).  Returns the bytes it holds
+ * then, or -errno from the write-back.
+ */
+HS_API int64_t hs_heap_cache_trim(hs_heap *heap, uint64_t keep);
 
 /*
  * The state file: up to HS_STATE_SIZE_MAX bytes of the runtime's non-heap

@@ -59,7 +59,8 @@
  * heap->stripes[] (one line's read-modify-write): under heap->lock, several
  *   taken in ascending stripe index (hs_heap__stripes_lock).
  * cache->lock (cache.c: entries, lists, pins, figures): a leaf.  Nothing is
- *   taken under it but try-locks of heap locks; a heap reference dropped
+ *   taken under it but try-locks of heap locks and the memory policy's own
+ *   leaf lock (hs_store_memory_policy); a heap reference dropped
  *   while it is held is dropped after it is let go (closing a heap takes
  *   store->lock).
  * store->acct_lock (blob.c): held by a batch that takes or drops
@@ -633,6 +634,9 @@ bool hs_cache__is_dirty(hs_heap *h, struct hs_cline *cl);
 /* Mark @cl dirty after a write; @charged: the writer charged it for that
  * (hs_limit__charge), given back if it was dirty already. */
 void hs_cache__dirty(hs_heap *h, struct hs_cline *cl, bool charged);
+/* Evict @h's clean unpinned lines, least recently used first, until it
+ * holds at most @keep bytes; returns the bytes it holds then. */
+uint64_t hs_cache__trim(hs_heap *h, uint64_t keep);
 int hs_cache__flush_heap(hs_heap *h);
 /* Without h->lock held: write back the lines dirty now with the flushers'
  * help, under the lock shared, before a caller takes it exclusively. */

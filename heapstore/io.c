@@ -637,6 +637,13 @@ int hs_heap_flush(hs_heap *h)
 	return rc;
 }
 
+int64_t hs_heap_cache_trim(hs_heap *h, uint64_t keep)
+{
+	int rc = hs_heap_flush(h);
+
+	return rc < 0 ? rc : (int64_t)hs_cache__trim(h, keep);
+}
+
 int hs_heap_sync(hs_heap *h)
 {
 	int rc = hs_heap_flush(h);
