@@ -60,6 +60,79 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
+static const char *const sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
+
+/* Heap @h's part of the memory budget, in its stat. */
+static void mem_heap_text(struct text *t, struct fs *fs, hs_heap *h)
+{
+	pool_budget_heap e;
+
+	fs_mem_heap(fs, h, &e);
+	tprintf(t, "shares: %u\nmemory_reserve: %llu\nmemory_quota: %llu\nmemory_used: %llu\n"
+		"memory_owed: %llu\nmemory_idle: %llu\nmemory_collateral: %llu\n",
+		e.h.shares, (unsigned long long)e.h.reserve, (unsigned long long)e.h.quota,
+		(unsigned long long)(e.h.used + e.idle), (unsigned long long)pool_owed(&e.h),
+		(unsigned long long)e.idle, (unsigned long long)e.h.collateral);
+	for (int s = 0; s < POOL_NSUB; s++)
+		tprintf(t, "memory_%s: %llu\n", sub_names[s], (unsigned long long)e.h.ledger[s]);
+}
+
+/*
+ * The memory budget in .heapfs/pool: its size, use and sub-pools (size,
+ * level, low-water mark), then a line per heap holding or reserving any:
+ * "memory_heap: NAME reserve=.. quota=.. shares=.. used=.. gl=.. gp=..
+ * le=.. lp=.. owed=.. idle=.. collateral=..".
+ */
+static int mem_pool_text(struct text *t, struct fs *fs)
+{
+	pool_budget_heap *e = NULL;
+	hs_heap_info *hs = NULL;
+	uint64_t used = 0, idle = 0;
+	size_t n = 0, nh = 0;
+	pool_state st;
+	int rc;
+
+	if (!fs->mem)
+		return 0;
+	fs_mem_refresh(fs);
+	if ((rc = pool_budget_get(fs->mem, &st, &e, &n)) < 0 ||
+	    (rc = hs_heap_list(fs->store, &hs, &nh)) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		used += e[i].h.used + e[i].idle;
+		idle += e[i].idle;
+	}
+	tprintf(t, "memory_size: %llu\nmemory_used: %llu\nmemory_reserved: %llu\n"
+		"memory_idle_lent: %llu\n", (unsigned long long)st.size,
+		(unsigned long long)used, (unsigned long long)st.reserved,
+		(unsigned long long)idle);
+	for (int s = 0; s < POOL_NSUB; s++)
+		tprintf(t, "memory_%s_size: %llu\nmemory_%s_level: %llu\nmemory_%s_low: %llu\n",
+			sub_names[s], (unsigned long long)st.sub_size[s], sub_names[s],
+			(unsigned long long)pool_level(&st, s), sub_names[s],
+			(unsigned long long)pool_low_mark(&st, s));
+	for (size_t i = 0; i < n; i++) {
+		const char *name = "?";
+
+		if (!e[i].h.used && !e[i].idle && !e[i].h.reserve && !e[i].h.quota)
+			continue;
+		for (size_t k = 0; k < nh; k++)
+			if (hs[k].id == e[i].id)
+				name = hs[k].name;
+		tprintf(t, "memory_heap: %s reserve=%llu quota=%llu shares=%u used=%llu", name,
+			(unsigned long long)e[i].h.reserve, (unsigned long long)e[i].h.quota,
+			e[i].h.shares, (unsigned long long)(e[i].h.used + e[i].idle));
+		for (int s = 0; s < POOL_NSUB; s++)
+			tprintf(t, " %s=%llu", sub_names[s], (unsigned long long)e[i].h.ledger[s]);
+		tprintf(t, " owed=%llu idle=%llu collateral=%llu\n",
+			(unsigned long long)pool_owed(&e[i].h), (unsigned long long)e[i].idle,
+			(unsigned long long)e[i].h.collateral);
+	}
+out:
+	free(e);
+	free(hs);
+	return rc;
+}
 
 int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 {
@@ -122,6 +195,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)cs.hits, (unsigned long long)cs.misses,
 			(unsigned long long)cs.evictions, (unsigned long long)cs.idle_evictions,
 			(unsigned long long)cs.lines_flushed, (unsigned long long)cs.flush_batches);
+		rc = mem_pool_text(&t, fs);
 		break;
 	case FS_STAT:
 		/* lines_used counts the store: what the cache holds goes there first. */
@@ -159,6 +233,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"expired" : "migrated");
 			if (hi.lease == HS_LEASE_MIGRATED)
 				tprintf(&t, "moved_to: %s\n", hi.moved_to);
+			mem_heap_text(&t, fs, n->heap);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

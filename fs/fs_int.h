@@ -38,6 +38,7 @@
 #include "cmd.h"
 #include "gc.h"
 #include "heapstore.h"
+#include "pool.h"
 
 enum fs_kind {
 	FS_ROOT = 1,
@@ -103,6 +104,7 @@ struct fs {
 	hs_store *store;
 	gc_daemon *gc;                /* background GC every gc= seconds */
 	ckpt_policy *ckpt;            /* every checkpoint; automatic ones */
+	pool_budget *mem;             /* the memory budget (mem.c); NULL: no cache */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;
@@ -261,6 +263,18 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 		   const char *value, size_t size, int flags, const struct fs_caller *who);
 int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 		      const struct fs_caller *who);
+
+/* mem.c: the memory budget */
+int fs_mem_start(struct fs *fs);
+void fs_mem_stop(struct fs *fs);
+/* Heaps deleted outside this process's view (heapctl rm) are forgotten. */
+void fs_mem_refresh(struct fs *fs);
+void fs_mem_forget(struct fs *fs, uint64_t id);
+/* Set heap property @prop (memory_reserve, memory_quota, shares) to @val
+ * ("" removes) in the budget, then the store: 0, -EINVAL, -ENOSPC. */
+int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
+/* @h's entry in the budget (false: none, or no cache). */
+bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

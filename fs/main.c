@@ -123,6 +123,10 @@ int main(int argc, char **argv)
 		fs_fail("gc", "%s", hs_error_last());
 		goto out;
 	}
+	if ((rc = fs_mem_start(&fs)) < 0) {
+		fs_fail("memory budget", "%s", rc == -ENOMEM ? "out of memory" : hs_error_last());
+		goto out;
+	}
 	/* A writer that waits for space wakes GC at once (gc= 0: nothing). */
 	hs_store_space_hook(fs.store, gc_kick_hook, fs.gc);
 	{
@@ -210,6 +214,7 @@ out:
 		fs_fail("unmount", "%s", hs_error_last());
 		status = 1;
 	}
+	fs_mem_stop(&fs);   /* after the cache: it gives back to it as it closes */
 	fs_opts_dispose(&fs.opts);
 	return status;
 }

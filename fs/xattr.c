@@ -9,6 +9,8 @@
  *   user.heapfs.quota            settable: bytes (K, M, G, T accepted)
  *   user.heapfs.reserve          settable: bytes
  *   user.heapfs.shares           settable: 1..10000 (default 100)
+ *   user.heapfs.memory_reserve   settable: bytes of the line cache kept for it
+ *   user.heapfs.memory_quota     settable: bytes of the line cache it may hold
  *   user.heapfs.autocheckpoint   settable: "off" or interval=DURATION,dirty=SIZE
  *   user.heapfs.keep             settable: how many unlabelled checkpoints to keep
  *
@@ -32,7 +34,7 @@
 #define PREFIX "user.heapfs."
 
 enum xa_kind { XA_LINE_SIZE, XA_VERSION, XA_REFERENCED, XA_UNIQUE, XA_QUOTA, XA_RESERVE,
-	       XA_SHARES, XA_AUTO, XA_KEEP };
+	       XA_SHARES, XA_MEM_RESERVE, XA_MEM_QUOTA, XA_AUTO, XA_KEEP };
 
 static const struct {
 	const char *name;             /* after the prefix */
@@ -47,6 +49,8 @@ static const struct {
 	{ "quota", XA_QUOTA, true, NULL },
 	{ "reserve", XA_RESERVE, true, NULL },
 	{ "shares", XA_SHARES, true, "100" },
+	{ "memory_reserve", XA_MEM_RESERVE, true, "0" },
+	{ "memory_quota", XA_MEM_QUOTA, true, "0" },
 	{ "autocheckpoint", XA_AUTO, true, "off" },
 	{ "keep", XA_KEEP, true, "0" },
 };
@@ -154,7 +158,8 @@ static bool uint_ok(const char *v, unsigned long lo, unsigned long hi)
  * owner's and root's; the heap's own (keep, autocheckpoint) its writers'. */
 static bool pool_setting(int kind)
 {
-	return kind == XA_QUOTA || kind == XA_RESERVE || kind == XA_SHARES;
+	return kind == XA_QUOTA || kind == XA_RESERVE || kind == XA_SHARES ||
+	       kind == XA_MEM_RESERVE || kind == XA_MEM_QUOTA;
 }
 
 static bool pool_admin(const struct fs *fs, const struct fs_caller *who)
@@ -195,7 +200,14 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 	case XA_SHARES:
 		if (!uint_ok(val, 1, 10000))
 			return -EINVAL;
-		break;
+		return fs_mem_set(fs, n->heap, attrs[i].name, val);
+	case XA_MEM_RESERVE:
+	case XA_MEM_QUOTA:
+		/* Kept as bytes, so getfattr shows what the budget holds. */
+		if (cmd_size_parse(val, &bytes) < 0)
+			return -EINVAL;
+		snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
+		return fs_mem_set(fs, n->heap, attrs[i].name, val);
 	case XA_KEEP:
 		if (ckpt_keep_parse(val, &keep) < 0)
 			return -EINVAL;
@@ -228,6 +240,10 @@ int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 		return hs_heap_quota_set(n->heap, 0);
 	case XA_RESERVE:
 		return hs_heap_reserve_set(n->heap, 0);
+	case XA_SHARES:
+	case XA_MEM_RESERVE:
+	case XA_MEM_QUOTA:
+		return fs_mem_set(fs, n->heap, attrs[i].name, "");
 	default:
 		rc = hs_heap_prop_set(n->heap, attrs[i].name, "");
 		if (rc == 0 && attrs[i].kind == XA_AUTO)

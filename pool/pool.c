@@ -74,9 +74,14 @@ uint64_t pool_level(const pool_state *p, enum pool_sub s)
 	return p->sub_size[s] > p->lent[s] ? p->sub_size[s] - p->lent[s] : 0;
 }
 
+uint64_t pool_low_mark(const pool_state *p, enum pool_sub s)
+{
+	return pct_of(p->sub_size[s], POOL_LOW_PCT);
+}
+
 bool pool_low(const pool_state *p, enum pool_sub s)
 {
-	return pool_level(p, s) < pct_of(p->sub_size[s], POOL_LOW_PCT);
+	return pool_level(p, s) < pool_low_mark(p, s);
 }
 
 int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve)

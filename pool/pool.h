@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "heapstore.h"
+
 enum pool_sub { POOL_GL, POOL_GP, POOL_LE, POOL_LP, POOL_NSUB };
 
 enum pool_urgency {
@@ -125,6 +127,8 @@ uint64_t pool_collateral_free(const pool_heap *h);
 /* Bytes left in sub-pool @s; whether it is under its low-water mark. */
 uint64_t pool_level(const pool_state *p, enum pool_sub s);
 bool pool_low(const pool_state *p, enum pool_sub s);
+/* The level under which sub-pool @s is low (POOL_LOW_PCT of it). */
+uint64_t pool_low_mark(const pool_state *p, enum pool_sub s);
 
 /*
  * The order in which to ask heaps for bytes back: the @n heaps at @hs,
@@ -189,5 +193,59 @@ void pool_reclaim_init(pool_reclaim *r, uint64_t min, uint64_t max);
  * asks for *@effort bytes), false if one is running (wait for its end). */
 bool pool_reclaim_begin(pool_reclaim *r, uint64_t *effort);
 void pool_reclaim_end(pool_reclaim *r, uint64_t freed);
+
+/*
+ * Budgets: one budget of a mount at run time (budget.c), the state above
+ * behind a leaf lock with an entry per heap id, made as heaps first take
+ * or are set.  Work-conserving: what the policy refuses is still lent
+ * from idle memory (POOL_TAKE_IDLE), the first taken back when another
+ * heap needs room; so a heap alone may use the whole budget, and the
+ * sub-pools and caps decide what each keeps when heaps compete.
+ */
+typedef struct pool_budget pool_budget;
+
+enum { POOL_TAKE_REFUSED, POOL_TAKE_SERVED, POOL_TAKE_IDLE, POOL_TAKE_OVER };
+enum { POOL_ASK, POOL_TAKE, POOL_FORCE };
+
+typedef struct pool_budget_heap {
+	uint64_t id;
+	pool_heap h;                      /* what the policy served, its settings */
+	uint64_t idle;                    /* lent from idle memory past that */
+} pool_budget_heap;
+
+int pool_budget_new(pool_budget **out, uint64_t size, const uint8_t *split, unsigned cap_pct);
+void pool_budget_free(pool_budget *b);
+
+/* Heap @id's reserve, quota (0: none) and shares (0: the default): 0,
+ * -ENOSPC or -EBUSY as pool_reserve() (nothing changed), -ENOMEM. */
+int pool_budget_set(pool_budget *b, uint64_t id, uint64_t reserve, uint64_t quota,
+		    uint32_t shares);
+/* Heap @id is gone: what it held and reserved is free. */
+void pool_budget_forget(pool_budget *b, uint64_t id);
+
+/*
+ * Heap @id is to hold @bytes more; @clean: its clean bytes (collateral),
+ * @room: whether unused memory could hold them.  Returns POOL_TAKE_SERVED
+ * (efficiency, else urgent when it has too few clean bytes to make room
+ * from its own), POOL_TAKE_IDLE (both refused: lent from idle memory, only
+ * with @room), POOL_TAKE_REFUSED (no room) or POOL_TAKE_OVER (past its
+ * quota).  @mode POOL_ASK charges nothing, POOL_TAKE what it served or
+ * lent, POOL_FORCE always (what it did not serve, as an idle loan).
+ */
+int pool_budget_take(pool_budget *b, uint64_t id, uint64_t bytes, uint64_t clean, bool room,
+		     int mode);
+/* Heap @id holds @bytes less: idle loans repaid first, then pool_free(). */
+void pool_budget_give(pool_budget *b, uint64_t id, uint64_t bytes);
+/* Whose to take back first: POOL_TAKE_IDLE (holds idle loans), _SERVED
+ * (past its reservation), _REFUSED (within it: kept). */
+int pool_budget_rank(pool_budget *b, uint64_t id);
+
+/* A copy of the state and every heap's entry (*@heaps malloc'd). */
+int pool_budget_get(pool_budget *b, pool_state *st, pool_budget_heap **heaps, size_t *n);
+/* Heap @id's entry (defaults if it has none: false). */
+bool pool_budget_heap_get(pool_budget *b, uint64_t id, pool_budget_heap *out);
+
+/* Make @b the line cache's memory policy (hs_store_memory_policy). */
+int pool_budget_govern_cache(pool_budget *b, hs_store *store);
 
 #endif /* POOL_H */

@@ -35,22 +35,25 @@ START_TEST(xattr_list_and_defaults)
 	char list[512];
 	ssize_t n = listxattr(mu_at("app"), list, sizeof(list));
 	const char *want[] = { "line_size", "version", "referenced", "unique", "quota",
-			       "reserve", "shares", "autocheckpoint", "keep" };
+			       "reserve", "shares", "memory_reserve", "memory_quota",
+			       "autocheckpoint", "keep" };
 	size_t i = 0;
 
 	ck_assert_int_gt(n, 0);
 	for (char *p = list; p < list + n; p += strlen(p) + 1, i++) {
-		ck_assert_uint_lt(i, 9);
+		ck_assert_uint_lt(i, 11);
 		ck_assert_ptr_eq(strstr(p, "user.heapfs."), p);
 		ck_assert_str_eq(p + strlen("user.heapfs."), want[i]);
 	}
-	ck_assert_uint_eq(i, 9);
+	ck_assert_uint_eq(i, 11);
 	expect_attr("user.heapfs.line_size", "65536");
 	expect_attr("user.heapfs.version", "1");
 	expect_attr("user.heapfs.referenced", "0");
 	expect_attr("user.heapfs.unique", "0");
 	expect_attr("user.heapfs.quota", "0");
 	expect_attr("user.heapfs.shares", "100");
+	expect_attr("user.heapfs.memory_reserve", "0");
+	expect_attr("user.heapfs.memory_quota", "0");
 	expect_attr("user.heapfs.autocheckpoint", "off");
 	expect_attr("user.heapfs.keep", "0");
 	ck_assert_int_eq(getxattr(mu_at("app"), "user.heapfs.nope", list, sizeof(list)), -1);
@@ -68,6 +71,8 @@ START_TEST(xattr_settable_ones_persist)
 	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.reserve", "64M", 3, 0), 0);
 	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.shares", "250", 3, 0), 0);
 	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.keep", "5\n", 2, 0), 0);
+	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.memory_reserve", "16M", 3, 0), 0);
+	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.memory_quota", "64M", 3, 0), 0);
 	ck_assert_int_eq(setxattr(mu_at("app"), "user.heapfs.autocheckpoint",
 				  "interval=30s,dirty=64M", 22, 0), 0);
 	mu_remount();
@@ -76,6 +81,8 @@ START_TEST(xattr_settable_ones_persist)
 	expect_attr("user.heapfs.shares", "250");
 	expect_attr("user.heapfs.keep", "5");
 	expect_attr("user.heapfs.autocheckpoint", "interval=30s,dirty=64M");
+	expect_attr("user.heapfs.memory_reserve", "16777216");
+	expect_attr("user.heapfs.memory_quota", "67108864");
 	/* Removing one returns it to its default. */
 	ck_assert_int_eq(removexattr(mu_at("app"), "user.heapfs.shares"), 0);
 	expect_attr("user.heapfs.shares", "100");
@@ -96,6 +103,9 @@ static const struct {
 	{ "user.heapfs.shares", "-5", EINVAL },
 	{ "user.heapfs.keep", "many", EINVAL },
 	{ "user.heapfs.quota", "12Q", EINVAL },
+	{ "user.heapfs.memory_quota", "lots", EINVAL },
+	/* more of the line cache than the mount has (cache=, 256M) */
+	{ "user.heapfs.memory_reserve", "300M", ENOSPC },
 	{ "user.heapfs.autocheckpoint", "interval=x", EINVAL },
 	{ "user.heapfs.autocheckpoint", "dirty=0", EINVAL },
 	{ "user.heapfs.autocheckpoint", "sometimes", EINVAL },
@@ -115,6 +125,7 @@ START_TEST(xattr_refused_with_exact_errno)
 	expect_attr("user.heapfs.keep", "0");
 	expect_attr("user.heapfs.autocheckpoint", "off");
 	expect_attr("user.heapfs.quota", "0");
+	expect_attr("user.heapfs.memory_reserve", "0");
 }
 END_TEST
 

@@ -11,6 +11,7 @@
  * (GL 400, GP 200, LE 200, LP 200), cap 100% unless a case says.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
@@ -492,6 +493,111 @@ START_TEST(balloon_text_too_long)
 }
 END_TEST
 
+/* ---- budgets (budget.c) ------------------------------------------------ */
+
+static pool_budget_heap budget_heap(pool_budget *b, uint64_t id)
+{
+	pool_budget_heap e;
+
+	pool_budget_heap_get(b, id, &e);
+	return e;
+}
+
+static uint64_t budget_owed(pool_budget *b, uint64_t id)
+{
+	pool_budget_heap e = budget_heap(b, id);
+
+	return pool_owed(&e.h);
+}
+
+/* 1000 bytes split 40:20:20:20, cap 50: GL 400, GP/LE/LP 200 each. */
+START_TEST(budget_serves_then_lends_idle_memory)
+{
+	pool_budget *b;
+
+	ck_assert_int_eq(pool_budget_new(&b, 1000, NULL, 50), 0);
+	/* No clean bytes: urgent, from GL, up to its cap (200). */
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GL], 200);
+	/* With collateral: efficiency, from LE, up to its cap (100). */
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 200, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_LE], 100);
+	/* Both capped: idle memory lends it with room, nothing without. */
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 300, false, POOL_ASK), POOL_TAKE_REFUSED);
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 300, true, POOL_ASK), POOL_TAKE_IDLE);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 0);   /* asking charges nothing */
+	ck_assert_int_eq(pool_budget_take(b, 1, 100, 300, true, POOL_TAKE), POOL_TAKE_IDLE);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 100);
+	ck_assert_int_eq(pool_budget_rank(b, 1), POOL_TAKE_IDLE);
+	/* Giving back repays the idle loan first, then LE, then GL. */
+	pool_budget_give(b, 1, 150);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 0);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_LE], 50);
+	ck_assert_int_eq(pool_budget_rank(b, 1), POOL_TAKE_SERVED);
+	pool_budget_give(b, 1, 250);
+	ck_assert_uint_eq(budget_heap(b, 1).h.used, 0);
+	ck_assert_uint_eq(budget_owed(b, 1), 0);
+	pool_budget_free(b);
+}
+END_TEST
+
+START_TEST(budget_reservation_quota_and_force)
+{
+	pool_budget *b;
+
+	ck_assert_int_eq(pool_budget_new(&b, 1000, NULL, 50), 0);
+	/* Held before the reservation: its own up to it, the rest idle. */
+	ck_assert_int_eq(pool_budget_take(b, 1, 200, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_int_eq(pool_budget_take(b, 1, 200, 0, true, POOL_TAKE), POOL_TAKE_IDLE);
+	ck_assert_int_eq(pool_budget_set(b, 1, 250, 0, 0), 0);
+	ck_assert_uint_eq(budget_heap(b, 1).h.used, 250);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 150);
+	ck_assert_uint_eq(budget_owed(b, 1), 0);
+	pool_budget_give(b, 1, 150);
+	ck_assert_int_eq(pool_budget_rank(b, 1), POOL_TAKE_REFUSED);   /* within: kept */
+	/* Past the budget less the others' reservations: refused, unchanged. */
+	ck_assert_int_eq(pool_budget_set(b, 2, 800, 0, 0), -ENOSPC);
+	ck_assert_uint_eq(budget_heap(b, 2).h.reserve, 0);
+	/* A quota: over it is OVER; forced, an idle loan. */
+	ck_assert_int_eq(pool_budget_set(b, 2, 0, 200, 0), 0);
+	ck_assert_int_eq(pool_budget_take(b, 2, 150, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_int_eq(pool_budget_take(b, 2, 50, 0, true, POOL_TAKE), POOL_TAKE_IDLE);
+	ck_assert_int_eq(pool_budget_take(b, 2, 1, 0, true, POOL_TAKE), POOL_TAKE_OVER);
+	ck_assert_uint_eq(budget_heap(b, 2).h.used + budget_heap(b, 2).idle, 200);
+	ck_assert_int_eq(pool_budget_take(b, 2, 1, 0, true, POOL_FORCE), POOL_TAKE_OVER);
+	ck_assert_uint_eq(budget_heap(b, 2).idle, 51);
+	/* Gone: what it held and reserved is free. */
+	pool_budget_forget(b, 1);
+	ck_assert_int_eq(pool_budget_set(b, 3, 750, 0, 0), 0);
+	pool_budget_free(b);
+}
+END_TEST
+
+START_TEST(budget_reservation_recalls_loans)
+{
+	pool_budget *b;
+	pool_budget_heap *hs;
+	pool_state st;
+	size_t n;
+
+	ck_assert_int_eq(pool_budget_new(&b, 1000, NULL, 100), 0);
+	ck_assert_int_eq(pool_budget_take(b, 1, 400, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GL], 400);
+	/* 500 reserved leaves GL 200 < 400 lent: the loan becomes idle. */
+	ck_assert_int_eq(pool_budget_set(b, 2, 500, 0, 0), 0);
+	ck_assert_uint_eq(budget_owed(b, 1), 0);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 400);
+	ck_assert_int_eq(pool_budget_get(b, &st, &hs, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(st.reserved, 500);
+	ck_assert_uint_eq(st.lent[POOL_GL], 0);
+	ck_assert_uint_eq(st.sub_size[POOL_GL], 200);
+	free(hs);
+	pool_budget_free(b);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -516,6 +622,9 @@ static Suite *pool_suite(void)
 	tcase_add_loop_test(tc, balloon_text_written, 0,
 			    (int)(sizeof(balloon_cases) / sizeof(*balloon_cases)));
 	tcase_add_test(tc, balloon_text_too_long);
+	tcase_add_test(tc, budget_serves_then_lends_idle_memory);
+	tcase_add_test(tc, budget_reservation_quota_and_force);
+	tcase_add_test(tc, budget_reservation_recalls_loans);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,306 @@
+/*
+ * budget.c - one budget of a mount at run time: the policy's state behind
+ * a lock, one entry per heap, and the line cache's memory policy
+ * (hs_mem_policy) over it (pool.h, "Budgets").
+ *
+ * The pool is work-conserving: what the policy would refuse is still lent
+ * from memory nobody uses (idle), and idle loans are the first taken back
+ * when another heap needs room.  So a heap alone uses the whole cache, and
+ * the sub-pools and caps decide only what each keeps when heaps compete.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+struct entry {
+	uint64_t id;
+	pool_heap h;
+	uint64_t idle;
+};
+
+struct pool_budget {
+	pthread_mutex_t lock;             /* a leaf: the cache calls under its own */
+	pool_state st;
+	struct entry *e;
+	size_t n, cap;
+};
+
+int pool_budget_new(pool_budget **out, uint64_t size, const uint8_t *split, unsigned cap_pct)
+{
+	pool_budget *b = calloc(1, sizeof(*b));
+	int rc;
+
+	*out = NULL;
+	if (!b)
+		return -ENOMEM;
+	if ((rc = pool_init(&b->st, size, split, cap_pct)) < 0) {
+		free(b);
+		return rc;
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	*out = b;
+	return 0;
+}
+
+void pool_budget_free(pool_budget *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_destroy(&b->lock);
+	free(b->e);
+	free(b);
+}
+
+/* With b->lock held: @id's entry; NULL if it has none and @add is false
+ * or memory is short. */
+static struct entry *find(pool_budget *b, uint64_t id, bool add)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->e[i].id == id)
+			return &b->e[i];
+	if (!add)
+		return NULL;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct entry *e = realloc(b->e, cap * sizeof(*e));
+
+		if (!e)
+			return NULL;
+		b->e = e;
+		b->cap = cap;
+	}
+	memset(&b->e[b->n], 0, sizeof(b->e[b->n]));
+	b->e[b->n].id = id;
+	pool_heap_init(&b->e[b->n].h);
+	return &b->e[b->n++];
+}
+
+/* With b->lock held: @e's loans become idle loans (the first taken back),
+ * so the sub-pools may shrink. */
+static void recall(pool_budget *b, struct entry *e)
+{
+	uint64_t owed = pool_owed(&e->h);
+
+	pool_free(&b->st, &e->h, owed, NULL);
+	e->idle += owed;
+}
+
+/*
+ * Memory already held is never refused after the fact: a reservation
+ * lowered below what the heap holds of its own turns the rest into idle
+ * loans, and one that the sub-pools' loans stand in the way of recalls
+ * them (most owed per share first) into idle loans, which the cache takes
+ * back first when the reserving heap needs room.  Only a reservation
+ * past the budget less the others' is refused.
+ */
+int pool_budget_set(pool_budget *b, uint64_t id, uint64_t reserve, uint64_t quota,
+		    uint32_t shares)
+{
+	struct entry *e;
+	int rc = -ENOMEM;
+
+	if (!shares)
+		shares = POOL_SHARES_DEFAULT;
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, true)) &&
+	    reserve > b->st.size - (b->st.reserved - e->h.reserve)) {
+		rc = -ENOSPC;   /* past the budget less the others' reservations */
+	} else if (e) {
+		uint64_t own = e->h.used - pool_owed(&e->h);
+
+		if (reserve < own) {
+			e->h.used -= own - reserve;
+			e->idle += own - reserve;
+		}
+		while ((rc = pool_reserve(&b->st, &e->h, reserve)) == -ENOSPC) {
+			pool_heap *hs = malloc(b->n * sizeof(*hs));
+			size_t *order = malloc(b->n * sizeof(*order)), m = 0;
+
+			for (size_t i = 0; hs && order && i < b->n; i++)
+				hs[i] = b->e[i].h;
+			if (hs && order)
+				m = pool_reclaim_order(hs, b->n, order);
+			if (m)
+				recall(b, &b->e[order[0]]);
+			free(hs);
+			free(order);
+			if (!m)
+				break;   /* nobody owes (or no memory): the budget is too small */
+		}
+		if (rc == 0) {
+			/* What it holds is its own up to the reservation, the
+			 * rest an idle loan (its sub-pool loans repaid). */
+			uint64_t held = e->h.used + e->idle;
+
+			pool_free(&b->st, &e->h, e->h.used, NULL);
+			e->h.used = held < reserve ? held : reserve;
+			e->idle = held - e->h.used;
+			e->h.quota = quota;
+			e->h.shares = shares;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+void pool_budget_forget(pool_budget *b, uint64_t id)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false))) {
+		pool_free(&b->st, &e->h, e->h.used, NULL);
+		(void)pool_reserve(&b->st, &e->h, 0);
+		*e = b->e[--b->n];
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Growth past the reservation asks for efficiency (a loan against its
+ * clean bytes); a heap with too few clean bytes to make room from its own
+ * (a fault or write that cannot proceed otherwise) is urgent.  What both
+ * refuse is lent from idle memory when there is some, and @force lends it
+ * whatever the quota and the room say (the memory is held already).
+ */
+int pool_budget_take(pool_budget *b, uint64_t id, uint64_t bytes, uint64_t clean, bool room,
+		     int mode)
+{
+	pool_state st;
+	pool_heap h;
+	struct entry *e;
+	int rc, verdict;
+
+	pthread_mutex_lock(&b->lock);
+	if (!(e = find(b, id, true))) {
+		pthread_mutex_unlock(&b->lock);
+		return room ? POOL_TAKE_IDLE : POOL_TAKE_SERVED;   /* no policy without memory */
+	}
+	e->h.collateral = clean;
+	st = b->st;
+	h = e->h;
+	if (e->h.quota && (bytes > e->h.quota || e->h.used + e->idle > e->h.quota - bytes)) {
+		verdict = POOL_TAKE_OVER;
+	} else {
+		rc = pool_request(&st, &h, bytes, POOL_EFFICIENCY, NULL);
+		if (rc == -ENOSPC && clean < bytes)
+			rc = pool_request(&st, &h, bytes, POOL_URGENT, NULL);
+		verdict = rc == 0 ? POOL_TAKE_SERVED : room ? POOL_TAKE_IDLE : POOL_TAKE_REFUSED;
+	}
+	if (mode != POOL_ASK && verdict == POOL_TAKE_SERVED) {
+		b->st = st;
+		e->h = h;
+	} else if (verdict == POOL_TAKE_IDLE ? mode != POOL_ASK : mode == POOL_FORCE) {
+		e->idle += bytes;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return verdict;
+}
+
+/* Idle loans are repaid first: they are the first to be taken back. */
+void pool_budget_give(pool_budget *b, uint64_t id, uint64_t bytes)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false))) {
+		uint64_t x = e->idle < bytes ? e->idle : bytes;
+
+		e->idle -= x;
+		pool_free(&b->st, &e->h, bytes - x, NULL);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+int pool_budget_rank(pool_budget *b, uint64_t id)
+{
+	struct entry *e;
+	int rank = POOL_TAKE_SERVED;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false))) {
+		if (e->idle)
+			rank = POOL_TAKE_IDLE;
+		else if (e->h.used <= e->h.reserve)
+			rank = POOL_TAKE_REFUSED;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rank;
+}
+
+int pool_budget_get(pool_budget *b, pool_state *st, pool_budget_heap **heaps, size_t *n)
+{
+	int rc = 0;
+
+	*heaps = NULL;
+	*n = 0;
+	pthread_mutex_lock(&b->lock);
+	*st = b->st;
+	if (b->n && !(*heaps = calloc(b->n, sizeof(**heaps)))) {
+		rc = -ENOMEM;
+	} else {
+		for (size_t i = 0; i < b->n; i++) {
+			(*heaps)[i].id = b->e[i].id;
+			(*heaps)[i].h = b->e[i].h;
+			(*heaps)[i].idle = b->e[i].idle;
+		}
+		*n = b->n;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+bool pool_budget_heap_get(pool_budget *b, uint64_t id, pool_budget_heap *out)
+{
+	struct entry *e;
+
+	memset(out, 0, sizeof(*out));
+	out->id = id;
+	pool_heap_init(&out->h);
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false))) {
+		out->h = e->h;
+		out->idle = e->idle;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return e != NULL;
+}
+
+/* ---- the line cache's memory policy -------------------------------------- */
+
+static int mem_take(void *arg, uint64_t id, uint64_t bytes, uint64_t clean, bool room, int mode)
+{
+	static const int modes[] = { [HS_MEM_ASK] = POOL_ASK, [HS_MEM_TAKE] = POOL_TAKE,
+				     [HS_MEM_FORCE] = POOL_FORCE };
+
+	switch (pool_budget_take(arg, id, bytes, clean, room, modes[mode])) {
+	case POOL_TAKE_SERVED: return HS_MEM_ENTITLED;
+	case POOL_TAKE_IDLE: return HS_MEM_IDLE;
+	case POOL_TAKE_OVER: return HS_MEM_OVER;
+	default: return HS_MEM_REFUSED;
+	}
+}
+
+static void mem_give(void *arg, uint64_t id, uint64_t bytes)
+{
+	pool_budget_give(arg, id, bytes);
+}
+
+static int mem_rank(void *arg, uint64_t id)
+{
+	switch (pool_budget_rank(arg, id)) {
+	case POOL_TAKE_IDLE: return HS_MEM_IDLE;
+	case POOL_TAKE_SERVED: return HS_MEM_ENTITLED;
+	default: return HS_MEM_REFUSED;
+	}
+}
+
+int pool_budget_govern_cache(pool_budget *b, hs_store *store)
+{
+	hs_mem_policy pol = { mem_take, mem_give, mem_rank, b };
+
+	return hs_store_memory_policy(store, &pol);
+}

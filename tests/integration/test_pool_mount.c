@@ -1,0 +1,236 @@
+/*
+ * test_pool_mount.c - the memory budget through a real mount (issue 16):
+ * the line cache (cache=32M) shared by heaps under pool/'s policy.
+ *
+ *   - a heap with a memory reservation keeps its lines while another
+ *     streams three times the cache through it, borrowing (sub-pool loans
+ *     and idle memory) and repaying when it is deleted;
+ *   - a heap alone uses the whole cache (the pool lends idle memory);
+ *   - a reservation made while another heap borrows everything recalls
+ *     its loans: the reserving heap then gets its lines and the other
+ *     gives back;
+ *   - a heap's memory quota bounds its resident lines;
+ *   - a reservation past the cache is refused (ENOSPC) and changes nothing.
+ *
+ * Every read goes past the kernel's page cache (POSIX_FADV_DONTNEED), so
+ * the daemon's line cache serves it, and the figures are the daemon's own
+ * (stat, .heapfs/pool).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "mount_util.h"
+
+#define MiB (1024ULL * 1024ULL)
+#define CACHE (32 * MiB)
+#define LINE (64 * 1024ULL)
+
+static void setup(void)
+{
+	mu_root_make();
+	mu_mount("cache=32M");
+}
+
+/* Heap @name of @size bytes of pattern @seed, written back. */
+static void heap_make(const char *name, uint64_t size, uint64_t seed)
+{
+	uint8_t *buf = malloc(MiB);
+	int fd;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(mkdir(mu_at("%s", name), 0755), 0);
+	fd = mu_open(mu_at("%s/heap", name), O_RDWR);
+	for (uint64_t off = 0; off < size; off += MiB) {
+		mu_fill(buf, MiB, seed, off);
+		mu_pwrite_all(fd, buf, MiB, off);
+	}
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(close(fd), 0);
+	free(buf);
+}
+
+/* Read all of heap @name through the daemon's cache, checking it. */
+static void heap_read(const char *name, uint64_t size, uint64_t seed)
+{
+	uint8_t *buf = malloc(MiB), *want = malloc(MiB);
+	int fd = mu_open(mu_at("%s/heap", name), O_RDONLY);
+
+	ck_assert(buf && want);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	for (uint64_t off = 0; off < size; off += MiB) {
+		mu_pread_all(fd, buf, MiB, off);
+		mu_fill(want, MiB, seed, off);
+		ck_assert_msg(memcmp(buf, want, MiB) == 0, "%s: MiB %llu differs", name,
+			      (unsigned long long)(off / MiB));
+	}
+	ck_assert_int_eq(close(fd), 0);
+	free(buf);
+	free(want);
+}
+
+static uint64_t stat_of(const char *heap, const char *key)
+{
+	char rel[256];
+
+	snprintf(rel, sizeof(rel), "%s/stat", heap);
+	return mu_text_u64(rel, key);
+}
+
+static void set_attr(const char *heap, const char *name, const char *val)
+{
+	ck_assert_msg(setxattr(mu_at("%s", heap), name, val, strlen(val), 0) == 0,
+		      "%s %s=%s: %s", heap, name, val, strerror(errno));
+}
+
+START_TEST(reservation_keeps_lines_while_another_borrows)
+{
+	uint64_t misses;
+
+	heap_make("third", 8 * MiB, 7);
+	heap_make("kept", 8 * MiB, 1);
+	heap_make("other", 96 * MiB, 2);
+	set_attr("kept", "user.heapfs.memory_reserve", "8M");
+	heap_read("kept", 8 * MiB, 1);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
+	misses = stat_of("kept", "cache_misses");
+	/* Three times the cache through the other heap. */
+	for (int round = 0; round < 3; round++)
+		heap_read("other", 96 * MiB, 2);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
+	ck_assert_uint_eq(stat_of("kept", "memory_used"), 8 * MiB);
+	/* A heap the policy serves (it borrowed nothing yet) makes room
+	 * from idle loans, never from reserved lines, the oldest as they are. */
+	heap_read("third", 8 * MiB, 7);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
+	heap_read("kept", 8 * MiB, 1);
+	ck_assert_uint_eq(stat_of("kept", "cache_misses"), misses);
+	/* The other used the rest: loans from the sub-pools, then idle memory. */
+	ck_assert_uint_eq(stat_of("other", "memory_used") + stat_of("third", "memory_used"),
+			  CACHE - 8 * MiB);
+	ck_assert_uint_gt(stat_of("other", "memory_owed"), 0);
+	ck_assert_uint_gt(stat_of("other", "memory_idle"), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_reserved"), 8 * MiB);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_used"), CACHE);
+	/* Deleted, they repay everything. */
+	ck_assert_int_eq(rmdir(mu_at("other")), 0);
+	ck_assert_int_eq(rmdir(mu_at("third")), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_used"), 8 * MiB);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_idle_lent"), 0);
+	for (int s = 0; s < 4; s++) {
+		static const char *const sub[] = { "gl", "gp", "le", "lp" };
+		char size[32], level[32];
+
+		snprintf(size, sizeof(size), "memory_%s_size", sub[s]);
+		snprintf(level, sizeof(level), "memory_%s_level", sub[s]);
+		ck_assert_uint_eq(mu_text_u64(".heapfs/pool", level),
+				  mu_text_u64(".heapfs/pool", size));
+	}
+}
+END_TEST
+
+START_TEST(a_heap_alone_uses_the_whole_cache)
+{
+	heap_make("alone", 64 * MiB, 3);
+	heap_read("alone", 64 * MiB, 3);
+	ck_assert_uint_eq(stat_of("alone", "lines_resident"), CACHE / LINE);
+	ck_assert_uint_eq(stat_of("alone", "memory_used"), CACHE);
+}
+END_TEST
+
+START_TEST(a_reservation_recalls_loans)
+{
+	uint8_t *buf = malloc(MiB);
+	int fd;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(mkdir(mu_at("late"), 0755), 0);
+	heap_make("greedy", 64 * MiB, 5);
+	heap_read("greedy", 64 * MiB, 5);
+	ck_assert_uint_eq(stat_of("greedy", "memory_used"), CACHE);
+	ck_assert_uint_gt(stat_of("greedy", "memory_owed"), 0);
+	/* Granted although every byte is lent, and so large that the
+	 * sub-pools shrink below the loans: those become idle loans. */
+	set_attr("late", "user.heapfs.memory_reserve", "24M");
+	ck_assert_uint_eq(stat_of("greedy", "memory_owed"), 0);
+	ck_assert_uint_eq(stat_of("greedy", "memory_idle"), CACHE);
+	/* The reserving heap's writes take its lines back. */
+	fd = mu_open(mu_at("late/heap"), O_RDWR);
+	for (uint64_t off = 0; off < 24 * MiB; off += MiB) {
+		mu_fill(buf, MiB, 4, off);
+		mu_pwrite_all(fd, buf, MiB, off);
+	}
+	ck_assert_int_eq(fsync(fd), 0);
+	ck_assert_int_eq(close(fd), 0);
+	free(buf);
+	ck_assert_uint_eq(stat_of("late", "lines_resident"), 24 * MiB / LINE);
+	ck_assert_uint_eq(stat_of("late", "memory_used"), 24 * MiB);
+	ck_assert_uint_eq(stat_of("greedy", "memory_used"), CACHE - 24 * MiB);
+	/* And keeps them through the other's next pass. */
+	heap_read("greedy", 64 * MiB, 5);
+	ck_assert_uint_eq(stat_of("late", "lines_resident"), 24 * MiB / LINE);
+	heap_read("late", 24 * MiB, 4);
+}
+END_TEST
+
+START_TEST(a_memory_quota_bounds_resident_lines)
+{
+	heap_make("small", 32 * MiB, 6);
+	ck_assert_uint_eq(stat_of("small", "lines_resident"), CACHE / LINE);
+	/* Set below what it holds: it gives back at once... */
+	set_attr("small", "user.heapfs.memory_quota", "4M");
+	ck_assert_uint_eq(stat_of("small", "lines_resident"), 4 * MiB / LINE);
+	ck_assert_uint_eq(stat_of("small", "memory_used"), 4 * MiB);
+	/* ...and its misses then make room from its own lines. */
+	heap_read("small", 32 * MiB, 6);
+	ck_assert_uint_le(stat_of("small", "lines_resident"), 4 * MiB / LINE);
+	ck_assert_uint_le(stat_of("small", "memory_used"), 4 * MiB);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_used"),
+			  stat_of("small", "memory_used"));
+}
+END_TEST
+
+START_TEST(a_reservation_past_the_cache_is_refused)
+{
+	ck_assert_int_eq(mkdir(mu_at("a"), 0755), 0);
+	ck_assert_int_eq(mkdir(mu_at("b"), 0755), 0);
+	set_attr("a", "user.heapfs.memory_reserve", "24M");
+	errno = 0;
+	ck_assert_int_eq(setxattr(mu_at("b"), "user.heapfs.memory_reserve", "9M", 2, 0), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	ck_assert_uint_eq(mu_xattr_u64("b", "user.heapfs.memory_reserve"), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_reserved"), 24 * MiB);
+	set_attr("b", "user.heapfs.memory_reserve", "8M");
+	/* Kept across a remount; a deleted heap's reservation is free again. */
+	mu_remount();
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_reserved"), 32 * MiB);
+	ck_assert_int_eq(rmdir(mu_at("a")), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_reserved"), 8 * MiB);
+}
+END_TEST
+
+static Suite *pool_suite(void)
+{
+	Suite *s = suite_create("pool_mount");
+	TCase *tc = tcase_create("memory");
+
+	tcase_add_checked_fixture(tc, setup, mu_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, reservation_keeps_lines_while_another_borrows);
+	tcase_add_test(tc, a_heap_alone_uses_the_whole_cache);
+	tcase_add_test(tc, a_reservation_recalls_loans);
+	tcase_add_test(tc, a_memory_quota_bounds_resident_lines);
+	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return mu_main(pool_suite());
+}
