@@ -397,26 +397,40 @@ enum ev_whose {
 	EV_BORROWED,   /* heaps' past their reservations (the asker's too) */
 };
 
-static bool evictable(hs_cache *c, const struct hs_cline *cl, const hs_heap *asker,
-		      enum ev_whose whose)
-{
-	switch (whose) {
-	case EV_OWN: return cl->heap == asker;
-	case EV_IDLE: return c->pol.rank(c->pol.arg, cl->heap_id) == HS_MEM_IDLE;
-	case EV_BORROWED: return c->pol.rank(c->pol.arg, cl->heap_id) != HS_MEM_REFUSED;
-	default: return true;
-	}
-}
-
 /*
  * Evict the least recently used unpinned Empty or Clean line of those
- * @whose names, for @asker; false if none.
+ * @whose names, for @asker; false if none.  The policy ranks a heap once
+ * per run of its lines; a reserved line of another heap passed over goes
+ * to the head of the LRU (no other heap may take it, so it would only be
+ * passed over again), which keeps later scans short.
  */
 static bool evict_one(hs_cache *c, const hs_heap *asker, enum ev_whose whose,
 		      hs_heap **release)
 {
-	for (struct hs_cline *cl = c->lru_tail; cl; cl = cl->prev) {
-		if (cl->pins || cl->flushing || !evictable(c, cl, asker, whose))
+	const hs_heap *ranked = NULL;
+	int rank = HS_MEM_REFUSED;
+	uint64_t passed = 0;
+
+	for (struct hs_cline *cl = c->lru_tail, *prev; cl && passed++ <= c->lines; cl = prev) {
+		bool ok = true;
+
+		prev = cl->prev;
+		if (cl->pins || cl->flushing)
+			continue;
+		if (whose == EV_OWN) {
+			ok = cl->heap == asker;
+		} else if (whose != EV_ANY) {
+			if (cl->heap != ranked) {
+				ranked = cl->heap;
+				rank = c->pol.rank(c->pol.arg, cl->heap_id);
+			}
+			ok = whose == EV_IDLE ? rank == HS_MEM_IDLE : rank != HS_MEM_REFUSED;
+			if (rank == HS_MEM_REFUSED && cl->heap != asker) {
+				lru_unlink(c, cl);
+				lru_push(c, cl);
+			}
+		}
+		if (!ok)
 			continue;
 		cl->heap->cache.evictions++;
 		c->st.evictions++;
