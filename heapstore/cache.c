@@ -445,18 +445,20 @@ static bool evict_one(hs_cache *c, const hs_heap *asker, enum ev_whose whose,
  * it (EV_END ends the list).  Idle loans go first, anyone's (the least
  * recently used of them); then a heap the policy serves takes what others
  * (or it) borrowed past their reservations, one it refuses its own lines,
- * and only then, as a fault that cannot wait, others' borrowed ones.
- * Reserved lines are never taken for another heap.
+ * and only then, as a fault that cannot wait, others' borrowed ones.  A
+ * heap past its quota takes only its own (its dirty ones written back
+ * first).  Reserved lines are never taken for another heap.
  */
 static const enum ev_whose *evict_order(const hs_cache *c, int verdict)
 {
 	static const enum ev_whose none[] = { EV_ANY, EV_END };
 	static const enum ev_whose served[] = { EV_IDLE, EV_BORROWED, EV_OWN, EV_END };
 	static const enum ev_whose refused[] = { EV_IDLE, EV_OWN, EV_BORROWED, EV_END };
+	static const enum ev_whose over[] = { EV_OWN, EV_END };
 
 	if (!c->pol.take)
 		return none;
-	return verdict == HS_MEM_REFUSED ? refused : served;
+	return verdict == HS_MEM_OVER ? over : verdict == HS_MEM_REFUSED ? refused : served;
 }
 
 /* Heap @h's clean resident bytes (with c->lock held). */
@@ -773,7 +775,14 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 				verdict = c->pol.take(c->pol.arg, h->id, size, clean_bytes(h),
 						      true, HS_MEM_ASK);
 			release_note(&rel, r);
-			if (!got) {
+			if (verdict == HS_MEM_OVER && !r &&
+			    h->cache.n_dirty > h->cache.n_flushing) {
+				/* Its other lines are dirty: written back first
+				 * (below), then evicted, rather than it growing. */
+				if (got)
+					slot_give(c, b, slot);
+				got = false;
+			} else if (!got) {
 				b = NULL;
 				got = slot_take(c, size, &b, &slot);
 			}

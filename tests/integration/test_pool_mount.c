@@ -192,6 +192,23 @@ START_TEST(a_memory_quota_bounds_resident_lines)
 	ck_assert_uint_le(stat_of("small", "memory_used"), 4 * MiB);
 	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_used"),
 			  stat_of("small", "memory_used"));
+	/* Writes too: 8 MiB at a time (twice its quota in dirty lines, and
+	 * reading stat writes lines back, so only between writes), its dirty
+	 * lines written back to stay within it. */
+	{
+		uint8_t *buf = malloc(8 * MiB);
+		int fd = mu_open(mu_at("small/heap"), O_RDWR);
+
+		ck_assert_ptr_nonnull(buf);
+		for (uint64_t off = 0; off < 16 * MiB; off += 8 * MiB) {
+			mu_fill(buf, 8 * MiB, 8, off);
+			mu_pwrite_all(fd, buf, 8 * MiB, off);
+			ck_assert_uint_le(stat_of("small", "lines_resident"), 4 * MiB / LINE);
+		}
+		ck_assert_int_eq(close(fd), 0);
+		free(buf);
+	}
+	heap_read("small", 16 * MiB, 8);
 }
 END_TEST
 
