@@ -276,6 +276,92 @@ int cmd__stat(const cmd_ctx *ctx, json_t *resp)
 		"blocks_grown", (json_int_t)cs.blocks_grown,
 		"blocks_returned", (json_int_t)cs.blocks_returned,
 		"idle_evictions", (json_int_t)cs.idle_evictions));
+	if (ctx->hooks->mem) {
+		pool_budget_heap e;
+
+		pool_budget_heap_get(ctx->hooks->mem, hi.id, &e);
+		json_object_set_new(resp, "memory", cmd_pool_heap_json(&e));
+	}
+	return 0;
+}
+
+static const char *const sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
+
+json_t *cmd_pool_heap_json(const pool_budget_heap *e)
+{
+	json_t *ledger = json_object();
+
+	for (int s = 0; s < POOL_NSUB; s++)
+		json_object_set_new(ledger, sub_names[s], json_integer((json_int_t)e->h.ledger[s]));
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			 "reserve", (json_int_t)e->h.reserve, "quota", (json_int_t)e->h.quota,
+			 "shares", (json_int_t)e->h.shares,
+			 "used", (json_int_t)(e->h.used + e->idle),
+			 "owed", (json_int_t)pool_owed(&e->h), "idle", (json_int_t)e->idle,
+			 "collateral", (json_int_t)e->h.collateral, "ledger", ledger);
+}
+
+json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller)
+{
+	pool_budget_heap *e = NULL;
+	hs_heap_info *hs = NULL;
+	json_t *subs, *heaps, *out = NULL;
+	uint64_t used = 0, idle = 0;
+	size_t n = 0, nh = 0;
+	pool_state st;
+
+	if (!mem || pool_budget_get(mem, &st, &e, &n) < 0 || hs_heap_list(store, &hs, &nh) < 0)
+		goto out;
+	subs = json_object();
+	heaps = json_array();
+	for (int s = 0; s < POOL_NSUB; s++)
+		json_object_set_new(subs, sub_names[s], json_pack(
+			"{s:I, s:I, s:I}", "size", (json_int_t)st.sub_size[s],
+			"level", (json_int_t)pool_level(&st, (enum pool_sub)s),
+			"low", (json_int_t)pool_low_mark(&st, (enum pool_sub)s)));
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+		json_t *h;
+
+		used += e[i].h.used + e[i].idle;
+		idle += e[i].idle;
+		while (k < nh && hs[k].id != e[i].id)
+			k++;
+		if (k == nh || !may(caller, &hs[k], 4) ||
+		    (!e[i].h.used && !e[i].idle && !e[i].h.reserve && !e[i].h.quota))
+			continue;
+		h = cmd_pool_heap_json(&e[i]);
+		json_object_set_new(h, "heap", json_string(hs[k].name));
+		json_array_append_new(heaps, h);
+	}
+	out = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "size", (json_int_t)st.size,
+			"used", (json_int_t)used, "reserved", (json_int_t)st.reserved,
+			"idle_lent", (json_int_t)idle, "subpools", subs, "heaps", heaps);
+out:
+	free(e);
+	free(hs);
+	return out;
+}
+
+/*
+ * Both budgets.  Space: the pool= budget (0: the disk's), the bytes
+ * stored after dedup and compression, what dirty cached lines hold, what
+ * reservations keep unused, and the garbage GC will reclaim.  Memory: the
+ * line cache's budget (absent without a daemon's cache).
+ */
+int cmd__pool(const cmd_ctx *ctx, json_t *resp)
+{
+	hs_store_totals tot;
+	json_t *mem;
+
+	hs_store_totals_get(ctx->store, &tot);
+	json_object_set_new(resp, "space", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)tot.pool_bytes,
+		"used", (json_int_t)tot.bytes_stored, "charged", (json_int_t)tot.bytes_charged,
+		"reserved_unused", (json_int_t)tot.bytes_reserved_unused,
+		"garbage", (json_int_t)tot.bytes_garbage));
+	if ((mem = cmd_pool_memory_json(ctx->store, ctx->hooks->mem, ctx->hooks->caller)))
+		json_object_set_new(resp, "memory", mem);
 	return 0;
 }
 

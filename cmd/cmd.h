@@ -43,6 +43,7 @@
 #include "checkpoint.h"
 #include "heapstore.h"
 #include "migrate.h"
+#include "pool.h"
 
 /*
  * Who sent a request through a shared mount: heap commands are checked
@@ -80,7 +81,23 @@ typedef struct cmd_hooks {
 	 * mappings and wait (migrate, before and after the lease expires);
 	 * NULL: none to do. */
 	void (*flush_mapped)(uint64_t heap_id, const char *name, void *payload);
+	/* The mount's memory budget (heapctl pool, stat); NULL: none (no
+	 * cache, or heapctl --store). */
+	pool_budget *mem;
 } cmd_hooks;
+
+/**
+ * The memory budget's figures, as heapctl pool shows them: { size, used,
+ * reserved, idle_lent, subpools: { gl: { size, level, low }, gp, le, lp },
+ * heaps: [ one cmd_pool_heap_json() each, with "heap": its name ] }, the
+ * heaps those @caller may read (NULL: all) that hold or reserve any.
+ * NULL without memory.
+ */
+json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller);
+
+/** One heap's part of the budget: { reserve, quota, shares, used, owed,
+ *  idle, collateral, ledger: { gl, gp, le, lp } }. */
+json_t *cmd_pool_heap_json(const pool_budget_heap *e);
 
 /* ---- the command table ------------------------------------------------ */
 

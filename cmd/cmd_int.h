@@ -29,6 +29,7 @@ int cmd__errno_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2
 int cmd__create(const cmd_ctx *ctx, json_t *resp);
 int cmd__ls(const cmd_ctx *ctx, json_t *resp);
 int cmd__stat(const cmd_ctx *ctx, json_t *resp);
+int cmd__pool(const cmd_ctx *ctx, json_t *resp);
 int cmd__rm(const cmd_ctx *ctx, json_t *resp);
 int cmd__checkpoint(const cmd_ctx *ctx, json_t *resp);
 int cmd__checkpoints(const cmd_ctx *ctx, json_t *resp);
@@ -49,6 +50,7 @@ int cmd__serve(const cmd_ctx *ctx, json_t *resp);
 /* The printers (cmd_print_fn), in client.c. */
 void cmd__print_ls(FILE *out, const json_t *resp);
 void cmd__print_stat(FILE *out, const json_t *resp);
+void cmd__print_pool(FILE *out, const json_t *resp);
 void cmd__print_version(FILE *out, const json_t *resp);   /* checkpoint, suspend */
 void cmd__print_checkpoints(FILE *out, const json_t *resp);
 void cmd__print_space(FILE *out, const json_t *resp);

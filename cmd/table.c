@@ -47,6 +47,12 @@ static const cmd_def table[] = {
 		.run = cmd__stat, .print = cmd__print_stat,
 	},
 	{
+		.name = "pool",
+		.help = "the mount's budgets: space and memory, sub-pools, every heap's ledger",
+		.access = CMD_ANYONE, .args = (const cmd_arg[]){ { 0 } },
+		.run = cmd__pool, .print = cmd__print_pool,
+	},
+	{
 		.name = "rm", .help = "delete a heap with all its checkpoints",
 		.access = CMD_HEAP_WRITE, .args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
 		.run = cmd__rm,

@@ -60,78 +60,76 @@ static void tprintf(struct text *t, const char *fmt, ...)
 	}
 }
 
-static const char *const sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
+/* @obj's integer members as "PREFIXkey: value" lines, and its objects'
+ * as "PREFIXkey_member: value" (the ledger's and the sub-pools' members
+ * without their own name: memory_gl, memory_gl_size). */
+static void json_lines(struct text *t, const char *prefix, json_t *obj)
+{
+	const char *key;
+	json_t *v;
 
-/* Heap @h's part of the memory budget, in its stat. */
+	json_object_foreach(obj, key, v) {
+		if (json_is_integer(v)) {
+			tprintf(t, "%s%s: %lld\n", prefix, key, (long long)json_integer_value(v));
+		} else if (json_is_object(v)) {
+			char sub[64];
+
+			if (strcmp(key, "ledger") == 0 || strcmp(key, "subpools") == 0)
+				snprintf(sub, sizeof(sub), "%s", prefix);
+			else
+				snprintf(sub, sizeof(sub), "%s%s_", prefix, key);
+			json_lines(t, sub, v);
+		}
+	}
+}
+
+/* Heap @h's part of the memory budget, in its stat (memory_reserve, ...,
+ * memory_gl ...). */
 static void mem_heap_text(struct text *t, struct fs *fs, hs_heap *h)
 {
 	pool_budget_heap e;
+	json_t *j;
 
 	fs_mem_heap(fs, h, &e);
-	tprintf(t, "shares: %u\nmemory_reserve: %llu\nmemory_quota: %llu\nmemory_used: %llu\n"
-		"memory_owed: %llu\nmemory_idle: %llu\nmemory_collateral: %llu\n",
-		e.h.shares, (unsigned long long)e.h.reserve, (unsigned long long)e.h.quota,
-		(unsigned long long)(e.h.used + e.idle), (unsigned long long)pool_owed(&e.h),
-		(unsigned long long)e.idle, (unsigned long long)e.h.collateral);
-	for (int s = 0; s < POOL_NSUB; s++)
-		tprintf(t, "memory_%s: %llu\n", sub_names[s], (unsigned long long)e.h.ledger[s]);
+	if (!(j = cmd_pool_heap_json(&e))) {
+		t->rc = -ENOMEM;
+		return;
+	}
+	json_lines(t, "memory_", j);
+	json_decref(j);
 }
 
 /*
- * The memory budget in .heapfs/pool: its size, use and sub-pools (size,
- * level, low-water mark), then a line per heap holding or reserving any:
- * "memory_heap: NAME reserve=.. quota=.. shares=.. used=.. gl=.. gp=..
- * le=.. lp=.. owed=.. idle=.. collateral=..".
+ * The memory budget in .heapfs/pool, from the figures heapctl pool shows:
+ * memory_size, memory_used, ..., each sub-pool's memory_gl_size, _level,
+ * _low, then per heap a line "memory_heap: NAME reserve=.. quota=..
+ * shares=.. used=.. owed=.. idle=.. collateral=.. gl=.. gp=.. le=.. lp=..".
  */
-static int mem_pool_text(struct text *t, struct fs *fs)
+static void mem_pool_text(struct text *t, struct fs *fs)
 {
-	pool_budget_heap *e = NULL;
-	hs_heap_info *hs = NULL;
-	uint64_t used = 0, idle = 0;
-	size_t n = 0, nh = 0;
-	pool_state st;
-	int rc;
+	json_t *j, *h, *v;
+	const char *key;
+	size_t i;
 
 	if (!fs->mem)
-		return 0;
+		return;
 	fs_mem_refresh(fs);
-	if ((rc = pool_budget_get(fs->mem, &st, &e, &n)) < 0 ||
-	    (rc = hs_heap_list(fs->store, &hs, &nh)) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		used += e[i].h.used + e[i].idle;
-		idle += e[i].idle;
+	if (!(j = cmd_pool_memory_json(fs->store, fs->mem, NULL))) {
+		t->rc = -ENOMEM;
+		return;
 	}
-	tprintf(t, "memory_size: %llu\nmemory_used: %llu\nmemory_reserved: %llu\n"
-		"memory_idle_lent: %llu\n", (unsigned long long)st.size,
-		(unsigned long long)used, (unsigned long long)st.reserved,
-		(unsigned long long)idle);
-	for (int s = 0; s < POOL_NSUB; s++)
-		tprintf(t, "memory_%s_size: %llu\nmemory_%s_level: %llu\nmemory_%s_low: %llu\n",
-			sub_names[s], (unsigned long long)st.sub_size[s], sub_names[s],
-			(unsigned long long)pool_level(&st, s), sub_names[s],
-			(unsigned long long)pool_low_mark(&st, s));
-	for (size_t i = 0; i < n; i++) {
-		const char *name = "?";
-
-		if (!e[i].h.used && !e[i].idle && !e[i].h.reserve && !e[i].h.quota)
-			continue;
-		for (size_t k = 0; k < nh; k++)
-			if (hs[k].id == e[i].id)
-				name = hs[k].name;
-		tprintf(t, "memory_heap: %s reserve=%llu quota=%llu shares=%u used=%llu", name,
-			(unsigned long long)e[i].h.reserve, (unsigned long long)e[i].h.quota,
-			e[i].h.shares, (unsigned long long)(e[i].h.used + e[i].idle));
-		for (int s = 0; s < POOL_NSUB; s++)
-			tprintf(t, " %s=%llu", sub_names[s], (unsigned long long)e[i].h.ledger[s]);
-		tprintf(t, " owed=%llu idle=%llu collateral=%llu\n",
-			(unsigned long long)pool_owed(&e[i].h), (unsigned long long)e[i].idle,
-			(unsigned long long)e[i].h.collateral);
+	json_lines(t, "memory_", j);
+	json_array_foreach(json_object_get(j, "heaps"), i, h) {
+		tprintf(t, "memory_heap: %s", json_string_value(json_object_get(h, "heap")));
+		json_object_foreach(h, key, v) {
+			if (json_is_integer(v))
+				tprintf(t, " %s=%lld", key, (long long)json_integer_value(v));
+		}
+		json_object_foreach(json_object_get(h, "ledger"), key, v)
+			tprintf(t, " %s=%lld", key, (long long)json_integer_value(v));
+		tprintf(t, "\n");
 	}
-out:
-	free(e);
-	free(hs);
-	return rc;
+	json_decref(j);
 }
 
 int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
@@ -195,7 +193,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)cs.hits, (unsigned long long)cs.misses,
 			(unsigned long long)cs.evictions, (unsigned long long)cs.idle_evictions,
 			(unsigned long long)cs.lines_flushed, (unsigned long long)cs.flush_batches);
-		rc = mem_pool_text(&t, fs);
+		mem_pool_text(&t, fs);
 		break;
 	case FS_STAT:
 		/* lines_used counts the store: what the cache holds goes there first. */

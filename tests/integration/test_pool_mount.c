@@ -88,6 +88,25 @@ static void set_attr(const char *heap, const char *name, const char *val)
 		      "%s %s=%s: %s", heap, name, val, strerror(errno));
 }
 
+/* heapctl pool, as text and JSON, shows @heap with @reserve bytes kept. */
+static void heapctl_pool_shows(const char *heap, uint64_t reserve)
+{
+	const char *text_argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "pool", NULL };
+	const char *json_argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "pool", "--json", NULL };
+	char want[128], *out = NULL;
+
+	ck_assert_int_eq(mu_run_out(&out, text_argv), 0);
+	ck_assert_ptr_nonnull(strstr(out, "SUBPOOL"));
+	snprintf(want, sizeof(want), "\n%-24s %12llu ", heap, (unsigned long long)reserve);
+	ck_assert_msg(strstr(out, want), "heapctl pool: no '%s' in\n%s", want, out);
+	free(out);
+	ck_assert_int_eq(mu_run_out(&out, json_argv), 0);
+	snprintf(want, sizeof(want), "\"reserve\": %llu", (unsigned long long)reserve);
+	ck_assert_msg(strstr(out, "\"memory\"") && strstr(out, want) &&
+		      strstr(out, "\"subpools\""), "heapctl pool --json:\n%s", out);
+	free(out);
+}
+
 START_TEST(reservation_keeps_lines_while_another_borrows)
 {
 	uint64_t misses;
@@ -117,6 +136,7 @@ START_TEST(reservation_keeps_lines_while_another_borrows)
 	ck_assert_uint_gt(stat_of("other", "memory_idle"), 0);
 	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_reserved"), 8 * MiB);
 	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "memory_used"), CACHE);
+	heapctl_pool_shows("kept", 8 * MiB);
 	/* Deleted, they repay everything. */
 	ck_assert_int_eq(rmdir(mu_at("other")), 0);
 	ck_assert_int_eq(rmdir(mu_at("third")), 0);
