@@ -86,13 +86,17 @@ void cmd__print_pool(FILE *out, const json_t *resp)
 		fprintf(out, "%-8s %14lld %14lld %14lld\n", subs[s], int_of(sub, "size"),
 			int_of(sub, "level"), int_of(sub, "low"));
 	}
-	fprintf(out, "%-24s %12s %12s %6s %12s %12s %12s %12s\n", "HEAP", "RESERVE", "QUOTA",
-		"SHARES", "USED", "OWED", "IDLE", "COLLATERAL");
-	json_array_foreach(json_object_get(mem, "heaps"), i, h)
-		fprintf(out, "%-24s %12lld %12lld %6lld %12lld %12lld %12lld %12lld\n",
+	fprintf(out, "%-24s %12s %12s %6s %12s %12s %12s %12s %12s %12s\n", "HEAP", "RESERVE",
+		"QUOTA", "SHARES", "USED", "OWED", "IDLE", "COLLATERAL", "BALLOON", "GIVEN");
+	json_array_foreach(json_object_get(mem, "heaps"), i, h) {
+		const json_t *b = json_object_get(h, "balloon");
+
+		fprintf(out, "%-24s %12lld %12lld %6lld %12lld %12lld %12lld %12lld %12lld %12lld\n",
 			json_string_value(json_object_get(h, "heap")), int_of(h, "reserve"),
 			int_of(h, "quota"), int_of(h, "shares"), int_of(h, "used"), int_of(h, "owed"),
-			int_of(h, "idle"), int_of(h, "collateral"));
+			int_of(h, "idle"), int_of(h, "collateral"), int_of(b, "target"),
+			int_of(b, "current"));
+	}
 }
 
 void cmd__print_version(FILE *out, const json_t *resp)

@@ -280,25 +280,37 @@ int cmd__stat(const cmd_ctx *ctx, json_t *resp)
 		pool_budget_heap e;
 
 		pool_budget_heap_get(ctx->hooks->mem, hi.id, &e);
-		json_object_set_new(resp, "memory", cmd_pool_heap_json(&e));
+		json_object_set_new(resp, "memory", cmd_pool_heap_json(ctx->hooks->mem, &e));
 	}
 	return 0;
 }
 
 static const char *const sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
 
-json_t *cmd_pool_heap_json(const pool_budget_heap *e)
+json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e)
 {
-	json_t *ledger = json_object();
+	json_t *ledger = json_object(), *balloon;
+	pool_balloon_report r;
+	pool_balloon b;
+	uint64_t gen;
 
 	for (int s = 0; s < POOL_NSUB; s++)
 		json_object_set_new(ledger, sub_names[s], json_integer((json_int_t)e->h.ledger[s]));
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	(void)pool_budget_balloon_get(mem, e->id, &b, &gen);
+	balloon = json_pack("{s:I, s:I, s:I}", "target", (json_int_t)b.target,
+			    "current", (json_int_t)b.current, "rate", (json_int_t)b.rate);
+	/* What its runtime said it could give: a hint, shown as said. */
+	if (pool_budget_balloon_reported(mem, e->id, &r) && r.has_freeable)
+		json_object_set_new(balloon, "freeable", json_integer((json_int_t)r.freeable));
+	if (r.has_live)
+		json_object_set_new(balloon, "live", json_integer((json_int_t)r.live));
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
 			 "reserve", (json_int_t)e->h.reserve, "quota", (json_int_t)e->h.quota,
 			 "shares", (json_int_t)e->h.shares,
 			 "used", (json_int_t)(e->h.used + e->idle),
 			 "owed", (json_int_t)pool_owed(&e->h), "idle", (json_int_t)e->idle,
-			 "collateral", (json_int_t)e->h.collateral, "ledger", ledger);
+			 "collateral", (json_int_t)e->h.collateral, "ledger", ledger,
+			 "balloon", balloon);
 }
 
 json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller)
@@ -330,7 +342,7 @@ json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller
 		if (k == nh || !may(caller, &hs[k], 4) ||
 		    (!e[i].h.used && !e[i].idle && !e[i].h.reserve && !e[i].h.quota))
 			continue;
-		h = cmd_pool_heap_json(&e[i]);
+		h = cmd_pool_heap_json(mem, &e[i]);
 		json_object_set_new(h, "heap", json_string(hs[k].name));
 		json_array_append_new(heaps, h);
 	}

@@ -95,9 +95,10 @@ typedef struct cmd_hooks {
  */
 json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller);
 
-/** One heap's part of the budget: { reserve, quota, shares, used, owed,
- *  idle, collateral, ledger: { gl, gp, le, lp } }. */
-json_t *cmd_pool_heap_json(const pool_budget_heap *e);
+/** One heap's part of budget @mem: { reserve, quota, shares, used, owed,
+ *  idle, collateral, ledger: { gl, gp, le, lp }, balloon: { target,
+ *  current, rate[, freeable][, live] } }. */
+json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e);
 
 /* ---- the command table ------------------------------------------------ */
 

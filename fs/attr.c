@@ -90,8 +90,9 @@ static void mem_heap_text(struct text *t, struct fs *fs, hs_heap *h)
 	pool_budget_heap e;
 	json_t *j;
 
-	fs_mem_heap(fs, h, &e);
-	if (!(j = cmd_pool_heap_json(&e))) {
+	if (!fs_mem_heap(fs, h, &e) && !fs->mem)
+		return;   /* no cache: no memory budget */
+	if (!(j = cmd_pool_heap_json(fs->mem, &e))) {
 		t->rc = -ENOMEM;
 		return;
 	}
@@ -388,6 +389,10 @@ int fs_do_getattr(struct fs *fs, struct fs_node *n, struct stat *st)
 	case FS_EVENTS:
 		/* A stream, like a proc file: no size. */
 		st->st_mode = S_IFREG | 0444;
+		break;
+	case FS_BALLOON:
+		/* Read: the pool's ask; written: the runtime's report. */
+		st->st_mode = S_IFREG | 0644;
 		break;
 	case FS_CTL:
 		/* Everyone's: each request runs with its opener's rights. */

@@ -31,7 +31,7 @@ static const struct {
 } heap_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
 	{ "stat", FS_STAT }, { "txn", FS_TXN }, { "checkpoints", FS_CKPTS },
-	{ "events", FS_EVENTS },
+	{ "events", FS_EVENTS }, { "balloon", FS_BALLOON },
 }, ckpt_dir_entries[] = {
 	{ "heap", FS_HEAP }, { "lines", FS_LINES }, { "state", FS_STATE },
 	{ "stat", FS_STAT },

@@ -133,7 +133,7 @@ int fs_do_poll(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	struct fuse_pollhandle *old = NULL;
 	bool ready;
 
-	if (n->kind != FS_EVENTS || !f) {
+	if ((n->kind != FS_EVENTS && n->kind != FS_BALLOON) || !f) {
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		*revents = POLL_ALWAYS;
@@ -147,9 +147,13 @@ int fs_do_poll(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		if (old)
 			fuse_pollhandle_destroy(old);
 	}
-	pthread_mutex_lock(&f->lock);
-	ready = f->ev_rest_len || f->ev_cursor < hs_event_seq(n->heap);
-	pthread_mutex_unlock(&f->lock);
+	if (n->kind == FS_BALLOON) {
+		ready = fs_balloon_ready(fs, f);
+	} else {
+		pthread_mutex_lock(&f->lock);
+		ready = f->ev_rest_len || f->ev_cursor < hs_event_seq(n->heap);
+		pthread_mutex_unlock(&f->lock);
+	}
 	*revents = ready ? POLLIN | POLLRDNORM : 0;
 	return 0;
 }
@@ -164,7 +168,9 @@ void fs_events_posted(uint64_t heap_id, void *payload)
 		n = 0;
 		pthread_mutex_lock(&fs->lock);
 		for (struct fs_file *f = fs->files; f && n < NOTIFY_BATCH; f = f->next) {
-			if (f->ph && f->node->kind == FS_EVENTS && f->node->heap_id == heap_id) {
+			/* A balloon's target changes with a "balloon" event. */
+			if (f->ph && (f->node->kind == FS_EVENTS || f->node->kind == FS_BALLOON) &&
+			    f->node->heap_id == heap_id) {
 				phs[n++] = f->ph;
 				f->ph = NULL;
 			}

@@ -75,6 +75,7 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	case FS_CTL:
 	case FS_TXN:
 	case FS_EVENTS:
+	case FS_BALLOON:
 		break;
 	case FS_LATEST:
 	case FS_LABEL:
@@ -118,6 +119,8 @@ int fs_do_open(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		f->next->prev = f;
 	fs->files = f;
 	pthread_mutex_unlock(&fs->lock);
+	if (n->kind == FS_BALLOON)
+		fs_balloon_open(fs, f);
 	fi->fh = (uint64_t)(uintptr_t)f;
 	fi->direct_io = n->kind != FS_HEAP;
 	fi->keep_cache = n->kind == FS_HEAP;
@@ -285,6 +288,8 @@ ssize_t fs_do_read(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return hs_txn_read(f->txn, buf, size, (uint64_t)off);
 	case FS_EVENTS:
 		return fs_events_read(fs, f, buf, size, fi->flags);
+	case FS_BALLOON:
+		return f ? fs_balloon_read(fs, f, buf, size, off) : -EBADF;
 	default:
 		if (!f || !f->text || (size_t)off >= f->text_len)
 			return 0;
@@ -329,6 +334,9 @@ ssize_t fs_do_write(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	case FS_TXN:
 		return hs_txn_write(((struct fs_file *)(uintptr_t)fi->fh)->txn, buf, size,
 				    (uint64_t)off);
+	case FS_BALLOON:
+		return fi ? fs_balloon_write(fs, (struct fs_file *)(uintptr_t)fi->fh, buf, size) :
+			    -EBADF;
 	default:
 		return -EACCES;
 	}
@@ -382,6 +390,20 @@ static int owner_change(struct fs_node *n, const struct stat *attr, int to_set,
 	return hs_heap_owner_set(n->heap, uid, gid, mode);
 }
 
+/* A shrinking truncate gives back what it cuts off: its balloon hears. */
+static int heap_truncate(struct fs *fs, struct fs_node *n, uint64_t size)
+{
+	hs_heap_info hi;
+	bool asking = fs_mem_asking(fs, n->heap);
+	int rc;
+
+	if (asking && (rc = hs_heap_info_get(n->heap, &hi)) < 0)
+		return rc;
+	if ((rc = hs_heap_truncate(n->heap, size)) == 0 && asking && hi.size_bytes > size)
+		fs_mem_gave(fs, n->heap, size, hi.size_bytes - size);
+	return rc;
+}
+
 int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_set,
 		  const struct fs_caller *who)
 {
@@ -401,7 +423,7 @@ int fs_do_setattr(struct fs *fs, struct fs_node *n, struct stat *attr, int to_se
 		return -EROFS;
 	switch (n->kind) {
 	case FS_HEAP:
-		return hs_heap_truncate(n->heap, (uint64_t)attr->st_size);
+		return heap_truncate(fs, n, (uint64_t)attr->st_size);
 	case FS_STATE:
 		return hs_state_truncate(n->heap, (uint64_t)attr->st_size);
 	case FS_LINE:
@@ -451,7 +473,6 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 	hs_heap_info hi;
 	int rc;
 
-	(void)fs;
 	if (n->kind == FS_TXN && f && f->txn) {
 		if (off < 0 || len <= 0)
 			return -EINVAL;
@@ -467,8 +488,11 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return -EINVAL;
 	if (n->kind != FS_HEAP)
 		return -EOPNOTSUPP;   /* a line is all there or empty; state is small */
-	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE))
-		return hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len);
+	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+		if ((rc = hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len)) == 0)
+			fs_mem_gave(fs, n->heap, (uint64_t)off, (uint64_t)len);
+		return rc;
+	}
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
 	if ((rc = hs_heap_info_get(n->heap, &hi)) < 0)

@@ -58,6 +58,7 @@ enum fs_kind {
 	FS_LATEST,
 	FS_LABEL,
 	FS_EVENTS,
+	FS_BALLOON,
 };
 
 struct fs_node {
@@ -105,6 +106,11 @@ struct fs {
 	gc_daemon *gc;                /* background GC every gc= seconds */
 	ckpt_policy *ckpt;            /* every checkpoint; automatic ones */
 	pool_budget *mem;             /* the memory budget (mem.c); NULL: no cache */
+	pthread_t mem_thread;         /* its reclaim passes */
+	bool mem_running;
+	pthread_mutex_t mem_lock;
+	pthread_cond_t mem_cond;
+	bool mem_stop;                /* protected by mem_lock */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;
@@ -152,6 +158,8 @@ struct fs_file {
 	size_t ev_rest_off, ev_rest_len;   /* what a short read left; f->lock */
 	char ev_rest[HS_EVENT_LINE_MAX];
 	struct fuse_pollhandle *ph;   /* the kernel's poll waits; fs->lock */
+	/* balloon (mem.c) */
+	uint64_t bal_gen;             /* the target's changes it has read; f->lock */
 };
 
 /* opts.c */
@@ -275,6 +283,19 @@ void fs_mem_forget(struct fs *fs, uint64_t id);
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 /* @h's entry in the budget (false: none, or no cache). */
 bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out);
+/* Stop the reclaim passes (before the store closes). */
+void fs_mem_quiesce(struct fs *fs);
+/* The balloon file: its text (read), a runtime's report (write), whether
+ * its target changed since @f last read it (poll). */
+ssize_t fs_balloon_read(struct fs *fs, struct fs_file *f, char *buf, size_t size, off_t off);
+ssize_t fs_balloon_write(struct fs *fs, struct fs_file *f, const char *buf, size_t size);
+void fs_balloon_open(struct fs *fs, struct fs_file *f);
+bool fs_balloon_ready(struct fs *fs, struct fs_file *f);
+/* Heap @h gave back [@off, @off + @len) of its @size bytes (punched,
+ * truncated): its balloon is credited the whole lines of it. */
+void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len);
+/* Whether @h's balloon waits for bytes (a truncate then says how many). */
+bool fs_mem_asking(struct fs *fs, hs_heap *h);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -203,6 +203,7 @@ out:
 		fuse_remove_signal_handlers(fs.se);
 		fuse_session_destroy(fs.se);
 	}
+	fs_mem_quiesce(&fs);   /* its passes post events: before the store goes */
 	ckpt_stop(fs.ckpt);   /* its heaps close before the store */
 	gc_stop(fs.gc);
 	fs_files_dispose(&fs);

@@ -6,12 +6,21 @@
  * mount and when they change; a reservation the cache cannot hold is
  * refused when set (ENOSPC) and, at a mount with a smaller cache=, left
  * out with a warning.
+ *
+ * Reclaim: a thread runs the budget's passes every RECLAIM_TICK_MS
+ * (pool_budget_reclaim): while a sub-pool is low it raises the balloon
+ * targets of the heaps most owed per share, and an ask not met within
+ * wait= is withdrawn.  Each target it sets is posted to the heap's events
+ * as "balloon TARGET", which also wakes the pollers of its balloon file.
+ * A runtime answers by punching holes or truncating: the whole lines it
+ * gives back are credited (fs_mem_gave).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "fs_int.h"
@@ -87,6 +96,72 @@ out:
 	return rc;
 }
 
+#define RECLAIM_TICK_MS 100
+#define ASKS_MAX 32
+
+/* Post each target to its heap's events (which wakes its balloon's pollers). */
+static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
+{
+	hs_heap_info *hs = NULL;
+	size_t nh = 0;
+
+	if (!n || hs_heap_list(fs->store, &hs, &nh) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < nh; k++) {
+			hs_heap *h;
+
+			if (hs[k].id != asks[i].id || hs_heap_open(&h, fs->store, hs[k].name) < 0)
+				continue;
+			(void)hs_event_post(h, "balloon %" PRIu64, asks[i].target);
+			hs_heap_close(h);
+		}
+	}
+	free(hs);
+}
+
+static void *reclaimer(void *arg)
+{
+	struct fs *fs = arg;
+	pool_ask asks[ASKS_MAX];
+
+	pthread_mutex_lock(&fs->mem_lock);
+	while (!fs->mem_stop) {
+		struct timespec ts;
+		size_t n;
+
+		pthread_mutex_unlock(&fs->mem_lock);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		n = pool_budget_reclaim(fs->mem, (uint64_t)ts.tv_sec * 1000000000u +
+					(uint64_t)ts.tv_nsec,
+					(uint64_t)fs->opts.wait_ms * 1000000u, asks, ASKS_MAX);
+		asks_post(fs, asks, n);
+		pthread_mutex_lock(&fs->mem_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += RECLAIM_TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		if (!fs->mem_stop)
+			pthread_cond_timedwait(&fs->mem_cond, &fs->mem_lock, &ts);
+	}
+	pthread_mutex_unlock(&fs->mem_lock);
+	return NULL;
+}
+
+void fs_mem_quiesce(struct fs *fs)
+{
+	if (!fs->mem_running)
+		return;
+	pthread_mutex_lock(&fs->mem_lock);
+	fs->mem_stop = true;
+	pthread_cond_broadcast(&fs->mem_cond);
+	pthread_mutex_unlock(&fs->mem_lock);
+	pthread_join(fs->mem_thread, NULL);
+	fs->mem_running = false;
+}
+
 int fs_mem_start(struct fs *fs)
 {
 	uint8_t split[4];
@@ -99,13 +174,113 @@ int fs_mem_start(struct fs *fs)
 	if ((rc = pool_budget_new(&fs->mem, fs->opts.cache_bytes, split, fs->opts.cap_pct)) < 0 ||
 	    (rc = load(fs, true)) < 0 || (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0)
 		return rc;
+	pthread_mutex_init(&fs->mem_lock, NULL);
+	pthread_cond_init(&fs->mem_cond, NULL);
+	if (pthread_create(&fs->mem_thread, NULL, reclaimer, fs) != 0)
+		return hs_errno_set(-EAGAIN, "cannot start the memory budget's reclaim thread");
+	fs->mem_running = true;
 	return 0;
 }
 
 void fs_mem_stop(struct fs *fs)
 {
+	fs_mem_quiesce(fs);
+	if (fs->mem) {
+		pthread_mutex_destroy(&fs->mem_lock);
+		pthread_cond_destroy(&fs->mem_cond);
+	}
 	pool_budget_free(fs->mem);
 	fs->mem = NULL;
+}
+
+/* ---- the balloon file -------------------------------------------------- */
+
+static uint64_t node_heap_id(const struct fs_file *f)
+{
+	return f->node->heap_id;
+}
+
+void fs_balloon_open(struct fs *fs, struct fs_file *f)
+{
+	pool_balloon b;
+
+	if (fs->mem)
+		(void)pool_budget_balloon_get(fs->mem, node_heap_id(f), &b, &f->bal_gen);
+}
+
+bool fs_balloon_ready(struct fs *fs, struct fs_file *f)
+{
+	pool_balloon b;
+	uint64_t gen = 0;
+	bool ready;
+
+	if (fs->mem)
+		(void)pool_budget_balloon_get(fs->mem, node_heap_id(f), &b, &gen);
+	pthread_mutex_lock(&f->lock);
+	ready = gen != f->bal_gen;
+	pthread_mutex_unlock(&f->lock);
+	return ready;
+}
+
+/* Read afresh at every read: "target: B\ncurrent: B\nrate: B/s\n". */
+ssize_t fs_balloon_read(struct fs *fs, struct fs_file *f, char *buf, size_t size, off_t off)
+{
+	char text[POOL_BALLOON_TEXT_MAX];
+	pool_balloon b = { 0, 0, 0 };
+	uint64_t gen = 0;
+	size_t len;
+	int rc;
+
+	if (fs->mem)
+		(void)pool_budget_balloon_get(fs->mem, node_heap_id(f), &b, &gen);
+	if ((rc = pool_balloon_format(&b, text, sizeof(text), &len)) < 0)
+		return rc;
+	pthread_mutex_lock(&f->lock);
+	f->bal_gen = gen;
+	pthread_mutex_unlock(&f->lock);
+	if ((uint64_t)off >= len)
+		return 0;
+	if (size > len - (size_t)off)
+		size = len - (size_t)off;
+	memcpy(buf, text + off, size);
+	return (ssize_t)size;
+}
+
+/* A runtime's report: "freeable BYTES" and "live BYTES" lines, a hint. */
+ssize_t fs_balloon_write(struct fs *fs, struct fs_file *f, const char *buf, size_t size)
+{
+	pool_balloon_report r;
+	int rc;
+
+	if ((rc = pool_balloon_parse(buf, size, &r)) < 0)
+		return rc;
+	if (fs->mem && (rc = pool_budget_balloon_report(fs->mem, node_heap_id(f), &r)) < 0)
+		return rc;
+	return (ssize_t)size;
+}
+
+bool fs_mem_asking(struct fs *fs, hs_heap *h)
+{
+	pool_balloon b;
+	uint64_t gen;
+
+	return fs->mem && pool_budget_balloon_get(fs->mem, heap_id(h), &b, &gen) &&
+	       b.current < b.target;
+}
+
+void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len)
+{
+	hs_heap_info hi;
+	uint64_t first, end;
+
+	if (!fs_mem_asking(fs, h) || hs_heap_info_get(h, &hi) < 0 || !hi.line_size)
+		return;
+	/* Whole lines of the range only: a partial line is still held. */
+	first = (off + hi.line_size - 1) / hi.line_size * hi.line_size;
+	end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+	end = end / hi.line_size * hi.line_size;
+	if (end > first)
+		(void)pool_budget_balloon_credit(fs->mem, hi.id, end - first);
 }
 
 void fs_mem_refresh(struct fs *fs)

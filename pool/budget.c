@@ -19,6 +19,14 @@ struct entry {
 	uint64_t id;
 	pool_heap h;
 	uint64_t idle;
+	/* Its balloon: target and current are cumulative bytes (asked, given);
+	 * an ask is outstanding while current < target, since asked_ns. */
+	pool_balloon bal;
+	pool_rate rate;
+	pool_balloon_report report;
+	uint64_t asked_ns;
+	uint64_t quiet_ns;                /* not asked again before (after a miss) */
+	uint64_t gen;                     /* the target's changes */
 };
 
 struct pool_budget {
@@ -26,6 +34,9 @@ struct pool_budget {
 	pool_state st;
 	struct entry *e;
 	size_t n, cap;
+	pool_reclaim reclaim;
+	uint64_t credited;                /* given back through balloons, ever */
+	uint64_t credited_seen;           /* of it, at the last pass's end */
 };
 
 int pool_budget_new(pool_budget **out, uint64_t size, const uint8_t *split, unsigned cap_pct)
@@ -41,6 +52,9 @@ int pool_budget_new(pool_budget **out, uint64_t size, const uint8_t *split, unsi
 		return rc;
 	}
 	pthread_mutex_init(&b->lock, NULL);
+	/* A pass asks for up to a quarter of the budget, down to a line's
+	 * worth while passes free nothing. */
+	pool_reclaim_init(&b->reclaim, 64 * 1024, size / 4);
 	*out = b;
 	return 0;
 }
@@ -52,6 +66,17 @@ void pool_budget_free(pool_budget *b)
 	pthread_mutex_destroy(&b->lock);
 	free(b->e);
 	free(b);
+}
+
+/* A balloon's rate: from 1 MiB a second, a step of 1 MiB after each
+ * answer, up to a quarter of the budget a second. */
+#define BALLOON_STEP (1024 * 1024)
+
+static void rate_init(const pool_budget *b, pool_rate *r)
+{
+	uint64_t max = b->st.size / 4 > BALLOON_STEP ? b->st.size / 4 : BALLOON_STEP;
+
+	(void)pool_rate_init(r, BALLOON_STEP, max, BALLOON_STEP);
 }
 
 /* With b->lock held: @id's entry; NULL if it has none and @add is false
@@ -75,6 +100,8 @@ static struct entry *find(pool_budget *b, uint64_t id, bool add)
 	memset(&b->e[b->n], 0, sizeof(b->e[b->n]));
 	b->e[b->n].id = id;
 	pool_heap_init(&b->e[b->n].h);
+	rate_init(b, &b->e[b->n].rate);
+	b->e[b->n].bal.rate = b->e[b->n].rate.cur;
 	return &b->e[b->n++];
 }
 
@@ -267,6 +294,150 @@ bool pool_budget_heap_get(pool_budget *b, uint64_t id, pool_budget_heap *out)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return e != NULL;
+}
+
+/* ---- balloons --------------------------------------------------------------- */
+
+bool pool_budget_balloon_get(pool_budget *b, uint64_t id, pool_balloon *out, uint64_t *gen)
+{
+	struct entry *e;
+
+	memset(out, 0, sizeof(*out));
+	*gen = 0;
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false))) {
+		*out = e->bal;
+		out->rate = e->rate.cur;
+		*gen = e->gen;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return e != NULL;
+}
+
+int pool_budget_balloon_report(pool_budget *b, uint64_t id, const pool_balloon_report *r)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, true))) {
+		if (r->has_freeable) {
+			e->report.has_freeable = true;
+			e->report.freeable = r->freeable;
+		}
+		if (r->has_live) {
+			e->report.has_live = true;
+			e->report.live = r->live;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return e ? 0 : -ENOMEM;
+}
+
+bool pool_budget_balloon_reported(pool_budget *b, uint64_t id, pool_balloon_report *out)
+{
+	struct entry *e;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false)))
+		*out = e->report;
+	pthread_mutex_unlock(&b->lock);
+	return e != NULL;
+}
+
+uint64_t pool_budget_balloon_credit(pool_budget *b, uint64_t id, uint64_t bytes)
+{
+	struct entry *e;
+	uint64_t x = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, false)) && e->bal.current < e->bal.target) {
+		x = e->bal.target - e->bal.current < bytes ? e->bal.target - e->bal.current : bytes;
+		e->bal.current += x;
+		b->credited += x;
+		if (e->bal.current == e->bal.target) {   /* answered in time */
+			pool_rate_result(&e->rate, true);
+			e->asked_ns = 0;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return x;
+}
+
+/*
+ * One reclaim pass.  An ask not met within @deadline_ns is withdrawn
+ * (target back to current), halves that heap's rate and leaves it unasked
+ * for as long again.  While a
+ * sub-pool is under its low-water mark, heaps are asked, most owed per
+ * share first, each for its rate's second's worth (never below its
+ * reservation, one ask outstanding per heap), until the pass's effort is
+ * asked for; a pass after which nothing came back halves the next one's.
+ */
+size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns,
+			   pool_ask *asks, size_t max)
+{
+	pool_heap *hs = NULL;
+	size_t *order = NULL, m = 0, n_asks = 0;
+	uint64_t effort, asked = 0;
+	bool low = false;
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < b->n; i++) {
+		struct entry *e = &b->e[i];
+
+		if (e->asked_ns && now_ns - e->asked_ns > deadline_ns) {
+			pool_rate_result(&e->rate, false);
+			e->bal.target = e->bal.current;
+			e->asked_ns = 0;
+			e->quiet_ns = now_ns + deadline_ns;
+			e->gen++;
+			if (n_asks < max)
+				asks[n_asks++] = (pool_ask){ e->id, e->bal.target };
+		}
+	}
+	for (int s = 0; s < POOL_NSUB; s++)
+		low |= b->st.sub_size[s] && pool_low(&b->st, (enum pool_sub)s);
+	if (!low || !pool_reclaim_begin(&b->reclaim, &effort))
+		goto out;
+	hs = malloc(b->n * sizeof(*hs));
+	order = malloc(b->n * sizeof(*order));
+	for (size_t i = 0; hs && order && i < b->n; i++)
+		hs[i] = b->e[i].h;
+	if (hs && order)
+		m = pool_reclaim_order(hs, b->n, order);
+	for (size_t k = 0; k < m && asked < effort && n_asks < max; k++) {
+		struct entry *e = &b->e[order[k]];
+		pool_heap h = e->h;
+		uint64_t want;
+
+		if (e->asked_ns || now_ns < e->quiet_ns)
+			continue;   /* one ask at a time; a missed one, a pause */
+		h.used += e->idle;
+		if (!(want = pool_balloon_target(&h, e->rate.cur)))
+			continue;
+		e->bal.target = e->bal.current + want;
+		e->asked_ns = now_ns ? now_ns : 1;
+		e->gen++;
+		asked += want;
+		asks[n_asks++] = (pool_ask){ e->id, e->bal.target };
+	}
+	pool_reclaim_end(&b->reclaim, b->credited - b->credited_seen);
+	b->credited_seen = b->credited;
+out:
+	pthread_mutex_unlock(&b->lock);
+	free(hs);
+	free(order);
+	return n_asks;
+}
+
+uint64_t pool_budget_reclaim_passes(pool_budget *b)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&b->lock);
+	n = b->reclaim.passes;
+	pthread_mutex_unlock(&b->lock);
+	return n;
 }
 
 /* ---- the line cache's memory policy -------------------------------------- */

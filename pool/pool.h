@@ -245,6 +245,37 @@ int pool_budget_get(pool_budget *b, pool_state *st, pool_budget_heap **heaps, si
 /* Heap @id's entry (defaults if it has none: false). */
 bool pool_budget_heap_get(pool_budget *b, uint64_t id, pool_budget_heap *out);
 
+/*
+ * Balloons: one per heap of a budget.  target and current are cumulative
+ * (bytes asked for, bytes given back); an ask is outstanding while current
+ * < target.  @gen counts the target's changes (a poller's wake-up).
+ */
+bool pool_budget_balloon_get(pool_budget *b, uint64_t id, pool_balloon *out, uint64_t *gen);
+/* What the heap's runtime wrote (freeable, live): kept, a hint only. */
+int pool_budget_balloon_report(pool_budget *b, uint64_t id, const pool_balloon_report *r);
+bool pool_budget_balloon_reported(pool_budget *b, uint64_t id, pool_balloon_report *out);
+/* The heap gave back @bytes (holes punched, truncated): credited up to its
+ * target; meeting it raises its rate.  Returns the bytes credited. */
+uint64_t pool_budget_balloon_credit(pool_budget *b, uint64_t id, uint64_t bytes);
+
+/* A target a reclaim pass set (raised, or withdrawn after its deadline). */
+typedef struct pool_ask {
+	uint64_t id;
+	uint64_t target;
+} pool_ask;
+
+/*
+ * One reclaim pass at @now_ns: withdraws asks older than @deadline_ns
+ * (halving those heaps' rates); then, while a sub-pool is low, asks the
+ * heaps most owed per share first for their rate's worth, coalesced and
+ * backing off as pool_reclaim.  Up to @max changed targets in @asks;
+ * returns how many.
+ */
+size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns,
+			   pool_ask *asks, size_t max);
+/* Reclaim passes run so far. */
+uint64_t pool_budget_reclaim_passes(pool_budget *b);
+
 /* Make @b the line cache's memory policy (hs_store_memory_policy). */
 int pool_budget_govern_cache(pool_budget *b, hs_store *store);
 

@@ -154,7 +154,7 @@ START_TEST(mkdir_creates_empty_heap_with_default_line_size)
 	mu_assert_text_line("app/stat", "line_size: 65536");
 	mu_assert_text_line("app/stat", "size: 0");
 	assert_set("", ".heapfs\napp\n");
-	assert_set("app", "heap\nlines\nstate\nstat\ntxn\ncheckpoints\nevents\n");
+	assert_set("app", "heap\nlines\nstate\nstat\ntxn\ncheckpoints\nevents\nballoon\n");
 	assert_list("app/lines", "");
 	assert_set("app/checkpoints", "");
 }

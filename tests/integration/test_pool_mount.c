@@ -10,7 +10,11 @@
  *     its loans: the reserving heap then gets its lines and the other
  *     gives back;
  *   - a heap's memory quota bounds its resident lines;
- *   - a reservation past the cache is refused (ENOSPC) and changes nothing.
+ *   - a reservation past the cache is refused (ENOSPC) and changes nothing;
+ *   - a runtime (a child process here) polls its heap's balloon, punches
+ *     holes to meet each target and sees them credited, its rate rising,
+ *     while a silent heap's asks are withdrawn after wait= and its rate
+ *     stays at the minimum.
  *
  * Every read goes past the kernel's page cache (POSIX_FADV_DONTNEED), so
  * the daemon's line cache serves it, and the figures are the daemon's own
@@ -18,10 +22,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -251,6 +258,142 @@ START_TEST(a_reservation_past_the_cache_is_refused)
 }
 END_TEST
 
+/* A balloon's figures. */
+struct bal {
+	unsigned long long target, current, rate;
+};
+
+static int bal_read(int fd, struct bal *b)
+{
+	char text[256];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	return sscanf(text, "target: %llu\ncurrent: %llu\nrate: %llu/s", &b->target,
+		      &b->current, &b->rate) == 3 ? 0 : -1;
+}
+
+/*
+ * The runtime: reports what it could give, then for each target its
+ * balloon's poll() wakes it to, punches whole lines from the top of its
+ * heap down until the target is met, and checks that exactly what it gave
+ * (up to the target) was credited.  Exits 0 after @answers answered asks,
+ * 1 on a wrong credit, 2 if no ask came within 20 s.
+ */
+static int runtime(const char *dir, int answers)
+{
+	char path[512];
+	int bfd, hfd, done = 0;
+	uint64_t top = 24 * MiB;
+	double until = mu_now() + 20;
+	static const char report[] = "freeable 8388608\nlive 16777216\n";
+
+	snprintf(path, sizeof(path), "%s/balloon", dir);
+	if ((bfd = open(path, O_RDWR)) < 0)
+		return 3;
+	snprintf(path, sizeof(path), "%s/heap", dir);
+	if ((hfd = open(path, O_RDWR)) < 0)
+		return 3;
+	if (write(bfd, report, sizeof(report) - 1) != (ssize_t)sizeof(report) - 1)
+		return 4;
+	while (done < answers && mu_now() < until) {
+		struct pollfd p = { bfd, POLLIN, 0 };
+		struct bal b, after;
+		uint64_t give;
+
+		if (poll(&p, 1, 500) < 0 || bal_read(bfd, &b) < 0)
+			return 5;
+		if (b.current >= b.target)
+			continue;
+		give = (b.target - b.current + LINE - 1) / LINE * LINE;
+		if (give > top)
+			return 6;
+		top -= give;
+		if (fallocate(hfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)top,
+			      (off_t)give) < 0 || bal_read(bfd, &after) < 0)
+			return 5;
+		/* Credited what it gave, up to the target (a target withdrawn
+		 * meanwhile credits nothing: then it was not in time). */
+		if (after.target == b.target && after.current != b.target)
+			return 1;
+		done += after.target == b.target;
+	}
+	close(hfd);
+	close(bfd);
+	return done == answers ? 0 : 2;
+}
+
+START_TEST(a_runtime_answers_its_balloon)
+{
+	struct bal rt, silent;
+	char *events;
+	int status, efd;
+	pid_t pid, reaped = 0;
+	int bfd;
+
+	mu_unmount();
+	mu_mount("cache=32M,wait=1000");
+	heap_make("rt", 24 * MiB, 9);
+	heap_make("silent", 24 * MiB, 10);
+	efd = mu_open(mu_at("rt/events"), O_RDONLY | O_NONBLOCK);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(runtime(mu_at("rt"), 3));
+	/* Both borrow until LE runs low: the pool asks, most owed first. */
+	for (int round = 0; round < 40 && (reaped = waitpid(pid, &status, WNOHANG)) == 0; round++)
+		heap_read("silent", 24 * MiB, 10);
+	if (!reaped)
+		reaped = waitpid(pid, &status, 0);
+	ck_assert_int_eq(reaped, pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the runtime ended with status %d", status);
+	bfd = mu_open(mu_at("rt/balloon"), O_RDONLY);
+	ck_assert_int_eq(bal_read(bfd, &rt), 0);
+	close(bfd);
+	/* Three answers: three steps of 1 MiB/s up from 1 MiB/s. */
+	ck_assert_uint_ge(rt.rate, 4 * MiB);
+	ck_assert_uint_ge(rt.current, 1 * MiB + 2 * MiB + 3 * MiB);
+	/* The silent heap: asked, never answered, withdrawn after wait=:
+	 * its rate never rose. */
+	bfd = mu_open(mu_at("silent/balloon"), O_RDONLY);
+	ck_assert_int_eq(bal_read(bfd, &silent), 0);
+	close(bfd);
+	ck_assert_uint_eq(silent.rate, 1 * MiB);
+	ck_assert_uint_eq(silent.current, 0);
+	/* What the runtime said it could give is shown, as said. */
+	{
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "pool", "--json", NULL };
+		char *out = NULL;
+
+		ck_assert_int_eq(mu_run_out(&out, argv), 0);
+		ck_assert_msg(strstr(out, "\"freeable\": 8388608") && strstr(out, "\"live\": 16777216"),
+			      "heapctl pool --json:\n%s", out);
+		free(out);
+	}
+	/* Its targets were posted to its events (since its open: the first
+	 * may have come while the heaps were made). */
+	events = malloc(64 * 1024);
+	ck_assert_ptr_nonnull(events);
+	{
+		ssize_t n = read(efd, events, 64 * 1024 - 1);
+
+		ck_assert_int_gt(n, 0);
+		events[n] = '\0';
+	}
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "balloon %llu\n", rt.target);
+		ck_assert_msg(strstr(events, want), "no '%s' in the events:\n%s", want, events);
+	}
+	free(events);
+	close(efd);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool_mount");
@@ -263,6 +406,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_reservation_recalls_loans);
 	tcase_add_test(tc, a_memory_quota_bounds_resident_lines);
 	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
+	tcase_add_test(tc, a_runtime_answers_its_balloon);
 	suite_add_tcase(s, tc);
 	return s;
 }

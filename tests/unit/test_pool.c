@@ -598,6 +598,60 @@ START_TEST(budget_reservation_recalls_loans)
 }
 END_TEST
 
+START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
+{
+	const uint64_t MB = 1024 * 1024, s = 1000000000ULL;
+	pool_budget *b;
+	pool_balloon bal;
+	pool_ask asks[8];
+	uint64_t gen;
+
+	/* 64 MiB, cap 100: heap 1 takes all of GL (25.6 MiB), heap 2 a little. */
+	ck_assert_int_eq(pool_budget_new(&b, 64 * MB, NULL, 100), 0);
+	ck_assert_int_eq(pool_budget_set(b, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(pool_budget_take(b, 2, 4 * MB, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_int_eq(pool_budget_take(b, 1, 64 * MB * 4 / 10 - 4 * MB, 0, true, POOL_TAKE),
+			 POOL_TAKE_SERVED);
+	/* GL is empty, so low: heap 1, most owed, is asked first, 1 MiB. */
+	ck_assert_uint_eq(pool_budget_reclaim(b, 1 * s, 2 * s, asks, 8), 2);
+	ck_assert_uint_eq(asks[0].id, 1);
+	ck_assert_uint_eq(asks[0].target, 1 * MB);
+	ck_assert_uint_eq(asks[1].id, 2);
+	ck_assert(pool_budget_balloon_get(b, 1, &bal, &gen));
+	ck_assert_uint_eq(gen, 1);
+	/* One ask at a time: the next pass asks nothing new. */
+	ck_assert_uint_eq(pool_budget_reclaim(b, 1 * s + 1, 2 * s, asks, 8), 0);
+	/* Heap 1 answers (credited up to its target only): its rate rises. */
+	ck_assert_uint_eq(pool_budget_balloon_credit(b, 1, 3 * MB), 1 * MB);
+	ck_assert(pool_budget_balloon_get(b, 1, &bal, &gen));
+	ck_assert_uint_eq(bal.current, 1 * MB);
+	ck_assert_uint_eq(bal.rate, 2 * MB);
+	/* Heap 2 does not: past the deadline its ask is withdrawn, its rate
+	 * stays at the minimum, and it is left alone as long again; heap 1
+	 * is asked its new rate's worth. */
+	ck_assert_uint_eq(pool_budget_reclaim(b, 4 * s, 2 * s, asks, 8), 2);
+	ck_assert(pool_budget_balloon_get(b, 2, &bal, &gen));
+	ck_assert_uint_eq(bal.target, bal.current);
+	ck_assert_uint_eq(bal.rate, 1 * MB);
+	ck_assert(pool_budget_balloon_get(b, 1, &bal, &gen));
+	ck_assert_uint_eq(bal.target, 3 * MB);
+	/* Never below a reservation: heap 2, reserving what it holds, is not
+	 * asked again; heap 1's unanswered ask goes, and it is asked later. */
+	ck_assert_int_eq(pool_budget_set(b, 2, 4 * MB, 0, 0), 0);
+	ck_assert_uint_eq(pool_budget_reclaim(b, 9 * s, 2 * s, asks, 8), 1);
+	ck_assert_uint_eq(asks[0].id, 1);
+	ck_assert_uint_eq(asks[0].target, 1 * MB);   /* withdrawn */
+	/* (The reservation recalled heap 1's GL loan into an idle one, so GL
+	 * is full again: heap 1 empties it once more.) */
+	ck_assert_uint_eq(budget_owed(b, 1), 0);
+	ck_assert_int_eq(pool_budget_take(b, 1, 24 * MB, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	ck_assert_uint_eq(pool_budget_reclaim(b, 12 * s, 2 * s, asks, 8), 1);
+	ck_assert_uint_eq(asks[0].id, 1);
+	ck_assert_uint_eq(asks[0].target, 2 * MB);   /* its rate halved to 1 MiB */
+	pool_budget_free(b);
+}
+END_TEST
+
 static Suite *pool_suite(void)
 {
 	Suite *s = suite_create("pool");
@@ -625,6 +679,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, budget_serves_then_lends_idle_memory);
 	tcase_add_test(tc, budget_reservation_quota_and_force);
 	tcase_add_test(tc, budget_reservation_recalls_loans);
+	tcase_add_test(tc, budget_balloons_ask_most_owed_first_and_adapt);
 	suite_add_tcase(s, tc);
 	return s;
 }
