@@ -112,8 +112,8 @@ static void mem_pool_text(struct text *t, struct fs *fs)
 	const char *key;
 	size_t i;
 
-	if (!fs->mem)
-		return;
+	if (!fs->mem || !fs->opts.cache_bytes)
+		return;   /* no cache: no memory budget to show */
 	fs_mem_refresh(fs);
 	if (!(j = cmd_pool_memory_json(fs->store, fs->mem, NULL))) {
 		t->rc = -ENOMEM;
@@ -181,6 +181,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)gr.bytes_freed,
 				(unsigned long long)gr.trims);
 		}
+		tprintf(&t, "space_reclaim_passes: %llu\n", (unsigned long long)fs_space_passes(fs));
 		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
 			break;
 		tprintf(&t, "cache_allocated: %llu\ncache_spare: %llu\ncache_used: %llu\ncache_dirty: %llu\n"

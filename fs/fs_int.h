@@ -100,6 +100,9 @@ struct fs_inval {
 	off_t len;                    /* 0: to the end */
 };
 
+/* Balloon asks one reclaim pass makes at most (mem.c). */
+#define FS_ASKS_MAX 32
+
 struct fs {
 	struct fs_opts opts;
 	hs_store *store;
@@ -111,6 +114,17 @@ struct fs {
 	pthread_mutex_t mem_lock;
 	pthread_cond_t mem_cond;
 	bool mem_stop;                /* protected by mem_lock */
+	bool space_wanted;            /* a writer waits for space; mem_lock */
+	bool pool_refused;            /* one waits on the pool; mem_lock */
+	uint64_t quota_waiting[FS_ASKS_MAX];   /* heaps whose writers wait on their
+						  quotas; mem_lock */
+	size_t n_quota_waiting;
+	pool_reclaim space_reclaim;   /* the space budget's passes: the reclaim
+					 thread's own */
+	uint64_t space_stored;        /* bytes stored as its pass began: its own */
+	uint64_t space_open[FS_ASKS_MAX];   /* the heaps its open pass asked: its own */
+	size_t n_space_open;
+	_Atomic uint64_t space_passes;   /* space_reclaim.passes, for others */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;
@@ -283,6 +297,11 @@ void fs_mem_forget(struct fs *fs, uint64_t id);
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 /* @h's entry in the budget (false: none, or no cache). */
 bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out);
+/* heapstore's space hook: a writer waits for space (wakes GC, and the
+ * space budget's next pass asks balloons). */
+void fs_space_wait(void *fs, uint64_t heap_id, int err);
+/* The space budget's reclaim passes so far. */
+uint64_t fs_space_passes(struct fs *fs);
 /* Stop the reclaim passes (before the store closes). */
 void fs_mem_quiesce(struct fs *fs);
 /* The balloon file: its text (read), a runtime's report (write), whether

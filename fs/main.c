@@ -62,11 +62,6 @@ static void detach(int report_fd)
 	close(report_fd);
 }
 
-static void gc_kick_hook(void *gc)
-{
-	gc_kick(gc);
-}
-
 int main(int argc, char **argv)
 {
 	static struct fs fs;   /* big tables: not on the stack */
@@ -127,8 +122,6 @@ int main(int argc, char **argv)
 		fs_fail("memory budget", "%s", rc == -ENOMEM ? "out of memory" : hs_error_last());
 		goto out;
 	}
-	/* A writer that waits for space wakes GC at once (gc= 0: nothing). */
-	hs_store_space_hook(fs.store, gc_kick_hook, fs.gc);
 	{
 		ckpt_opts co = { fs.opts.store_dir, CKPT_TICK_MS_DEFAULT, NULL, NULL };
 
@@ -181,7 +174,9 @@ int main(int argc, char **argv)
 		fs_fail("start", "out of memory");
 		goto out;
 	}
-	fuse_loop_cfg_set_max_threads(cfg, 16);
+	/* A write waiting for space holds its thread up to wait=: enough for
+	 * many waiters (pool.sh's 32) beside the I/O that frees the space. */
+	fuse_loop_cfg_set_max_threads(cfg, 64);
 	rc = fuse_session_loop_mt(fs.se, cfg);
 	status = rc < 0 ? 1 : 0;
 out:

@@ -13,10 +13,18 @@
  * wait= is withdrawn.  Each target it sets is posted to the heap's events
  * as "balloon TARGET", which also wakes the pollers of its balloon file.
  * A runtime answers by punching holes or truncating: the whole lines it
- * gives back are credited (fs_mem_gave).
+ * gives back are credited (fs_mem_gave), and GC is woken to return their
+ * space.
+ *
+ * The space budget (pool=) asks through the same balloons: when a write
+ * starts waiting for space (fs_space_wait, heapstore's space hook, which
+ * also wakes GC) and while the pool's free part is under its low-water
+ * mark (10%), each tick asks the heaps that reference most past their
+ * reservations per share, one pass per tick however many writers wait.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,7 +105,17 @@ out:
 }
 
 #define RECLAIM_TICK_MS 100
-#define ASKS_MAX 32
+#define ASKS_MAX FS_ASKS_MAX
+#define SPACE_LOW_PCT 10
+#define MiB (1024 * 1024ULL)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* Post each target to its heap's events (which wakes its balloon's pollers). */
 static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
@@ -120,6 +138,162 @@ static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
 	free(hs);
 }
 
+/* Heaps by what they reference past their reservations, per share. */
+struct borrower {
+	uint64_t id, borrowed;
+	uint32_t shares;
+};
+
+static int borrower_cmp(const void *a, const void *b)
+{
+	const struct borrower *x = a, *y = b;
+	double dx = (double)x->borrowed / x->shares, dy = (double)y->borrowed / y->shares;
+
+	return dx > dy ? -1 : dx < dy;
+}
+
+/*
+ * Does the space budget's pass still wait: each of its asks still open
+ * (not met, not withdrawn)?  One met ends it, so a runtime that answers
+ * is asked again at once (at its raised rate); silence keeps it open
+ * until wait= withdraws the asks.
+ */
+static bool space_pass_open(struct fs *fs)
+{
+	for (size_t i = 0; i < fs->n_space_open; i++) {
+		pool_balloon b;
+		uint64_t gen;
+
+		if (!pool_budget_balloon_get(fs->mem, fs->space_open[i], &b, &gen) ||
+		    b.current >= b.target)
+			return false;
+	}
+	return fs->n_space_open != 0;
+}
+
+/* What the pool needs back: what passes its low-water mark (free part
+ * under 10%), or a line's worth for a writer it refused (@refused). */
+static uint64_t space_deficit(struct fs *fs, bool refused)
+{
+	hs_store_totals tot;
+	uint64_t taken, want;
+
+	if (!fs->opts.pool_bytes)
+		return 0;
+	hs_store_totals_get(fs->store, &tot);
+	taken = tot.bytes_stored + tot.bytes_charged + tot.bytes_reserved_unused;
+	want = taken + fs->opts.pool_bytes / 100 * SPACE_LOW_PCT;
+	want = want > fs->opts.pool_bytes ? want - fs->opts.pool_bytes : 0;
+	return refused && want < MiB ? MiB : want;
+}
+
+/*
+ * The space budget's reclaim.  A pass asks, through their balloons, the
+ * heaps whose writers wait on their own quota (each for what it can give
+ * past its reservation), then, for the pool, the heaps most borrowed per
+ * share, until what the pool needs back (at most the pass's effort) is
+ * asked for; each ask at most its heap's rate.  It lasts until one of its
+ * asks is met, or all are withdrawn (wait=): every writer that starts
+ * waiting meanwhile joins it, so many waiters cause one pass.  A pass after which
+ * no byte was freed halves the next one's effort (pool_reclaim).  A pass
+ * that would ask nobody is not one.
+ */
+static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
+		       bool pool_refused)
+{
+	hs_heap_info *hs = NULL;
+	struct borrower *bs = NULL;
+	pool_ask asks[ASKS_MAX];
+	hs_store_totals tot;
+	uint64_t effort, asked = 0, now = now_ns();
+	size_t n = 0, n_asks = 0;
+
+	if (fs->space_reclaim.running) {
+		if (space_pass_open(fs))
+			return;   /* the waiters wait with it */
+		hs_store_totals_get(fs->store, &tot);
+		pool_reclaim_end(&fs->space_reclaim, fs->space_stored > tot.bytes_stored);
+		fs->n_space_open = 0;
+	}
+	effort = space_deficit(fs, pool_refused);
+	if (effort > fs->space_reclaim.effort)
+		effort = fs->space_reclaim.effort;
+	if ((n_quota || effort) && hs_heap_list(fs->store, &hs, &n) == 0 && n &&
+	    (bs = calloc(n, sizeof(*bs)))) {
+		for (size_t i = 0; i < n; i++) {
+			pool_budget_heap e;
+
+			pool_budget_heap_get(fs->mem, hs[i].id, &e);
+			bs[i].id = hs[i].id;
+			bs[i].shares = e.h.shares ? e.h.shares : POOL_SHARES_DEFAULT;
+			bs[i].borrowed = hs[i].bytes_referenced > hs[i].reserve_bytes ?
+					 hs[i].bytes_referenced - hs[i].reserve_bytes : 0;
+		}
+		qsort(bs, n, sizeof(*bs), borrower_cmp);
+		for (size_t q = 0; q < n_quota; q++) {
+			for (size_t i = 0; i < n && n_asks < ASKS_MAX; i++) {
+				uint64_t target;
+
+				if (bs[i].id == quota_ids[q] && bs[i].borrowed &&
+				    pool_budget_balloon_ask(fs->mem, bs[i].id, bs[i].borrowed, now,
+							    &target))
+					asks[n_asks++] = (pool_ask){ bs[i].id, target };
+			}
+		}
+		for (size_t i = 0; i < n && asked < effort && n_asks < ASKS_MAX; i++) {
+			uint64_t target, want, most = effort - asked;
+
+			if (most > bs[i].borrowed)
+				most = bs[i].borrowed;
+			if (most && (want = pool_budget_balloon_ask(fs->mem, bs[i].id, most, now,
+								    &target))) {
+				asks[n_asks++] = (pool_ask){ bs[i].id, target };
+				asked += want;
+			}
+		}
+	}
+	if (n_asks) {
+		(void)pool_reclaim_begin(&fs->space_reclaim, &effort);
+		hs_store_totals_get(fs->store, &tot);
+		fs->space_stored = tot.bytes_stored;
+		for (size_t i = 0; i < n_asks; i++)
+			fs->space_open[i] = asks[i].id;
+		fs->n_space_open = n_asks;
+		atomic_store(&fs->space_passes, fs->space_reclaim.passes);
+		asks_post(fs, asks, n_asks);
+	}
+	free(bs);
+	free(hs);
+}
+
+uint64_t fs_space_passes(struct fs *fs)
+{
+	return atomic_load(&fs->space_passes);
+}
+
+void fs_space_wait(void *arg, uint64_t heap_id, int err)
+{
+	struct fs *fs = arg;
+
+	gc_kick(fs->gc);
+	if (!fs->mem_running)
+		return;
+	pthread_mutex_lock(&fs->mem_lock);
+	if (err == -EDQUOT) {
+		size_t i = 0;
+
+		while (i < fs->n_quota_waiting && fs->quota_waiting[i] != heap_id)
+			i++;
+		if (i == fs->n_quota_waiting && i < FS_ASKS_MAX)
+			fs->quota_waiting[fs->n_quota_waiting++] = heap_id;
+	} else {
+		fs->pool_refused = true;
+	}
+	fs->space_wanted = true;
+	pthread_cond_broadcast(&fs->mem_cond);
+	pthread_mutex_unlock(&fs->mem_lock);
+}
+
 static void *reclaimer(void *arg)
 {
 	struct fs *fs = arg;
@@ -127,15 +301,21 @@ static void *reclaimer(void *arg)
 
 	pthread_mutex_lock(&fs->mem_lock);
 	while (!fs->mem_stop) {
+		uint64_t quota_ids[FS_ASKS_MAX];
+		size_t n_quota = fs->n_quota_waiting;
+		bool wanted = fs->space_wanted, refused = fs->pool_refused;
 		struct timespec ts;
 		size_t n;
 
+		memcpy(quota_ids, fs->quota_waiting, n_quota * sizeof(*quota_ids));
+		fs->n_quota_waiting = 0;
+		fs->space_wanted = fs->pool_refused = false;
 		pthread_mutex_unlock(&fs->mem_lock);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		n = pool_budget_reclaim(fs->mem, (uint64_t)ts.tv_sec * 1000000000u +
-					(uint64_t)ts.tv_nsec,
-					(uint64_t)fs->opts.wait_ms * 1000000u, asks, ASKS_MAX);
+		n = pool_budget_reclaim(fs->mem, now_ns(), (uint64_t)fs->opts.wait_ms * 1000000u,
+					asks, ASKS_MAX);
 		asks_post(fs, asks, n);
+		if (wanted || space_deficit(fs, false))
+			space_pass(fs, quota_ids, n_quota, refused);   /* this thread's own state */
 		pthread_mutex_lock(&fs->mem_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += RECLAIM_TICK_MS * 1000000L;
@@ -143,7 +323,7 @@ static void *reclaimer(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
-		if (!fs->mem_stop)
+		if (!fs->mem_stop && !fs->space_wanted)
 			pthread_cond_timedwait(&fs->mem_cond, &fs->mem_lock, &ts);
 	}
 	pthread_mutex_unlock(&fs->mem_lock);
@@ -154,6 +334,7 @@ void fs_mem_quiesce(struct fs *fs)
 {
 	if (!fs->mem_running)
 		return;
+	hs_store_space_hook(fs->store, NULL, NULL);   /* no writer waits now */
 	pthread_mutex_lock(&fs->mem_lock);
 	fs->mem_stop = true;
 	pthread_cond_broadcast(&fs->mem_cond);
@@ -167,18 +348,21 @@ int fs_mem_start(struct fs *fs)
 	uint8_t split[4];
 	int rc;
 
-	if (!fs->opts.cache_bytes)
-		return 0;   /* no cache: no memory to share */
+	/* Without a cache the budget is empty, but its balloons serve the
+	 * space budget all the same. */
 	for (int i = 0; i < 4; i++)
 		split[i] = (uint8_t)fs->opts.split[i];
 	if ((rc = pool_budget_new(&fs->mem, fs->opts.cache_bytes, split, fs->opts.cap_pct)) < 0 ||
-	    (rc = load(fs, true)) < 0 || (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0)
+	    (rc = load(fs, fs->opts.cache_bytes != 0)) < 0 ||
+	    (fs->opts.cache_bytes && (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0))
 		return rc;
+	pool_reclaim_init(&fs->space_reclaim, 64 * 1024, fs->opts.pool_bytes / 4);
 	pthread_mutex_init(&fs->mem_lock, NULL);
 	pthread_cond_init(&fs->mem_cond, NULL);
 	if (pthread_create(&fs->mem_thread, NULL, reclaimer, fs) != 0)
 		return hs_errno_set(-EAGAIN, "cannot start the memory budget's reclaim thread");
 	fs->mem_running = true;
+	hs_store_space_hook(fs->store, fs_space_wait, fs);
 	return 0;
 }
 
@@ -279,8 +463,16 @@ void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len)
 	first = (off + hi.line_size - 1) / hi.line_size * hi.line_size;
 	end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
 	end = end / hi.line_size * hi.line_size;
-	if (end > first)
-		(void)pool_budget_balloon_credit(fs->mem, hi.id, end - first);
+	/* Credited: GC returns the space now, and the next pass need not
+	 * wait for the tick (the space budget's waiters). */
+	if (end > first && pool_budget_balloon_credit(fs->mem, hi.id, end - first)) {
+		gc_kick(fs->gc);
+		if (fs->mem_running) {
+			pthread_mutex_lock(&fs->mem_lock);
+			pthread_cond_broadcast(&fs->mem_cond);
+			pthread_mutex_unlock(&fs->mem_lock);
+		}
+	}
 }
 
 void fs_mem_refresh(struct fs *fs)

@@ -813,6 +813,8 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 		}
 		if (!got) {
 			/* Every line is dirty or in use: write some back, or wait. */
+			if (c->pol.starved)
+				c->pol.starved(c->pol.arg, h->id);
 			pthread_cond_signal(&c->work);
 			pthread_mutex_unlock(&c->lock);
 			rc = reclaim(c, h);
@@ -1120,8 +1122,9 @@ int hs_store_memory_policy(hs_store *s, const hs_mem_policy *pol)
 
 	if (!c)
 		return hs_errno_set(-EINVAL, "a memory policy needs the line cache");
-	if (pol && (!pol->take || !pol->give || !pol->rank))
-		return hs_errno_set(-EINVAL, "a memory policy takes, gives and ranks");
+	if (pol && (!pol->take || !pol->give || !pol->rank || !pol->starved))
+		return hs_errno_set(-EINVAL, "a memory policy takes, gives, ranks and hears "
+				    "of starved misses");
 	pthread_mutex_lock(&c->lock);
 	if (pol)
 		c->pol = *pol;

@@ -229,6 +229,8 @@ HS_API int hs_store_flush(hs_store *store);
  *   idle memory), HS_MEM_ENTITLED (past its reservation), or
  *   HS_MEM_REFUSED (within its reservation: never evicted for another
  *   heap, nor for being idle).
+ * starved: heap @id's miss found no line it may evict (all dirty or in
+ *   use) and waits for write-back: a request the cache cannot serve.
  */
 enum { HS_MEM_REFUSED, HS_MEM_ENTITLED, HS_MEM_IDLE, HS_MEM_OVER };
 enum { HS_MEM_ASK, HS_MEM_TAKE, HS_MEM_FORCE };
@@ -237,6 +239,7 @@ typedef struct hs_mem_policy {
 	int (*take)(void *arg, uint64_t id, uint64_t bytes, uint64_t clean, bool room, int mode);
 	void (*give)(void *arg, uint64_t id, uint64_t bytes);
 	int (*rank)(void *arg, uint64_t id);
+	void (*starved)(void *arg, uint64_t id);
 	void *arg;
 } hs_mem_policy;
 
@@ -563,10 +566,13 @@ HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
 HS_API int hs_heap_allocate(hs_heap *heap, uint64_t off, uint64_t len);
 
 /**
- * Call @fn(@arg) when a write refused by a limit starts waiting for space
- * (heapfs wakes its GC).  Set it before the store is used; NULL unsets.
+ * Call @fn(@arg, @heap_id, @err) when a write to heap @heap_id refused by a
+ * limit (@err: -EDQUOT its quota, -ENOSPC the pool) starts waiting for
+ * space (heapfs wakes its GC and asks balloons).  Set it before the store
+ * is used, or when no writer can wait; NULL unsets.
  */
-HS_API void hs_store_space_hook(hs_store *store, void (*fn)(void *), void *arg);
+HS_API void hs_store_space_hook(hs_store *store, void (*fn)(void *, uint64_t, int),
+				 void *arg);
 
 /** hs_heap_write() with @flags (HS_WRITE_MAPPED). */
 HS_API ssize_t hs_heap_pwrite(hs_heap *heap, const void *buf, size_t len,

@@ -428,7 +428,7 @@ static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t 
 		if (!deadline) {
 			deadline = hs_now_ns() + (uint64_t)h->store->wait_ms * 1000000u;
 			if (h->store->space_hook && h->store->wait_ms)
-				h->store->space_hook(h->store->space_hook_arg);
+				h->store->space_hook(h->store->space_hook_arg, h->id, (int)r);
 		}
 		if (hs_now_ns() >= deadline)
 			return done ? (ssize_t)done : r;

@@ -35,6 +35,7 @@ struct pool_budget {
 	struct entry *e;
 	size_t n, cap;
 	pool_reclaim reclaim;
+	bool starved;                     /* a miss found nothing to evict */
 	uint64_t credited;                /* given back through balloons, ever */
 	uint64_t credited_seen;           /* of it, at the last pass's end */
 };
@@ -355,6 +356,8 @@ uint64_t pool_budget_balloon_credit(pool_budget *b, uint64_t id, uint64_t bytes)
 		x = e->bal.target - e->bal.current < bytes ? e->bal.target - e->bal.current : bytes;
 		e->bal.current += x;
 		b->credited += x;
+		/* Given: that much less it said it could give. */
+		e->report.freeable -= e->report.freeable < x ? e->report.freeable : x;
 		if (e->bal.current == e->bal.target) {   /* answered in time */
 			pool_rate_result(&e->rate, true);
 			e->asked_ns = 0;
@@ -365,10 +368,44 @@ uint64_t pool_budget_balloon_credit(pool_budget *b, uint64_t id, uint64_t bytes)
 }
 
 /*
+ * With b->lock held: ask @e for @most bytes at most: its rate's worth, or
+ * what its runtime reported freeable if that is more (a runtime that said
+ * what it can give is asked for it at once; the rate paces the others),
+ * if no ask of its is open and it is not paused after a miss.  Returns
+ * the bytes asked (0: none).
+ */
+static uint64_t ask(struct entry *e, uint64_t most, uint64_t now_ns)
+{
+	/* Its rate's worth, or what its runtime said it could give, if more. */
+	uint64_t step = e->report.has_freeable && e->report.freeable > e->rate.cur ?
+			e->report.freeable : e->rate.cur;
+	uint64_t want = most < step ? most : step;
+
+	if (e->asked_ns || now_ns < e->quiet_ns || !want)
+		return 0;
+	e->bal.target = e->bal.current + want;
+	e->asked_ns = now_ns ? now_ns : 1;
+	e->gen++;
+	return want;
+}
+
+uint64_t pool_budget_balloon_ask(pool_budget *b, uint64_t id, uint64_t most, uint64_t now_ns,
+				 uint64_t *target)
+{
+	struct entry *e;
+	uint64_t want = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if ((e = find(b, id, true)) && (want = ask(e, most, now_ns)))
+		*target = e->bal.target;
+	pthread_mutex_unlock(&b->lock);
+	return want;
+}
+
+/*
  * One reclaim pass.  An ask not met within @deadline_ns is withdrawn
  * (target back to current), halves that heap's rate and leaves it unasked
- * for as long again.  While a
- * sub-pool is under its low-water mark, heaps are asked, most owed per
+ * for as long again.  After a starved miss, heaps are asked, most owed per
  * share first, each for its rate's second's worth (never below its
  * reservation, one ask outstanding per heap), until the pass's effort is
  * asked for; a pass after which nothing came back halves the next one's.
@@ -379,7 +416,6 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 	pool_heap *hs = NULL;
 	size_t *order = NULL, m = 0, n_asks = 0;
 	uint64_t effort, asked = 0;
-	bool low = false;
 
 	pthread_mutex_lock(&b->lock);
 	for (size_t i = 0; i < b->n; i++) {
@@ -395,10 +431,12 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 				asks[n_asks++] = (pool_ask){ e->id, e->bal.target };
 		}
 	}
-	for (int s = 0; s < POOL_NSUB; s++)
-		low |= b->st.sub_size[s] && pool_low(&b->st, (enum pool_sub)s);
-	if (!low || !pool_reclaim_begin(&b->reclaim, &effort))
+	/* Asked only when a miss could not be served by eviction: with idle
+	 * memory lent out, a full cache keeps its sub-pools low, and evicting
+	 * clean lines is the first answer to that. */
+	if (!b->starved || !pool_reclaim_begin(&b->reclaim, &effort))
 		goto out;
+	b->starved = false;
 	hs = malloc(b->n * sizeof(*hs));
 	order = malloc(b->n * sizeof(*order));
 	for (size_t i = 0; hs && order && i < b->n; i++)
@@ -410,14 +448,9 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 		pool_heap h = e->h;
 		uint64_t want;
 
-		if (e->asked_ns || now_ns < e->quiet_ns)
-			continue;   /* one ask at a time; a missed one, a pause */
 		h.used += e->idle;
-		if (!(want = pool_balloon_target(&h, e->rate.cur)))
+		if (!(want = ask(e, pool_balloon_target(&h, e->rate.cur), now_ns)))
 			continue;
-		e->bal.target = e->bal.current + want;
-		e->asked_ns = now_ns ? now_ns : 1;
-		e->gen++;
 		asked += want;
 		asks[n_asks++] = (pool_ask){ e->id, e->bal.target };
 	}
@@ -460,6 +493,21 @@ static void mem_give(void *arg, uint64_t id, uint64_t bytes)
 	pool_budget_give(arg, id, bytes);
 }
 
+static void mem_starved(void *arg, uint64_t id)
+{
+	pool_budget *b = arg;
+
+	(void)id;
+	pthread_mutex_lock(&b->lock);
+	b->starved = true;
+	pthread_mutex_unlock(&b->lock);
+}
+
+void pool_budget_starved(pool_budget *b)
+{
+	mem_starved(b, 0);
+}
+
 static int mem_rank(void *arg, uint64_t id)
 {
 	switch (pool_budget_rank(arg, id)) {
@@ -471,7 +519,7 @@ static int mem_rank(void *arg, uint64_t id)
 
 int pool_budget_govern_cache(pool_budget *b, hs_store *store)
 {
-	hs_mem_policy pol = { mem_take, mem_give, mem_rank, b };
+	hs_mem_policy pol = { mem_take, mem_give, mem_rank, mem_starved, b };
 
 	return hs_store_memory_policy(store, &pol);
 }

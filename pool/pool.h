@@ -258,6 +258,15 @@ bool pool_budget_balloon_reported(pool_budget *b, uint64_t id, pool_balloon_repo
  * target; meeting it raises its rate.  Returns the bytes credited. */
 uint64_t pool_budget_balloon_credit(pool_budget *b, uint64_t id, uint64_t bytes);
 
+/*
+ * Ask heap @id's balloon for @most bytes at most (its rate's worth), unless
+ * an ask of its is open or it is paused after a miss: returns the bytes
+ * asked (0: none), its new target in *@target.  (The space budget's
+ * reclaim asks through it; pool_budget_reclaim() withdraws late asks.)
+ */
+uint64_t pool_budget_balloon_ask(pool_budget *b, uint64_t id, uint64_t most, uint64_t now_ns,
+				 uint64_t *target);
+
 /* A target a reclaim pass set (raised, or withdrawn after its deadline). */
 typedef struct pool_ask {
 	uint64_t id;
@@ -266,13 +275,16 @@ typedef struct pool_ask {
 
 /*
  * One reclaim pass at @now_ns: withdraws asks older than @deadline_ns
- * (halving those heaps' rates); then, while a sub-pool is low, asks the
- * heaps most owed per share first for their rate's worth, coalesced and
- * backing off as pool_reclaim.  Up to @max changed targets in @asks;
- * returns how many.
+ * (halving those heaps' rates, pausing them as long); then, if a miss was
+ * starved since the last pass (pool_budget_starved: nothing it could
+ * evict), asks the heaps most owed per share first for their rate's worth
+ * (or their reported freeable bytes), coalesced and backing off as
+ * pool_reclaim.  Up to @max changed targets in @asks; returns how many.
  */
 size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns,
 			   pool_ask *asks, size_t max);
+/* A miss found nothing to evict (the cache's policy says so itself). */
+void pool_budget_starved(pool_budget *b);
 /* Reclaim passes run so far. */
 uint64_t pool_budget_reclaim_passes(pool_budget *b);
 

@@ -612,7 +612,11 @@ START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 	ck_assert_int_eq(pool_budget_take(b, 2, 4 * MB, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
 	ck_assert_int_eq(pool_budget_take(b, 1, 64 * MB * 4 / 10 - 4 * MB, 0, true, POOL_TAKE),
 			 POOL_TAKE_SERVED);
-	/* GL is empty, so low: heap 1, most owed, is asked first, 1 MiB. */
+	/* Nothing starved: nobody is asked, low as GL is (a full cache's
+	 * steady state: eviction answers it). */
+	ck_assert_uint_eq(pool_budget_reclaim(b, 1 * s - 1, 2 * s, asks, 8), 0);
+	/* A miss starved: heap 1, most owed, is asked first, 1 MiB. */
+	pool_budget_starved(b);
 	ck_assert_uint_eq(pool_budget_reclaim(b, 1 * s, 2 * s, asks, 8), 2);
 	ck_assert_uint_eq(asks[0].id, 1);
 	ck_assert_uint_eq(asks[0].target, 1 * MB);
@@ -620,6 +624,7 @@ START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 	ck_assert(pool_budget_balloon_get(b, 1, &bal, &gen));
 	ck_assert_uint_eq(gen, 1);
 	/* One ask at a time: the next pass asks nothing new. */
+	pool_budget_starved(b);
 	ck_assert_uint_eq(pool_budget_reclaim(b, 1 * s + 1, 2 * s, asks, 8), 0);
 	/* Heap 1 answers (credited up to its target only): its rate rises. */
 	ck_assert_uint_eq(pool_budget_balloon_credit(b, 1, 3 * MB), 1 * MB);
@@ -629,6 +634,7 @@ START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 	/* Heap 2 does not: past the deadline its ask is withdrawn, its rate
 	 * stays at the minimum, and it is left alone as long again; heap 1
 	 * is asked its new rate's worth. */
+	pool_budget_starved(b);
 	ck_assert_uint_eq(pool_budget_reclaim(b, 4 * s, 2 * s, asks, 8), 2);
 	ck_assert(pool_budget_balloon_get(b, 2, &bal, &gen));
 	ck_assert_uint_eq(bal.target, bal.current);
@@ -638,6 +644,7 @@ START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 	/* Never below a reservation: heap 2, reserving what it holds, is not
 	 * asked again; heap 1's unanswered ask goes, and it is asked later. */
 	ck_assert_int_eq(pool_budget_set(b, 2, 4 * MB, 0, 0), 0);
+	pool_budget_starved(b);
 	ck_assert_uint_eq(pool_budget_reclaim(b, 9 * s, 2 * s, asks, 8), 1);
 	ck_assert_uint_eq(asks[0].id, 1);
 	ck_assert_uint_eq(asks[0].target, 1 * MB);   /* withdrawn */
@@ -645,9 +652,23 @@ START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 	 * is full again: heap 1 empties it once more.) */
 	ck_assert_uint_eq(budget_owed(b, 1), 0);
 	ck_assert_int_eq(pool_budget_take(b, 1, 24 * MB, 0, true, POOL_TAKE), POOL_TAKE_SERVED);
+	pool_budget_starved(b);
 	ck_assert_uint_eq(pool_budget_reclaim(b, 12 * s, 2 * s, asks, 8), 1);
 	ck_assert_uint_eq(asks[0].id, 1);
 	ck_assert_uint_eq(asks[0].target, 2 * MB);   /* its rate halved to 1 MiB */
+	/* A runtime that says what it could give is asked for it at once. */
+	{
+		pool_balloon_report r = { .has_freeable = true, .freeable = 5 * MB };
+		uint64_t target = 0;
+
+		ck_assert_int_eq(pool_budget_balloon_report(b, 2, &r), 0);
+		ck_assert_int_eq(pool_budget_set(b, 2, 0, 0, 0), 0);
+		ck_assert_uint_eq(pool_budget_balloon_ask(b, 2, 64 * MB, 20 * s, &target), 5 * MB);
+		ck_assert_uint_eq(target, 5 * MB);
+		ck_assert_uint_eq(pool_budget_balloon_credit(b, 2, 4 * MB), 4 * MB);
+		ck_assert(pool_budget_balloon_reported(b, 2, &r));
+		ck_assert_uint_eq(r.freeable, 1 * MB);   /* given: that much less */
+	}
 	pool_budget_free(b);
 }
 END_TEST
