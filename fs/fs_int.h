@@ -115,7 +115,7 @@ struct fs {
 	pthread_cond_t mem_cond;
 	bool mem_stop;                /* protected by mem_lock */
 	bool space_wanted;            /* a writer waits for space; mem_lock */
-	bool pool_refused;            /* one waits on the pool; mem_lock */
+	uint64_t pool_need;           /* bytes writers wait for on the pool; mem_lock */
 	uint64_t quota_waiting[FS_ASKS_MAX];   /* heaps whose writers wait on their
 						  quotas; mem_lock */
 	size_t n_quota_waiting;
@@ -297,9 +297,10 @@ void fs_mem_forget(struct fs *fs, uint64_t id);
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 /* @h's entry in the budget (false: none, or no cache). */
 bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out);
-/* heapstore's space hook: a writer waits for space (wakes GC, and the
- * space budget's next pass asks balloons). */
-void fs_space_wait(void *fs, uint64_t heap_id, int err);
+/* heapstore's space hook: a writer starts waiting for @bytes of space
+ * (@err -EDQUOT or -ENOSPC: wakes GC, and the space budget's next pass
+ * asks balloons), or stops (@err EDQUOT or ENOSPC). */
+void fs_space_wait(void *fs, uint64_t heap_id, int err, uint64_t bytes);
 /* The space budget's reclaim passes so far. */
 uint64_t fs_space_passes(struct fs *fs);
 /* Stop the reclaim passes (before the store closes). */

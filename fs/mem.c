@@ -107,7 +107,6 @@ out:
 #define RECLAIM_TICK_MS 100
 #define ASKS_MAX FS_ASKS_MAX
 #define SPACE_LOW_PCT 10
-#define MiB (1024 * 1024ULL)
 
 static uint64_t now_ns(void)
 {
@@ -171,9 +170,9 @@ static bool space_pass_open(struct fs *fs)
 	return fs->n_space_open != 0;
 }
 
-/* What the pool needs back: what passes its low-water mark (free part
- * under 10%), or a line's worth for a writer it refused (@refused). */
-static uint64_t space_deficit(struct fs *fs, bool refused)
+/* What the pool needs back: what its waiting writers' @need and its
+ * low-water mark (a free part of 10%) take past it. */
+static uint64_t space_deficit(struct fs *fs, uint64_t need)
 {
 	hs_store_totals tot;
 	uint64_t taken, want;
@@ -182,9 +181,8 @@ static uint64_t space_deficit(struct fs *fs, bool refused)
 		return 0;
 	hs_store_totals_get(fs->store, &tot);
 	taken = tot.bytes_stored + tot.bytes_charged + tot.bytes_reserved_unused;
-	want = taken + fs->opts.pool_bytes / 100 * SPACE_LOW_PCT;
-	want = want > fs->opts.pool_bytes ? want - fs->opts.pool_bytes : 0;
-	return refused && want < MiB ? MiB : want;
+	want = taken + need + fs->opts.pool_bytes / 100 * SPACE_LOW_PCT;
+	return want > fs->opts.pool_bytes ? want - fs->opts.pool_bytes : 0;
 }
 
 /*
@@ -199,7 +197,7 @@ static uint64_t space_deficit(struct fs *fs, bool refused)
  * that would ask nobody is not one.
  */
 static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
-		       bool pool_refused)
+		       uint64_t need)
 {
 	hs_heap_info *hs = NULL;
 	struct borrower *bs = NULL;
@@ -215,7 +213,7 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		pool_reclaim_end(&fs->space_reclaim, fs->space_stored > tot.bytes_stored);
 		fs->n_space_open = 0;
 	}
-	effort = space_deficit(fs, pool_refused);
+	effort = space_deficit(fs, need);
 	if (effort > fs->space_reclaim.effort)
 		effort = fs->space_reclaim.effort;
 	if ((n_quota || effort) && hs_heap_list(fs->store, &hs, &n) == 0 && n &&
@@ -271,10 +269,18 @@ uint64_t fs_space_passes(struct fs *fs)
 	return atomic_load(&fs->space_passes);
 }
 
-void fs_space_wait(void *arg, uint64_t heap_id, int err)
+void fs_space_wait(void *arg, uint64_t heap_id, int err, uint64_t bytes)
 {
 	struct fs *fs = arg;
 
+	if (err > 0) {   /* a wait ended: what it wanted no longer counts */
+		if (err == ENOSPC && fs->mem_running) {
+			pthread_mutex_lock(&fs->mem_lock);
+			fs->pool_need -= fs->pool_need < bytes ? fs->pool_need : bytes;
+			pthread_mutex_unlock(&fs->mem_lock);
+		}
+		return;
+	}
 	gc_kick(fs->gc);
 	if (!fs->mem_running)
 		return;
@@ -287,7 +293,7 @@ void fs_space_wait(void *arg, uint64_t heap_id, int err)
 		if (i == fs->n_quota_waiting && i < FS_ASKS_MAX)
 			fs->quota_waiting[fs->n_quota_waiting++] = heap_id;
 	} else {
-		fs->pool_refused = true;
+		fs->pool_need += bytes;   /* what the waiters want, until served */
 	}
 	fs->space_wanted = true;
 	pthread_cond_broadcast(&fs->mem_cond);
@@ -303,19 +309,20 @@ static void *reclaimer(void *arg)
 	while (!fs->mem_stop) {
 		uint64_t quota_ids[FS_ASKS_MAX];
 		size_t n_quota = fs->n_quota_waiting;
-		bool wanted = fs->space_wanted, refused = fs->pool_refused;
+		bool wanted = fs->space_wanted;
+		uint64_t need = fs->pool_need;   /* stays while they wait */
 		struct timespec ts;
 		size_t n;
 
 		memcpy(quota_ids, fs->quota_waiting, n_quota * sizeof(*quota_ids));
 		fs->n_quota_waiting = 0;
-		fs->space_wanted = fs->pool_refused = false;
+		fs->space_wanted = false;
 		pthread_mutex_unlock(&fs->mem_lock);
 		n = pool_budget_reclaim(fs->mem, now_ns(), (uint64_t)fs->opts.wait_ms * 1000000u,
 					asks, ASKS_MAX);
 		asks_post(fs, asks, n);
-		if (wanted || space_deficit(fs, false))
-			space_pass(fs, quota_ids, n_quota, refused);   /* this thread's own state */
+		if (wanted || space_deficit(fs, need))
+			space_pass(fs, quota_ids, n_quota, need);   /* this thread's own state */
 		pthread_mutex_lock(&fs->mem_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += RECLAIM_TICK_MS * 1000000L;
@@ -356,7 +363,8 @@ int fs_mem_start(struct fs *fs)
 	    (rc = load(fs, fs->opts.cache_bytes != 0)) < 0 ||
 	    (fs->opts.cache_bytes && (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0))
 		return rc;
-	pool_reclaim_init(&fs->space_reclaim, 64 * 1024, fs->opts.pool_bytes / 4);
+	/* A pass asks for what is needed, the whole pool at most. */
+	pool_reclaim_init(&fs->space_reclaim, 64 * 1024, fs->opts.pool_bytes);
 	pthread_mutex_init(&fs->mem_lock, NULL);
 	pthread_cond_init(&fs->mem_cond, NULL);
 	if (pthread_create(&fs->mem_thread, NULL, reclaimer, fs) != 0)

@@ -560,19 +560,22 @@ HS_API ssize_t hs_heap_write(hs_heap *heap, const void *buf, size_t len,
  * fallocate(2) mode 0 allocates blocks: each is charged the most a line
  * can take, against the quota and the pool, until a write fills it, so
  * writes there cannot fail for space; kept across remounts.  Punching or
- * truncating lines lets them go.  The size does not change.  Returns 0,
+ * truncating lines lets them go.  The size does not change.  Refused by a
+ * limit, it waits for space up to wait_ms, as a write does.  Returns 0,
  * -EDQUOT, -ENOSPC (not all of them fit: nothing is set aside), -EFBIG.
  */
 HS_API int hs_heap_allocate(hs_heap *heap, uint64_t off, uint64_t len);
 
 /**
- * Call @fn(@arg, @heap_id, @err) when a write to heap @heap_id refused by a
- * limit (@err: -EDQUOT its quota, -ENOSPC the pool) starts waiting for
- * space (heapfs wakes its GC and asks balloons).  Set it before the store
- * is used, or when no writer can wait; NULL unsets.
+ * Call @fn(@arg, @heap_id, @err, @bytes) when a write (or an allocation)
+ * of @bytes to heap @heap_id refused by a limit (@err: -EDQUOT its quota,
+ * -ENOSPC the pool) starts waiting for space (heapfs wakes its GC and asks
+ * balloons for what it needs), and again with @err positive (EDQUOT,
+ * ENOSPC) and the same @bytes when that wait ends, served or not.  Set it before the store is used, or
+ * when no writer can wait; NULL unsets.
  */
-HS_API void hs_store_space_hook(hs_store *store, void (*fn)(void *, uint64_t, int),
-				 void *arg);
+HS_API void hs_store_space_hook(hs_store *store,
+				 void (*fn)(void *, uint64_t, int, uint64_t), void *arg);
 
 /** hs_heap_write() with @flags (HS_WRITE_MAPPED). */
 HS_API ssize_t hs_heap_pwrite(hs_heap *heap, const void *buf, size_t len,

@@ -182,7 +182,7 @@ struct hs_store {
 	pthread_mutex_t limit_lock;       /* a leaf: res, space_gen */
 	pthread_cond_t space_cond;        /* space was freed: writers retry */
 	uint64_t space_gen;
-	void (*space_hook)(void *, uint64_t, int);   /* hs_store_space_hook */
+	void (*space_hook)(void *, uint64_t, int, uint64_t);   /* hs_store_space_hook */
 	void *space_hook_arg;
 	struct hs_reserve *res;
 	size_t n_res, cap_res;

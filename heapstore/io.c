@@ -383,6 +383,43 @@ static int range_check(uint64_t off, uint64_t len, uint64_t limit, int rc)
 }
 
 /*
+ * After a refusal (@rc, -EDQUOT or -ENOSPC) of @bytes by a limit whose
+ * generation was
+ * @gen: write the heap's dirty lines back once (*@settled; their
+ * pessimistic charges become real sizes), then tell the space hook and
+ * wait until *@deadline (set at the first wait, wait_ms on) for space to be
+ * freed.  Returns true to try again, false to give up.
+ */
+static bool space_wait(hs_heap *h, int rc, uint64_t bytes, uint64_t gen, bool *settled,
+		       uint64_t *deadline, int *why)
+{
+	if (!*settled) {
+		*settled = true;
+		if (hs_cache__preflush(h) == 0)
+			return true;
+	}
+	if (!*deadline) {
+		*deadline = hs_now_ns() + (uint64_t)h->store->wait_ms * 1000000u;
+		if (h->store->space_hook && h->store->wait_ms) {
+			h->store->space_hook(h->store->space_hook_arg, h->id, rc, bytes);
+			*why = rc;
+		}
+	}
+	if (hs_now_ns() >= *deadline)
+		return false;
+	hs_limit__wait(h->store, gen, *deadline);
+	return true;
+}
+
+/* The wait space_wait() told the hook of (@why, its -errno; 0: none)
+ * ended, served or not: its @bytes are no longer wanted. */
+static void space_done(hs_heap *h, int why, uint64_t bytes)
+{
+	if (why && h->store->space_hook)
+		h->store->space_hook(h->store->space_hook_arg, h->id, -why, bytes);
+}
+
+/*
  * A write refused by a limit first writes back the heap's dirty lines
  * (their pessimistic charges become real sizes) and tries again, then
  * waits up to wait_ms for space to be freed (a commit that drops bytes, a
@@ -396,14 +433,15 @@ static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t 
 			     uint64_t off, bool mapped)
 {
 	const uint64_t ls = (uint64_t)1 << h->line_shift;
-	uint64_t deadline = 0;
+	uint64_t deadline = 0, waited = 0;
 	bool settled = false, by_line = false;
 	size_t done = 0;
+	int why = 0;
+	ssize_t r;
 
 	for (;;) {
 		uint64_t gen = hs_limit__gen(h->store);
 		size_t n = len - done, edge = (size_t)(ls - ((off + done) & (ls - 1)));
-		ssize_t r;
 
 		if (by_line && n > edge)
 			n = edge;
@@ -411,29 +449,22 @@ static ssize_t write_waiting(hs_heap *h, bool state, const uint8_t *buf, size_t 
 		if (r > 0)
 			done += (size_t)r;
 		if (done == len || r == 0)
-			return (ssize_t)done;
+			break;
 		if (r > 0)
 			continue;   /* short: the rest says why */
 		if (r != -EDQUOT && r != -ENOSPC)
-			return done ? (ssize_t)done : r;
+			break;
 		if (!by_line && n > edge) {
 			by_line = true;
 			continue;
 		}
-		if (!settled) {
-			settled = true;
-			if (hs_cache__preflush(h) == 0)
-				continue;
-		}
-		if (!deadline) {
-			deadline = hs_now_ns() + (uint64_t)h->store->wait_ms * 1000000u;
-			if (h->store->space_hook && h->store->wait_ms)
-				h->store->space_hook(h->store->space_hook_arg, h->id, (int)r);
-		}
-		if (hs_now_ns() >= deadline)
-			return done ? (ssize_t)done : r;
-		hs_limit__wait(h->store, gen, deadline);
+		if (!deadline)
+			waited = len - done;   /* what the hook was told it waits for */
+		if (!space_wait(h, (int)r, waited, gen, &settled, &deadline, &why))
+			break;
 	}
+	space_done(h, why, waited);
+	return done ? (ssize_t)done : r;
 }
 
 ssize_t hs_heap_pwrite(hs_heap *h, const void *buf, size_t len, uint64_t off,
@@ -450,21 +481,33 @@ ssize_t hs_heap_pwrite(hs_heap *h, const void *buf, size_t len, uint64_t off,
 	return write_waiting(h, false, buf, len, off, flags & HS_WRITE_MAPPED);
 }
 
+/* Refused by a limit, it waits for space as a write does (space_wait). */
 int hs_heap_allocate(hs_heap *h, uint64_t off, uint64_t len)
 {
-	int rc;
+	uint64_t deadline = 0;
+	bool settled = true;   /* its own lines are written back below */
+	int rc, why = 0;
 
 	if (len == 0)
 		return 0;
 	if ((rc = range_check(off, len, HS_HEAP_SIZE_MAX, -EFBIG)) < 0 ||
 	    (rc = hs_cache__preflush(h)) < 0)
 		return rc;
-	/* Exclusively, with the dirty lines written back: the store says which
-	 * lines are holes, and no write fills one meanwhile. */
-	pthread_rwlock_wrlock(&h->lock);
-	if ((rc = hs_heap__check_writable(h)) == 0 && (rc = hs_cache__flush_heap(h)) == 0)
-		rc = hs_limit__hold_add(h, off >> h->line_shift, (off + len - 1) >> h->line_shift);
-	pthread_rwlock_unlock(&h->lock);
+	for (;;) {
+		uint64_t gen = hs_limit__gen(h->store);
+
+		/* Exclusively, with the dirty lines written back: the store says
+		 * which lines are holes, and no write fills one meanwhile. */
+		pthread_rwlock_wrlock(&h->lock);
+		if ((rc = hs_heap__check_writable(h)) == 0 && (rc = hs_cache__flush_heap(h)) == 0)
+			rc = hs_limit__hold_add(h, off >> h->line_shift,
+						(off + len - 1) >> h->line_shift);
+		pthread_rwlock_unlock(&h->lock);
+		if ((rc != -EDQUOT && rc != -ENOSPC) ||
+		    !space_wait(h, rc, len, gen, &settled, &deadline, &why))
+			break;
+	}
+	space_done(h, why, len);
 	return rc;
 }
 

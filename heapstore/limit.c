@@ -269,7 +269,8 @@ void hs_limit__uncharge(hs_heap *h, int64_t bytes)
 	atomic_fetch_sub(&h->store->charged, bytes);
 }
 
-void hs_store_space_hook(hs_store *s, void (*fn)(void *, uint64_t, int), void *arg)
+void hs_store_space_hook(hs_store *s, void (*fn)(void *, uint64_t, int, uint64_t),
+			 void *arg)
 {
 	s->space_hook = fn;
 	s->space_hook_arg = arg;
