@@ -875,6 +875,24 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 	return rc;
 }
 
+bool hs_cache__forget(hs_heap *h, struct hs_cline *cl)
+{
+	hs_cache *c = h->store->cache;
+	hs_heap *r = NULL;
+	bool gone = false;
+
+	pthread_mutex_lock(&c->lock);
+	if (cl->pins == 1 && !cl->flushing) {
+		entry_free(c, cl, &r);
+		gone = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (r)   /* never the last reference: the caller holds one (no close
+		    under its stripe) */
+		heap_unref(r);
+	return gone;
+}
+
 void hs_cache__put(hs_heap *h, struct hs_cline *cl, bool discard)
 {
 	hs_cache *c = h->store->cache;

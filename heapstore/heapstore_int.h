@@ -637,6 +637,10 @@ void hs_cache__dirty(hs_heap *h, struct hs_cline *cl, bool charged);
 /* Evict @h's clean unpinned lines, least recently used first, until it
  * holds at most @keep bytes; returns the bytes it holds then. */
 uint64_t hs_cache__trim(hs_heap *h, uint64_t keep);
+/* Drop @cl, which the caller got and is the only one to use (else
+ * false: it stays, still the caller's), whatever it holds, its charge let
+ * go: the caller writes what replaces it to the store, under its stripe. */
+bool hs_cache__forget(hs_heap *h, struct hs_cline *cl);
 int hs_cache__flush_heap(hs_heap *h);
 /* Without h->lock held: write back the lines dirty now with the flushers'
  * help, under the lock shared, before a caller takes it exclusively. */

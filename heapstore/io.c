@@ -108,14 +108,14 @@ static int size_put(hs_heap *h, bool state, uint64_t size)
  * Zero whole line @line in the store, not through the cache: the caller
  * holds h->lock and found no entry for it, so the store has its content.
  */
-static int punch_stored(hs_heap *h, uint64_t line)
+/* punch_stored() with the line's stripe held. */
+static int punch_stored_locked(hs_heap *h, uint64_t line)
 {
 	struct hs_lineval zero = { .zero = true };
 	struct hs_cursor cur;
 	struct hs_batch b;
 	int rc;
 
-	hs_heap__stripes_lock(h, &line, 1);
 	hs_batch__init(&b);
 	if ((rc = hs_cursor__open(&cur, h, NULL)) == 0) {
 		if ((rc = hs_line__stage(h, &b, &cur, line, &zero, NULL)) == 0)
@@ -123,6 +123,15 @@ static int punch_stored(hs_heap *h, uint64_t line)
 		hs_cursor__close(&cur);
 	}
 	hs_batch__dispose(&b);
+	return rc;
+}
+
+static int punch_stored(hs_heap *h, uint64_t line)
+{
+	int rc;
+
+	hs_heap__stripes_lock(h, &line, 1);
+	rc = punch_stored_locked(h, line);
 	hs_heap__stripes_unlock(h, &line, 1);
 	return rc;
 }
@@ -220,6 +229,18 @@ static ssize_t modify_cached(hs_heap *h, bool state, const uint8_t *src,
 			continue;
 		}
 		hs_heap__stripes_lock(h, &line, 1);
+		/* Punching a whole line the cache holds (and nobody else uses):
+		 * the entry goes and the store says zero at once, so its space
+		 * returns now, not at write-back (a balloon's answer).  Under
+		 * the stripe: a reader that loads the line again waits for it. */
+		if (!src && n == ls && hs_cache__forget(h, cl)) {
+			rc = punch_stored_locked(h, line);
+			hs_heap__stripes_unlock(h, &line, 1);
+			if (rc < 0)
+				break;
+			done += n;
+			continue;
+		}
 		if (n < ls)
 			rc = hs_cache__fill(h, cl, &cur, &zero);
 		/* A line becoming dirty is charged first (blob.c, limits); one
