@@ -5,7 +5,7 @@ GC_ARGS ?=
 MIGRATE_ARGS ?=
 JOBS ?= 2
 
-.PHONY: all deps build test fuzz demo bench bench-mount bench-cache bench-gc bench-migrate clean
+.PHONY: all deps build test fuzz demo bench bench-mount bench-cache bench-gc bench-migrate bench-pool clean
 
 all: build
 
@@ -54,6 +54,10 @@ bench-gc: build
 # make bench-migrate MIGRATE_ARGS=--quick for the smoke test
 bench-migrate: build
 	@bench/migrate.sh $(BUILD) $(MIGRATE_ARGS)
+
+# make bench-pool POOL_ARGS="--runs 3" for several runs
+bench-pool: build
+	@bench/pool.sh $(BUILD) $(POOL_ARGS)
 
 clean:
 	rm -rf $(BUILD)

@@ -10,6 +10,9 @@
 #   3. two nodes (two mounts): a runtime's mapped heap migrated A -> B; the
 #      runtime follows its events file and re-maps the heap on B, writes
 #      there, and comes back; the bytes on the wire each way.
+#   4. the pool: a mount whose budget two heaps outgrow; a runtime answers
+#      its heap's balloon, so the other heap's write that did not fit
+#      passes instead of failing; heapctl pool shows both budgets.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 heapfs=$build/fs/heapfs
@@ -28,12 +31,16 @@ fi
 tmp=$(mktemp -d /tmp/heapfs-demo.XXXXXX)
 mnt=$tmp/mnt
 mnt2=$tmp/mnt2
-mkdir "$mnt" "$mnt2"
+mnt3=$tmp/mnt3
+mkdir "$mnt" "$mnt2" "$mnt3"
 app_pid=
+rt_pid=
 cleanup() {
 	[ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
+	[ -n "$rt_pid" ] && kill "$rt_pid" 2>/dev/null || true
 	mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 	mountpoint -q "$mnt2" && fusermount3 -u "$mnt2"
+	mountpoint -q "$mnt3" && fusermount3 -u "$mnt3"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -135,5 +142,42 @@ wait "$app_pid"
 app_pid=
 run fusermount3 -u "$mnt2"
 run fusermount3 -u "$mnt"
+echo
+
+echo "== 4. the pool: a runtime gives space back through its balloon =="
+run "$heapfs" -o pool=48M,cache=32M "$tmp/store3" "$mnt3"
+export HEAPFS_MOUNT=$mnt3
+run mkdir "$mnt3/cache" "$mnt3/batch"
+say "head -c 32M /dev/urandom > $mnt3/cache/heap   # a runtime's heap, half of it garbage"
+head -c 32M /dev/urandom >"$mnt3/cache/heap"
+run sh -c "echo 'freeable 16777216' > $mnt3/cache/balloon"
+# The runtime: reads its balloon, punches holes from the top of its heap
+# until the pool's target is met (a real one polls the file; see the tests).
+runtime() {
+	local top=$((32 << 20)) target current give
+	while :; do
+		target=$(awk '$1 == "target:" { print $2 }' "$mnt3/cache/balloon")
+		current=$(awk '$1 == "current:" { print $2 }' "$mnt3/cache/balloon")
+		if [ "$target" -gt "$current" ] && [ "$top" -gt $((16 << 20)) ]; then
+			give=$(( (target - current + 65535) / 65536 * 65536 ))
+			[ $give -gt $((top - (16 << 20))) ] && give=$((top - (16 << 20)))
+			top=$((top - give))
+			fallocate -p -o "$top" -l "$give" "$mnt3/cache/heap"
+			echo "  runtime: asked for $((target - current)) bytes, punched $give"
+		fi
+		sleep 0.05
+	done
+}
+runtime &
+rt_pid=$!
+say "head -c 24M /dev/urandom > $mnt3/batch/heap   # 56 MiB into a 48 MiB pool"
+head -c 24M /dev/urandom >"$mnt3/batch/heap"
+sync "$mnt3/batch/heap"
+echo "  (written: the pool asked the runtime, most borrowed first, before refusing)"
+kill "$rt_pid"; wait "$rt_pid" 2>/dev/null || true
+rt_pid=
+run cat "$mnt3/cache/balloon"
+run "$heapctl" pool
+run fusermount3 -u "$mnt3"
 echo
 echo "demo: done"
