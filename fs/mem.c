@@ -7,20 +7,21 @@
  * refused when set (ENOSPC) and, at a mount with a smaller cache=, left
  * out with a warning.
  *
- * Reclaim: a thread runs the budget's passes every RECLAIM_TICK_MS
- * (pool_budget_reclaim): while a sub-pool is low it raises the balloon
- * targets of the heaps most owed per share, and an ask not met within
- * wait= is withdrawn.  Each target it sets is posted to the heap's events
- * as "balloon TARGET", which also wakes the pollers of its balloon file.
- * A runtime answers by punching holes or truncating: the whole lines it
- * gives back are credited (fs_mem_gave), and GC is woken to return their
- * space.
- *
- * The space budget (pool=) asks through the same balloons: when a write
- * starts waiting for space (fs_space_wait, heapstore's space hook, which
- * also wakes GC) and while the pool's free part is under its low-water
- * mark (10%), each tick asks the heaps that reference most past their
- * reservations per share, one pass per tick however many writers wait.
+ * Reclaim: a thread runs the budget's passes every RECLAIM_TICK_MS, or
+ * sooner when woken.  The memory budget's (pool_budget_reclaim) asks, after
+ * a miss found nothing to evict, the heaps most owed per share, and
+ * withdraws an ask not met within wait=.  The space budget's (space_pass)
+ * asks when a write starts waiting for space (fs_space_wait, heapstore's
+ * space hook, which also wakes GC) and while the pool's free part is under
+ * its low-water mark (10%): the heaps whose writers wait on their quotas,
+ * then those that reference most past their reservations per share, for
+ * what the waiters and the mark need; a pass lasts until one of its asks is
+ * met or all are withdrawn, so many waiters make one pass.  Both ask
+ * through the heaps' balloons; each target set is posted to the heap's
+ * events as "balloon TARGET", which also wakes the pollers of its balloon
+ * file.  A runtime answers by punching holes, truncating or unlinking
+ * lines: the whole lines it gives back are credited (fs_mem_gave), which
+ * wakes GC to return their space and this thread for the next pass.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -4,9 +4,12 @@
  * one pool_state per budget (space: bytes stored; memory: the line cache's
  * resident bytes) and one pool_heap per heap and budget.
  *
- * No locks, no I/O, no clock: the caller holds its own lock over a pool's
- * state and its heaps', and hands in the time where one matters; so every
- * rule here is tested on tables (tests/unit/test_pool.c).
+ * The policy (pool.c) has no locks, no I/O, no clock: the caller holds its
+ * own lock over a pool's state and its heaps', and hands in the time where
+ * one matters; so every rule here is tested on tables
+ * (tests/unit/test_pool.c).  A budget at run time (budget.c, "Budgets"
+ * below) is that caller: the state behind a leaf lock, the balloons, and
+ * the line cache's memory policy; it calls heapstore only to be that policy.
  *
  * The rules, in brief.  What heaps reserved is theirs.  What no heap
  * reserved is split into four sub-pools by split= (GL grant-urgent, GP
