@@ -55,7 +55,8 @@ static int opt_take(struct fs_opts *o, const char *kv)
 
 #define KEY(k) (klen == sizeof(k) - 1 && strncmp(kv, k, klen) == 0)
 	if (!(KEY("pool") || KEY("cache") || KEY("line") || KEY("zstd") ||
-	      KEY("split") || KEY("cap") || KEY("wait") || KEY("gc") || KEY("create")))
+	      KEY("split") || KEY("cap") || KEY("wait") || KEY("gc") || KEY("create") ||
+	      KEY("cache_idle")))
 		return 1;
 	if (!val || !*val) {
 		fs_fail(kv, "needs a value");
@@ -127,6 +128,14 @@ static int opt_take(struct fs_opts *o, const char *kv)
 			return -EINVAL;
 		}
 		o->cap_pct = u;
+	} else if (KEY("cache_idle")) {
+		/* How long an empty block (and a clean line) stays idle before
+		 * it goes, one empty block kept: shortened by tests. */
+		if (uint_parse(val, 1, 86400000, &u) < 0) {
+			fs_fail(kv, "cache_idle is milliseconds, from 1 to 86400000");
+			return -EINVAL;
+		}
+		o->cache_idle_ms = u;
 	} else if (KEY("wait")) {
 		if (uint_parse(val, 0, 3600000, &u) < 0) {
 			fs_fail(kv, "wait is milliseconds, at most 3600000");

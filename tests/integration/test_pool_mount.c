@@ -329,6 +329,47 @@ static int runtime(const char *dir, uint64_t top, int answers)
 	return done == answers ? 0 : 2;
 }
 
+/* Wait up to 5 s for .heapfs/pool's @key to read @want; its last value. */
+static uint64_t pool_settles(const char *key, uint64_t want)
+{
+	uint64_t v = mu_text_u64(".heapfs/pool", key);
+
+	for (int i = 0; i < 50 && v != want; i++) {
+		mu_sleep_ms(100);
+		v = mu_text_u64(".heapfs/pool", key);
+	}
+	return v;
+}
+
+START_TEST(the_cache_grows_and_gives_blocks_back_keeping_one)
+{
+	uint64_t block, grown, returned;
+
+	mu_unmount();
+	mu_mount("cache=32M,cache_idle=300");
+	block = mu_text_u64(".heapfs/pool", "cache_block");
+	heap_make("kept", 8 * MiB, 15);
+	heap_make("idle", 24 * MiB, 16);
+	set_attr("kept", "user.heapfs.memory_reserve", "8M");
+	heap_read("kept", 8 * MiB, 15);
+	heap_read("idle", 24 * MiB, 16);
+	grown = mu_text_u64(".heapfs/pool", "cache_blocks_grown");
+	returned = mu_text_u64(".heapfs/pool", "cache_blocks_returned");
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "cache_allocated"), CACHE);
+	/* Idle past cache_idle=: the idle heap's lines go, then the blocks
+	 * they leave empty, but one; the reserved heap keeps its lines. */
+	ck_assert_uint_eq(pool_settles("cache_allocated", 8 * MiB + block), 8 * MiB + block);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
+	ck_assert_uint_eq(stat_of("idle", "lines_resident"), 0);
+	ck_assert_uint_ge(mu_text_u64(".heapfs/pool", "cache_blocks_returned"),
+			  returned + (CACHE - 8 * MiB) / block - 1);
+	/* Misses grow it again. */
+	heap_read("idle", 24 * MiB, 16);
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "cache_blocks_grown"), grown);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "cache_allocated"), CACHE);
+}
+END_TEST
+
 /* ---- the space budget: balloons before a refusal -------------------------- */
 
 static void setup_space(void)
@@ -528,6 +569,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_reservation_recalls_loans);
 	tcase_add_test(tc, a_memory_quota_bounds_resident_lines);
 	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
+	tcase_add_test(tc, the_cache_grows_and_gives_blocks_back_keeping_one);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("space");
 	tcase_add_checked_fixture(tc, setup_space, mu_teardown);
