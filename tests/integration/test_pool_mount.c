@@ -370,6 +370,45 @@ START_TEST(the_cache_grows_and_gives_blocks_back_keeping_one)
 }
 END_TEST
 
+START_TEST(a_starved_miss_asks_the_borrowers_balloon)
+{
+	int efd;
+	char ev[4096];
+	ssize_t n;
+
+	/* 24 of the 32 MiB reserved and held; the other heap's writes fill
+	 * the rest with dirty lines (under half the cache: no write-back
+	 * yet), so its next miss finds nothing it may evict. */
+	heap_make("kept", 24 * MiB, 17);
+	set_attr("kept", "user.heapfs.memory_reserve", "24M");
+	heap_read("kept", 24 * MiB, 17);
+	ck_assert_int_eq(mkdir(mu_at("writer"), 0700), 0);
+	efd = mu_open(mu_at("writer/events"), O_RDONLY | O_NONBLOCK);
+	{
+		uint8_t *buf = malloc(16 * MiB);
+		int fd = mu_open(mu_at("writer/heap"), O_RDWR);
+
+		ck_assert_ptr_nonnull(buf);
+		mu_fill(buf, 16 * MiB, 18, 0);
+		mu_pwrite_all(fd, buf, 16 * MiB, 0);
+		ck_assert_int_eq(close(fd), 0);
+		free(buf);
+	}
+	/* The writer, most owed, was asked; the reserved heap was not. */
+	for (int i = 0; i < 30 && stat_of("writer", "memory_balloon_target") == 0; i++)
+		mu_sleep_ms(100);
+	ck_assert_uint_gt(stat_of("writer", "memory_balloon_target"), 0);
+	ck_assert_uint_eq(stat_of("kept", "memory_balloon_target"), 0);
+	n = read(efd, ev, sizeof(ev) - 1);
+	ck_assert_int_gt(n, 0);
+	ev[n] = '\0';
+	ck_assert_msg(strstr(ev, "balloon "), "events:\n%s", ev);
+	close(efd);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 24 * MiB / LINE);
+	heap_read("writer", 16 * MiB, 18);
+}
+END_TEST
+
 /* ---- the space budget: balloons before a refusal -------------------------- */
 
 static void setup_space(void)
@@ -570,6 +609,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_memory_quota_bounds_resident_lines);
 	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
 	tcase_add_test(tc, the_cache_grows_and_gives_blocks_back_keeping_one);
+	tcase_add_test(tc, a_starved_miss_asks_the_borrowers_balloon);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("space");
 	tcase_add_checked_fixture(tc, setup_space, mu_teardown);
