@@ -413,6 +413,34 @@ START_TEST(a_starved_miss_asks_the_borrowers_balloon)
 }
 END_TEST
 
+START_TEST(the_balloon_file_takes_reports_only)
+{
+	static const char *const bad[] = { "freeable -1\n", "freeable 0x10\n", "gc\n",
+					   "freeable 1\nfreeable 2\n" };
+	struct bal b;
+	int fd;
+
+	ck_assert_int_eq(mkdir(mu_at("app"), 0700), 0);
+	fd = mu_open(mu_at("app/balloon"), O_RDWR);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		ck_assert_msg(write(fd, bad[i], strlen(bad[i])) == -1 && errno == EINVAL,
+			      "'%s' was taken (%s)", bad[i], strerror(errno));
+	}
+	ck_assert_int_eq(write(fd, "live 4096\nfreeable 8192\n", 24), 24);
+	ck_assert_int_eq(bal_read(fd, &b), 0);
+	ck_assert_uint_eq(b.target, 0);
+	ck_assert_uint_eq(b.current, 0);
+	ck_assert_uint_eq(b.rate, 1 * MiB);
+	close(fd);
+	/* Only the live heap has one. */
+	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/c"), 0700), 0);
+	errno = 0;
+	ck_assert_int_eq(open(mu_at("app/checkpoints/c/balloon"), O_RDONLY), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
 /* ---- the space budget: balloons before a refusal -------------------------- */
 
 static void setup_space(void)
@@ -614,6 +642,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
 	tcase_add_test(tc, the_cache_grows_and_gives_blocks_back_keeping_one);
 	tcase_add_test(tc, a_starved_miss_asks_the_borrowers_balloon);
+	tcase_add_test(tc, the_balloon_file_takes_reports_only);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("space");
 	tcase_add_checked_fixture(tc, setup_space, mu_teardown);
