@@ -62,7 +62,6 @@ void cmd__print_stat(FILE *out, const json_t *resp)
 void cmd__print_pool(FILE *out, const json_t *resp)
 {
 	const json_t *sp = json_object_get(resp, "space"), *mem = json_object_get(resp, "memory");
-	static const char *const subs[] = { "gl", "gp", "le", "lp" };
 	const json_t *h;
 	size_t i;
 
@@ -80,10 +79,11 @@ void cmd__print_pool(FILE *out, const json_t *resp)
 		int_of(mem, "used"), int_of(mem, "size"), int_of(mem, "reserved"),
 		int_of(mem, "idle_lent"));
 	fprintf(out, "%-8s %14s %14s %14s\n", "SUBPOOL", "SIZE", "LEVEL", "LOW");
-	for (size_t s = 0; s < 4; s++) {
-		const json_t *sub = json_object_get(json_object_get(mem, "subpools"), subs[s]);
+	for (size_t s = 0; s < POOL_NSUB; s++) {
+		const json_t *sub = json_object_get(json_object_get(mem, "subpools"),
+						    cmd__sub_names[s]);
 
-		fprintf(out, "%-8s %14lld %14lld %14lld\n", subs[s], int_of(sub, "size"),
+		fprintf(out, "%-8s %14lld %14lld %14lld\n", cmd__sub_names[s], int_of(sub, "size"),
 			int_of(sub, "level"), int_of(sub, "low"));
 	}
 	fprintf(out, "%-24s %12s %12s %6s %12s %12s %12s %12s %12s %12s\n", "HEAP", "RESERVE",

@@ -246,8 +246,18 @@ int cmd__ls(const cmd_ctx *ctx, json_t *resp)
 
 int cmd__rm(const cmd_ctx *ctx, json_t *resp)
 {
+	hs_heap_info hi = { .id = 0 };
+	hs_heap *h;
+	int rc;
+
 	(void)resp;
-	return hs_heap_delete(ctx->store, ctx->heap_name);
+	if (ctx->hooks->heap_gone && hs_heap_open(&h, ctx->store, ctx->heap_name) == 0) {
+		(void)hs_heap_info_get(h, &hi);
+		hs_heap_close(h);
+	}
+	if ((rc = hs_heap_delete(ctx->store, ctx->heap_name)) == 0 && hi.id)
+		ctx->hooks->heap_gone(hi.id, ctx->hooks->payload);
+	return rc;
 }
 
 int cmd__stat(const cmd_ctx *ctx, json_t *resp)
@@ -285,7 +295,7 @@ int cmd__stat(const cmd_ctx *ctx, json_t *resp)
 	return 0;
 }
 
-static const char *const sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
+const char *const cmd__sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
 
 json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e)
 {
@@ -295,7 +305,7 @@ json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e)
 	uint64_t gen;
 
 	for (int s = 0; s < POOL_NSUB; s++)
-		json_object_set_new(ledger, sub_names[s], json_integer((json_int_t)e->h.ledger[s]));
+		json_object_set_new(ledger, cmd__sub_names[s], json_integer((json_int_t)e->h.ledger[s]));
 	(void)pool_budget_balloon_get(mem, e->id, &b, &gen);
 	balloon = json_pack("{s:I, s:I, s:I}", "target", (json_int_t)b.target,
 			    "current", (json_int_t)b.current, "rate", (json_int_t)b.rate);
@@ -327,7 +337,7 @@ json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller
 	subs = json_object();
 	heaps = json_array();
 	for (int s = 0; s < POOL_NSUB; s++)
-		json_object_set_new(subs, sub_names[s], json_pack(
+		json_object_set_new(subs, cmd__sub_names[s], json_pack(
 			"{s:I, s:I, s:I}", "size", (json_int_t)st.sub_size[s],
 			"level", (json_int_t)pool_level(&st, (enum pool_sub)s),
 			"low", (json_int_t)pool_low_mark(&st, (enum pool_sub)s)));

@@ -84,6 +84,8 @@ typedef struct cmd_hooks {
 	/* The mount's memory budget (heapctl pool, stat); NULL: none (no
 	 * cache, or heapctl --store). */
 	pool_budget *mem;
+	/* Heap @heap_id was deleted (rm): what the mount kept for it goes. */
+	void (*heap_gone)(uint64_t heap_id, void *payload);
 } cmd_hooks;
 
 /**

@@ -30,6 +30,8 @@ int cmd__create(const cmd_ctx *ctx, json_t *resp);
 int cmd__ls(const cmd_ctx *ctx, json_t *resp);
 int cmd__stat(const cmd_ctx *ctx, json_t *resp);
 int cmd__pool(const cmd_ctx *ctx, json_t *resp);
+/* The sub-pools' names in responses, by enum pool_sub. */
+extern const char *const cmd__sub_names[POOL_NSUB];
 int cmd__rm(const cmd_ctx *ctx, json_t *resp);
 int cmd__checkpoint(const cmd_ctx *ctx, json_t *resp);
 int cmd__checkpoints(const cmd_ctx *ctx, json_t *resp);

@@ -85,13 +85,14 @@ static void json_lines(struct text *t, const char *prefix, json_t *obj)
 
 /* Heap @h's part of the memory budget, in its stat (memory_reserve, ...,
  * memory_gl ...). */
-static void mem_heap_text(struct text *t, struct fs *fs, hs_heap *h)
+static void mem_heap_text(struct text *t, struct fs *fs, uint64_t id)
 {
 	pool_budget_heap e;
 	json_t *j;
 
-	if (!fs_mem_heap(fs, h, &e) && !fs->mem)
-		return;   /* no cache: no memory budget */
+	if (!fs->mem)
+		return;
+	pool_budget_heap_get(fs->mem, id, &e);
 	if (!(j = cmd_pool_heap_json(fs->mem, &e))) {
 		t->rc = -ENOMEM;
 		return;
@@ -114,7 +115,6 @@ static void mem_pool_text(struct text *t, struct fs *fs)
 
 	if (!fs->mem || !fs->opts.cache_bytes)
 		return;   /* no cache: no memory budget to show */
-	fs_mem_refresh(fs);
 	if (!(j = cmd_pool_memory_json(fs->store, fs->mem, NULL))) {
 		t->rc = -ENOMEM;
 		return;
@@ -233,7 +233,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"expired" : "migrated");
 			if (hi.lease == HS_LEASE_MIGRATED)
 				tprintf(&t, "moved_to: %s\n", hi.moved_to);
-			mem_heap_text(&t, fs, n->heap);
+			mem_heap_text(&t, fs, hi.id);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

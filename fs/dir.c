@@ -406,9 +406,7 @@ int fs_do_rmdir(struct fs *fs, struct fs_node *p, const char *name)
 			return -EBUSY;
 		if (hs_name_check(name) < 0)
 			return -ENOENT;
-		if ((rc = hs_heap_delete(fs->store, name)) == 0)
-			fs_mem_refresh(fs);   /* its memory reservation is free */
-		return rc;
+		return fs_heap_delete(fs, name);
 	case FS_CKPTS:
 		if (!version_parse(name, &v)) {
 			rc = hs_version_find_label(p->heap, name, &v);

@@ -290,14 +290,13 @@ int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 /* mem.c: the memory budget */
 int fs_mem_start(struct fs *fs);
 void fs_mem_stop(struct fs *fs);
-/* Heaps deleted outside this process's view (heapctl rm) are forgotten. */
-void fs_mem_refresh(struct fs *fs);
-void fs_mem_forget(struct fs *fs, uint64_t id);
+/* Delete heap @name (rmdir), and what the budget kept for it. */
+int fs_heap_delete(struct fs *fs, const char *name);
+/* cmd_hooks.heap_gone: heap @id was deleted (heapctl rm). */
+void fs_heap_gone(uint64_t id, void *fs);
 /* Set heap property @prop (memory_reserve, memory_quota, shares) to @val
  * ("" removes) in the budget, then the store: 0, -EINVAL, -ENOSPC. */
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
-/* @h's entry in the budget (false: none, or no cache). */
-bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out);
 /* heapstore's space hook: a writer starts waiting for @bytes of space
  * (@err -EDQUOT or -ENOSPC: wakes GC, and the space budget's next pass
  * asks balloons), or stops (@err EDQUOT or ENOSPC). */

@@ -63,26 +63,15 @@ static uint64_t heap_id(hs_heap *h)
 	return hs_heap_info_get(h, &hi) == 0 ? hi.id : 0;
 }
 
-/* Tell the budget every heap's settings; forget heaps that are gone. */
+/* At mount: tell the budget every heap's settings. */
 static int load(struct fs *fs, bool warn)
 {
 	hs_heap_info *hs = NULL;
-	pool_budget_heap *known = NULL;
-	pool_state st;
-	size_t n = 0, nk = 0;
+	size_t n = 0;
 	int rc;
 
-	if ((rc = hs_heap_list(fs->store, &hs, &n)) < 0 ||
-	    (rc = pool_budget_get(fs->mem, &st, &known, &nk)) < 0)
-		goto out;
-	for (size_t k = 0; k < nk; k++) {
-		size_t i = 0;
-
-		while (i < n && hs[i].id != known[k].id)
-			i++;
-		if (i == n)
-			pool_budget_forget(fs->mem, known[k].id);
-	}
+	if ((rc = hs_heap_list(fs->store, &hs, &n)) < 0)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		struct mem_settings m;
 		hs_heap *h;
@@ -99,10 +88,8 @@ static int load(struct fs *fs, bool warn)
 			(void)pool_budget_set(fs->mem, hs[i].id, 0, m.quota, m.shares);
 		}
 	}
-out:
 	free(hs);
-	free(known);
-	return rc;
+	return 0;
 }
 
 #define RECLAIM_TICK_MS 100
@@ -484,16 +471,27 @@ void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len)
 	}
 }
 
-void fs_mem_refresh(struct fs *fs)
+void fs_heap_gone(uint64_t id, void *payload)
 {
-	if (fs->mem)
-		(void)load(fs, false);
-}
+	struct fs *fs = payload;
 
-void fs_mem_forget(struct fs *fs, uint64_t id)
-{
 	if (fs->mem && id)
 		pool_budget_forget(fs->mem, id);
+}
+
+int fs_heap_delete(struct fs *fs, const char *name)
+{
+	hs_heap *h;
+	uint64_t id = 0;
+	int rc;
+
+	if (hs_heap_open(&h, fs->store, name) == 0) {
+		id = heap_id(h);
+		hs_heap_close(h);
+	}
+	if ((rc = hs_heap_delete(fs->store, name)) == 0)
+		fs_heap_gone(id, fs);   /* its reservation is free */
+	return rc;
 }
 
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val)
@@ -512,13 +510,8 @@ int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val)
 		m.quota = x;
 	else
 		m.shares = (uint32_t)x;
-	if (fs->mem && (rc = pool_budget_set(fs->mem, id, m.reserve, m.quota, m.shares)) < 0) {
-		if (rc != -ENOSPC)
-			return rc;
-		fs_mem_refresh(fs);   /* a deleted heap's reservation may still count */
-		if ((rc = pool_budget_set(fs->mem, id, m.reserve, m.quota, m.shares)) < 0)
-			return rc;
-	}
+	if (fs->mem && (rc = pool_budget_set(fs->mem, id, m.reserve, m.quota, m.shares)) < 0)
+		return rc;
 	if ((rc = hs_heap_prop_set(h, prop, val)) < 0) {
 		if (fs->mem)
 			(void)pool_budget_set(fs->mem, id, was.reserve, was.quota, was.shares);
@@ -534,9 +527,3 @@ int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val)
 	return 0;
 }
 
-bool fs_mem_heap(struct fs *fs, hs_heap *h, pool_budget_heap *out)
-{
-	memset(out, 0, sizeof(*out));
-	pool_heap_init(&out->h);
-	return fs->mem && pool_budget_heap_get(fs->mem, heap_id(h), out);
-}

@@ -463,16 +463,6 @@ out:
 	return n_asks;
 }
 
-uint64_t pool_budget_reclaim_passes(pool_budget *b)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&b->lock);
-	n = b->reclaim.passes;
-	pthread_mutex_unlock(&b->lock);
-	return n;
-}
-
 /* ---- the line cache's memory policy -------------------------------------- */
 
 static int mem_take(void *arg, uint64_t id, uint64_t bytes, uint64_t clean, bool room, int mode)

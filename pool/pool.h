@@ -288,8 +288,6 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 			   pool_ask *asks, size_t max);
 /* A miss found nothing to evict (the cache's policy says so itself). */
 void pool_budget_starved(pool_budget *b);
-/* Reclaim passes run so far. */
-uint64_t pool_budget_reclaim_passes(pool_budget *b);
 
 /* Make @b the line cache's memory policy (hs_store_memory_policy). */
 int pool_budget_govern_cache(pool_budget *b, hs_store *store);
