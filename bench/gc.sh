@@ -137,6 +137,10 @@ restic_file=$((256 << 10))
 # --- everything below is undone by cleanup ---------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/heapfs-bench-gc.XXXXXX")      # small files
 stores=$(mktemp -d "$dir/heapfs-bench-gc.XXXXXX")             # on disk
+me=gc.sh
+# shellcheck source=heapfs_mount.sh
+. "$(dirname "$0")/heapfs_mount.sh"
+
 mnt='' pid='' churn_pid='' store=''
 cleanup() {
 	set +e
@@ -144,49 +148,9 @@ cleanup() {
 	unmount_heapfs
 	rm -rf "$tmp" "$stores"
 }
-# Unmount the mount (if any) and wait for (or end) its daemon.
-unmount_heapfs() {
-	local n
-	[ -n "$pid" ] || return 0
-	if mountpoint -q "$mnt"; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null
-	fi
-	for ((n = 0; n < 300; n++)); do         # it flushes its cache: 30 s
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pid=
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Mount heapfs on a new store $stores/NAME; sets mnt, pid, store.  One at a
-# time.  Usage: mount_heapfs NAME [heapfs options...]
-mount_heapfs() {
-	local name=$1 n
-	shift
-	mnt=$stores/$name.mnt
-	store=$stores/$name.store
-	mkdir -p "$mnt"
-	"$heapfs" -f "$@" "$store" "$mnt" >"$tmp/$name.log" 2>&1 &
-	pid=$!
-	for ((n = 0; n < 100; n++)); do
-		mountpoint -q "$mnt" && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "gc.sh: heapfs $* did not mount:" >&2
-	cat "$tmp/$name.log" >&2
-	exit 1
-}
-# Unmount and remove the store.  Usage: drop_heapfs
-drop_heapfs() {
-	unmount_heapfs
-	rm -rf "$store" "$mnt"
-}
 
 now_ns() { date +%s%N; }
 ms_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }

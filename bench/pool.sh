@@ -67,25 +67,15 @@ mkdir -p "$dir"
 
 MiB=1048576
 stores=$(mktemp -d "$dir/heapfs-bench-pool.XXXXXX")
+me=pool.sh tmp=$stores
+# shellcheck source=heapfs_mount.sh
+. "$(dirname "$0")/heapfs_mount.sh"
+
 mnt='' pid='' store=''
 cleanup() {
 	set +e
 	unmount_heapfs
 	rm -rf "$stores"
-}
-unmount_heapfs() {
-	local n
-	[ -n "$pid" ] || return 0
-	if mountpoint -q "$mnt"; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt" 2>/dev/null
-	fi
-	for ((n = 0; n < 300; n++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pid=
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -94,23 +84,11 @@ trap 'exit 143' TERM
 # Run the tool on a fresh mount: tool_on OPTS SUBCOMMAND ARGS...; prints
 # the tool's line.
 tool_on() {
-	local opts=$1 n
+	local opts=$1
 	shift
-	mnt=$stores/mnt
-	store=$stores/store
-	mkdir -p "$mnt"
-	"$heapfs" -f -o "$opts" "$store" "$mnt" >"$stores/heapfs.log" 2>&1 &
-	pid=$!
-	for ((n = 0; n < 100; n++)); do
-		mountpoint -q "$mnt" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	mountpoint -q "$mnt" || { echo "pool.sh: heapfs -o $opts did not mount:" >&2
-		cat "$stores/heapfs.log" >&2; exit 1; }
+	mount_heapfs pool -o "$opts"
 	"$tool" "$1" "$mnt" "${@:2}"
-	unmount_heapfs
-	rm -rf "$store" "$mnt"
+	drop_heapfs
 }
 field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
