@@ -58,29 +58,15 @@ void cmd__print_stat(FILE *out, const json_t *resp)
 		fprintf(out, "cache_%s: %lld\n", key, (long long)json_integer_value(v));
 }
 
-/* heapctl pool: the budgets, then a line per heap of the memory budget. */
-void cmd__print_pool(FILE *out, const json_t *resp)
+/* A budget's sub-pools, then a line per heap (with its balloon if shown). */
+static void print_budget(FILE *out, const json_t *bud)
 {
-	const json_t *sp = json_object_get(resp, "space"), *mem = json_object_get(resp, "memory");
 	const json_t *h;
 	size_t i;
 
-	if (int_of(sp, "size"))
-		fprintf(out, "space:  %lld of %lld bytes", int_of(sp, "used"), int_of(sp, "size"));
-	else
-		fprintf(out, "space:  %lld bytes (no pool=: the disk's)", int_of(sp, "used"));
-	fprintf(out, ", %lld held for dirty lines, %lld reserved unused, %lld garbage\n",
-		int_of(sp, "charged"), int_of(sp, "reserved_unused"), int_of(sp, "garbage"));
-	if (!mem) {
-		fprintf(out, "memory: no line cache\n");
-		return;
-	}
-	fprintf(out, "memory: %lld of %lld bytes, %lld reserved, %lld lent from idle memory\n",
-		int_of(mem, "used"), int_of(mem, "size"), int_of(mem, "reserved"),
-		int_of(mem, "idle_lent"));
 	fprintf(out, "%-8s %14s %14s %14s\n", "SUBPOOL", "SIZE", "LEVEL", "LOW");
 	for (size_t s = 0; s < POOL_NSUB; s++) {
-		const json_t *sub = json_object_get(json_object_get(mem, "subpools"),
+		const json_t *sub = json_object_get(json_object_get(bud, "subpools"),
 						    cmd__sub_names[s]);
 
 		fprintf(out, "%-8s %14lld %14lld %14lld\n", cmd__sub_names[s], int_of(sub, "size"),
@@ -88,15 +74,45 @@ void cmd__print_pool(FILE *out, const json_t *resp)
 	}
 	fprintf(out, "%-24s %12s %12s %6s %12s %12s %12s %12s %12s %12s\n", "HEAP", "RESERVE",
 		"QUOTA", "SHARES", "USED", "OWED", "IDLE", "COLLATERAL", "BALLOON", "GIVEN");
-	json_array_foreach(json_object_get(mem, "heaps"), i, h) {
+	json_array_foreach(json_object_get(bud, "heaps"), i, h) {
 		const json_t *b = json_object_get(h, "balloon");
 
-		fprintf(out, "%-24s %12lld %12lld %6lld %12lld %12lld %12lld %12lld %12lld %12lld\n",
+		fprintf(out, "%-24s %12lld %12lld %6lld %12lld %12lld %12lld %12lld ",
 			json_string_value(json_object_get(h, "heap")), int_of(h, "reserve"),
 			int_of(h, "quota"), int_of(h, "shares"), int_of(h, "used"), int_of(h, "owed"),
-			int_of(h, "idle"), int_of(h, "collateral"), int_of(b, "target"),
-			int_of(b, "current"));
+			int_of(h, "idle"), int_of(h, "collateral"));
+		if (b)
+			fprintf(out, "%12lld %12lld\n", int_of(b, "target"), int_of(b, "current"));
+		else
+			fprintf(out, "%12s %12s\n", "-", "-");
 	}
+}
+
+/* heapctl pool: each budget, its sub-pools and a line per heap. */
+void cmd__print_pool(FILE *out, const json_t *resp)
+{
+	const json_t *sp = json_object_get(resp, "space"), *mem = json_object_get(resp, "memory");
+
+	if (int_of(sp, "size"))
+		fprintf(out, "space:  %lld of %lld bytes", int_of(sp, "used"), int_of(sp, "size"));
+	else
+		fprintf(out, "space:  %lld bytes (no pool=: the disk's)", int_of(sp, "used"));
+	fprintf(out, ", %lld held for dirty lines, %lld reserved unused, %lld garbage\n",
+		int_of(sp, "charged"), int_of(sp, "reserved_unused"), int_of(sp, "garbage"));
+	if (json_object_get(sp, "subpools")) {
+		fprintf(out, "space ledger: a budget of %lld bytes, %lld reserved, %lld lent past "
+			"the sub-pools (heaps' used counts shared blobs for each)\n",
+			int_of(sp, "budget"), int_of(sp, "reserved"), int_of(sp, "idle_lent"));
+		print_budget(out, sp);
+	}
+	if (!mem) {
+		fprintf(out, "memory: no line cache\n");
+		return;
+	}
+	fprintf(out, "memory: %lld of %lld bytes, %lld reserved, %lld lent from idle memory\n",
+		int_of(mem, "used"), int_of(mem, "size"), int_of(mem, "reserved"),
+		int_of(mem, "idle_lent"));
+	print_budget(out, mem);
 }
 
 void cmd__print_version(FILE *out, const json_t *resp)

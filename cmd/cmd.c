@@ -292,38 +292,48 @@ int cmd__stat(const cmd_ctx *ctx, json_t *resp)
 		pool_budget_heap_get(ctx->hooks->mem, hi.id, &e);
 		json_object_set_new(resp, "memory", cmd_pool_heap_json(ctx->hooks->mem, &e));
 	}
+	if (ctx->hooks->space) {
+		pool_budget_heap e;
+
+		pool_budget_heap_get(ctx->hooks->space, hi.id, &e);
+		json_object_set_new(resp, "space", cmd_pool_heap_json(NULL, &e));
+	}
 	return 0;
 }
 
 const char *const cmd__sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
 
-json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e)
+json_t *cmd_pool_heap_json(pool_budget *balloons, const pool_budget_heap *e)
 {
-	json_t *ledger = json_object(), *balloon;
+	json_t *ledger = json_object(), *balloon, *out;
 	pool_balloon_report r;
-	pool_balloon b;
+	pool_balloon bal;
 	uint64_t gen;
 
 	for (int s = 0; s < POOL_NSUB; s++)
 		json_object_set_new(ledger, cmd__sub_names[s], json_integer((json_int_t)e->h.ledger[s]));
-	(void)pool_budget_balloon_get(mem, e->id, &b, &gen);
-	balloon = json_pack("{s:I, s:I, s:I}", "target", (json_int_t)b.target,
-			    "current", (json_int_t)b.current, "rate", (json_int_t)b.rate);
+	out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"reserve", (json_int_t)e->h.reserve, "quota", (json_int_t)e->h.quota,
+			"shares", (json_int_t)e->h.shares,
+			"used", (json_int_t)(e->h.used + e->idle),
+			"owed", (json_int_t)pool_owed(&e->h), "idle", (json_int_t)e->idle,
+			"collateral", (json_int_t)e->h.collateral, "ledger", ledger);
+	if (!balloons || !out)
+		return out;
+	(void)pool_budget_balloon_get(balloons, e->id, &bal, &gen);
+	balloon = json_pack("{s:I, s:I, s:I}", "target", (json_int_t)bal.target,
+			    "current", (json_int_t)bal.current, "rate", (json_int_t)bal.rate);
 	/* What its runtime said it could give: a hint, shown as said. */
-	if (pool_budget_balloon_reported(mem, e->id, &r) && r.has_freeable)
+	if (pool_budget_balloon_reported(balloons, e->id, &r) && r.has_freeable)
 		json_object_set_new(balloon, "freeable", json_integer((json_int_t)r.freeable));
 	if (r.has_live)
 		json_object_set_new(balloon, "live", json_integer((json_int_t)r.live));
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}",
-			 "reserve", (json_int_t)e->h.reserve, "quota", (json_int_t)e->h.quota,
-			 "shares", (json_int_t)e->h.shares,
-			 "used", (json_int_t)(e->h.used + e->idle),
-			 "owed", (json_int_t)pool_owed(&e->h), "idle", (json_int_t)e->idle,
-			 "collateral", (json_int_t)e->h.collateral, "ledger", ledger,
-			 "balloon", balloon);
+	json_object_set_new(out, "balloon", balloon);
+	return out;
 }
 
-json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller)
+json_t *cmd_pool_budget_json(hs_store *store, pool_budget *b, pool_budget *balloons,
+			     const cmd_caller *caller)
 {
 	pool_budget_heap *e = NULL;
 	hs_heap_info *hs = NULL;
@@ -332,7 +342,7 @@ json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller
 	size_t n = 0, nh = 0;
 	pool_state st;
 
-	if (!mem || pool_budget_get(mem, &st, &e, &n) < 0 || hs_heap_list(store, &hs, &nh) < 0)
+	if (!b || pool_budget_get(b, &st, &e, &n) < 0 || hs_heap_list(store, &hs, &nh) < 0)
 		goto out;
 	subs = json_object();
 	heaps = json_array();
@@ -352,7 +362,7 @@ json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller
 		if (k == nh || !may(caller, &hs[k], 4) ||
 		    (!e[i].h.used && !e[i].idle && !e[i].h.reserve && !e[i].h.quota))
 			continue;
-		h = cmd_pool_heap_json(mem, &e[i]);
+		h = cmd_pool_heap_json(balloons, &e[i]);
 		json_object_set_new(h, "heap", json_string(hs[k].name));
 		json_array_append_new(heaps, h);
 	}
@@ -368,21 +378,34 @@ out:
 /*
  * Both budgets.  Space: the pool= budget (0: the disk's), the bytes
  * stored after dedup and compression, what dirty cached lines hold, what
- * reservations keep unused, and the garbage GC will reclaim.  Memory: the
- * line cache's budget (absent without a daemon's cache).
+ * reservations keep unused, and the garbage GC will reclaim; then, from
+ * a daemon, its ledger (the budget's own size, the sub-pools, the heaps:
+ * used there is what each heap's quota counts, shared blobs in full for
+ * each).  Memory: the line cache's budget (absent without a daemon's
+ * cache).
  */
 int cmd__pool(const cmd_ctx *ctx, json_t *resp)
 {
 	hs_store_totals tot;
-	json_t *mem;
+	json_t *mem, *space, *led;
 
 	hs_store_totals_get(ctx->store, &tot);
-	json_object_set_new(resp, "space", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)tot.pool_bytes,
-		"used", (json_int_t)tot.bytes_stored, "charged", (json_int_t)tot.bytes_charged,
-		"reserved_unused", (json_int_t)tot.bytes_reserved_unused,
-		"garbage", (json_int_t)tot.bytes_garbage));
-	if ((mem = cmd_pool_memory_json(ctx->store, ctx->hooks->mem, ctx->hooks->caller)))
+	space = json_pack("{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)tot.pool_bytes,
+			  "used", (json_int_t)tot.bytes_stored,
+			  "charged", (json_int_t)tot.bytes_charged,
+			  "reserved_unused", (json_int_t)tot.bytes_reserved_unused,
+			  "garbage", (json_int_t)tot.bytes_garbage);
+	if ((led = cmd_pool_budget_json(ctx->store, ctx->hooks->space, NULL, ctx->hooks->caller))) {
+		json_object_set(space, "budget", json_object_get(led, "size"));
+		json_object_set(space, "reserved", json_object_get(led, "reserved"));
+		json_object_set(space, "idle_lent", json_object_get(led, "idle_lent"));
+		json_object_set(space, "subpools", json_object_get(led, "subpools"));
+		json_object_set(space, "heaps", json_object_get(led, "heaps"));
+		json_decref(led);
+	}
+	json_object_set_new(resp, "space", space);
+	if ((mem = cmd_pool_budget_json(ctx->store, ctx->hooks->mem, ctx->hooks->mem,
+					ctx->hooks->caller)))
 		json_object_set_new(resp, "memory", mem);
 	return 0;
 }

@@ -84,23 +84,29 @@ typedef struct cmd_hooks {
 	/* The mount's memory budget (heapctl pool, stat); NULL: none (no
 	 * cache, or heapctl --store). */
 	pool_budget *mem;
+	/* The mount's space budget's ledger (heapctl pool, stat); NULL: none. */
+	pool_budget *space;
 	/* Heap @heap_id was deleted (rm): what the mount kept for it goes. */
 	void (*heap_gone)(uint64_t heap_id, void *payload);
 } cmd_hooks;
 
 /**
- * The memory budget's figures, as heapctl pool shows them: { size, used,
- * reserved, idle_lent, subpools: { gl: { size, level, low }, gp, le, lp },
- * heaps: [ one cmd_pool_heap_json() each, with "heap": its name ] }, the
- * heaps those @caller may read (NULL: all) that hold or reserve any.
- * NULL without memory.
+ * A budget's figures (the memory budget's or the space budget's ledger),
+ * as heapctl pool shows them: { size, used, reserved, idle_lent, subpools:
+ * { gl: { size, level, low }, gp, le, lp }, heaps: [ one
+ * cmd_pool_heap_json() each, with "heap": its name ] }, the heaps those
+ * @caller may read (NULL: all) that hold or reserve any.  @balloons: the
+ * budget whose balloons to show (the memory budget's), or NULL.  NULL
+ * without a budget.
  */
-json_t *cmd_pool_memory_json(hs_store *store, pool_budget *mem, const cmd_caller *caller);
+json_t *cmd_pool_budget_json(hs_store *store, pool_budget *b, pool_budget *balloons,
+			     const cmd_caller *caller);
 
-/** One heap's part of budget @mem: { reserve, quota, shares, used, owed,
- *  idle, collateral, ledger: { gl, gp, le, lp }, balloon: { target,
- *  current, rate[, freeable][, live] } }. */
-json_t *cmd_pool_heap_json(pool_budget *mem, const pool_budget_heap *e);
+/** One heap's part of a budget: { reserve, quota, shares, used, owed,
+ *  idle, collateral, ledger: { gl, gp, le, lp }[, balloon: { target,
+ *  current, rate[, freeable][, live] }] }, the balloon from @balloons
+ *  unless NULL. */
+json_t *cmd_pool_heap_json(pool_budget *balloons, const pool_budget_heap *e);
 
 /* ---- the command table ------------------------------------------------ */
 

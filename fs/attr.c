@@ -83,45 +83,48 @@ static void json_lines(struct text *t, const char *prefix, json_t *obj)
 	}
 }
 
-/* Heap @h's part of the memory budget, in its stat (memory_reserve, ...,
- * memory_gl ...). */
-static void mem_heap_text(struct text *t, struct fs *fs, uint64_t id)
+/* Heap @id's part of budget @b (@balloons: whose balloon to show, or
+ * NULL), in its stat as @prefix keys (memory_reserve, ..., memory_gl ...). */
+static void budget_heap_text(struct text *t, pool_budget *b, pool_budget *balloons,
+			     const char *prefix, uint64_t id)
 {
 	pool_budget_heap e;
 	json_t *j;
 
-	if (!fs->mem)
+	if (!b)
 		return;
-	pool_budget_heap_get(fs->mem, id, &e);
-	if (!(j = cmd_pool_heap_json(fs->mem, &e))) {
+	pool_budget_heap_get(b, id, &e);
+	if (!(j = cmd_pool_heap_json(balloons, &e))) {
 		t->rc = -ENOMEM;
 		return;
 	}
-	json_lines(t, "memory_", j);
+	json_lines(t, prefix, j);
 	json_decref(j);
 }
 
 /*
- * The memory budget in .heapfs/pool, from the figures heapctl pool shows:
- * memory_size, memory_used, ..., each sub-pool's memory_gl_size, _level,
- * _low, then per heap a line "memory_heap: NAME reserve=.. quota=..
- * shares=.. used=.. owed=.. idle=.. collateral=.. gl=.. gp=.. le=.. lp=..".
+ * A budget in .heapfs/pool, from the figures heapctl pool shows, as
+ * @prefix keys: memory_size, memory_used, ..., each sub-pool's
+ * memory_gl_size, _level, _low, then per heap a line "memory_heap: NAME
+ * reserve=.. quota=.. shares=.. used=.. owed=.. idle=.. collateral=..
+ * gl=.. gp=.. le=.. lp=..".
  */
-static void mem_pool_text(struct text *t, struct fs *fs)
+static void budget_pool_text(struct text *t, struct fs *fs, pool_budget *b,
+			     pool_budget *balloons, const char *prefix)
 {
 	json_t *j, *h, *v;
 	const char *key;
 	size_t i;
 
-	if (!fs->mem || !fs->opts.cache_bytes)
-		return;   /* no cache: no memory budget to show */
-	if (!(j = cmd_pool_memory_json(fs->store, fs->mem, NULL))) {
+	if (!b)
+		return;
+	if (!(j = cmd_pool_budget_json(fs->store, b, balloons, NULL))) {
 		t->rc = -ENOMEM;
 		return;
 	}
-	json_lines(t, "memory_", j);
+	json_lines(t, prefix, j);
 	json_array_foreach(json_object_get(j, "heaps"), i, h) {
-		tprintf(t, "memory_heap: %s", json_string_value(json_object_get(h, "heap")));
+		tprintf(t, "%sheap: %s", prefix, json_string_value(json_object_get(h, "heap")));
 		json_object_foreach(h, key, v) {
 			if (json_is_integer(v))
 				tprintf(t, " %s=%lld", key, (long long)json_integer_value(v));
@@ -195,7 +198,11 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)cs.hits, (unsigned long long)cs.misses,
 			(unsigned long long)cs.evictions, (unsigned long long)cs.idle_evictions,
 			(unsigned long long)cs.lines_flushed, (unsigned long long)cs.flush_batches);
-		mem_pool_text(&t, fs);
+		/* The space budget's ledger (space_size is its budget: pool=, or
+		 * the disk's size at mount), then the memory budget. */
+		budget_pool_text(&t, fs, fs->space, NULL, "space_");
+		if (fs->opts.cache_bytes)   /* no cache: no memory budget to show */
+			budget_pool_text(&t, fs, fs->mem, fs->mem, "memory_");
 		break;
 	case FS_STAT:
 		/* lines_used counts the store: what the cache holds goes there first. */
@@ -233,7 +240,8 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				"expired" : "migrated");
 			if (hi.lease == HS_LEASE_MIGRATED)
 				tprintf(&t, "moved_to: %s\n", hi.moved_to);
-			mem_heap_text(&t, fs, hi.id);
+			budget_heap_text(&t, fs->mem, fs->mem, "memory_", hi.id);
+			budget_heap_text(&t, fs->space, NULL, "space_", hi.id);
 			break;
 		}
 		if ((rc = hs_version_info_get(n->heap, n->version, &vi)) < 0 ||

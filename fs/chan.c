@@ -182,7 +182,8 @@ static void *conn_main(void *arg)
 		resp = conn_fail(EBADF, "no descriptor came with the request");
 	} else {
 		cmd_hooks hooks = { fs_heap_changed, ch->fs, true, &who, ch->fs->ckpt,
-				    conn_flush_mapped, ch->fs->mem, fs_heap_gone };
+				    conn_flush_mapped, ch->fs->mem, ch->fs->space,
+				    fs_heap_gone };
 		mg_io io = { fd, fd2, c->sock, &ch->stop, conn_progress, c };
 
 		resp = cmd_exec_stream(ch->fs->store, req, &io, &hooks);

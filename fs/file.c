@@ -223,7 +223,7 @@ static ssize_t ctl_read(struct fs *fs, struct fs_file *f, char *buf, size_t size
 			off_t off, const struct fs_caller *who)
 {
 	cmd_hooks hooks = { fs_heap_changed, fs, true, &f->who, fs->ckpt, NULL, fs->mem,
-			    fs_heap_gone };
+			    fs->space, fs_heap_gone };
 	ssize_t rc = 0;
 
 	/* ... nor anybody's answer: only the opener's uid reads it. */

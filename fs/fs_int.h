@@ -110,6 +110,7 @@ struct fs {
 	gc_daemon *gc;                /* background GC every gc= seconds */
 	ckpt_policy *ckpt;            /* every checkpoint; automatic ones */
 	pool_budget *mem;             /* the memory budget (mem.c); NULL: no cache */
+	pool_budget *space;           /* the space budget's ledger (mem.c) */
 	pthread_t mem_thread;         /* its reclaim passes */
 	bool mem_running;
 	pthread_mutex_t mem_lock;
@@ -296,6 +297,8 @@ int fs_heap_delete(struct fs *fs, const char *name);
 void fs_heap_gone(uint64_t id, void *fs);
 /* Set heap property @prop (memory_reserve, memory_quota, shares) to @val
  * ("" removes) in the budget, then the store: 0, -EINVAL, -ENOSPC. */
+/* Heap @h's space reserve or quota changed: tell the space budget. */
+void fs_space_set(struct fs *fs, hs_heap *h);
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 /* heapstore's space hook: a writer starts waiting for @bytes of space
  * (@err -EDQUOT or -ENOSPC: wakes GC, and the space budget's next pass

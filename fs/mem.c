@@ -7,6 +7,12 @@
  * refused when set (ENOSPC) and, at a mount with a smaller cache=, left
  * out with a warning.
  *
+ * The space budget (fs->space, pool= or the disk's size) keeps the ledger
+ * of space: heapstore's limits admit or refuse, and tell each heap's moves
+ * of use through its use hook (space_use), which the budget settles into
+ * sub-pools when read; its reserve and quota are heapstore's, its shares
+ * the same as memory's.  Its reclaim asks the heaps most borrowed there.
+ *
  * Reclaim: a thread runs the budget's passes every RECLAIM_TICK_MS, or
  * sooner when woken.  The memory budget's (pool_budget_reclaim) asks, after
  * a miss found nothing to evict, the heaps most owed per share, and
@@ -29,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "cmd.h"
@@ -63,7 +70,40 @@ static uint64_t heap_id(hs_heap *h)
 	return hs_heap_info_get(h, &hi) == 0 ? hi.id : 0;
 }
 
-/* At mount: tell the budget every heap's settings. */
+/*
+ * Heap @hi's part of the space budget: its reserve, quota (heapstore's,
+ * which enforces them; the budget keeps the ledger) and shares.  A
+ * reservation the budget cannot place (only a disk smaller than at mount
+ * does that) is left out of its ledger with a warning.
+ */
+static void space_set(struct fs *fs, const hs_heap_info *hi, uint32_t shares)
+{
+	if (pool_budget_set(fs->space, hi->id, hi->reserve_bytes, hi->quota_bytes, shares) < 0) {
+		fprintf(stderr, "heapfs: heap '%s': its reservation of %" PRIu64 " bytes does "
+			"not fit the space budget beside the others: left out of its ledger\n",
+			hi->name, hi->reserve_bytes);
+		(void)pool_budget_set(fs->space, hi->id, 0, hi->quota_bytes, shares);
+	}
+}
+
+void fs_space_set(struct fs *fs, hs_heap *h)
+{
+	hs_heap_info hi;
+
+	if (fs->space && hs_heap_info_get(h, &hi) == 0)
+		space_set(fs, &hi, (uint32_t)prop_u64(h, "shares"));
+}
+
+/* heapstore's use hook: a heap's use of space moved (settled when read). */
+static void space_use(void *arg, uint64_t id, int64_t delta, bool pause)
+{
+	struct fs *fs = arg;
+
+	pool_budget_note(fs->space, id, delta, pause);
+}
+
+/* At mount: tell the budgets every heap's settings, and the space budget
+ * what each uses. */
 static int load(struct fs *fs, bool warn)
 {
 	hs_heap_info *hs = NULL;
@@ -80,6 +120,9 @@ static int load(struct fs *fs, bool warn)
 			continue;   /* deleted meanwhile */
 		settings_get(h, &m);
 		hs_heap_close(h);
+		space_set(fs, &hs[i], m.shares);
+		pool_budget_note(fs->space, hs[i].id, (int64_t)(hs[i].bytes_referenced +
+				 hs[i].bytes_charged + hs[i].bytes_held), false);
 		if (pool_budget_set(fs->mem, hs[i].id, m.reserve, m.quota, m.shares) < 0 &&
 		    warn) {
 			fprintf(stderr, "heapfs: heap '%s': its memory reservation of %" PRIu64
@@ -125,20 +168,6 @@ static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
 	free(hs);
 }
 
-/* Heaps by what they reference past their reservations, per share. */
-struct borrower {
-	uint64_t id, borrowed;
-	uint32_t shares;
-};
-
-static int borrower_cmp(const void *a, const void *b)
-{
-	const struct borrower *x = a, *y = b;
-	double dx = (double)x->borrowed / x->shares, dy = (double)y->borrowed / y->shares;
-
-	return dx > dy ? -1 : dx < dy;
-}
-
 /*
  * Does the space budget's pass still wait: each of its asks still open
  * (not met, not withdrawn)?  One met ends it, so a runtime that answers
@@ -177,7 +206,7 @@ static uint64_t space_deficit(struct fs *fs, uint64_t need)
  * The space budget's reclaim.  A pass asks, through their balloons, the
  * heaps whose writers wait on their own quota (each for what it can give
  * past its reservation), then, for the pool, the heaps most borrowed per
- * share, until what the pool needs back (at most the pass's effort) is
+ * share (the ledger's loans and what it lent past the sub-pools), until what the pool needs back (at most the pass's effort) is
  * asked for; each ask at most its heap's rate.  It lasts until one of its
  * asks is met, or all are withdrawn (wait=): every writer that starts
  * waiting meanwhile joins it, so many waiters cause one pass.  A pass after which
@@ -187,8 +216,7 @@ static uint64_t space_deficit(struct fs *fs, uint64_t need)
 static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		       uint64_t need)
 {
-	hs_heap_info *hs = NULL;
-	struct borrower *bs = NULL;
+	pool_borrower *bs = NULL;
 	pool_ask asks[ASKS_MAX];
 	hs_store_totals tot;
 	uint64_t effort, asked = 0, now = now_ns();
@@ -204,23 +232,12 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 	effort = space_deficit(fs, need);
 	if (effort > fs->space_reclaim.effort)
 		effort = fs->space_reclaim.effort;
-	if ((n_quota || effort) && hs_heap_list(fs->store, &hs, &n) == 0 && n &&
-	    (bs = calloc(n, sizeof(*bs)))) {
-		for (size_t i = 0; i < n; i++) {
-			pool_budget_heap e;
-
-			pool_budget_heap_get(fs->mem, hs[i].id, &e);
-			bs[i].id = hs[i].id;
-			bs[i].shares = e.h.shares ? e.h.shares : POOL_SHARES_DEFAULT;
-			bs[i].borrowed = hs[i].bytes_referenced > hs[i].reserve_bytes ?
-					 hs[i].bytes_referenced - hs[i].reserve_bytes : 0;
-		}
-		qsort(bs, n, sizeof(*bs), borrower_cmp);
+	if ((n_quota || effort) && pool_budget_borrowers(fs->space, &bs, &n) == 0) {
 		for (size_t q = 0; q < n_quota; q++) {
 			for (size_t i = 0; i < n && n_asks < ASKS_MAX; i++) {
 				uint64_t target;
 
-				if (bs[i].id == quota_ids[q] && bs[i].borrowed &&
+				if (bs[i].id == quota_ids[q] &&
 				    pool_budget_balloon_ask(fs->mem, bs[i].id, bs[i].borrowed, now,
 							    &target))
 					asks[n_asks++] = (pool_ask){ bs[i].id, target };
@@ -249,7 +266,6 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		asks_post(fs, asks, n_asks);
 	}
 	free(bs);
-	free(hs);
 }
 
 uint64_t fs_space_passes(struct fs *fs)
@@ -341,13 +357,20 @@ void fs_mem_quiesce(struct fs *fs)
 int fs_mem_start(struct fs *fs)
 {
 	uint8_t split[4];
+	struct statvfs v;
+	uint64_t space;
 	int rc;
 
-	/* Without a cache the budget is empty, but its balloons serve the
-	 * space budget all the same. */
+	/* Without a cache the memory budget is empty, but its balloons serve
+	 * the space budget all the same.  The space budget is pool=, or
+	 * without one the disk the store is on. */
 	for (int i = 0; i < 4; i++)
 		split[i] = (uint8_t)fs->opts.split[i];
+	space = fs->opts.pool_bytes;
+	if (!space && statvfs(fs->opts.store_dir, &v) == 0)
+		space = (uint64_t)v.f_blocks * v.f_frsize;
 	if ((rc = pool_budget_new(&fs->mem, fs->opts.cache_bytes, split, fs->opts.cap_pct)) < 0 ||
+	    (rc = pool_budget_new(&fs->space, space, split, fs->opts.cap_pct)) < 0 ||
 	    (rc = load(fs, fs->opts.cache_bytes != 0)) < 0 ||
 	    (fs->opts.cache_bytes && (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0))
 		return rc;
@@ -359,12 +382,15 @@ int fs_mem_start(struct fs *fs)
 		return hs_errno_set(-EAGAIN, "cannot start the memory budget's reclaim thread");
 	fs->mem_running = true;
 	hs_store_space_hook(fs->store, fs_space_wait, fs);
+	hs_store_space_use_hook(fs->store, space_use, fs);
 	return 0;
 }
 
 void fs_mem_stop(struct fs *fs)
 {
 	fs_mem_quiesce(fs);
+	pool_budget_free(fs->space);   /* the store is closed: its hook is quiet */
+	fs->space = NULL;
 	if (fs->mem) {
 		pthread_mutex_destroy(&fs->mem_lock);
 		pthread_cond_destroy(&fs->mem_cond);
@@ -477,6 +503,8 @@ void fs_heap_gone(uint64_t id, void *payload)
 
 	if (fs->mem && id)
 		pool_budget_forget(fs->mem, id);
+	if (fs->space && id)
+		pool_budget_forget(fs->space, id);
 }
 
 int fs_heap_delete(struct fs *fs, const char *name)
@@ -517,6 +545,8 @@ int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val)
 			(void)pool_budget_set(fs->mem, id, was.reserve, was.quota, was.shares);
 		return rc;
 	}
+	if (strcmp(prop, "shares") == 0)
+		fs_space_set(fs, h);   /* one weight for both budgets */
 	/* A quota below what it holds: it gives back at once. */
 	if (m.quota && fs->mem) {
 		int64_t held = hs_heap_cache_trim(h, m.quota);

@@ -195,8 +195,11 @@ int fs_do_setxattr(struct fs *fs, struct fs_node *n, const char *name,
 	case XA_RESERVE:
 		if (cmd_size_parse(val, &bytes) < 0)
 			return -EINVAL;
-		return attrs[i].kind == XA_QUOTA ? hs_heap_quota_set(n->heap, bytes) :
-						   hs_heap_reserve_set(n->heap, bytes);
+		rc = attrs[i].kind == XA_QUOTA ? hs_heap_quota_set(n->heap, bytes) :
+						 hs_heap_reserve_set(n->heap, bytes);
+		if (rc == 0)
+			fs_space_set(fs, n->heap);
+		return rc;
 	case XA_SHARES:
 		if (!uint_ok(val, 1, 10000))
 			return -EINVAL;
@@ -237,9 +240,12 @@ int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 	/* Removing a setting returns it to its default. */
 	switch (attrs[i].kind) {
 	case XA_QUOTA:
-		return hs_heap_quota_set(n->heap, 0);
 	case XA_RESERVE:
-		return hs_heap_reserve_set(n->heap, 0);
+		rc = attrs[i].kind == XA_QUOTA ? hs_heap_quota_set(n->heap, 0) :
+						 hs_heap_reserve_set(n->heap, 0);
+		if (rc == 0)
+			fs_space_set(fs, n->heap);
+		return rc;
 	case XA_SHARES:
 	case XA_MEM_RESERVE:
 	case XA_MEM_QUOTA:

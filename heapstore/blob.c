@@ -466,6 +466,7 @@ int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b
 				atomic_fetch_add(&s->totals[k], tot[k]);
 			if (h && ref)
 				hs_limit__reserve_used(s, id, atomic_load(&h->referenced));
+			hs_limit__use(s, id, ref, b->pause);
 		}
 		pthread_mutex_unlock(&s->acct_lock);
 		b->n_acct = 0;   /* staged: a retry must not count it twice */

@@ -577,6 +577,18 @@ HS_API int hs_heap_allocate(hs_heap *heap, uint64_t off, uint64_t len);
 HS_API void hs_store_space_hook(hs_store *store,
 				 void (*fn)(void *, uint64_t, int, uint64_t), void *arg);
 
+/**
+ * Call @fn(@arg, @heap_id, @delta, @pause) whenever heap @heap_id's use of
+ * space moves by @delta bytes: its referenced bytes, what its dirty cached
+ * lines are charged and what its fallocated holes hold, the figures its
+ * quota counts.  @pause: the move came with a durability point (a
+ * transaction's commit), else with a write.  Called with heapstore's locks
+ * held: @fn must be quick and call nothing in heapstore.  Set it before
+ * the store is written; NULL unsets.
+ */
+HS_API void hs_store_space_use_hook(hs_store *store,
+				    void (*fn)(void *, uint64_t, int64_t, bool), void *arg);
+
 /** hs_heap_write() with @flags (HS_WRITE_MAPPED). */
 HS_API ssize_t hs_heap_pwrite(hs_heap *heap, const void *buf, size_t len,
 			      uint64_t off, unsigned flags);

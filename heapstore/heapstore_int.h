@@ -184,6 +184,8 @@ struct hs_store {
 	uint64_t space_gen;
 	void (*space_hook)(void *, uint64_t, int, uint64_t);   /* hs_store_space_hook */
 	void *space_hook_arg;
+	void (*use_hook)(void *, uint64_t, int64_t, bool);   /* hs_store_space_use_hook */
+	void *use_hook_arg;
 	struct hs_reserve *res;
 	size_t n_res, cap_res;
 	struct hs_hold *holds;            /* fallocate's, per heap; limit_lock */
@@ -351,6 +353,7 @@ struct hs_batch {
 	uint64_t *held;                   /* lines whose fallocate hold it took */
 	size_t n_held, cap_held;
 	bool mapped;                      /* over a limit: take it, as an overdraft */
+	bool pause;                       /* a durability point's (a txn's commit) */
 	size_t n_new;                     /* blobs this batch already puts */
 	uint8_t new_blobs[HS_BATCH_NEW_BLOBS][HS_HASH_LEN];
 	uint32_t new_stored[HS_BATCH_NEW_BLOBS];
@@ -514,6 +517,8 @@ uint64_t hs_limit__held(hs_heap *h);
 int hs_limit__holds_load(hs_store *s);
 /* A mapped store taken over a limit: count it, report it at the next sync. */
 void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
+/* Heap @id's use (referenced + charged + held) moved by @delta: the use hook. */
+void hs_limit__use(hs_store *s, uint64_t id, int64_t delta, bool pause);
 #define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))
 
 /* ---- 4: blob.c ------------------------------------------------------------ */

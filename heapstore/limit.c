@@ -258,6 +258,7 @@ int hs_limit__charge(hs_heap *h, int64_t bytes, bool mapped)
 	if (rc == 0) {
 		atomic_fetch_add(&h->charged, bytes);
 		atomic_fetch_add(&s->charged, bytes);
+		hs_limit__use(s, h->id, bytes, false);
 	}
 	pthread_mutex_unlock(&s->limit_lock);
 	return rc;
@@ -267,6 +268,20 @@ void hs_limit__uncharge(hs_heap *h, int64_t bytes)
 {
 	atomic_fetch_sub(&h->charged, bytes);
 	atomic_fetch_sub(&h->store->charged, bytes);
+	hs_limit__use(h->store, h->id, -bytes, false);
+}
+
+void hs_store_space_use_hook(hs_store *s, void (*fn)(void *, uint64_t, int64_t, bool),
+			     void *arg)
+{
+	s->use_hook = fn;
+	s->use_hook_arg = arg;
+}
+
+void hs_limit__use(hs_store *s, uint64_t id, int64_t delta, bool pause)
+{
+	if (delta && s->use_hook)
+		s->use_hook(s->use_hook_arg, id, delta, pause);
 }
 
 void hs_store_space_hook(hs_store *s, void (*fn)(void *, uint64_t, int, uint64_t),
@@ -567,11 +582,12 @@ int hs_limit__hold_add(hs_heap *h, uint64_t first, uint64_t last)
 		for (size_t i = 0; i < holes.n && rc == 0; i++) {
 			/* what is held already comes out first: spans stay disjoint */
 			uint64_t had = span_remove(hd, holes.v[i].first, holes.v[i].last);
+			int64_t d = -(int64_t)had * c;
 
-			atomic_fetch_sub(&s->charged, (int64_t)had * c);
 			if ((rc = span_insert(hd, holes.v[i].first, holes.v[i].last)) == 0)
-				atomic_fetch_add(&s->charged,
-						 (int64_t)(holes.v[i].last - holes.v[i].first + 1) * c);
+				d += (int64_t)(holes.v[i].last - holes.v[i].first + 1) * c;
+			atomic_fetch_add(&s->charged, d);
+			hs_limit__use(s, h->id, d, false);
 		}
 	}
 	if (rc == 0)
@@ -600,10 +616,12 @@ bool hs_limit__hold_take(hs_heap *h, uint64_t line, bool transfer)
 	pthread_mutex_lock(&s->limit_lock);
 	if ((hd = hold_find(s, h->id)) && span_remove(hd, line, line) == 1) {
 		took = true;
-		if (transfer)   /* the dirty line's charge now */
+		if (transfer) {   /* the dirty line's charge now */
 			atomic_fetch_add(&h->charged, c);
-		else
+		} else {
 			atomic_fetch_sub(&s->charged, c);
+			hs_limit__use(s, h->id, -c, false);
+		}
 	}
 	pthread_mutex_unlock(&s->limit_lock);
 	return took;
@@ -615,8 +633,10 @@ void hs_limit__hold_put(hs_heap *h, uint64_t line)
 	struct hs_hold *hd;
 
 	pthread_mutex_lock(&s->limit_lock);
-	if ((hd = hold_get(s, h->id, h->rec.line_size)) && span_insert(hd, line, line) == 0)
+	if ((hd = hold_get(s, h->id, h->rec.line_size)) && span_insert(hd, line, line) == 0) {
 		atomic_fetch_add(&s->charged, HS_CHARGE(h->rec.line_size));
+		hs_limit__use(s, h->id, HS_CHARGE(h->rec.line_size), false);
+	}
 	pthread_mutex_unlock(&s->limit_lock);
 }
 
@@ -633,6 +653,7 @@ void hs_limit__hold_drop(hs_store *s, uint64_t id, uint64_t first, uint64_t last
 	if ((hd = hold_find(s, id))) {
 		gone = span_remove(hd, first, last);
 		atomic_fetch_sub(&s->charged, (int64_t)gone * HS_CHARGE(hd->line_size));
+		hs_limit__use(s, id, -(int64_t)gone * HS_CHARGE(hd->line_size), false);
 		if (gone && save)
 			(void)holds_copy(s, id, &saved);
 	}

@@ -366,6 +366,7 @@ int hs_txn_commit(hs_txn *t)
 	twalk_r(t->tree, collect_walk, &c);
 	hs_batch__init(&b);
 	b.enforce = true;   /* its exact cost, against the quota and the pool */
+	b.pause = true;     /* a durability point's, for the pool's ledger */
 
 	/*
 	 * With a line cache the commit works on the store, so the heap's dirty

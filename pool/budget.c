@@ -27,6 +27,9 @@ struct entry {
 	uint64_t asked_ns;
 	uint64_t quiet_ns;                /* not asked again before (after a miss) */
 	uint64_t gen;                     /* the target's changes */
+	/* Space: moves of its use not settled yet (pool_budget_note). */
+	int64_t pending;
+	uint64_t pending_pause;           /* of the growth, a durability point's */
 };
 
 struct pool_budget {
@@ -38,6 +41,7 @@ struct pool_budget {
 	bool starved;                     /* a miss found nothing to evict */
 	uint64_t credited;                /* given back through balloons, ever */
 	uint64_t credited_seen;           /* of it, at the last pass's end */
+	bool unsettled;                   /* some entry has a move pending */
 };
 
 int pool_budget_new(pool_budget **out, uint64_t size, const uint8_t *split, unsigned cap_pct)
@@ -117,6 +121,100 @@ static void recall(pool_budget *b, struct entry *e)
 }
 
 /*
+ * With b->lock held: apply the moves of use pool_budget_note() kept.  A
+ * heap that grew asks for it: a durability point's part as a pause, the
+ * rest as urgent (writes); what the sub-pools do not hold is lent past
+ * them (idle), since heapstore's limits admitted it already.  One that
+ * shrank gives back, idle loans first, then its loans in pool_free()'s
+ * order.  The quota is heapstore's to enforce: not applied again here.
+ */
+static void settle(pool_budget *b)
+{
+	if (!b->unsettled)
+		return;
+	b->unsettled = false;
+	for (size_t i = 0; i < b->n; i++) {
+		struct entry *e = &b->e[i];
+		int64_t d = e->pending;
+		uint64_t pause = e->pending_pause, quota = e->h.quota, served, x;
+
+		e->pending = 0;
+		e->pending_pause = 0;
+		if (d > 0) {
+			if (pause > (uint64_t)d)
+				pause = (uint64_t)d;
+			e->h.quota = 0;
+			served = pool_request_most(&b->st, &e->h, pause, POOL_PAUSE, NULL);
+			served += pool_request_most(&b->st, &e->h, (uint64_t)d - served,
+						    POOL_URGENT, NULL);
+			e->h.quota = quota;
+			e->idle += (uint64_t)d - served;
+		} else if (d < 0) {
+			x = e->idle < (uint64_t)-d ? e->idle : (uint64_t)-d;
+			e->idle -= x;
+			pool_free(&b->st, &e->h, (uint64_t)-d - x, NULL);
+		}
+	}
+}
+
+void pool_budget_note(pool_budget *b, uint64_t id, int64_t delta, bool pause)
+{
+	struct entry *e;
+
+	pthread_mutex_lock(&b->lock);
+	/* A shrinking heap the budget does not know (deleted) is nothing. */
+	if ((e = find(b, id, delta > 0))) {
+		e->pending += delta;
+		if (pause && delta > 0)
+			e->pending_pause += (uint64_t)delta;
+		b->unsettled = true;
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int borrower_cmp(const void *a, const void *b)
+{
+	const pool_borrower *x = a, *y = b;
+	/* x.borrowed / x.shares against y's, without division */
+	unsigned __int128 l = (unsigned __int128)x->borrowed * y->shares;
+	unsigned __int128 r = (unsigned __int128)y->borrowed * x->shares;
+
+	return l > r ? -1 : l < r;
+}
+
+int pool_budget_borrowers(pool_budget *b, pool_borrower **out, size_t *n)
+{
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&b->lock);
+	settle(b);
+	if (b->n && !(*out = calloc(b->n, sizeof(**out)))) {
+		rc = -ENOMEM;
+	} else {
+		for (size_t i = 0; i < b->n; i++) {
+			uint64_t past = pool_owed(&b->e[i].h) + b->e[i].idle;
+
+			if (past)
+				(*out)[(*n)++] = (pool_borrower){ b->e[i].id, past,
+								 b->e[i].h.shares };
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	/* Insertion sort: tens of heaps, and ties keep the budget's order. */
+	for (size_t i = 1; i < *n; i++) {
+		pool_borrower x = (*out)[i];
+		size_t j = i;
+
+		for (; j > 0 && borrower_cmp(&x, &(*out)[j - 1]) < 0; j--)
+			(*out)[j] = (*out)[j - 1];
+		(*out)[j] = x;
+	}
+	return rc;
+}
+
+/*
  * Memory already held is never refused after the fact: a reservation
  * lowered below what the heap holds of its own turns the rest into idle
  * loans, and one that the sub-pools' loans stand in the way of recalls
@@ -133,6 +231,7 @@ int pool_budget_set(pool_budget *b, uint64_t id, uint64_t reserve, uint64_t quot
 	if (!shares)
 		shares = POOL_SHARES_DEFAULT;
 	pthread_mutex_lock(&b->lock);
+	settle(b);
 	if ((e = find(b, id, true)) &&
 	    reserve > b->st.size - (b->st.reserved - e->h.reserve)) {
 		rc = -ENOSPC;   /* past the budget less the others' reservations */
@@ -266,6 +365,7 @@ int pool_budget_get(pool_budget *b, pool_state *st, pool_budget_heap **heaps, si
 	*heaps = NULL;
 	*n = 0;
 	pthread_mutex_lock(&b->lock);
+	settle(b);
 	*st = b->st;
 	if (b->n && !(*heaps = calloc(b->n, sizeof(**heaps)))) {
 		rc = -ENOMEM;
@@ -289,6 +389,7 @@ bool pool_budget_heap_get(pool_budget *b, uint64_t id, pool_budget_heap *out)
 	out->id = id;
 	pool_heap_init(&out->h);
 	pthread_mutex_lock(&b->lock);
+	settle(b);
 	if ((e = find(b, id, false))) {
 		out->h = e->h;
 		out->idle = e->idle;

@@ -120,8 +120,9 @@ static bool is_loan(enum pool_sub s)
 	return s == POOL_LE || s == POOL_LP;
 }
 
-int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
-		 pool_grant *g)
+/* pool_request(), or with @partial as much of it as the sub-pools hold. */
+static int serve(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
+		 pool_grant *g, bool partial)
 {
 	static const enum pool_sub urgent[] = { POOL_GL };
 	static const enum pool_sub pause[] = { POOL_LP, POOL_GP, POOL_LE };
@@ -160,8 +161,9 @@ int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency 
 			got.pledged += take;
 		need -= take;
 	}
-	if (need)
+	if (need && !partial)
 		return -ENOSPC;
+	bytes -= need;
 	for (int s = 0; s < POOL_NSUB; s++) {
 		p->lent[s] += got.sub[s];
 		h->ledger[s] += got.sub[s];
@@ -171,6 +173,25 @@ int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency 
 	if (g)
 		*g = got;
 	return 0;
+}
+
+int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
+		 pool_grant *g)
+{
+	return serve(p, h, bytes, u, g, false);
+}
+
+uint64_t pool_request_most(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
+			   pool_grant *g)
+{
+	pool_grant got;
+
+	if (serve(p, h, bytes, u, &got, true) < 0)
+		memset(&got, 0, sizeof(got));   /* past its quota: nothing */
+	if (g)
+		*g = got;
+	return got.own + got.sub[POOL_GL] + got.sub[POOL_GP] + got.sub[POOL_LE] +
+	       got.sub[POOL_LP];
 }
 
 void pool_free(pool_state *p, pool_heap *h, uint64_t bytes, pool_repay *r)

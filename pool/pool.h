@@ -113,6 +113,11 @@ int pool_reserve(pool_state *p, pool_heap *h, uint64_t reserve);
 int pool_request(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
 		 pool_grant *g);
 
+/* As pool_request(), but serves what the sub-pools it may use hold of
+ * @bytes, maybe less than asked (nothing past its quota): the bytes served. */
+uint64_t pool_request_most(pool_state *p, pool_heap *h, uint64_t bytes, enum pool_urgency u,
+			   pool_grant *g);
+
 /*
  * @h freed @bytes (at most what it uses): its loans are repaid first, in
  * the order LP, LE, GP, GL (each min(owed, what is left)), the rest is
@@ -288,6 +293,28 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 			   pool_ask *asks, size_t max);
 /* A miss found nothing to evict (the cache's policy says so itself). */
 void pool_budget_starved(pool_budget *b);
+
+/*
+ * The space budget: heapstore's limits admit or refuse space; the budget
+ * keeps the ledger of it.  pool_budget_note() (heapstore's use hook: quick,
+ * a leaf lock) keeps heap @id's moves of use (referenced bytes, charges,
+ * holds); they are settled at the next read of the budget (get, heap_get,
+ * borrowers, set): growth asks the sub-pools, a durability point's part
+ * as a pause and the rest as urgent, and what they do not hold is lent
+ * past them (idle: admitted, never refused after the fact); shrinking
+ * repays idle loans first, then the sub-pools (pool_free()).
+ */
+void pool_budget_note(pool_budget *b, uint64_t id, int64_t delta, bool pause);
+
+/* A heap holding past its reservation: @borrowed, its owed and idle loans. */
+typedef struct pool_borrower {
+	uint64_t id, borrowed;
+	uint32_t shares;
+} pool_borrower;
+
+/* The heaps that hold past their reservations, most per share first (ties:
+ * as the budget lists them); *@out malloc'd.  0 or -ENOMEM. */
+int pool_budget_borrowers(pool_budget *b, pool_borrower **out, size_t *n);
 
 /* Make @b the line cache's memory policy (hs_store_memory_policy). */
 int pool_budget_govern_cache(pool_budget *b, hs_store *store);

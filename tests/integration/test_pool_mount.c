@@ -545,6 +545,70 @@ START_TEST(a_runtime_gives_space_to_a_waiting_writer)
 }
 END_TEST
 
+/* Heap @h's space ledger matches its use: used is what its quota counts
+ * (referenced, after stat's write-back), the rest of its reservation is
+ * its own, and what is past it is owed to the sub-pools or lent past them. */
+static void ledger_matches(const char *h, uint64_t reserve)
+{
+	uint64_t ref = stat_of(h, "referenced"), used = stat_of(h, "space_used");
+	uint64_t past = ref > reserve ? ref - reserve : 0;
+
+	ck_assert_uint_gt(ref, 0);
+	ck_assert_msg(used == ref, "%s: ledger %llu, referenced %llu", h,
+		      (unsigned long long)used, (unsigned long long)ref);
+	ck_assert_uint_eq(stat_of(h, "space_reserve"), reserve);
+	ck_assert_uint_eq(stat_of(h, "space_owed") + stat_of(h, "space_idle"), past);
+	ck_assert_uint_eq(stat_of(h, "space_owed"), stat_of(h, "space_gl") +
+			  stat_of(h, "space_gp") + stat_of(h, "space_le") + stat_of(h, "space_lp"));
+}
+
+START_TEST(the_space_ledger_follows_each_heap)
+{
+	uint64_t gl_size, gl_r, gl_a;
+	int fd;
+
+	ck_assert_int_eq(mkdir(mu_at("r"), 0700), 0);
+	ck_assert_int_eq(mkdir(mu_at("a"), 0700), 0);
+	set_attr("r", "user.heapfs.reserve", "8M");
+	ck_assert_int_eq(heap_write("r", 12 * MiB, 21), 0);
+	ck_assert_int_eq(heap_write("a", 16 * MiB, 22), 0);
+	ledger_matches("r", 8 * MiB);
+	ledger_matches("a", 0);
+	/* Writes are urgent: GL, at most its cap (50%) each, past it lent. */
+	gl_size = mu_text_u64(".heapfs/pool", "space_gl_size");
+	ck_assert_uint_ge(gl_size, (40 * MiB - 8 * MiB) * 40 / 100);   /* the rest rounds up */
+	ck_assert_uint_le(gl_size, (40 * MiB - 8 * MiB) * 40 / 100 + 4);
+	gl_r = stat_of("r", "space_gl");
+	gl_a = stat_of("a", "space_gl");
+	ck_assert_uint_eq(gl_a, gl_size / 2);
+	ck_assert_uint_gt(stat_of("a", "space_idle"), 0);
+	ck_assert_uint_eq(mu_text_u64(".heapfs/pool", "space_gl_level"), gl_size - gl_r - gl_a);
+	/* Lines given back repay: a's loan past the sub-pools first. */
+	fd = mu_open(mu_at("a/heap"), O_RDWR);
+	ck_assert_int_eq(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4 * MiB,
+				   12 * MiB), 0);
+	close(fd);
+	ledger_matches("a", 0);
+	ck_assert_uint_eq(stat_of("a", "space_idle"), 0);
+	ck_assert_uint_lt(stat_of("a", "space_gl"), gl_a);
+	/* heapctl pool shows the ledger, a's line included. */
+	{
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "pool", NULL };
+		char *out = NULL;
+
+		ck_assert_int_eq(mu_run_out(&out, argv), 0);
+		ck_assert_msg(strstr(out, "space ledger: a budget of 41943040 bytes, 8388608 "
+				      "reserved") && strstr(out, "\nr  "),
+			      "heapctl pool:\n%s", out);
+		free(out);
+	}
+	/* A remount finds the same ledger from the store. */
+	mu_remount();
+	ledger_matches("r", 8 * MiB);
+	ledger_matches("a", 0);
+}
+END_TEST
+
 /* A writer thread for the many-waiters case: 1 MiB into its own heap (a
  * file's writes are serialized by the kernel: one heap each). */
 struct waiter {
@@ -648,6 +712,7 @@ static Suite *pool_suite(void)
 	tcase_add_checked_fixture(tc, setup_space, mu_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_runtime_gives_space_to_a_waiting_writer);
+	tcase_add_test(tc, the_space_ledger_follows_each_heap);
 	tcase_add_test(tc, silent_heap_leaves_32_waiters_enospc_at_wait_after_one_pass);
 	suite_add_tcase(s, tc);
 	return s;

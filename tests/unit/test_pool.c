@@ -598,6 +598,85 @@ START_TEST(budget_reservation_recalls_loans)
 }
 END_TEST
 
+/* pool_request_most: what the sub-pools hold of a request, never more. */
+START_TEST(request_most_serves_part)
+{
+	pool_state p;
+	pool_heap h;
+	pool_grant g;
+
+	ck_assert_int_eq(pool_init(&p, 1000, NULL, 100), 0);
+	pool_heap_init(&h);
+	ck_assert_uint_eq(pool_request_most(&p, &h, 300, POOL_URGENT, &g), 300);
+	ck_assert_uint_eq(pool_request_most(&p, &h, 300, POOL_URGENT, &g), 100);   /* GL 400 */
+	ck_assert_uint_eq(g.sub[POOL_GL], 100);
+	ck_assert_uint_eq(h.used, 400);
+	ck_assert_uint_eq(pool_level(&p, POOL_GL), 0);
+	/* Efficiency without collateral: nothing, and nothing charged. */
+	ck_assert_uint_eq(pool_request_most(&p, &h, 50, POOL_EFFICIENCY, &g), 0);
+	ck_assert_uint_eq(h.used, 400);
+	/* Past a quota: nothing. */
+	h.quota = 420;
+	ck_assert_uint_eq(pool_request_most(&p, &h, 50, POOL_PAUSE, &g), 0);
+	ck_assert_uint_eq(pool_request_most(&p, &h, 20, POOL_PAUSE, &g), 20);
+	ck_assert_uint_eq(g.sub[POOL_GP], 20);
+}
+END_TEST
+
+/*
+ * The space budget: moves of use are noted (from heapstore's hook) and
+ * settled at the next read.  1000 bytes, 40:20:20:20, cap 50: GL 400
+ * (200 a heap), GP 200 (100 a heap).
+ */
+START_TEST(budget_settles_noted_use)
+{
+	pool_budget *b;
+	pool_borrower *bw;
+	size_t n;
+
+	ck_assert_int_eq(pool_budget_new(&b, 1000, NULL, 50), 0);
+	ck_assert_int_eq(pool_budget_set(b, 2, 100, 0, 0), 0);   /* GL 360: 180 a heap */
+	/* Writes: urgent, GL to its cap, the rest lent past the sub-pools. */
+	pool_budget_note(b, 1, 150, false);
+	pool_budget_note(b, 1, 100, false);
+	pool_budget_note(b, 1, -10, false);   /* netted before it settles */
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GL], 180);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 60);
+	ck_assert_uint_eq(budget_heap(b, 1).h.used + budget_heap(b, 1).idle, 240);
+	/* A durability point's growth is a pause: GP (no collateral: no LP). */
+	pool_budget_note(b, 1, 30, true);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GP], 30);
+	/* Within a reservation: its own, owing nothing; past it, GL. */
+	pool_budget_note(b, 2, 120, false);
+	ck_assert_uint_eq(budget_owed(b, 2), 20);
+	ck_assert_uint_eq(budget_heap(b, 2).h.used, 120);
+	/* Whom to ask first: most past its reservation per share. */
+	ck_assert_int_eq(pool_budget_borrowers(b, &bw, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(bw[0].id, 1);
+	ck_assert_uint_eq(bw[0].borrowed, 270);
+	ck_assert_uint_eq(bw[1].id, 2);
+	ck_assert_uint_eq(bw[1].borrowed, 20);
+	free(bw);
+	ck_assert_int_eq(pool_budget_set(b, 2, 100, 0, 5), 0);   /* 20 / 5 > 270 / 100 */
+	ck_assert_int_eq(pool_budget_borrowers(b, &bw, &n), 0);
+	ck_assert_uint_eq(bw[0].id, 2);
+	free(bw);
+	/* Freeing repays the loan past the sub-pools first, then GP, then GL. */
+	pool_budget_note(b, 1, -80, false);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 0);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GP], 10);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GL], 180);
+	pool_budget_note(b, 1, -1000, false);   /* never below nothing */
+	ck_assert_uint_eq(budget_heap(b, 1).h.used, 0);
+	ck_assert_uint_eq(budget_owed(b, 1), 0);
+	/* A heap the budget does not know that shrinks is nothing. */
+	pool_budget_note(b, 9, -50, false);
+	ck_assert(!pool_budget_heap_get(b, 9, &(pool_budget_heap){ 0 }));
+	pool_budget_free(b);
+}
+END_TEST
+
 START_TEST(budget_balloons_ask_most_owed_first_and_adapt)
 {
 	const uint64_t MB = 1024 * 1024, s = 1000000000ULL;
@@ -701,6 +780,8 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, budget_reservation_quota_and_force);
 	tcase_add_test(tc, budget_reservation_recalls_loans);
 	tcase_add_test(tc, budget_balloons_ask_most_owed_first_and_adapt);
+	tcase_add_test(tc, request_most_serves_part);
+	tcase_add_test(tc, budget_settles_noted_use);
 	suite_add_tcase(s, tc);
 	return s;
 }
