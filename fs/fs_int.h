@@ -86,7 +86,8 @@ struct fs_opts {
 	unsigned split[4];            /* GL:GP:LE:LP, percent */
 	unsigned cap_pct;
 	unsigned wait_ms;
-	unsigned cache_idle_ms;       /* 0: the store's default (10 s) */
+	unsigned cache_idle_ms;       /* 0: the store's default (5 min) */
+	unsigned cache_release_ms;    /* 0: the store's default (60 s) */
 	unsigned gc_s;
 	bool create_all;              /* create=all: every user makes heaps (sticky root) */
 	struct fuse_args fuse_args;   /* what FUSE itself takes */

@@ -111,6 +111,7 @@ int main(int argc, char **argv)
 	so.pool_bytes = fs.opts.pool_bytes;
 	so.wait_ms = fs.opts.wait_ms;
 	so.cache_idle_ms = fs.opts.cache_idle_ms;
+	so.cache_release_ms = fs.opts.cache_release_ms;
 	if ((rc = hs_store_open(&fs.store, fs.opts.store_dir, &so)) < 0) {
 		fs_fail("store", "%s", hs_error_last());
 		goto out;

@@ -56,7 +56,7 @@ static int opt_take(struct fs_opts *o, const char *kv)
 #define KEY(k) (klen == sizeof(k) - 1 && strncmp(kv, k, klen) == 0)
 	if (!(KEY("pool") || KEY("cache") || KEY("line") || KEY("zstd") ||
 	      KEY("split") || KEY("cap") || KEY("wait") || KEY("gc") || KEY("create") ||
-	      KEY("cache_idle")))
+	      KEY("cache_idle") || KEY("cache_release")))
 		return 1;
 	if (!val || !*val) {
 		fs_fail(kv, "needs a value");
@@ -136,6 +136,13 @@ static int opt_take(struct fs_opts *o, const char *kv)
 			return -EINVAL;
 		}
 		o->cache_idle_ms = u;
+	} else if (KEY("cache_release")) {
+		/* How often an idle empty block may go (one each time). */
+		if (uint_parse(val, 1, 86400000, &u) < 0) {
+			fs_fail(kv, "cache_release is milliseconds, from 1 to 86400000");
+			return -EINVAL;
+		}
+		o->cache_release_ms = u;
 	} else if (KEY("wait")) {
 		if (uint_parse(val, 0, 3600000, &u) < 0) {
 			fs_fail(kv, "wait is milliseconds, at most 3600000");

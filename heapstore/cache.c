@@ -11,10 +11,13 @@
  * dirty lines back and then works on the store as before, under the heap
  * lock held exclusively where it changes live lines behind the cache.
  *
- * Memory comes in blocks of HS_CACHE_BLOCK bytes, mmap'd when misses need
- * room and the limit allows, each cut into slots of one line size, and
- * given back once empty and idle for idle_ns (10 s unless the store's
- * options say otherwise), keeping one empty block as headroom.  Given back
+ * Memory comes in blocks of cache=/16 (4 MiB at least, so a block holds
+ * lines of any size), one mapped at open and the rest when misses need
+ * room and the limit allows, each cut into slots of one line size and
+ * filled earliest first, so the latest empty first.  Every release_ns
+ * (60 s unless the store's options say otherwise) the latest empty block
+ * idle for idle_ns (5 min) is given back if another empty one has been
+ * idle as long: one empty block always stays as headroom.  Given back
  * lazily (MADV_FREE): the kernel takes the pages when it needs memory, and
  * the mapping stays as a spare that the next growth takes before mapping
  * anew, so a cache that shrinks and grows again while memory is plentiful
@@ -53,12 +56,12 @@
 
 #include "heapstore_int.h"
 
-#define HS_CACHE_BLOCK (HS_CACHE_MIN / 2)
+#define HS_CACHE_BLOCK_MIN (HS_CACHE_MIN / 2)
+#define HS_CACHE_BLOCKS 16                         /* a full cache: cache= in blocks */
 #define HS_CACHE_EXPIRE_NS (5ULL * 1000000000ULL)  /* dirty lines get written back */
 #define HS_CACHE_TICK_MS 100
 #define HS_FLUSH_BATCH 64                          /* lines per write-back batch */
 #define HS_FLUSH_BATCH_BYTES (1u << 20)   /* each is copied into a WriteBatch */
-#define SLOTS_MAX (HS_CACHE_BLOCK / HS_LINE_SIZE_MIN)
 #define WB_POOL 4                          /* WriteBatches kept for reuse */
 
 enum cl_state { CL_EMPTY, CL_CLEAN, CL_DIRTY };
@@ -66,7 +69,7 @@ enum cl_state { CL_EMPTY, CL_CLEAN, CL_DIRTY };
 struct hs_cblock {
 	uint8_t *mem;
 	uint32_t slot_size, n_slots, n_used;
-	uint64_t used[SLOTS_MAX / 64];
+	uint64_t *used;                   /* a bit per slot of the smallest line size */
 	uint64_t empty_since;             /* when n_used became 0 */
 	struct hs_cblock *prev, *next;
 };
@@ -97,8 +100,10 @@ struct hs_cache {
 	pthread_cond_t flushed;           /* a write-back batch finished */
 	pthread_cond_t work;              /* wakes the flushers */
 	uint64_t limit, blocks_max;
-	uint64_t idle_ns;
-	struct hs_cblock *blocks;         /* every block */
+	uint64_t block_bytes;
+	uint64_t idle_ns, release_ns;
+	uint64_t released;                /* when a block last went */
+	struct hs_cblock *blocks, *blocks_tail;   /* every block, earliest first */
 	uint64_t n_blocks;
 	struct hs_cblock *spares;         /* given back, still mapped (next only) */
 	uint64_t n_spares;
@@ -220,9 +225,10 @@ static void dirty_append(hs_cache *c, struct hs_cline *cl)
 
 /* ---- blocks ------------------------------------------------------------ */
 
-static void block_unmap(struct hs_cblock *b)
+static void block_unmap(hs_cache *c, struct hs_cblock *b)
 {
-	munmap(b->mem, HS_CACHE_BLOCK);
+	munmap(b->mem, c->block_bytes);
+	free(b->used);
 	free(b);
 }
 
@@ -235,27 +241,38 @@ static void block_free(hs_cache *c, struct hs_cblock *b, bool unmap)
 		c->blocks = b->next;
 	if (b->next)
 		b->next->prev = b->prev;
+	else
+		c->blocks_tail = b->prev;
 	c->n_blocks--;
 	c->st.blocks_returned++;
-	if (!unmap && madvise(b->mem, HS_CACHE_BLOCK, MADV_FREE) == 0) {
+	if (!unmap && madvise(b->mem, c->block_bytes, MADV_FREE) == 0) {
 		b->next = c->spares;
 		c->spares = b;
 		c->n_spares++;
 		return;
 	}
-	block_unmap(b);
+	block_unmap(c, b);
+}
+
+/* Words of a block's slot bitmap: a bit per slot of the smallest lines. */
+static size_t used_words(const hs_cache *c)
+{
+	return (size_t)(c->block_bytes / HS_LINE_SIZE_MIN + 63) / 64;
 }
 
 /* A block mapped afresh, with no slot size yet; NULL without memory. */
-static struct hs_cblock *block_map(void)
+static struct hs_cblock *block_map(hs_cache *c)
 {
 	struct hs_cblock *b = calloc(1, sizeof(*b));
 
-	if (!b)
+	if (!b || !(b->used = calloc(used_words(c), sizeof(*b->used)))) {
+		free(b);
 		return NULL;
-	b->mem = mmap(NULL, HS_CACHE_BLOCK, PROT_READ | PROT_WRITE,
+	}
+	b->mem = mmap(NULL, c->block_bytes, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (b->mem == MAP_FAILED) {
+		free(b->used);
 		free(b);
 		return NULL;
 	}
@@ -265,7 +282,7 @@ static struct hs_cblock *block_map(void)
 	 * the speed of rewrites (500 against 1100-1400 MiB/s).  RSS is no
 	 * higher: the limit counts whole blocks.
 	 */
-	(void)madvise(b->mem, HS_CACHE_BLOCK, MADV_HUGEPAGE);
+	(void)madvise(b->mem, c->block_bytes, MADV_HUGEPAGE);
 	return b;
 }
 
@@ -275,25 +292,31 @@ static struct hs_cblock *block_new(hs_cache *c)
 
 	if (b) {   /* its pages, unless the kernel took them: no faults */
 		uint8_t *mem = b->mem;
+		uint64_t *used = b->used;
 
 		c->spares = b->next;
 		c->n_spares--;
 		memset(b, 0, sizeof(*b));
+		memset(used, 0, used_words(c) * sizeof(*used));
 		b->mem = mem;
-	} else if (!(b = block_map())) {
+		b->used = used;
+	} else if (!(b = block_map(c))) {
 		return NULL;
 	}
 	b->empty_since = hs_now_ns();
-	b->next = c->blocks;
-	if (c->blocks)
-		c->blocks->prev = b;
-	c->blocks = b;
+	b->prev = c->blocks_tail;   /* the latest: filled last */
+	if (c->blocks_tail)
+		c->blocks_tail->next = b;
+	else
+		c->blocks = b;
+	c->blocks_tail = b;
 	c->n_blocks++;
 	c->st.blocks_grown++;
 	return b;
 }
 
-/* A free slot of @size bytes from the blocks we have, or NULL. */
+/* A free slot of @size bytes from the blocks we have, the earliest first
+ * (so the latest empty first and can go), or NULL. */
 static bool slot_take(hs_cache *c, uint32_t size, struct hs_cblock **bo, uint32_t *so)
 {
 	struct hs_cblock *empty = NULL;
@@ -309,7 +332,7 @@ static bool slot_take(hs_cache *c, uint32_t size, struct hs_cblock **bo, uint32_
 	if (!*bo && empty) {   /* an empty block takes any line size */
 		*bo = empty;
 		empty->slot_size = size;
-		empty->n_slots = HS_CACHE_BLOCK / size;
+		empty->n_slots = (uint32_t)(c->block_bytes / size);
 	}
 	if (!*bo)
 		return false;
@@ -1177,9 +1200,9 @@ int hs_store_cache_stats(hs_store *s, hs_cache_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->st;
 	out->limit_bytes = c->limit;
-	out->block_bytes = HS_CACHE_BLOCK;
-	out->allocated_bytes = c->n_blocks * HS_CACHE_BLOCK;
-	out->spare_bytes = c->n_spares * HS_CACHE_BLOCK;
+	out->block_bytes = c->block_bytes;
+	out->allocated_bytes = c->n_blocks * c->block_bytes;
+	out->spare_bytes = c->n_spares * c->block_bytes;
 	out->used_bytes = c->bytes_used;
 	out->dirty_bytes = c->bytes_dirty;
 	out->lines = c->lines;
@@ -1203,7 +1226,6 @@ static void tick(hs_cache *c)
 {
 	uint64_t now = hs_now_ns();
 	struct releases rel = { .n = 0 };
-	bool empty_kept = false;
 
 	for (int spins = 0; spins < 64 && !c->stop; spins++) {
 		hs_heap *h = NULL;
@@ -1258,15 +1280,19 @@ static void tick(hs_cache *c)
 		entry_free(c, cl, &r);
 		release_note(&rel, r);
 	}
-	for (struct hs_cblock *b = c->blocks, *next; b; b = next) {
-		next = b->next;
-		if (b->n_used)
-			continue;
-		if (!empty_kept || now - b->empty_since < c->idle_ns) {
-			empty_kept = true;
-			continue;
+	if (now - c->released >= c->release_ns) {
+		struct hs_cblock *go = NULL;
+
+		for (struct hs_cblock *b = c->blocks_tail; b; b = b->prev) {
+			if (b->n_used || now - b->empty_since < c->idle_ns)
+				continue;
+			if (go) {   /* another idle empty block stays */
+				block_free(c, go, false);
+				c->released = now;
+				break;
+			}
+			go = b;
 		}
-		block_free(c, b, false);
 	}
 	if (rel.n) {
 		pthread_mutex_unlock(&c->lock);
@@ -1298,7 +1324,8 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
-int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms)
+int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms,
+		   unsigned release_ms)
 {
 	hs_cache *c;
 	size_t buckets = 1024;
@@ -1306,9 +1333,14 @@ int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms)
 	if (!(c = calloc(1, sizeof(*c))))
 		return hs_errno_set(-ENOMEM, "out of memory");
 	c->s = s;
-	c->limit = limit / HS_CACHE_BLOCK * HS_CACHE_BLOCK;
-	c->blocks_max = limit / HS_CACHE_BLOCK;
-	c->idle_ns = (idle_ms ? idle_ms : 10000) * 1000000ULL;
+	/* cache=/16, in whole huge pages, and never under 4 MiB. */
+	c->block_bytes = limit / HS_CACHE_BLOCKS / (2 << 20) * (2 << 20);
+	if (c->block_bytes < HS_CACHE_BLOCK_MIN)
+		c->block_bytes = HS_CACHE_BLOCK_MIN;
+	c->limit = limit / c->block_bytes * c->block_bytes;
+	c->blocks_max = limit / c->block_bytes;
+	c->idle_ns = (idle_ms ? idle_ms : 300000) * 1000000ULL;
+	c->release_ns = (release_ms ? release_ms : 60000) * 1000000ULL;
 	/* About one bucket per 64 KiB line the limit holds. */
 	while (buckets < limit / (64 * 1024) && buckets < (1u << 24))
 		buckets <<= 1;
@@ -1327,6 +1359,12 @@ int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms)
 	pthread_cond_init(&c->flushed, NULL);
 	pthread_cond_init(&c->work, NULL);
 	s->cache = c;
+	/* The base block: a cache always has one (its pages come on use). */
+	if (!block_new(c)) {
+		c->n_threads = 0;   /* none started */
+		hs_cache__close(s);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
 	for (int i = 0; i < c->n_threads; i++) {
 		if (pthread_create(&c->threads[i], NULL, flusher, c) != 0) {
 			c->n_threads = i;
@@ -1394,7 +1432,7 @@ int hs_cache__close(hs_store *s)
 
 		c->spares = b->next;
 		c->n_spares--;
-		block_unmap(b);
+		block_unmap(c, b);
 	}
 	while (c->n_wb)
 		rocksdb_writebatch_destroy(c->wb_pool[--c->n_wb]);

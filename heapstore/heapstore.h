@@ -96,7 +96,8 @@ typedef struct hs_store_opts {
 	int read_only;               /* open without writing (fsck); 0 or 1 */
 	uint64_t cache_bytes;        /* line cache, HS_CACHE_BYTES_MIN or more; 0: none */
 	int flush_threads;           /* the cache's write-back threads; 0: 2 */
-	unsigned cache_idle_ms;      /* idle clean lines and empty blocks go; 0: 10 s */
+	unsigned cache_idle_ms;      /* idle clean lines and empty blocks go; 0: 5 min */
+	unsigned cache_release_ms;   /* an idle empty block goes, one each; 0: 60 s */
 	int no_create;               /* open only an existing store; 0 or 1 */
 	uint64_t pool_bytes;         /* the store's budget of bytes stored (what
 					hs_store_totals says); 0: the disk */
@@ -104,7 +105,7 @@ typedef struct hs_store_opts {
 					space to be freed before it fails */
 } hs_store_opts;
 
-#define HS_STORE_OPTS_INIT { 0, 0, -1, 0, 0, 0, 0, 0, 0, 0 }
+#define HS_STORE_OPTS_INIT { 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 /**
  * Open the store in directory @dir, creating it (and the directory) if it

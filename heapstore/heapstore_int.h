@@ -626,7 +626,8 @@ int hs_heap__purge(hs_store *s, uint64_t id);
 int hs_heap__changes_count(hs_heap *h, uint64_t max, uint64_t *lines_out);
 
 /* ---- 8: cache.c: the line cache (store->cache NULL when there is none) --- */
-int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms);
+int hs_cache__open(hs_store *s, uint64_t limit, int threads, unsigned idle_ms,
+		   unsigned release_ms);
 int hs_cache__close(hs_store *s);
 /* The heap's background write-back failure since the last call, or 0. */
 int hs_cache__take_error(hs_heap *h);

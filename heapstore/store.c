@@ -664,7 +664,8 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	if (!s->read_only && (rc = resume_deletions(s)) < 0)
 		goto fail;
 	if (!s->read_only && o.cache_bytes &&
-	    (rc = hs_cache__open(s, o.cache_bytes, o.flush_threads, o.cache_idle_ms)) < 0)
+	    (rc = hs_cache__open(s, o.cache_bytes, o.flush_threads, o.cache_idle_ms,
+					 o.cache_release_ms)) < 0)
 		goto fail;
 	*out = s;
 	return 0;

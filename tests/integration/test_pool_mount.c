@@ -348,7 +348,7 @@ START_TEST(the_cache_grows_and_gives_blocks_back_keeping_one)
 	/* An idle period long against the reads below, however slow the
 	 * build (sanitizers): the cache is full when they end. */
 	mu_unmount();
-	mu_mount("cache=32M,cache_idle=1000");
+	mu_mount("cache=32M,cache_idle=1000,cache_release=100");
 	block = mu_text_u64(".heapfs/pool", "cache_block");
 	grown = mu_text_u64(".heapfs/pool", "cache_blocks_grown");
 	heap_make("kept", 8 * MiB, 15);

@@ -508,6 +508,51 @@ START_TEST(idle_memory_is_given_back_keeping_one_block)
 }
 END_TEST
 
+/*
+ * DESIGN's units: a base block at open, blocks of cache=/16 (4 MiB at
+ * least), filled earliest first, and idle empty blocks given back one a
+ * release period, the latest first, one kept as headroom.
+ */
+START_TEST(blocks_are_a_sixteenth_and_go_one_a_period)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	hs_cache_stats cs;
+	hs_heap *h;
+	uint64_t returned;
+
+	hs_store_close(st);
+	o.cache_bytes = 256 * MiB;
+	o.cache_idle_ms = 200;
+	o.cache_release_ms = 3000;
+	ck_assert_msg(hs_store_open(&st, dir, &o) == 0, "%s", hs_error_last());
+	ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
+	ck_assert_uint_eq(cs.block_bytes, 16 * MiB);
+	ck_assert_uint_eq(cs.blocks, 1);   /* the base block */
+	ck_assert_uint_eq(cs.blocks_grown, 1);
+	h = mkheap("app", LS);
+	for (uint64_t l = 0; l < 48 * MiB / LS; l++)   /* three blocks' worth */
+		put(h, l, 1);
+	ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
+	ck_assert_uint_eq(cs.blocks, 3);   /* the earliest filled first: no gaps */
+	ck_assert_int_eq(hs_heap_flush(h), 0);
+	/* Idle: the lines go at once, the blocks one each 3 s. */
+	for (int i = 0; i < 200; i++) {
+		usleep(50000);
+		ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
+		if (cs.blocks_returned)
+			break;
+	}
+	ck_assert_uint_eq(cs.blocks_returned, 1);
+	returned = cs.blocks_returned;
+	usleep(1000000);   /* a third of the period */
+	ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
+	ck_assert_uint_eq(cs.lines, 0);
+	ck_assert_uint_eq(cs.blocks_returned, returned);
+	ck_assert_uint_eq(cs.blocks, 2);
+	hs_heap_close(h);
+}
+END_TEST
+
 START_TEST(suspend_checkpoints_frees_and_refuses_changes)
 {
 	hs_heap *h = mkheap("app", LS);
@@ -600,6 +645,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, deleting_a_heap_drops_its_dirty_lines);
 	tcase_add_test(tc, a_short_growing_write_keeps_only_the_size_it_wrote);
 	tcase_add_test(tc, idle_memory_is_given_back_keeping_one_block);
+	tcase_add_test(tc, blocks_are_a_sixteenth_and_go_one_a_period);
 	tcase_add_test(tc, suspend_checkpoints_frees_and_refuses_changes);
 	tcase_add_test(tc, too_small_a_cache_is_refused);
 	suite_add_tcase(s, tc);

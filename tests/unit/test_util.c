@@ -97,6 +97,7 @@ hs_store *tu_store_open(const char *dir, uint64_t cache, unsigned idle_ms)
 
 	o.cache_bytes = cache;
 	o.cache_idle_ms = idle_ms;
+	o.cache_release_ms = idle_ms;   /* both periods shortened alike */
 	ck_assert_msg(hs_store_open(&s, dir, &o) == 0, "%s", hs_error_last());
 	return s;
 }

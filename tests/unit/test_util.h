@@ -26,7 +26,8 @@ void tu_rmtree(const char *path);
 void tu_fill(void *buf, size_t len, uint64_t a, uint64_t b);
 
 /* Open (or create) the store in @dir with a line cache of @cache bytes
- * (0: none) and idle period @idle_ms (0: the default); ck_asserts. */
+ * (0: none) whose idle period and release period are both @idle_ms (0:
+ * the defaults); ck_asserts. */
 hs_store *tu_store_open(const char *dir, uint64_t cache, unsigned idle_ms);
 
 /* Create heap @name (line size @line, 0: the default) and open it; ck_asserts. */
