@@ -358,6 +358,7 @@ int fs_mem_start(struct fs *fs)
 {
 	uint8_t split[4];
 	struct statvfs v;
+	hs_cache_stats cs;
 	uint64_t space;
 	int rc;
 
@@ -369,7 +370,9 @@ int fs_mem_start(struct fs *fs)
 	space = fs->opts.pool_bytes;
 	if (!space && statvfs(fs->opts.store_dir, &v) == 0)
 		space = (uint64_t)v.f_blocks * v.f_frsize;
-	if ((rc = pool_budget_new(&fs->mem, fs->opts.cache_bytes, split, fs->opts.cap_pct)) < 0 ||
+	/* The cache holds whole blocks: cache= rounded down to them. */
+	if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0 ||
+	    (rc = pool_budget_new(&fs->mem, cs.limit_bytes, split, fs->opts.cap_pct)) < 0 ||
 	    (rc = pool_budget_new(&fs->space, space, split, fs->opts.cap_pct)) < 0 ||
 	    (rc = load(fs, fs->opts.cache_bytes != 0)) < 0 ||
 	    (fs->opts.cache_bytes && (rc = pool_budget_govern_cache(fs->mem, fs->store)) < 0))
