@@ -158,6 +158,16 @@ int ckpt_take(ckpt_policy *p, hs_heap *heap, const char *label, ckpt_why why,
 	      uint64_t *version_out);
 
 /**
+ * Apply @heap's retention now, between its checkpoints: with keep = N > 0,
+ * delete its oldest unlabelled checkpoints beyond the newest N (the pool's
+ * reclaim, before it asks runtimes for their data; and after keep was
+ * lowered).  Never waits: with a checkpoint of the heap under way it does
+ * nothing (that checkpoint applies retention as it ends).  Returns 0 and
+ * how many were deleted in *@pruned, or how a deletion failed.
+ */
+int ckpt_retain(ckpt_policy *p, hs_heap *heap, uint64_t *pruned);
+
+/**
  * The last outcome recorded for heap @heap_id (hs_heap_info.id), in
  * *@out.  Returns 0, or -ENOENT if none was.
  */

@@ -197,6 +197,36 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	return 0;
 }
 
+int ckpt_retain(ckpt_policy *p, hs_heap *h, uint64_t *pruned)
+{
+	struct ckpt_heap *e;
+	hs_heap_info hi;
+	int rc;
+
+	*pruned = 0;
+	if ((rc = hs_heap_info_get(h, &hi)) < 0)
+		return rc;
+	pthread_mutex_lock(&p->lock);
+	if (!(e = ckpt__heap_get(p, hi.id))) {
+		pthread_mutex_unlock(&p->lock);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	if (e->busy) {   /* its checkpoint prunes as it ends */
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	e->busy = true;
+	e->users++;
+	pthread_mutex_unlock(&p->lock);
+	rc = prune(h, pruned);
+	pthread_mutex_lock(&p->lock);
+	e->busy = false;
+	e->users--;
+	pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
 int ckpt_last(ckpt_policy *p, uint64_t heap_id, ckpt_outcome *out)
 {
 	int rc = -ENOENT;

@@ -221,7 +221,21 @@ int cmd__create(const cmd_ctx *ctx, json_t *resp)
 	    u64_field(ctx->req, "reserve", &p.reserve_bytes) < 0 || line > UINT32_MAX)
 		return cmd__errno_set(-EINVAL, "size, line, quota and reserve are byte counts");
 	p.line_size = (uint32_t)line;
-	return (rc = hs_heap_create(ctx->store, ctx->heap_name, &p)) < 0 ? rc : 0;
+	if ((rc = hs_heap_create(ctx->store, ctx->heap_name, &p)) < 0)
+		return rc;
+	/* The mount's space ledger keeps what it reserved as its own. */
+	if (ctx->hooks->space && (p.reserve_bytes || p.quota_bytes)) {
+		hs_heap_info hi;
+		hs_heap *h;
+
+		if (hs_heap_open(&h, ctx->store, ctx->heap_name) == 0) {
+			if (hs_heap_info_get(h, &hi) == 0)
+				(void)pool_budget_set(ctx->hooks->space, hi.id, hi.reserve_bytes,
+						      hi.quota_bytes, 0);
+			hs_heap_close(h);
+		}
+	}
+	return 0;
 }
 
 int cmd__ls(const cmd_ctx *ctx, json_t *resp)

@@ -184,7 +184,9 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)gr.bytes_freed,
 				(unsigned long long)gr.trims);
 		}
-		tprintf(&t, "space_reclaim_passes: %llu\n", (unsigned long long)fs_space_passes(fs));
+		tprintf(&t, "space_reclaim_passes: %llu\nspace_reclaim_pruned: %llu\n",
+			(unsigned long long)fs_space_passes(fs),
+			(unsigned long long)fs_space_pruned(fs));
 		if ((rc = hs_store_cache_stats(fs->store, &cs)) < 0)
 			break;
 		tprintf(&t, "cache_allocated: %llu\ncache_spare: %llu\ncache_used: %llu\ncache_dirty: %llu\n"

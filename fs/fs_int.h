@@ -128,6 +128,7 @@ struct fs {
 	uint64_t space_open[FS_ASKS_MAX];   /* the heaps its open pass asked: its own */
 	size_t n_space_open;
 	_Atomic uint64_t space_passes;   /* space_reclaim.passes, for others */
+	_Atomic uint64_t space_pruned;   /* checkpoints its retention dropped */
 	struct fuse_session *se;
 	uid_t uid;
 	gid_t gid;
@@ -291,15 +292,17 @@ int fs_do_removexattr(struct fs *fs, struct fs_node *n, const char *name,
 
 /* mem.c: the memory budget */
 int fs_mem_start(struct fs *fs);
+/* Start its reclaim thread (after the checkpoint policy: it prunes). */
+int fs_mem_run(struct fs *fs);
 void fs_mem_stop(struct fs *fs);
 /* Delete heap @name (rmdir), and what the budget kept for it. */
 int fs_heap_delete(struct fs *fs, const char *name);
 /* cmd_hooks.heap_gone: heap @id was deleted (heapctl rm). */
 void fs_heap_gone(uint64_t id, void *fs);
-/* Set heap property @prop (memory_reserve, memory_quota, shares) to @val
- * ("" removes) in the budget, then the store: 0, -EINVAL, -ENOSPC. */
 /* Heap @h's space reserve or quota changed: tell the space budget. */
 void fs_space_set(struct fs *fs, hs_heap *h);
+/* Set heap property @prop (memory_reserve, memory_quota, shares) to @val
+ * ("" removes) in the budget, then the store: 0, -EINVAL, -ENOSPC. */
 int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 /* heapstore's space hook: a writer starts waiting for @bytes of space
  * (@err -EDQUOT or -ENOSPC: wakes GC, and the space budget's next pass
@@ -307,6 +310,8 @@ int fs_mem_set(struct fs *fs, hs_heap *h, const char *prop, const char *val);
 void fs_space_wait(void *fs, uint64_t heap_id, int err, uint64_t bytes);
 /* The space budget's reclaim passes so far. */
 uint64_t fs_space_passes(struct fs *fs);
+/* The checkpoints the space budget's reclaim dropped (beyond keep). */
+uint64_t fs_space_pruned(struct fs *fs);
 /* Stop the reclaim passes (before the store closes). */
 void fs_mem_quiesce(struct fs *fs);
 /* The balloon file: its text (read), a runtime's report (write), whether

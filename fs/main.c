@@ -132,6 +132,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if ((rc = fs_mem_run(&fs)) < 0) {   /* its reclaim prunes checkpoints */
+		fs_fail("memory budget", "%s", hs_error_last());
+		goto out;
+	}
 	fs.uid = getuid();
 	fs.gid = getgid();
 	{

@@ -19,10 +19,12 @@
  * withdraws an ask not met within wait=.  The space budget's (space_pass)
  * asks when a write starts waiting for space (fs_space_wait, heapstore's
  * space hook, which also wakes GC) and while the pool's free part is under
- * its low-water mark (10%): the heaps whose writers wait on their quotas,
- * then those that reference most past their reservations per share, for
- * what the waiters and the mark need; a pass lasts until one of its asks is
- * met or all are withdrawn, so many waiters make one pass.  Both ask
+ * its low-water mark (10%): first the heaps it would ask drop their
+ * unlabelled checkpoints beyond keep (space_prune); if none did, it asks
+ * the heaps whose writers wait on their quotas, then the most borrowed in
+ * the space ledger per share, for what the waiters and the mark need; a
+ * pass lasts until one of its asks is met or all are withdrawn, so many
+ * waiters make one pass.  Both ask
  * through the heaps' balloons; each target set is posted to the heap's
  * events as "balloon TARGET", which also wakes the pollers of its balloon
  * file.  A runtime answers by punching holes, truncating or unlinking
@@ -125,9 +127,13 @@ static int load(struct fs *fs, bool warn)
 				 hs[i].bytes_charged + hs[i].bytes_held), false);
 		if (pool_budget_set(fs->mem, hs[i].id, m.reserve, m.quota, m.shares) < 0 &&
 		    warn) {
+			hs_cache_stats cs;
+
+			(void)hs_store_cache_stats(fs->store, &cs);
 			fprintf(stderr, "heapfs: heap '%s': its memory reservation of %" PRIu64
-				" bytes does not fit cache=%" PRIu64 " beside the others: "
-				"not held\n", hs[i].name, m.reserve, fs->opts.cache_bytes);
+				" bytes does not fit the line cache's %" PRIu64 " (cache= in "
+				"whole blocks) beside the others: not held\n", hs[i].name,
+				m.reserve, cs.limit_bytes);
 			(void)pool_budget_set(fs->mem, hs[i].id, 0, m.quota, m.shares);
 		}
 	}
@@ -203,7 +209,70 @@ static uint64_t space_deficit(struct fs *fs, uint64_t need)
 }
 
 /*
- * The space budget's reclaim.  A pass asks, through their balloons, the
+ * Before a pass asks anyone: the borrowers @bs (*@n of them) that are no
+ * live heap (deleted, their entries left behind) go, from both budgets;
+ * then, retention first, the heaps the pass would ask (@quota_ids, and
+ * the borrowers if @pool) drop their unlabelled checkpoints beyond keep,
+ * which their owners said they need not keep, before any runtime is asked
+ * for its data.  Returns how many went (GC is woken to return their
+ * space).
+ */
+static uint64_t space_prune(struct fs *fs, pool_borrower *bs, size_t *n, bool pool,
+			    const uint64_t *quota_ids, size_t n_quota)
+{
+	hs_heap_info *hs = NULL;
+	uint64_t total = 0;
+	size_t nh = 0, kept = 0;
+
+	if (hs_heap_list(fs->store, &hs, &nh) < 0)
+		return 0;
+	for (size_t i = 0; i < *n; i++) {
+		size_t k = 0;
+
+		while (k < nh && hs[k].id != bs[i].id)
+			k++;
+		if (k < nh)
+			bs[kept++] = bs[i];
+		else
+			fs_heap_gone(bs[i].id, fs);
+	}
+	*n = kept;
+	for (size_t k = 0; k < nh; k++) {
+		bool asked = false;
+		uint64_t pruned = 0;
+		hs_heap *h;
+
+		for (size_t q = 0; q < n_quota && !asked; q++)
+			asked = quota_ids[q] == hs[k].id;
+		for (size_t i = 0; pool && i < *n && !asked; i++)
+			asked = bs[i].id == hs[k].id;
+		if (!asked || !fs->ckpt || hs_heap_open(&h, fs->store, hs[k].name) < 0)
+			continue;
+		if (ckpt_retain(fs->ckpt, h, &pruned) < 0)
+			fprintf(stderr, "heapfs: heap '%s': dropping checkpoints beyond keep for "
+				"space: %s\n", hs[k].name, hs_error_last());
+		hs_heap_close(h);
+		total += pruned;
+	}
+	free(hs);
+	if (total) {
+		atomic_fetch_add(&fs->space_pruned, total);
+		gc_kick(fs->gc);
+	}
+	return total;
+}
+
+uint64_t fs_space_pruned(struct fs *fs)
+{
+	return atomic_load(&fs->space_pruned);
+}
+
+/*
+ * The space budget's reclaim.  A pass first drops the checkpoints beyond
+ * keep of the heaps it would ask (space_prune); if that dropped any, it
+ * asks nobody and returns true: GC returns their space, and the next tick
+ * sees what is still short (the quota waiters are the caller's to keep).
+ * Otherwise it asks, through their balloons, the
  * heaps whose writers wait on their own quota (each for what it can give
  * past its reservation), then, for the pool, the heaps most borrowed per
  * share (the ledger's loans and what it lent past the sub-pools), until what the pool needs back (at most the pass's effort) is
@@ -213,7 +282,7 @@ static uint64_t space_deficit(struct fs *fs, uint64_t need)
  * no byte was freed halves the next one's effort (pool_reclaim).  A pass
  * that would ask nobody is not one.
  */
-static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
+static bool space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		       uint64_t need)
 {
 	pool_borrower *bs = NULL;
@@ -224,7 +293,7 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 
 	if (fs->space_reclaim.running) {
 		if (space_pass_open(fs))
-			return;   /* the waiters wait with it */
+			return false;   /* the waiters wait with it */
 		hs_store_totals_get(fs->store, &tot);
 		pool_reclaim_end(&fs->space_reclaim, fs->space_stored > tot.bytes_stored);
 		fs->n_space_open = 0;
@@ -233,6 +302,10 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 	if (effort > fs->space_reclaim.effort)
 		effort = fs->space_reclaim.effort;
 	if ((n_quota || effort) && pool_budget_borrowers(fs->space, &bs, &n) == 0) {
+		if (space_prune(fs, bs, &n, effort != 0, quota_ids, n_quota)) {
+			free(bs);
+			return true;
+		}
 		for (size_t q = 0; q < n_quota; q++) {
 			for (size_t i = 0; i < n && n_asks < ASKS_MAX; i++) {
 				uint64_t target;
@@ -266,11 +339,23 @@ static void space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		asks_post(fs, asks, n_asks);
 	}
 	free(bs);
+	return false;
 }
 
 uint64_t fs_space_passes(struct fs *fs)
 {
 	return atomic_load(&fs->space_passes);
+}
+
+/* With mem_lock held: heap @id's writers wait on its quota. */
+static void quota_waiting_add(struct fs *fs, uint64_t id)
+{
+	size_t i = 0;
+
+	while (i < fs->n_quota_waiting && fs->quota_waiting[i] != id)
+		i++;
+	if (i == fs->n_quota_waiting && i < FS_ASKS_MAX)
+		fs->quota_waiting[fs->n_quota_waiting++] = id;
 }
 
 void fs_space_wait(void *arg, uint64_t heap_id, int err, uint64_t bytes)
@@ -290,12 +375,7 @@ void fs_space_wait(void *arg, uint64_t heap_id, int err, uint64_t bytes)
 		return;
 	pthread_mutex_lock(&fs->mem_lock);
 	if (err == -EDQUOT) {
-		size_t i = 0;
-
-		while (i < fs->n_quota_waiting && fs->quota_waiting[i] != heap_id)
-			i++;
-		if (i == fs->n_quota_waiting && i < FS_ASKS_MAX)
-			fs->quota_waiting[fs->n_quota_waiting++] = heap_id;
+		quota_waiting_add(fs, heap_id);
 	} else {
 		fs->pool_need += bytes;   /* what the waiters want, until served */
 	}
@@ -325,8 +405,14 @@ static void *reclaimer(void *arg)
 		n = pool_budget_reclaim(fs->mem, now_ns(), (uint64_t)fs->opts.wait_ms * 1000000u,
 					asks, ASKS_MAX);
 		asks_post(fs, asks, n);
-		if (wanted || space_deficit(fs, need))
-			space_pass(fs, quota_ids, n_quota, need);   /* this thread's own state */
+		if ((wanted || space_deficit(fs, need)) &&
+		    space_pass(fs, quota_ids, n_quota, need)) {   /* this thread's own state */
+			/* Pruned: its quota waiters are asked again next tick. */
+			pthread_mutex_lock(&fs->mem_lock);
+			for (size_t q = 0; q < n_quota; q++)
+				quota_waiting_add(fs, quota_ids[q]);
+			pthread_mutex_unlock(&fs->mem_lock);
+		}
 		pthread_mutex_lock(&fs->mem_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += RECLAIM_TICK_MS * 1000000L;
@@ -381,11 +467,19 @@ int fs_mem_start(struct fs *fs)
 	pool_reclaim_init(&fs->space_reclaim, 64 * 1024, fs->opts.pool_bytes);
 	pthread_mutex_init(&fs->mem_lock, NULL);
 	pthread_cond_init(&fs->mem_cond, NULL);
+	/* From here every move of use reaches the ledger: before anything
+	 * (the checkpoint scheduler's retention) can change one. */
+	hs_store_space_use_hook(fs->store, space_use, fs);
+	return 0;
+}
+
+int fs_mem_run(struct fs *fs)
+{
+	/* Its passes apply retention: the checkpoint policy is there now. */
 	if (pthread_create(&fs->mem_thread, NULL, reclaimer, fs) != 0)
 		return hs_errno_set(-EAGAIN, "cannot start the memory budget's reclaim thread");
 	fs->mem_running = true;
 	hs_store_space_hook(fs->store, fs_space_wait, fs);
-	hs_store_space_use_hook(fs->store, space_use, fs);
 	return 0;
 }
 

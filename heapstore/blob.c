@@ -466,7 +466,11 @@ int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b
 				atomic_fetch_add(&s->totals[k], tot[k]);
 			if (h && ref)
 				hs_limit__reserve_used(s, id, atomic_load(&h->referenced));
-			hs_limit__use(s, id, ref, b->pause);
+			/* Not a recv's staging heap's (DELETING from birth):
+			 * its lines reach the live heap through a commit of
+			 * their own. */
+			if (!h || h->rec.state == HS_HEAP_LIVE)
+				hs_limit__use(s, id, ref, b->pause);
 		}
 		pthread_mutex_unlock(&s->acct_lock);
 		b->n_acct = 0;   /* staged: a retry must not count it twice */

@@ -1009,6 +1009,7 @@ void hs_cache__dirty(hs_heap *h, struct hs_cline *cl, bool charged)
 	if (take) {
 		atomic_fetch_add(&h->charged, HS_CHARGE(h->rec.line_size));
 		atomic_fetch_add(&h->store->charged, HS_CHARGE(h->rec.line_size));
+		hs_limit__use(h->store, h->id, HS_CHARGE(h->rec.line_size), false);
 	}
 	if (give_back)
 		hs_limit__uncharge(h, HS_CHARGE(h->rec.line_size));

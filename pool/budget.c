@@ -232,8 +232,12 @@ int pool_budget_set(pool_budget *b, uint64_t id, uint64_t reserve, uint64_t quot
 		shares = POOL_SHARES_DEFAULT;
 	pthread_mutex_lock(&b->lock);
 	settle(b);
-	if ((e = find(b, id, true)) &&
-	    reserve > b->st.size - (b->st.reserved - e->h.reserve)) {
+	if ((e = find(b, id, true)) && reserve == e->h.reserve) {
+		/* The same reservation: what it holds stays where it is. */
+		e->h.quota = quota;
+		e->h.shares = shares;
+		rc = 0;
+	} else if (e && reserve > b->st.size - (b->st.reserved - e->h.reserve)) {
 		rc = -ENOSPC;   /* past the budget less the others' reservations */
 	} else if (e) {
 		uint64_t own = e->h.used - pool_owed(&e->h);

@@ -115,6 +115,21 @@ static void heapctl_pool_shows(const char *heap, uint64_t reserve)
 	free(out);
 }
 
+static void ledger_matches(const char *h, uint64_t reserve);
+
+/* Without pool= the space ledger is the disk's, and follows every write
+ * all the same (no limit charges them: the cache does, as they dirty). */
+START_TEST(the_space_ledger_without_a_pool)
+{
+	heap_make("a", 8 * MiB, 41);
+	ledger_matches("a", 0);
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "space_size"), 40 * MiB);
+	heap_make("b", 4 * MiB, 42);
+	ledger_matches("b", 0);
+	ledger_matches("a", 0);
+}
+END_TEST
+
 START_TEST(reservation_keeps_lines_while_another_borrows)
 {
 	uint64_t misses;
@@ -602,10 +617,68 @@ START_TEST(the_space_ledger_follows_each_heap)
 			      "heapctl pool:\n%s", out);
 		free(out);
 	}
+	/* A heap heapctl creates with a reservation has it in the ledger. */
+	{
+		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "create", "c", "--reserve", "4M",
+				       NULL };
+		char *out = NULL;
+
+		ck_assert_int_eq(mu_run_out(&out, argv), 0);
+		free(out);
+		ck_assert_int_eq(heap_write("c", 2 * MiB, 23), 0);
+		ledger_matches("c", 4 * MiB);
+		ck_assert_uint_eq(stat_of("c", "space_owed") + stat_of("c", "space_idle"), 0);
+	}
 	/* A remount finds the same ledger from the store. */
 	mu_remount();
 	ledger_matches("r", 8 * MiB);
 	ledger_matches("a", 0);
+	ledger_matches("c", 4 * MiB);
+}
+END_TEST
+
+/* heapctl checkpoint @heap, unlabelled. */
+static void checkpoint_take(const char *heap)
+{
+	const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "checkpoint", heap, NULL };
+	char *out = NULL;
+
+	ck_assert_int_eq(mu_run_out(&out, argv), 0);
+	free(out);
+}
+
+/*
+ * Retention is reclaim: a heap whose keep was lowered still holds its old
+ * unlabelled checkpoints until its next checkpoint; a writer that the pool
+ * cannot hold makes the pass drop them (no runtime answers here) before
+ * asking anyone, and the write succeeds.
+ */
+START_TEST(reclaim_drops_checkpoints_beyond_keep)
+{
+	uint64_t pruned = mu_text_u64(".heapfs/pool", "space_reclaim_pruned");
+	int err;
+
+	ck_assert_int_eq(mkdir(mu_at("old"), 0700), 0);
+	ck_assert_int_eq(mkdir(mu_at("app"), 0700), 0);
+	ck_assert_int_eq(heap_write("old", 12 * MiB, 31), 0);
+	checkpoint_take("old");
+	ck_assert_int_eq(heap_write("old", 12 * MiB, 32), 0);
+	checkpoint_take("old");
+	set_attr("old", "user.heapfs.keep", "1");
+	ck_assert_uint_eq(stat_of("old", "checkpoints"), 2);
+	fprintf(stderr, "test_pool_mount: old references %llu bytes, the pool stores %llu\n",
+		(unsigned long long)stat_of("old", "referenced"),
+		(unsigned long long)mu_text_u64(".heapfs/pool", "used"));
+	/* 24 MiB more than the pool holds beside both of old's versions. */
+	err = heap_write("app", 24 * MiB, 33);
+	ck_assert_msg(err == 0, "the write failed: %s", strerror(err));
+	ck_assert_uint_eq(stat_of("old", "checkpoints"), 1);
+	ck_assert_uint_gt(mu_text_u64(".heapfs/pool", "space_reclaim_pruned"), pruned);
+	ck_assert_uint_le(mu_text_u64(".heapfs/pool", "used"), 40 * MiB);
+	/* What keep keeps, and everything written, reads back after a remount. */
+	mu_remount();
+	heap_read("old", 12 * MiB, 32);
+	heap_read("app", 24 * MiB, 33);
 }
 END_TEST
 
@@ -700,6 +773,7 @@ static Suite *pool_suite(void)
 	tcase_add_checked_fixture(tc, setup, mu_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, reservation_keeps_lines_while_another_borrows);
+	tcase_add_test(tc, the_space_ledger_without_a_pool);
 	tcase_add_test(tc, a_heap_alone_uses_the_whole_cache);
 	tcase_add_test(tc, a_reservation_recalls_loans);
 	tcase_add_test(tc, a_memory_quota_bounds_resident_lines);
@@ -713,6 +787,7 @@ static Suite *pool_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_runtime_gives_space_to_a_waiting_writer);
 	tcase_add_test(tc, the_space_ledger_follows_each_heap);
+	tcase_add_test(tc, reclaim_drops_checkpoints_beyond_keep);
 	tcase_add_test(tc, silent_heap_leaves_32_waiters_enospc_at_wait_after_one_pass);
 	suite_add_tcase(s, tc);
 	return s;

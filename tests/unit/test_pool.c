@@ -646,6 +646,12 @@ START_TEST(budget_settles_noted_use)
 	/* A durability point's growth is a pause: GP (no collateral: no LP). */
 	pool_budget_note(b, 1, 30, true);
 	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GP], 30);
+	/* New shares or quota, the same reservation: the ledger stays. */
+	ck_assert_int_eq(pool_budget_set(b, 1, 0, 5000, 100), 0);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GL], 180);
+	ck_assert_uint_eq(budget_heap(b, 1).h.ledger[POOL_GP], 30);
+	ck_assert_uint_eq(budget_heap(b, 1).idle, 60);
+	ck_assert_uint_eq(budget_heap(b, 1).h.quota, 5000);
 	/* Within a reservation: its own, owing nothing; past it, GL. */
 	pool_budget_note(b, 2, 120, false);
 	ck_assert_uint_eq(budget_owed(b, 2), 20);
