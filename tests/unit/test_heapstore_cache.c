@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -45,6 +46,14 @@ static void teardown(void)
 	st = NULL;
 	tu_rmtree(dir);
 	free(dir);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static hs_heap *mkheap(const char *name, uint32_t line)
@@ -553,6 +562,53 @@ START_TEST(blocks_are_a_sixteenth_and_go_one_a_period)
 }
 END_TEST
 
+/*
+ * Blocks hold one line size each: a heap of another size, in a cache full
+ * of a heap's clean and dirty lines, waits only for a whole block to empty
+ * (its lines evicted, the dirty ones written back), and reads back right.
+ */
+START_TEST(another_line_size_finds_room_in_a_full_cache)
+{
+	hs_store_opts o = HS_STORE_OPTS_INIT;
+	uint8_t *buf = malloc(MiB);
+	hs_cache_stats cs;
+	hs_heap *big, *small;
+	double t0;
+
+	ck_assert_ptr_nonnull(buf);
+	hs_store_close(st);
+	o.cache_bytes = 128 * MiB;   /* blocks of 8 MiB */
+	ck_assert_msg(hs_store_open(&st, dir, &o) == 0, "%s", hs_error_last());
+	big = mkheap("big", LS);
+	small = mkheap("small", 4096);
+	for (uint64_t l = 0; l < 128 * MiB / LS; l++)   /* every block, half dirty */
+		put(big, l, 1);
+	ck_assert_int_eq(hs_store_cache_stats(st, &cs), 0);
+	ck_assert_uint_eq(cs.blocks, 16);
+	t0 = now_s();
+	for (uint64_t off = 0; off < 16 * MiB; off += MiB) {
+		tu_fill(buf, MiB, off, 2);
+		ck_assert_int_eq(hs_heap_write(small, buf, MiB, off), MiB);
+	}
+	fprintf(stderr, "test_heapstore_cache: 16 MiB of 4 KiB lines into a full cache of "
+		"64 KiB lines in %.2f s\n", now_s() - t0);
+	for (uint64_t off = 0; off < 16 * MiB; off += MiB) {
+		uint8_t *want = malloc(MiB);
+
+		ck_assert_ptr_nonnull(want);
+		tu_fill(want, MiB, off, 2);
+		ck_assert_int_eq(hs_heap_read(small, buf, MiB, off), MiB);
+		ck_assert(memcmp(buf, want, MiB) == 0);
+		free(want);
+	}
+	for (uint64_t l = 0; l < 128 * MiB / LS; l += 97)
+		expect(big, HS_VERSION_LIVE, l, 1);
+	hs_heap_close(small);
+	hs_heap_close(big);
+	free(buf);
+}
+END_TEST
+
 START_TEST(suspend_checkpoints_frees_and_refuses_changes)
 {
 	hs_heap *h = mkheap("app", LS);
@@ -646,6 +702,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, a_short_growing_write_keeps_only_the_size_it_wrote);
 	tcase_add_test(tc, idle_memory_is_given_back_keeping_one_block);
 	tcase_add_test(tc, blocks_are_a_sixteenth_and_go_one_a_period);
+	tcase_add_test(tc, another_line_size_finds_room_in_a_full_cache);
 	tcase_add_test(tc, suspend_checkpoints_frees_and_refuses_changes);
 	tcase_add_test(tc, too_small_a_cache_is_refused);
 	suite_add_tcase(s, tc);
