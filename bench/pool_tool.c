@@ -304,6 +304,17 @@ static int cmd_bursts(int heaps, int coop, uint64_t base, uint64_t burst, uint64
 	}
 	for (int i = 0; i < coop; i++)
 		runtime_stop(rt[i]);
+	/* Each write's latency too, for figures pooled over runs. */
+	if (getenv("POOL_TOOL_LAT")) {
+		FILE *f = fopen(getenv("POOL_TOOL_LAT"), "a");
+
+		if (!f)
+			die("POOL_TOOL_LAT");
+		for (size_t k = 0; k < n; k++)
+			fprintf(f, "%.3f\n", lat[k]);
+		if (fclose(f) != 0)
+			die("POOL_TOOL_LAT");
+	}
 	{
 		double p50 = pct(lat, n, 0.5), p99 = pct(lat, n, 0.99), max = pct(lat, n, 1.0);
 
