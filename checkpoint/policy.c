@@ -134,6 +134,46 @@ static int prune(hs_heap *h, uint64_t *pruned)
 	return rc;
 }
 
+/*
+ * Make heap @h busy (one checkpoint or retention at a time), waiting for
+ * the one under way if @wait, else returning 1 at once if there is one.
+ * 0: busy now, its entry in *@out and its info in *@hi; or an errno.
+ */
+static int heap_claim(ckpt_policy *p, hs_heap *h, bool wait, struct ckpt_heap **out,
+		      hs_heap_info *hi)
+{
+	struct ckpt_heap *e;
+	int rc;
+
+	if ((rc = hs_heap_info_get(h, hi)) < 0)
+		return rc;
+	pthread_mutex_lock(&p->lock);
+	if (!(e = ckpt__heap_get(p, hi->id))) {
+		pthread_mutex_unlock(&p->lock);
+		return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	if (e->busy && !wait) {
+		pthread_mutex_unlock(&p->lock);
+		return 1;
+	}
+	e->users++;
+	while (e->busy)
+		pthread_cond_wait(&p->idle, &p->lock);
+	e->busy = true;
+	pthread_mutex_unlock(&p->lock);
+	*out = e;
+	return 0;
+}
+
+static void heap_release(ckpt_policy *p, struct ckpt_heap *e)
+{
+	pthread_mutex_lock(&p->lock);
+	e->busy = false;
+	e->users--;
+	pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->lock);
+}
+
 int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	      uint64_t *version_out)
 {
@@ -143,18 +183,8 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	uint64_t v = 0, pruned = 0;
 	int rc, prune_rc = 0;
 
-	if ((rc = hs_heap_info_get(h, &hi)) < 0)
+	if ((rc = heap_claim(p, h, true, &e, &hi)) < 0)
 		return rc;
-	pthread_mutex_lock(&p->lock);
-	if (!(e = ckpt__heap_get(p, hi.id))) {
-		pthread_mutex_unlock(&p->lock);
-		return hs_errno_set(-ENOMEM, "out of memory");
-	}
-	e->users++;
-	while (e->busy)
-		pthread_cond_wait(&p->idle, &p->lock);
-	e->busy = true;
-	pthread_mutex_unlock(&p->lock);
 
 	if ((rc = space_check(p, h)) == 0 &&
 	    (rc = hs_version_seal(h, label && *label ? label : NULL, &v)) == 0)
@@ -181,12 +211,7 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	 * while the heap is still busy: the next checkpoint's outcome cannot
 	 * be posted before this one. */
 	post_outcome(h, &o);
-
-	pthread_mutex_lock(&p->lock);
-	e->busy = false;
-	e->users--;
-	pthread_cond_broadcast(&p->idle);
-	pthread_mutex_unlock(&p->lock);
+	heap_release(p, e);
 
 	if (p->opts.on_outcome)
 		p->opts.on_outcome(hi.id, &o, p->opts.payload);
@@ -204,26 +229,10 @@ int ckpt_retain(ckpt_policy *p, hs_heap *h, uint64_t *pruned)
 	int rc;
 
 	*pruned = 0;
-	if ((rc = hs_heap_info_get(h, &hi)) < 0)
-		return rc;
-	pthread_mutex_lock(&p->lock);
-	if (!(e = ckpt__heap_get(p, hi.id))) {
-		pthread_mutex_unlock(&p->lock);
-		return hs_errno_set(-ENOMEM, "out of memory");
-	}
-	if (e->busy) {   /* its checkpoint prunes as it ends */
-		pthread_mutex_unlock(&p->lock);
-		return 0;
-	}
-	e->busy = true;
-	e->users++;
-	pthread_mutex_unlock(&p->lock);
+	if ((rc = heap_claim(p, h, false, &e, &hi)) != 0)
+		return rc > 0 ? 0 : rc;   /* busy: its checkpoint prunes as it ends */
 	rc = prune(h, pruned);
-	pthread_mutex_lock(&p->lock);
-	e->busy = false;
-	e->users--;
-	pthread_cond_broadcast(&p->idle);
-	pthread_mutex_unlock(&p->lock);
+	heap_release(p, e);
 	return rc;
 }
 

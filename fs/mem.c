@@ -272,15 +272,16 @@ uint64_t fs_space_pruned(struct fs *fs)
  * keep of the heaps it would ask (space_prune); if that dropped any, it
  * asks nobody and returns true: GC returns their space, and the next tick
  * sees what is still short (the quota waiters are the caller's to keep).
- * Otherwise it asks, through their balloons, the
- * heaps whose writers wait on their own quota (each for what it can give
- * past its reservation), then, for the pool, the heaps most borrowed per
- * share (the ledger's loans and what it lent past the sub-pools), until what the pool needs back (at most the pass's effort) is
- * asked for; each ask at most its heap's rate.  It lasts until one of its
- * asks is met, or all are withdrawn (wait=): every writer that starts
- * waiting meanwhile joins it, so many waiters cause one pass.  A pass after which
- * no byte was freed halves the next one's effort (pool_reclaim).  A pass
- * that would ask nobody is not one.
+ * Otherwise it asks, through their balloons, the heaps whose writers wait
+ * on their own quota (each for what it can give past its reservation),
+ * then, for the pool, the heaps most borrowed per share (the ledger's
+ * loans and what it lent past the sub-pools), until what the pool needs
+ * back (at most the pass's effort) is asked for; each ask at most its
+ * heap's rate.  It lasts until one of its asks is met, or all are
+ * withdrawn (wait=): every writer that starts waiting meanwhile joins it,
+ * so many waiters cause one pass.  A pass after which no byte was freed
+ * halves the next one's effort (pool_reclaim).  A pass that would ask
+ * nobody is not one.
  */
 static bool space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		       uint64_t need)

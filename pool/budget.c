@@ -184,24 +184,24 @@ static int borrower_cmp(const void *a, const void *b)
 
 int pool_budget_borrowers(pool_budget *b, pool_borrower **out, size_t *n)
 {
-	int rc = 0;
+	pool_budget_heap *hs;
+	pool_state st;
+	size_t m;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&b->lock);
-	settle(b);
-	if (b->n && !(*out = calloc(b->n, sizeof(**out)))) {
+	if ((rc = pool_budget_get(b, &st, &hs, &m)) < 0)
+		return rc;
+	if (m && !(*out = calloc(m, sizeof(**out))))
 		rc = -ENOMEM;
-	} else {
-		for (size_t i = 0; i < b->n; i++) {
-			uint64_t past = pool_owed(&b->e[i].h) + b->e[i].idle;
+	for (size_t i = 0; *out && i < m; i++) {
+		uint64_t past = pool_owed(&hs[i].h) + hs[i].idle;
 
-			if (past)
-				(*out)[(*n)++] = (pool_borrower){ b->e[i].id, past,
-								 b->e[i].h.shares };
-		}
+		if (past)
+			(*out)[(*n)++] = (pool_borrower){ hs[i].id, past, hs[i].h.shares };
 	}
-	pthread_mutex_unlock(&b->lock);
+	free(hs);
 	/* Insertion sort: tens of heaps, and ties keep the budget's order. */
 	for (size_t i = 1; i < *n; i++) {
 		pool_borrower x = (*out)[i];
