@@ -747,6 +747,45 @@ static void release_note(struct releases *r, hs_heap *h)
 		r->arr[r->n++] = h;
 }
 
+/*
+ * Blocks hold one line size each and lines never move, so a line size no
+ * block holds needs a whole block empty, which evicting by the policy's
+ * order (least recently used first, across every block) may never give:
+ * every block may hold a line it must not take, another heap's reserved
+ * ones spread over all of them, and the miss would wait forever.  So such
+ * a miss empties the block with the fewest lines of what is clean and not
+ * in use, whoever's (a reserved heap's next miss takes its memory back);
+ * its dirty lines are written back meanwhile (reclaim, the flushers).
+ */
+static bool size_has_block(const hs_cache *c, uint32_t size)
+{
+	for (const struct hs_cblock *b = c->blocks; b; b = b->next)
+		if (b->n_used && b->slot_size == size)
+			return true;
+	return false;
+}
+
+static void block_evict(hs_cache *c, struct releases *rel)
+{
+	struct hs_cblock *t = NULL;
+
+	for (struct hs_cblock *b = c->blocks; b; b = b->next)
+		if (b->n_used && (!t || b->n_used < t->n_used))
+			t = b;
+	for (struct hs_cline *cl = c->lru_tail, *prev; t && cl && !releases_full(rel);
+	     cl = prev) {
+		hs_heap *r = NULL;
+
+		prev = cl->prev;
+		if (cl->block != t || cl->pins || cl->flushing)
+			continue;
+		cl->heap->cache.evictions++;
+		c->st.evictions++;
+		entry_free(c, cl, &r);
+		release_note(rel, r);
+	}
+}
+
 int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 {
 	hs_cache *c = h->store->cache;
@@ -810,7 +849,14 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 				got = slot_take(c, size, &b, &slot);
 			}
 		}
-		for (const enum ev_whose *w = got ? NULL : evict_order(c, verdict);
+		if (!got && verdict != HS_MEM_OVER && c->n_blocks >= c->blocks_max &&
+		    !size_has_block(c, size)) {   /* a whole block, or none */
+			block_evict(c, &rel);
+			b = NULL;
+			got = slot_take(c, size, &b, &slot);
+		}
+		for (const enum ev_whose *w = got || (!size_has_block(c, size) &&
+			     c->n_blocks >= c->blocks_max) ? NULL : evict_order(c, verdict);
 		     w && *w != EV_END && !got && !releases_full(&rel);) {
 			hs_heap *r = NULL;
 

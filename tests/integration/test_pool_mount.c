@@ -389,6 +389,59 @@ START_TEST(the_cache_grows_and_gives_blocks_back_keeping_one)
 }
 END_TEST
 
+/*
+ * A heap of another line size needs a whole block; with a reserved heap's
+ * lines in every block (read in turn with another's, so blocks fill with
+ * both), no block can empty by the policy's order.  The miss empties the
+ * block with the fewest lines instead, reserved ones included, and every
+ * heap reads back right.
+ */
+START_TEST(another_line_size_gets_a_block_past_reserved_lines)
+{
+	const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "create", "small", "--line", "4096",
+			       NULL };
+	uint8_t *buf = malloc(MiB);
+	char *out = NULL;
+	int fr, fa, fd;
+
+	ck_assert_ptr_nonnull(buf);
+	heap_make("kept", 16 * MiB, 51);
+	heap_make("other", 16 * MiB, 52);
+	set_attr("kept", "user.heapfs.memory_reserve", "16M");
+	fr = mu_open(mu_at("kept/heap"), O_RDONLY);
+	fa = mu_open(mu_at("other/heap"), O_RDONLY);
+	ck_assert_int_eq(posix_fadvise(fr, 0, 0, POSIX_FADV_DONTNEED), 0);
+	ck_assert_int_eq(posix_fadvise(fa, 0, 0, POSIX_FADV_DONTNEED), 0);
+	/* Every resident line goes first (a quota of a line each, then none),
+	 * so the reads below place both heaps' lines in turn. */
+	set_attr("kept", "user.heapfs.memory_quota", "64K");
+	set_attr("other", "user.heapfs.memory_quota", "64K");
+	ck_assert_int_eq(removexattr(mu_at("kept"), "user.heapfs.memory_quota"), 0);
+	ck_assert_int_eq(removexattr(mu_at("other"), "user.heapfs.memory_quota"), 0);
+	for (uint64_t off = 0; off < 16 * MiB; off += MiB) {
+		mu_pread_all(fr, buf, MiB, off);
+		mu_pread_all(fa, buf, MiB, off);
+	}
+	close(fr);
+	close(fa);
+	ck_assert_uint_ge(stat_of("kept", "lines_resident"), 16 * MiB / LINE - 1);
+	ck_assert_int_eq(mu_run_out(&out, argv), 0);
+	free(out);
+	fd = mu_open(mu_at("small/heap"), O_RDWR);
+	mu_fill(buf, MiB, 53, 0);
+	mu_pwrite_all(fd, buf, MiB, 0);
+	ck_assert_int_eq(fsync(fd), 0);
+	close(fd);
+	/* It took one block (4 MiB) at most from the others. */
+	ck_assert_uint_ge(stat_of("kept", "lines_resident") + stat_of("other", "lines_resident"),
+			  (CACHE - 4 * MiB) / LINE - 2);
+	heap_read("small", MiB, 53);
+	heap_read("kept", 16 * MiB, 51);
+	heap_read("other", 16 * MiB, 52);
+	free(buf);
+}
+END_TEST
+
 START_TEST(a_starved_miss_asks_the_borrowers_balloon)
 {
 	int efd;
@@ -780,6 +833,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, a_reservation_past_the_cache_is_refused);
 	tcase_add_test(tc, the_cache_grows_and_gives_blocks_back_keeping_one);
 	tcase_add_test(tc, a_starved_miss_asks_the_borrowers_balloon);
+	tcase_add_test(tc, another_line_size_gets_a_block_past_reserved_lines);
 	tcase_add_test(tc, the_balloon_file_takes_reports_only);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("space");
