@@ -346,17 +346,16 @@ json_t *cmd_pool_heap_json(pool_budget *balloons, const pool_budget_heap *e)
 	return out;
 }
 
-json_t *cmd_pool_budget_json(hs_store *store, pool_budget *b, pool_budget *balloons,
-			     const cmd_caller *caller)
+json_t *cmd_pool_budget_json(const hs_heap_info *hs, size_t nh, pool_budget *b,
+			     pool_budget *balloons, const cmd_caller *caller)
 {
 	pool_budget_heap *e = NULL;
-	hs_heap_info *hs = NULL;
 	json_t *subs, *heaps, *out = NULL;
 	uint64_t used = 0, idle = 0;
-	size_t n = 0, nh = 0;
+	size_t n = 0;
 	pool_state st;
 
-	if (!b || pool_budget_get(b, &st, &e, &n) < 0 || hs_heap_list(store, &hs, &nh) < 0)
+	if (!b || pool_budget_get(b, &st, &e, &n) < 0)
 		goto out;
 	subs = json_object();
 	heaps = json_array();
@@ -385,7 +384,6 @@ json_t *cmd_pool_budget_json(hs_store *store, pool_budget *b, pool_budget *ballo
 			"idle_lent", (json_int_t)idle, "subpools", subs, "heaps", heaps);
 out:
 	free(e);
-	free(hs);
 	return out;
 }
 
@@ -402,14 +400,20 @@ int cmd__pool(const cmd_ctx *ctx, json_t *resp)
 {
 	hs_store_totals tot;
 	json_t *mem, *space, *led;
+	hs_heap_info *hs = NULL;
+	size_t nh = 0;
+	int rc;
 
+	if ((ctx->hooks->space || ctx->hooks->mem) &&
+	    (rc = hs_heap_list(ctx->store, &hs, &nh)) < 0)   /* once, for both */
+		return rc;
 	hs_store_totals_get(ctx->store, &tot);
 	space = json_pack("{s:I, s:I, s:I, s:I, s:I}", "size", (json_int_t)tot.pool_bytes,
 			  "used", (json_int_t)tot.bytes_stored,
 			  "charged", (json_int_t)tot.bytes_charged,
 			  "reserved_unused", (json_int_t)tot.bytes_reserved_unused,
 			  "garbage", (json_int_t)tot.bytes_garbage);
-	if ((led = cmd_pool_budget_json(ctx->store, ctx->hooks->space, NULL, ctx->hooks->caller))) {
+	if ((led = cmd_pool_budget_json(hs, nh, ctx->hooks->space, NULL, ctx->hooks->caller))) {
 		json_object_set(space, "budget", json_object_get(led, "size"));
 		json_object_set(space, "reserved", json_object_get(led, "reserved"));
 		json_object_set(space, "idle_lent", json_object_get(led, "idle_lent"));
@@ -418,9 +422,10 @@ int cmd__pool(const cmd_ctx *ctx, json_t *resp)
 		json_decref(led);
 	}
 	json_object_set_new(resp, "space", space);
-	if ((mem = cmd_pool_budget_json(ctx->store, ctx->hooks->mem, ctx->hooks->mem,
+	if ((mem = cmd_pool_budget_json(hs, nh, ctx->hooks->mem, ctx->hooks->mem,
 					ctx->hooks->caller)))
 		json_object_set_new(resp, "memory", mem);
+	free(hs);
 	return 0;
 }
 

@@ -94,13 +94,14 @@ typedef struct cmd_hooks {
  * A budget's figures (the memory budget's or the space budget's ledger),
  * as heapctl pool shows them: { size, used, reserved, idle_lent, subpools:
  * { gl: { size, level, low }, gp, le, lp }, heaps: [ one
- * cmd_pool_heap_json() each, with "heap": its name ] }, the heaps those
- * @caller may read (NULL: all) that hold or reserve any.  @balloons: the
+ * cmd_pool_heap_json() each, with "heap": its name ] }, the heaps of the
+ * @nh at @hs (hs_heap_list()'s, listed once for both budgets) that those
+ * @caller may read (NULL: all) and that hold or reserve any.  @balloons: the
  * budget whose balloons to show (the memory budget's), or NULL.  NULL
  * without a budget.
  */
-json_t *cmd_pool_budget_json(hs_store *store, pool_budget *b, pool_budget *balloons,
-			     const cmd_caller *caller);
+json_t *cmd_pool_budget_json(const hs_heap_info *hs, size_t nh, pool_budget *b,
+			     pool_budget *balloons, const cmd_caller *caller);
 
 /** One heap's part of a budget: { reserve, quota, shares, used, owed,
  *  idle, collateral, ledger: { gl, gp, le, lp }[, balloon: { target,

@@ -109,8 +109,8 @@ static void budget_heap_text(struct text *t, pool_budget *b, pool_budget *balloo
  * reserve=.. quota=.. shares=.. used=.. owed=.. idle=.. collateral=..
  * gl=.. gp=.. le=.. lp=..".
  */
-static void budget_pool_text(struct text *t, struct fs *fs, pool_budget *b,
-			     pool_budget *balloons, const char *prefix)
+static void budget_pool_text(struct text *t, const hs_heap_info *hs, size_t nh,
+			     pool_budget *b, pool_budget *balloons, const char *prefix)
 {
 	json_t *j, *h, *v;
 	const char *key;
@@ -118,7 +118,7 @@ static void budget_pool_text(struct text *t, struct fs *fs, pool_budget *b,
 
 	if (!b)
 		return;
-	if (!(j = cmd_pool_budget_json(fs->store, b, balloons, NULL))) {
+	if (!(j = cmd_pool_budget_json(hs, nh, b, balloons, NULL))) {
 		t->rc = -ENOMEM;
 		return;
 	}
@@ -202,9 +202,17 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 			(unsigned long long)cs.lines_flushed, (unsigned long long)cs.flush_batches);
 		/* The space budget's ledger (space_size is its budget: pool=, or
 		 * the disk's size at mount), then the memory budget. */
-		budget_pool_text(&t, fs, fs->space, NULL, "space_");
-		if (fs->opts.cache_bytes)   /* no cache: no memory budget to show */
-			budget_pool_text(&t, fs, fs->mem, fs->mem, "memory_");
+		{
+			hs_heap_info *hs = NULL;
+			size_t nh = 0;
+
+			if ((rc = hs_heap_list(fs->store, &hs, &nh)) < 0)   /* once, for both */
+				break;
+			budget_pool_text(&t, hs, nh, fs->space, NULL, "space_");
+			if (fs->opts.cache_bytes)   /* no cache: no memory budget to show */
+				budget_pool_text(&t, hs, nh, fs->mem, fs->mem, "memory_");
+			free(hs);
+		}
 		break;
 	case FS_STAT:
 		/* lines_used counts the store: what the cache holds goes there first. */

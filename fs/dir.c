@@ -445,7 +445,7 @@ int fs_do_unlink(struct fs *fs, struct fs_node *p, const char *name)
 		fs_inval_heap(fs, p->heap_id, (off_t)(line * hi.line_size), hi.line_size);
 		/* Given back, as by a punch: its balloon hears (a runtime whose
 		 * own writer waits on the heap file's lock answers this way). */
-		fs_mem_gave(fs, p->heap, line * hi.line_size, hi.line_size);
+		fs_mem_gave(fs, p->heap_id, p->heap, line * hi.line_size, hi.line_size);
 		return 0;
 	case FS_CKPTS:
 		/*

@@ -395,13 +395,13 @@ static int owner_change(struct fs_node *n, const struct stat *attr, int to_set,
 static int heap_truncate(struct fs *fs, struct fs_node *n, uint64_t size)
 {
 	hs_heap_info hi;
-	bool asking = fs_mem_asking(fs, n->heap);
+	bool asking = fs_mem_asking(fs, n->heap_id);
 	int rc;
 
 	if (asking && (rc = hs_heap_info_get(n->heap, &hi)) < 0)
 		return rc;
 	if ((rc = hs_heap_truncate(n->heap, size)) == 0 && asking && hi.size_bytes > size)
-		fs_mem_gave(fs, n->heap, size, hi.size_bytes - size);
+		fs_mem_gave(fs, n->heap_id, n->heap, size, hi.size_bytes - size);
 	return rc;
 }
 
@@ -491,7 +491,7 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 		return -EOPNOTSUPP;   /* a line is all there or empty; state is small */
 	if (mode == (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
 		if ((rc = hs_heap_punch(n->heap, (uint64_t)off, (uint64_t)len)) == 0)
-			fs_mem_gave(fs, n->heap, (uint64_t)off, (uint64_t)len);
+			fs_mem_gave(fs, n->heap_id, n->heap, (uint64_t)off, (uint64_t)len);
 		return rc;
 	}
 	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE))

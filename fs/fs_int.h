@@ -320,11 +320,12 @@ ssize_t fs_balloon_read(struct fs *fs, struct fs_file *f, char *buf, size_t size
 ssize_t fs_balloon_write(struct fs *fs, struct fs_file *f, const char *buf, size_t size);
 void fs_balloon_open(struct fs *fs, struct fs_file *f);
 bool fs_balloon_ready(struct fs *fs, struct fs_file *f);
-/* Heap @h gave back [@off, @off + @len) of its @size bytes (punched,
+/* Heap @h (id @heap_id) gave back [@off, @off + @len) (punched,
  * truncated): its balloon is credited the whole lines of it. */
-void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len);
-/* Whether @h's balloon waits for bytes (a truncate then says how many). */
-bool fs_mem_asking(struct fs *fs, hs_heap *h);
+void fs_mem_gave(struct fs *fs, uint64_t heap_id, hs_heap *h, uint64_t off, uint64_t len);
+/* Whether heap @heap_id's balloon waits for bytes (a truncate then says
+ * how many). */
+bool fs_mem_asking(struct fs *fs, uint64_t heap_id);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

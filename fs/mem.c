@@ -153,14 +153,11 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Post each target to its heap's events (which wakes its balloon's pollers). */
-static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
+/* Post each target to its heap's events (of the @nh heaps at @hs), which
+ * wakes its balloon's pollers. */
+static void asks_post(struct fs *fs, const pool_ask *asks, size_t n, const hs_heap_info *hs,
+		      size_t nh)
 {
-	hs_heap_info *hs = NULL;
-	size_t nh = 0;
-
-	if (!n || hs_heap_list(fs->store, &hs, &nh) < 0)
-		return;
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < nh; k++) {
 			hs_heap *h;
@@ -171,7 +168,6 @@ static void asks_post(struct fs *fs, const pool_ask *asks, size_t n)
 			hs_heap_close(h);
 		}
 	}
-	free(hs);
 }
 
 /*
@@ -210,22 +206,21 @@ static uint64_t space_deficit(struct fs *fs, uint64_t need)
 
 /*
  * Before a pass asks anyone: the borrowers @bs (*@n of them) that are no
- * live heap (deleted, their entries left behind) go, from both budgets;
+ * live heap of the @nh at @hs (deleted, their entries left behind) go,
+ * from both budgets;
  * then, retention first, the heaps the pass would ask (@quota_ids, and
  * the borrowers if @pool) drop their unlabelled checkpoints beyond keep,
  * which their owners said they need not keep, before any runtime is asked
  * for its data.  Returns how many went (GC is woken to return their
  * space).
  */
-static uint64_t space_prune(struct fs *fs, pool_borrower *bs, size_t *n, bool pool,
-			    const uint64_t *quota_ids, size_t n_quota)
+static uint64_t space_prune(struct fs *fs, const hs_heap_info *hs, size_t nh,
+			    pool_borrower *bs, size_t *n, bool pool, const uint64_t *quota_ids,
+			    size_t n_quota)
 {
-	hs_heap_info *hs = NULL;
 	uint64_t total = 0;
-	size_t nh = 0, kept = 0;
+	size_t kept = 0;
 
-	if (hs_heap_list(fs->store, &hs, &nh) < 0)
-		return 0;
 	for (size_t i = 0; i < *n; i++) {
 		size_t k = 0;
 
@@ -254,7 +249,6 @@ static uint64_t space_prune(struct fs *fs, pool_borrower *bs, size_t *n, bool po
 		hs_heap_close(h);
 		total += pruned;
 	}
-	free(hs);
 	if (total) {
 		atomic_fetch_add(&fs->space_pruned, total);
 		gc_kick(fs->gc);
@@ -287,10 +281,12 @@ static bool space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 		       uint64_t need)
 {
 	pool_borrower *bs = NULL;
+	hs_heap_info *hs = NULL;
 	pool_ask asks[ASKS_MAX];
 	hs_store_totals tot;
 	uint64_t effort, asked = 0, now = now_ns();
-	size_t n = 0, n_asks = 0;
+	size_t n = 0, nh = 0, n_asks = 0;
+	bool pruned = false;
 
 	if (fs->space_reclaim.running) {
 		if (space_pass_open(fs))
@@ -302,11 +298,10 @@ static bool space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 	effort = space_deficit(fs, need);
 	if (effort > fs->space_reclaim.effort)
 		effort = fs->space_reclaim.effort;
-	if ((n_quota || effort) && pool_budget_borrowers(fs->space, &bs, &n) == 0) {
-		if (space_prune(fs, bs, &n, effort != 0, quota_ids, n_quota)) {
-			free(bs);
-			return true;
-		}
+	/* The heaps, listed once: to prune them, and to post the asks. */
+	if ((n_quota || effort) && pool_budget_borrowers(fs->space, &bs, &n) == 0 &&
+	    hs_heap_list(fs->store, &hs, &nh) == 0 &&
+	    !(pruned = space_prune(fs, hs, nh, bs, &n, effort != 0, quota_ids, n_quota))) {
 		for (size_t q = 0; q < n_quota; q++) {
 			for (size_t i = 0; i < n && n_asks < ASKS_MAX; i++) {
 				uint64_t target;
@@ -337,10 +332,11 @@ static bool space_pass(struct fs *fs, const uint64_t *quota_ids, size_t n_quota,
 			fs->space_open[i] = asks[i].id;
 		fs->n_space_open = n_asks;
 		atomic_store(&fs->space_passes, fs->space_reclaim.passes);
-		asks_post(fs, asks, n_asks);
+		asks_post(fs, asks, n_asks, hs, nh);
 	}
 	free(bs);
-	return false;
+	free(hs);
+	return pruned;
 }
 
 uint64_t fs_space_passes(struct fs *fs)
@@ -405,7 +401,14 @@ static void *reclaimer(void *arg)
 		pthread_mutex_unlock(&fs->mem_lock);
 		n = pool_budget_reclaim(fs->mem, now_ns(), (uint64_t)fs->opts.wait_ms * 1000000u,
 					asks, ASKS_MAX);
-		asks_post(fs, asks, n);
+		if (n) {
+			hs_heap_info *hs = NULL;
+			size_t nh = 0;
+
+			if (hs_heap_list(fs->store, &hs, &nh) == 0)
+				asks_post(fs, asks, n, hs, nh);
+			free(hs);
+		}
 		if ((wanted || space_deficit(fs, need)) &&
 		    space_pass(fs, quota_ids, n_quota, need)) {   /* this thread's own state */
 			/* Pruned: its quota waiters are asked again next tick. */
@@ -563,21 +566,22 @@ ssize_t fs_balloon_write(struct fs *fs, struct fs_file *f, const char *buf, size
 	return (ssize_t)size;
 }
 
-bool fs_mem_asking(struct fs *fs, hs_heap *h)
+bool fs_mem_asking(struct fs *fs, uint64_t heap_id)
 {
 	pool_balloon b;
 	uint64_t gen;
 
-	return fs->mem && pool_budget_balloon_get(fs->mem, heap_id(h), &b, &gen) &&
+	return fs->mem && pool_budget_balloon_get(fs->mem, heap_id, &b, &gen) &&
 	       b.current < b.target;
 }
 
-void fs_mem_gave(struct fs *fs, hs_heap *h, uint64_t off, uint64_t len)
+void fs_mem_gave(struct fs *fs, uint64_t heap_id, hs_heap *h, uint64_t off, uint64_t len)
 {
 	hs_heap_info hi;
 	uint64_t first, end;
 
-	if (!fs_mem_asking(fs, h) || hs_heap_info_get(h, &hi) < 0 || !hi.line_size)
+	/* The line size only when an ask is open: most punches have none. */
+	if (!fs_mem_asking(fs, heap_id) || hs_heap_info_get(h, &hi) < 0 || !hi.line_size)
 		return;
 	/* Whole lines of the range only: a partial line is still held. */
 	first = (off + hi.line_size - 1) / hi.line_size * hi.line_size;

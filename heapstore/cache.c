@@ -799,7 +799,7 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct releases rel = { .n = 0 };
-		bool got, charged;
+		bool got, charged, whole;
 		int verdict;
 
 		if ((cl = find(c, h->id, line))) {
@@ -849,14 +849,14 @@ int hs_cache__get(hs_heap *h, uint64_t line, bool create, struct hs_cline **out)
 				got = slot_take(c, size, &b, &slot);
 			}
 		}
-		if (!got && verdict != HS_MEM_OVER && c->n_blocks >= c->blocks_max &&
-		    !size_has_block(c, size)) {   /* a whole block, or none */
+		/* A line size no block holds: a whole block, or none. */
+		whole = !got && c->n_blocks >= c->blocks_max && !size_has_block(c, size);
+		if (whole && verdict != HS_MEM_OVER) {
 			block_evict(c, &rel);
 			b = NULL;
 			got = slot_take(c, size, &b, &slot);
 		}
-		for (const enum ev_whose *w = got || (!size_has_block(c, size) &&
-			     c->n_blocks >= c->blocks_max) ? NULL : evict_order(c, verdict);
+		for (const enum ev_whose *w = got || whole ? NULL : evict_order(c, verdict);
 		     w && *w != EV_END && !got && !releases_full(&rel);) {
 			hs_heap *r = NULL;
 

@@ -105,10 +105,10 @@ static int size_put(hs_heap *h, bool state, uint64_t size)
 }
 
 /*
- * Zero whole line @line in the store, not through the cache: the caller
- * holds h->lock and found no entry for it, so the store has its content.
+ * Zero whole line @line in the store, not through the cache, with the
+ * line's stripe held: the caller holds h->lock and found no entry for it
+ * (or forgot the one it had), so the store has its content.
  */
-/* punch_stored() with the line's stripe held. */
 static int punch_stored_locked(hs_heap *h, uint64_t line)
 {
 	struct hs_lineval zero = { .zero = true };
@@ -126,6 +126,7 @@ static int punch_stored_locked(hs_heap *h, uint64_t line)
 	return rc;
 }
 
+/* punch_stored_locked(), taking the line's stripe. */
 static int punch_stored(hs_heap *h, uint64_t line)
 {
 	int rc;
@@ -405,11 +406,10 @@ static int range_check(uint64_t off, uint64_t len, uint64_t limit, int rc)
 
 /*
  * After a refusal (@rc, -EDQUOT or -ENOSPC) of @bytes by a limit whose
- * generation was
- * @gen: write the heap's dirty lines back once (*@settled; their
- * pessimistic charges become real sizes), then tell the space hook and
- * wait until *@deadline (set at the first wait, wait_ms on) for space to be
- * freed.  Returns true to try again, false to give up.
+ * generation was @gen: write the heap's dirty lines back once (*@settled;
+ * their pessimistic charges become real sizes), then tell the space hook
+ * and wait until *@deadline (set at the first wait, wait_ms on) for space
+ * to be freed.  Returns true to try again, false to give up.
  */
 static bool space_wait(hs_heap *h, int rc, uint64_t bytes, uint64_t gen, bool *settled,
 		       uint64_t *deadline, int *why)

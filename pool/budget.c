@@ -110,6 +110,22 @@ static struct entry *find(pool_budget *b, uint64_t id, bool add)
 	return &b->e[b->n++];
 }
 
+/* With b->lock held: the entries that owe, most owed per share first
+ * (pool_reclaim_order); *@order malloc'd.  How many (0 without memory). */
+static size_t owed_order(pool_budget *b, size_t **order)
+{
+	pool_heap *hs = malloc((b->n ? b->n : 1) * sizeof(*hs));
+	size_t m = 0;
+
+	*order = malloc((b->n ? b->n : 1) * sizeof(**order));
+	for (size_t i = 0; hs && *order && i < b->n; i++)
+		hs[i] = b->e[i].h;
+	if (hs && *order)
+		m = pool_reclaim_order(hs, b->n, *order);
+	free(hs);
+	return m;
+}
+
 /* With b->lock held: @e's loans become idle loans (the first taken back),
  * so the sub-pools may shrink. */
 static void recall(pool_budget *b, struct entry *e)
@@ -246,21 +262,16 @@ int pool_budget_set(pool_budget *b, uint64_t id, uint64_t reserve, uint64_t quot
 			e->h.used -= own - reserve;
 			e->idle += own - reserve;
 		}
-		while ((rc = pool_reserve(&b->st, &e->h, reserve)) == -ENOSPC) {
-			pool_heap *hs = malloc(b->n * sizeof(*hs));
-			size_t *order = malloc(b->n * sizeof(*order)), m = 0;
+		size_t *order = NULL, m = 0, k = 0;
 
-			for (size_t i = 0; hs && order && i < b->n; i++)
-				hs[i] = b->e[i].h;
-			if (hs && order)
-				m = pool_reclaim_order(hs, b->n, order);
-			if (m)
-				recall(b, &b->e[order[0]]);
-			free(hs);
-			free(order);
-			if (!m)
+		while ((rc = pool_reserve(&b->st, &e->h, reserve)) == -ENOSPC) {
+			if (!order)   /* a recall changes only the recalled heap's place */
+				m = owed_order(b, &order);
+			if (k == m)
 				break;   /* nobody owes (or no memory): the budget is too small */
+			recall(b, &b->e[order[k++]]);
 		}
+		free(order);
 		if (rc == 0) {
 			/* What it holds is its own up to the reservation, the
 			 * rest an idle loan (its sub-pool loans repaid). */
@@ -518,7 +529,6 @@ uint64_t pool_budget_balloon_ask(pool_budget *b, uint64_t id, uint64_t most, uin
 size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns,
 			   pool_ask *asks, size_t max)
 {
-	pool_heap *hs = NULL;
 	size_t *order = NULL, m = 0, n_asks = 0;
 	uint64_t effort, asked = 0;
 
@@ -542,12 +552,7 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 	if (!b->starved || !pool_reclaim_begin(&b->reclaim, &effort))
 		goto out;
 	b->starved = false;
-	hs = malloc(b->n * sizeof(*hs));
-	order = malloc(b->n * sizeof(*order));
-	for (size_t i = 0; hs && order && i < b->n; i++)
-		hs[i] = b->e[i].h;
-	if (hs && order)
-		m = pool_reclaim_order(hs, b->n, order);
+	m = owed_order(b, &order);
 	for (size_t k = 0; k < m && asked < effort && n_asks < max; k++) {
 		struct entry *e = &b->e[order[k]];
 		pool_heap h = e->h;
@@ -563,7 +568,6 @@ size_t pool_budget_reclaim(pool_budget *b, uint64_t now_ns, uint64_t deadline_ns
 	b->credited_seen = b->credited;
 out:
 	pthread_mutex_unlock(&b->lock);
-	free(hs);
 	free(order);
 	return n_asks;
 }
