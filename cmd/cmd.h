@@ -65,9 +65,11 @@ typedef struct cmd_caller {
 
 /* What a command changed behind the kernel's back. */
 typedef struct cmd_hooks {
-	/* The live content of heap @heap_id changed: @len bytes from @off,
-	 * or all of it when @len is 0 (restore). */
-	void (*heap_changed)(uint64_t heap_id, uint64_t off, uint64_t len, void *payload);
+	/* The live content of heap @heap_id changed: @n ranges of {off, len}
+	 * bytes, a len of 0 meaning to the end (restore: {0, 0}).  Returns
+	 * once every range is dropped. */
+	void (*heap_changed)(uint64_t heap_id, const uint64_t (*ranges)[2], size_t n,
+			     void *payload);
 	void *payload;
 	/* Running inside the daemon that holds the store: no fsck --repair. */
 	bool mounted;

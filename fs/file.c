@@ -168,9 +168,9 @@ void fs_files_dispose(struct fs *fs)
 
 /* A command changed a heap wholesale (restore, recv): drop the heap file's
  * cached pages.  cmd_hooks.heap_changed of ctl and of the data channel. */
-void fs_heap_changed(uint64_t heap_id, uint64_t off, uint64_t len, void *fs)
+void fs_heap_changed(uint64_t heap_id, const uint64_t (*ranges)[2], size_t n, void *fs)
 {
-	fs_inval_heap(fs, heap_id, (off_t)off, (off_t)len);
+	fs_inval_heap_ranges(fs, heap_id, ranges, n);
 }
 
 /*

@@ -204,6 +204,7 @@ int fs_inval_start(struct fs *fs);
 int fs_killpriv_setup(struct fuse_session *se);
 void fs_inval_stop(struct fs *fs);
 void fs_inval_heap(struct fs *fs, uint64_t heap_id, off_t off, off_t len);
+void fs_inval_heap_ranges(struct fs *fs, uint64_t heap_id, const uint64_t (*ranges)[2], size_t n);
 
 /*
  * Who made a request (fuse_req_ctx), for what heapfs decides itself: a new
@@ -259,7 +260,7 @@ int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
 
 /* file.c: cmd_hooks.heap_changed (the heap file's cached pages dropped) */
-void fs_heap_changed(uint64_t heap_id, uint64_t off, uint64_t len, void *fs);
+void fs_heap_changed(uint64_t heap_id, const uint64_t (*ranges)[2], size_t n, void *fs);
 
 /* chan.c: the data channel of streaming commands (send, recv, verify) */
 int fs_chan_start(struct fs *fs);
