@@ -5,11 +5,13 @@
  * They run in heapctl, never in the daemon; the table (table.c) names them.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -408,9 +410,19 @@ int cmd__migrate_client(const cmd_def *def, json_t *req, cmd_session *ses)
 	}
 out:
 	if (pid > 0) {
-		/* Ours: give it 10 s to see the end, then stop it (it is
-		 * usually gone within a millisecond: look that often). */
-		for (int i = 0; i < 10000 && waitpid(pid, &st, WNOHANG) == 0; i++)
+		/* Ours: give it 10 s to see the end, then stop it.  It is
+		 * usually gone within a millisecond: a pidfd wakes us then,
+		 * else look every millisecond. */
+		int pfd = pidfd_open(pid, 0);
+
+		if (pfd >= 0) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+			while (poll(&p, 1, 10000) < 0 && errno == EINTR)
+				;
+			close(pfd);
+		}
+		for (int i = 0; pfd < 0 && i < 10000 && waitpid(pid, &st, WNOHANG) == 0; i++)
 			usleep(1000);
 		if (waitpid(pid, &st, WNOHANG) == 0) {
 			kill(pid, SIGTERM);

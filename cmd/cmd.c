@@ -315,8 +315,6 @@ int cmd__stat(const cmd_ctx *ctx, json_t *resp)
 	return 0;
 }
 
-const char *const cmd__sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
-
 json_t *cmd_pool_heap_json(pool_budget *balloons, const pool_budget_heap *e)
 {
 	json_t *ledger = json_object(), *balloon, *out;
@@ -980,34 +978,3 @@ char *cmd_exec_text(hs_store *s, const char *text, size_t len, const cmd_hooks *
 	json_decref(resp);
 	return out;
 }
-
-/* "64K", "8G", "1048576": K, M, G, T are powers of 1024. */
-int cmd_size_parse(const char *s, uint64_t *out)
-{
-	uint64_t v = 0, mult = 1;
-	const char *p = s;
-
-	if (!*p)
-		return -EINVAL;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (p == s)
-		return -EINVAL;
-	switch (*p) {
-	case 'k': case 'K': mult = 1ULL << 10; p++; break;
-	case 'm': case 'M': mult = 1ULL << 20; p++; break;
-	case 'g': case 'G': mult = 1ULL << 30; p++; break;
-	case 't': case 'T': mult = 1ULL << 40; p++; break;
-	default: break;
-	}
-	if (*p && strcmp(p, "B") && strcmp(p, "iB"))
-		return -EINVAL;
-	if (v > UINT64_MAX / mult)
-		return -ERANGE;
-	*out = v * mult;
-	return 0;
-}
-

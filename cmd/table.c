@@ -11,9 +11,18 @@
  *   "checkpoint"  CMD_HEAP_WRITE  HEAP [--label L]          checkpoint, print_version
  *   "fsck"        CMD_ADMIN       --store [--verify-data]   fsck, print_fsck, fsck_client
  */
+#include <errno.h>
 #include <string.h>
 
 #include "cmd_int.h"
+
+/* heapctl's own copy (CMD_CLIENT_ONLY) parses and prints; only the daemon
+ * and heapctl-store run commands, and only they link the store. */
+#ifdef CMD_CLIENT_ONLY
+#define RUN(fn) NULL
+#else
+#define RUN(fn) fn
+#endif
 
 /* The heap a command works on: the first positional of most of them. */
 #define ARG_HEAP { "heap", NULL, "HEAP", CMD_STRING, true, "heap" }
@@ -33,29 +42,29 @@ static const cmd_def table[] = {
 			{ "reserve", "--reserve", "SIZE", CMD_SIZE, false,
 			  "space committed to it (the mount's owner and root)" },
 			{ 0 } },
-		.run = cmd__create,
+		.run = RUN(cmd__create),
 	},
 	{
 		.name = "ls", .help = "the heaps you may read: size, line size, lines, checkpoints",
 		.access = CMD_ANYONE, .args = (const cmd_arg[]){ { 0 } },
-		.run = cmd__ls, .print = cmd__print_ls,
+		.run = RUN(cmd__ls), .print = cmd__print_ls,
 	},
 	{
 		.name = "stat", .help = "a heap's figures, its space and the line cache's",
 		.access = CMD_HEAP_READ, .opens_heap = true,
 		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
-		.run = cmd__stat, .print = cmd__print_stat,
+		.run = RUN(cmd__stat), .print = cmd__print_stat,
 	},
 	{
 		.name = "pool",
 		.help = "the mount's budgets: space and memory, sub-pools, every heap's ledger",
 		.access = CMD_ANYONE, .args = (const cmd_arg[]){ { 0 } },
-		.run = cmd__pool, .print = cmd__print_pool,
+		.run = RUN(cmd__pool), .print = cmd__print_pool,
 	},
 	{
 		.name = "rm", .help = "delete a heap with all its checkpoints",
 		.access = CMD_HEAP_WRITE, .args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
-		.run = cmd__rm,
+		.run = RUN(cmd__rm),
 	},
 	{
 		.name = "checkpoint", .help = "take a checkpoint; prints its version",
@@ -65,14 +74,14 @@ static const cmd_def table[] = {
 			{ "label", "--label", "L", CMD_STRING, false,
 			  "label it L (not all digits, not latest or live)" },
 			{ 0 } },
-		.run = cmd__checkpoint, .print = cmd__print_version,
+		.run = RUN(cmd__checkpoint), .print = cmd__print_version,
 	},
 	{
 		.name = "checkpoints",
 		.help = "a heap's checkpoints: version, created, label, lines and bytes changed",
 		.access = CMD_HEAP_READ, .opens_heap = true,
 		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
-		.run = cmd__checkpoints, .print = cmd__print_checkpoints,
+		.run = RUN(cmd__checkpoints), .print = cmd__print_checkpoints,
 	},
 	{
 		.name = "space",
@@ -80,7 +89,7 @@ static const cmd_def table[] = {
 			"deleting it would free",
 		.access = CMD_HEAP_READ, .opens_heap = true,
 		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
-		.run = cmd__space, .print = cmd__print_space,
+		.run = RUN(cmd__space), .print = cmd__print_space,
 	},
 	{
 		.name = "restore", .help = "make the live heap equal to a checkpoint",
@@ -89,7 +98,7 @@ static const cmd_def table[] = {
 			ARG_HEAP,
 			{ "version", NULL, "VERSION", CMD_VERSION, true, VERSION_HELP },
 			{ 0 } },
-		.run = cmd__restore, .print = cmd__print_restore,
+		.run = RUN(cmd__restore), .print = cmd__print_restore,
 	},
 	{
 		.name = "diff", .help = "the lines that differ between two versions",
@@ -101,7 +110,7 @@ static const cmd_def table[] = {
 			{ "to", NULL, "V2", CMD_VERSION, true,
 			  "version to compare it with " VERSION_LIVE_HELP },
 			{ 0 } },
-		.run = cmd__diff, .print = cmd__print_diff,
+		.run = RUN(cmd__diff), .print = cmd__print_diff,
 	},
 	{
 		.name = "rm-checkpoint", .help = "delete a checkpoint",
@@ -110,14 +119,14 @@ static const cmd_def table[] = {
 			ARG_HEAP,
 			{ "version", NULL, "VERSION", CMD_VERSION, true, VERSION_HELP },
 			{ 0 } },
-		.run = cmd__rm_checkpoint,
+		.run = RUN(cmd__rm_checkpoint),
 	},
 	{
 		.name = "suspend",
 		.help = "checkpoint, free its cache, refuse writes (EROFS); prints the version",
 		.access = CMD_HEAP_WRITE, .opens_heap = true,
 		.args = (const cmd_arg[]){ ARG_HEAP, { 0 } },
-		.run = cmd__suspend, .print = cmd__print_version,
+		.run = RUN(cmd__suspend), .print = cmd__print_version,
 	},
 	{
 		.name = "resume", .help = "take writes again after suspend",
@@ -128,7 +137,7 @@ static const cmd_def table[] = {
 			  "take the writer lease back from the node it migrated to, "
 			  "when that node is lost for good" },
 			{ 0 } },
-		.run = cmd__resume,
+		.run = RUN(cmd__resume),
 	},
 	{
 		.name = "send",
@@ -141,7 +150,7 @@ static const cmd_def table[] = {
 			{ "from", "--from", "BASE", CMD_VERSION, false,
 			  "send only the checkpoints after BASE, which the receiver holds" },
 			{ 0 } },
-		.run = cmd__send, .print = cmd__print_stream, .client = cmd__stream_client,
+		.run = RUN(cmd__send), .print = cmd__print_stream, .client = cmd__stream_client,
 	},
 	{
 		.name = "recv",
@@ -151,14 +160,14 @@ static const cmd_def table[] = {
 			{ "as", "--as", "NAME", CMD_STRING, false,
 			  "receive a whole heap under this name" },
 			{ 0 } },
-		.run = cmd__recv, .print = cmd__print_stream, .client = cmd__stream_client,
+		.run = RUN(cmd__recv), .print = cmd__print_stream, .client = cmd__stream_client,
 	},
 	{
 		.name = "verify",
 		.help = "check a stream from stdin without applying it",
 		.access = CMD_ANYONE, .streams = true,
 		.args = (const cmd_arg[]){ { 0 } },
-		.run = cmd__verify, .print = cmd__print_stream, .client = cmd__stream_client,
+		.run = RUN(cmd__verify), .print = cmd__print_stream, .client = cmd__stream_client,
 	},
 	{
 		.name = "migrate",
@@ -175,14 +184,14 @@ static const cmd_def table[] = {
 			{ "heapctl_path", "--heapctl-path", "PATH", CMD_STRING, false,
 			  "heapctl on HOST (default: heapctl from its PATH)" },
 			{ 0 } },
-		.run = cmd__migrate, .print = cmd__print_migrate, .client = cmd__migrate_client,
+		.run = RUN(cmd__migrate), .print = cmd__print_migrate, .client = cmd__migrate_client,
 	},
 	{
 		.name = "serve",
 		.help = "the far end of migrate, which starts it through --rsh (stdin/stdout)",
 		.access = CMD_ANYONE, .streams = true,
 		.args = (const cmd_arg[]){ { 0 } },
-		.run = cmd__serve, .client = cmd__serve_client,
+		.run = RUN(cmd__serve), .client = cmd__serve_client,
 	},
 	{
 		.name = "gc", .help = "reclaim what no version references now",
@@ -191,7 +200,7 @@ static const cmd_def table[] = {
 			{ "full", "--full", NULL, CMD_FLAG, false,
 			  "also what writes in flight held, and compact the store" },
 			{ 0 } },
-		.run = cmd__gc, .print = cmd__print_gc,
+		.run = RUN(cmd__gc), .print = cmd__print_gc,
 	},
 	{
 		.name = "fsck", .help = "check the store whole; exits 1 if it has errors",
@@ -205,7 +214,7 @@ static const cmd_def table[] = {
 			  "fix reference counts and line counters; drop missing or corrupt "
 			  "blobs (their lines read as errors until rewritten)" },
 			{ 0 } },
-		.run = cmd__fsck, .print = cmd__print_fsck, .client = cmd__fsck_client,
+		.run = RUN(cmd__fsck), .print = cmd__print_fsck, .client = cmd__fsck_client,
 	},
 };
 
@@ -223,3 +232,37 @@ const cmd_def *cmd_list(size_t *n_out)
 	*n_out = sizeof(table) / sizeof(table[0]);
 	return table;
 }
+
+/* The sub-pools' names, for the daemon's JSON and heapctl's tables. */
+const char *const cmd__sub_names[POOL_NSUB] = { "gl", "gp", "le", "lp" };
+
+/* "64K", "8G", "1048576": K, M, G, T are powers of 1024. */
+int cmd_size_parse(const char *s, uint64_t *out)
+{
+	uint64_t v = 0, mult = 1;
+	const char *p = s;
+
+	if (!*p)
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p == s)
+		return -EINVAL;
+	switch (*p) {
+	case 'k': case 'K': mult = 1ULL << 10; p++; break;
+	case 'm': case 'M': mult = 1ULL << 20; p++; break;
+	case 'g': case 'G': mult = 1ULL << 30; p++; break;
+	case 't': case 'T': mult = 1ULL << 40; p++; break;
+	default: break;
+	}
+	if (*p && strcmp(p, "B") && strcmp(p, "iB"))
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	*out = v * mult;
+	return 0;
+}
+

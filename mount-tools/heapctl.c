@@ -11,7 +11,10 @@
  *
  * Through a mount, heapctl writes the request to MNT/.heapfs/ctl and reads
  * the response (the daemon runs it with cmd_exec()); with --store it opens
- * an unmounted store and runs the same cmd_exec() itself.  The mount is
+ * an unmounted store and runs the same cmd_exec() itself.  This file is
+ * two programs: heapctl (HEAPCTL_CLIENT) links no store, so it starts in
+ * 1 ms, not 4 (RocksDB's start-up), and for --store it runs heapctl-store,
+ * this file linked with the store, from its own directory.  The mount is
  * -m, else $HEAPFS_MOUNT, else the current directory or the nearest parent
  * holding .heapfs/ctl.  Results print through the command's printer, or
  * as the response's JSON with --json; a command with a client runner
@@ -452,6 +455,7 @@ static char *via_mount(const cmd_session *ses, const char *req, int *err)
 	return out;
 }
 
+#ifndef HEAPCTL_CLIENT
 /* `heapctl: STORE: why`, without the path twice: the store's messages
  * often start with it already. */
 static void store_fail(const cmd_session *ses, const char *msg)
@@ -487,6 +491,8 @@ static json_t *via_store(cmd_session *ses, const json_t *req)
 	return resp;
 }
 
+#endif
+
 static json_t *ctl_request(cmd_session *ses, const json_t *req)
 {
 	json_t *resp = NULL;
@@ -494,10 +500,13 @@ static json_t *ctl_request(cmd_session *ses, const json_t *req)
 	char *text, *resp_text, why[PATH_MAX + 64];
 	int err = 0;
 
+#ifndef HEAPCTL_CLIENT
 	if (ses->store_dir) {
 		if (!(resp = via_store(ses, req)))
 			return NULL;
-	} else if (!ses->mount) {
+	} else
+#endif
+	if (!ses->mount) {
 		ctl_fail(ses, NO_MOUNT);
 		return NULL;
 	} else {
@@ -557,6 +566,7 @@ static void progress_show(void *arg, const mg_progress *pr)
 	p->shown = true;
 }
 
+#ifndef HEAPCTL_CLIENT
 /* A streaming request in-process on the store --store names. */
 static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd, int fd2,
 				struct progress *pg)
@@ -585,6 +595,8 @@ static json_t *stream_via_store(cmd_session *ses, const json_t *req, int fd, int
 	}
 	return resp;
 }
+
+#endif
 
 /* Through the mount: a channel from the daemon (ctl), then the request
  * with @fd on it; the daemon moves the bytes (cmd/chan.c). */
@@ -618,8 +630,12 @@ static json_t *stream_request(cmd_session *ses, const json_t *req, int fd, int f
 		ctl_fail(ses, NO_MOUNT);
 		return NULL;
 	}
-	resp = ses->store_dir ? stream_via_store(ses, req, fd, fd2, show ? &pg : NULL) :
-				stream_via_mount(ses, req, fd, fd2, show ? &pg : NULL);
+#ifndef HEAPCTL_CLIENT
+	if (ses->store_dir)
+		resp = stream_via_store(ses, req, fd, fd2, show ? &pg : NULL);
+	else
+#endif
+		resp = stream_via_mount(ses, req, fd, fd2, show ? &pg : NULL);
 	if (pg.shown)
 		fputc('\n', stderr);
 	if (resp && !json_is_true(json_object_get(resp, "ok"))) {
@@ -629,6 +645,27 @@ static json_t *stream_request(cmd_session *ses, const json_t *req, int fd, int f
 	}
 	return resp;
 }
+
+#ifdef HEAPCTL_CLIENT
+/* --store: heapctl-store, beside this program, runs the same command line. */
+static void store_exec(cmd_session *ses, char **argv)
+{
+	char path[PATH_MAX], why[PATH_MAX + 64];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - sizeof("/heapctl-store"));
+	char *slash;
+
+	if (n <= 0 || !(slash = memchr(path, '/', (size_t)n))) {
+		ctl_fail(ses, "--store: cannot find heapctl-store (/proc/self/exe)");
+		return;
+	}
+	path[n] = '\0';
+	slash = strrchr(path, '/');
+	strcpy(slash + 1, "heapctl-store");
+	execv(path, argv);
+	snprintf(why, sizeof(why), "--store: %s: %s", path, strerror(errno));
+	ctl_fail(ses, why);
+}
+#endif
 
 /* The default flow: one request, its response printed. */
 static int run_default(const cmd_def *def, json_t *req, cmd_session *ses)
@@ -678,6 +715,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Where the request goes: --store, else a mount found now (a runner may need none). */
+#ifdef HEAPCTL_CLIENT
+	if (ses->store_dir) {
+		store_exec(ses, argv);
+		goto out;
+	}
+#endif
 	if (!ses->store_dir && !ses->mount)
 		ses->mount = getenv("HEAPFS_MOUNT");
 	if (!ses->store_dir && !ses->mount)
