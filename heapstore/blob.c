@@ -158,6 +158,20 @@ void hs_batch__dispose(struct hs_batch *b)
 	b->wb = NULL;
 }
 
+/* Empty @b for its next use, keeping its write batch's memory: a batch of
+ * megabytes regrown in fresh pages (malloc maps anything past 128 KiB,
+ * fs/main.c) cost more than writing it (an import's staged blobs). */
+void hs_batch__reset(struct hs_batch *b)
+{
+	rocksdb_writebatch_t *wb = b->wb;
+
+	b->wb = NULL;
+	hs_batch__dispose(b);
+	if (wb)
+		rocksdb_writebatch_clear(wb);
+	hs_batch__init_wb(b, wb);
+}
+
 /* ---- accounting ---------------------------------------------------------- */
 
 /*

@@ -526,6 +526,8 @@ void hs_batch__init(struct hs_batch *b);
 /* With @wb, an empty WriteBatch to reuse (its buffer is already grown). */
 void hs_batch__init_wb(struct hs_batch *b, rocksdb_writebatch_t *wb);
 void hs_batch__dispose(struct hs_batch *b);
+/* Disposed and made anew, its write batch's memory kept. */
+void hs_batch__reset(struct hs_batch *b);
 int hs_batch__commit(hs_heap *h, struct hs_batch *b, bool sync);
 /* Commit a batch of heap @id, whose object @h may be NULL (a purge). */
 int hs_batch__commit_id(hs_store *s, uint64_t id, hs_heap *h, struct hs_batch *b,

@@ -445,8 +445,7 @@ static int stage_flush(struct hs_import *imp)
 	imp->b.enforce = true;
 	if ((rc = hs_store__disk_room(imp->s, imp->b_bytes)) == 0)
 		rc = hs_batch__commit_id(imp->s, imp->sid, imp->stage, &imp->b, false);
-	hs_batch__dispose(&imp->b);
-	hs_batch__init(&imp->b);
+	hs_batch__reset(&imp->b);
 	imp->b_bytes = imp->b_blobs = 0;
 	return rc;
 }
