@@ -364,7 +364,10 @@ int hs_store_compact(hs_store *s)
 int hs_store__disk_room(hs_store *s, uint64_t bytes)
 {
 	struct statvfs v;
-	uint64_t room, want = 2 * bytes + (4u << 20);
+	/* Its WAL, then its blob file; and the memtables' flush, which may
+	 * come with it.  A flush that finds no room stops the store until it
+	 * is reopened, so that is refused here first. */
+	uint64_t room, want = 2 * bytes + 2 * HS_BLOBS_MEMTABLE + (4u << 20);
 
 	if (statvfs(s->dir, &v) != 0)
 		return 0;   /* cannot tell: let the write say */

@@ -521,6 +521,10 @@ void hs_limit__overdraft(hs_heap *h, int rc, uint64_t bytes);
 void hs_limit__use(hs_store *s, uint64_t id, int64_t delta, bool pause);
 #define HS_CHARGE(ls) ((int64_t)ZSTD_COMPRESSBOUND(ls))
 
+/* The blobs family's memtable (store.c); its two take disk room when they
+ * flush, after their WAL took it once (hs_store__disk_room). */
+#define HS_BLOBS_MEMTABLE (8u << 20)
+
 /* ---- 4: blob.c ------------------------------------------------------------ */
 void hs_batch__init(struct hs_batch *b);
 /* With @wb, an empty WriteBatch to reuse (its buffer is already grown). */

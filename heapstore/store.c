@@ -149,7 +149,7 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 		 * the receiver's checks: 8 MiB took the median incremental
 		 * migrate from 52 to 45 ms (8 runs each, bench/migrate.sh's
 		 * case by hand). */
-		rocksdb_options_set_write_buffer_size(opt, 8u << 20);
+		rocksdb_options_set_write_buffer_size(opt, HS_BLOBS_MEMTABLE);
 		rocksdb_options_set_max_write_buffer_number(opt, 2);
 		if (blob_files) {
 			rocksdb_options_set_enable_blob_files(opt, 1);
