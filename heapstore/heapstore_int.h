@@ -523,7 +523,7 @@ void hs_limit__use(hs_store *s, uint64_t id, int64_t delta, bool pause);
 
 /* The blobs family's memtable (store.c); its two take disk room when they
  * flush, after their WAL took it once (hs_store__disk_room). */
-#define HS_BLOBS_MEMTABLE (8u << 20)
+#define HS_BLOBS_MEMTABLE (4u << 20)
 
 /* ---- 4: blob.c ------------------------------------------------------------ */
 void hs_batch__init(struct hs_batch *b);

@@ -144,11 +144,12 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 		/* Frames pass through here on their way to blob files: keep the
 		 * memtables that hold them small (the daemon's RSS bound).  With
 		 * 4 MiB, a 16 GiB heap written through cache=256M peaked at 310
-		 * MiB against 320-323 with 8 MiB; but a 1% migration's 3.4 MB
-		 * then flushed a memtable nearly every time, in the middle of
-		 * the receiver's checks: 8 MiB took the median incremental
-		 * migrate from 52 to 45 ms (8 runs each, bench/migrate.sh's
-		 * case by hand). */
+		 * MiB against 320-323 with 8 MiB.  8 MiB also spared most 1%
+		 * migrations (3.4 MB) a flush during the receiver's checks, but
+		 * blob files twice as large mixed dead and live generations that
+		 * GC's trim cannot drop (test_gc_mount: 11 MB on disk for 4 MiB
+		 * live), and the peak of a 2 GiB heap through cache=32M rose
+		 * from 74 to 85 MiB. */
 		rocksdb_options_set_write_buffer_size(opt, HS_BLOBS_MEMTABLE);
 		rocksdb_options_set_max_write_buffer_number(opt, 2);
 		if (blob_files) {
