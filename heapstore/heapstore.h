@@ -918,6 +918,10 @@ HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
  */
 HS_API int hs_import_commit(hs_import *imp, uint64_t *version_out);
 
+/** The lease the heap will have once committed, in place of the one
+ *  hs_import_begin() was given (a migration round that turned final). */
+HS_API void hs_import_lease_set(hs_import *imp, hs_lease lease);
+
 /**
  * After a commit that added versions to a heap here: the runs of its
  * heap lines they changed, as byte ranges of the live heap, each through

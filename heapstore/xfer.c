@@ -1303,6 +1303,11 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 	return rc;
 }
 
+void hs_import_lease_set(hs_import *imp, hs_lease lease)
+{
+	imp->p.lease = lease;
+}
+
 static int u64_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;

@@ -6,7 +6,11 @@
  * holds) -> reply (the newest of them the destination's copy ends at, or
  * none) -> offers of the candidate contents' short ids -> bitmaps of those
  * held -> the stream of the versions after the base, carrying only the
- * contents not held -> result.
+ * contents not held -> end -> result.  A pre-copy round after which
+ * nothing was written ends with 'f' instead: the source stopped the heap
+ * while the destination checks the stream, which commits it live; the
+ * final round it would have taken (a lease handed over, two synced writes
+ * and a round trip) is not needed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +23,10 @@
 
 #define ROUNDS_DEFAULT 8
 #define DOWNTIME_DEFAULT_MS 100
+/* A pre-copy round may turn final when it carried at most this many stream
+ * bytes per ms of the downtime budget: what is in flight when the heap
+ * stops is then checked and committed within the budget at 40 MB/s. */
+#define FINISH_BYTES_PER_MS 40000u
 
 static uint64_t mono_ms(void)
 {
@@ -104,8 +112,73 @@ struct src {
 	const mg_migrate_opts *o;
 	mg_migrate_stats *st;
 	struct link l;
+	unsigned budget;                  /* downtime, ms */
+	bool expired;                     /* the lease: ours to give back on failure */
+	uint64_t down;                    /* when it expired (mono_ms) */
 	char why[MG_MSG_TEXT_MAX + 1];
 };
+
+/* Bytes the live heap changed since its latest checkpoint, about. */
+static uint64_t dirty_bytes(struct src *c)
+{
+	hs_heap_info hi;
+	uint64_t changed = 0;
+
+	if (hs_heap_info_get(c->h, &hi) < 0 || hs_heap_changed_lines(c->h, 0, &changed) < 0)
+		return UINT64_MAX;
+	return (changed + hi.lines_dirty) * hi.line_size;
+}
+
+/* Whether the live heap is still checkpoint @v: no line, size or state
+ * changed since (so @v can be the final checkpoint). */
+static bool unchanged_since(struct src *c, uint64_t v)
+{
+	hs_heap_info hi;
+	hs_version_info vi;
+
+	return v && hs_heap_info_get(c->h, &hi) == 0 && hi.latest == v && !hi.lines_dirty &&
+	       hs_version_info_get(c->h, v, &vi) == 0 && vi.size_bytes == hi.size_bytes &&
+	       vi.state_size == hi.state_size && dirty_bytes(c) == 0;
+}
+
+/* Stop the heap: the lease expires (synced), then the mapped pages' stores
+ * that raced it are refused, and msync says so.  Downtime counts from
+ * here: until the lease's record is written, writes are taken. */
+static int expire(struct src *c)
+{
+	int rc;
+
+	if ((rc = hs_heap_lease_set(c->h, HS_LEASE_EXPIRED, NULL)) < 0)
+		return rc;
+	c->down = mono_ms();
+	c->expired = true;
+	if (c->o->flush_mapped)
+		c->o->flush_mapped(c->hi.id, c->hi.name, c->o->arg);
+	hs_event_post(c->h, "lease-expired");
+	return 0;
+}
+
+/*
+ * A pre-copy round's stream of checkpoint @v, @bytes of it, is out: if
+ * nothing was written since @v (mapped pages written back first), stop
+ * the heap now, while the destination checks the stream, and make this
+ * round the final one.  Returns 1 if it is, 0 if not (the heap may have
+ * stopped anyway: a store raced the lease), or -errno.
+ */
+static int finish_early(struct src *c, uint64_t v, uint64_t bytes)
+{
+	int rc;
+
+	if (bytes > (uint64_t)c->budget * FINISH_BYTES_PER_MS || dirty_bytes(c) != 0)
+		return 0;
+	if (c->o->flush_mapped)
+		c->o->flush_mapped(c->hi.id, c->hi.name, c->o->arg);
+	if (!unchanged_since(c, v))
+		return 0;
+	if ((rc = expire(c)) < 0)
+		return rc;
+	return unchanged_since(c, v);
+}
 
 /* Stream bytes the encoder holds go out as data messages. */
 static int data_flush(struct src *c, mg_enc *se, bool force)
@@ -128,8 +201,9 @@ static int data_flush(struct src *c, mg_enc *se, bool force)
 	return rc;
 }
 
-/* One round: send what the destination lacks of the checkpoints up to @v. */
-static int round_run(struct src *c, uint64_t v, bool final)
+/* One round: send what the destination lacks of the checkpoints up to @v.
+ * A pre-copy round may turn final (finish_early): *@finished says so. */
+static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 {
 	hs_export *x = NULL;
 	hs_version_info *vs = NULL;
@@ -140,8 +214,9 @@ static int round_run(struct src *c, uint64_t v, bool final)
 	size_t *nlines = NULL;
 	mg_hello hello;
 	mg_enc se = { 0 };
-	uint64_t base = 0;
+	uint64_t base = 0, start = c->l.sent;
 	const uint8_t *p;
+	uint8_t end = MG_MSG_END;
 	size_t n;
 	int rc, status;
 
@@ -292,7 +367,12 @@ static int round_run(struct src *c, uint64_t v, bool final)
 		if ((rc = mg_enc_end(&se)) < 0 || (rc = data_flush(c, &se, true)) < 0)
 			goto out;
 	}
-	if ((rc = mg_msg_put(&c->l.e, MG_MSG_END, NULL, 0)) < 0 || (rc = link_flush(&c->l)) < 0 ||
+	if (!final && (rc = finish_early(c, v, c->l.sent - start)) != 0) {
+		if (rc < 0)
+			goto out;
+		end = MG_MSG_FINAL;
+	}
+	if ((rc = mg_msg_put(&c->l.e, end, NULL, 0)) < 0 || (rc = link_flush(&c->l)) < 0 ||
 	    (rc = link_expect(&c->l, MG_MSG_RESULT, &p, &n)) < 0 ||
 	    (rc = mg_result_get(p, n, &status, &base, c->why, sizeof(c->why))) < 0)
 		goto out;
@@ -301,6 +381,8 @@ static int round_run(struct src *c, uint64_t v, bool final)
 	else if (base != v)
 		rc = hs_errno_set(-EBADMSG, "the destination committed version %llu, not %llu",
 				  (unsigned long long)base, (unsigned long long)v);
+	else
+		*finished = final || end == MG_MSG_FINAL;
 	c->st->rounds++;
 out:
 	for (size_t i = 0; lines && i < last - first; i++)
@@ -318,29 +400,6 @@ out:
 	return rc;
 }
 
-/* Bytes the live heap changed since its latest checkpoint, about. */
-static uint64_t dirty_bytes(struct src *c)
-{
-	hs_heap_info hi;
-	uint64_t changed = 0;
-
-	if (hs_heap_info_get(c->h, &hi) < 0 || hs_heap_changed_lines(c->h, 0, &changed) < 0)
-		return UINT64_MAX;
-	return (changed + hi.lines_dirty) * hi.line_size;
-}
-
-/* Whether the live heap is still checkpoint @v: no line, size or state
- * changed since (so @v can be the final checkpoint). */
-static bool unchanged_since(struct src *c, uint64_t v)
-{
-	hs_heap_info hi;
-	hs_version_info vi;
-
-	return v && hs_heap_info_get(c->h, &hi) == 0 && hi.latest == v && !hi.lines_dirty &&
-	       hs_version_info_get(c->h, v, &vi) == 0 && vi.size_bytes == hi.size_bytes &&
-	       vi.state_size == hi.state_size && dirty_bytes(c) == 0;
-}
-
 static int take(struct src *c, uint64_t *v)
 {
 	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MANUAL, v);
@@ -350,12 +409,12 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	       const mg_migrate_opts *o, mg_migrate_stats *st)
 {
 	struct src c = { .s = s, .o = o, .st = st, .l = { .in = in, .out = out } };
-	unsigned budget = o->downtime_ms ? o->downtime_ms : DOWNTIME_DEFAULT_MS;
 	unsigned rounds = o->max_rounds ? o->max_rounds : ROUNDS_DEFAULT;
-	uint64_t t0 = mono_ms(), down = 0, v = 0;
-	bool expired = false;
+	uint64_t t0 = mono_ms(), v = 0;
+	bool done = false;
 	int rc;
 
+	c.budget = o->downtime_ms ? o->downtime_ms : DOWNTIME_DEFAULT_MS;
 	memset(st, 0, sizeof(*st));
 	mg__io_widen(in);
 	mg__io_widen(out);
@@ -370,47 +429,44 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 		goto out;
 	/* Pre-copy: the heap stays writable; each round ships what the
 	 * destination lacks of a fresh checkpoint, until what changed since
-	 * would go within the downtime budget at the rate seen. */
-	for (unsigned r = 0; r + 1 < rounds; r++) {
+	 * would go within the downtime budget at the rate seen.  A round
+	 * after which nothing was written is the last (finish_early). */
+	for (unsigned r = 0; r + 1 < rounds && !done && !c.expired; r++) {
 		uint64_t t = mono_ms(), before = c.l.sent, dirty, rate;
 
-		if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, false)) < 0)
+		if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, false, &done)) < 0)
 			goto out;
 		rate = (c.l.sent - before) * 1000 / (mono_ms() - t + 1);   /* bytes a second */
 		dirty = dirty_bytes(&c);
-		if (dirty == 0 || (rate && dirty * 1000 / rate <= budget / 2))
+		if (dirty == 0 || (rate && dirty * 1000 / rate <= c.budget / 2))
 			break;
 	}
-	/* Stop the heap: mapped pages first, then the lease, then again for
-	 * stores that raced it (refused now, and msync says so).  Downtime
-	 * counts from the first write refused: until the lease's record is
-	 * written (after the dirty cached lines), writes are taken. */
-	if (o->flush_mapped)
-		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
-	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_EXPIRED, NULL)) < 0)
-		goto out;
-	down = mono_ms();
-	expired = true;
-	if (o->flush_mapped)
-		o->flush_mapped(c.hi.id, c.hi.name, o->arg);
-	hs_event_post(c.h, "lease-expired");
-	/* The final checkpoint: the last pre-copy one if nothing was written
-	 * since (the destination has it all: the round only hands over the
-	 * lease), else a new one. */
-	if ((!unchanged_since(&c, v) && (rc = take(&c, &v)) < 0) ||
-	    (rc = round_run(&c, v, true)) < 0)
-		goto out;
-	st->downtime_ms = mono_ms() - down;
+	if (!done) {
+		/* Stop the heap (mapped pages first), unless a round did. */
+		if (!c.expired) {
+			if (o->flush_mapped)
+				o->flush_mapped(c.hi.id, c.hi.name, o->arg);
+			if ((rc = expire(&c)) < 0)
+				goto out;
+		}
+		/* The final checkpoint: the last pre-copy one if nothing was
+		 * written since (the destination has it all: the round only
+		 * hands over the lease), else a new one. */
+		if ((!unchanged_since(&c, v) && (rc = take(&c, &v)) < 0) ||
+		    (rc = round_run(&c, v, true, &done)) < 0)
+			goto out;
+	}
+	st->downtime_ms = mono_ms() - c.down;
 	st->version = v;
 	/* The destination serves it now. */
 	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_MIGRATED, o->dest)) < 0)
 		goto out;
 	hs_event_post(c.h, "migrated %s", o->dest ? o->dest : "");
-	expired = false;
+	c.expired = false;
 	(void)mg_msg_put(&c.l.e, MG_MSG_QUIT, NULL, 0);
 	(void)link_flush(&c.l);
 out:
-	if (expired) {   /* not committed there: the heap is ours again */
+	if (c.expired) {   /* not committed there: the heap is ours again */
 		char keep[512];
 
 		snprintf(keep, sizeof(keep), "%s", hs_error_last());
@@ -596,10 +652,11 @@ out:
 }
 
 /* The round's stream is whole: commit it (or, with no new version, only
- * the lease), and say so. */
-static int serve_end(struct dst *d)
+ * the lease), and say so.  @finish: the source ended it with 'f', so the
+ * round is final though its hello did not say so. */
+static int serve_end(struct dst *d, bool finish)
 {
-	bool final = (d->hello.flags & MG_HELLO_FINAL) != 0, changed = d->any_data;
+	bool final = finish || (d->hello.flags & MG_HELLO_FINAL) != 0, changed = d->any_data;
 	uint64_t version = d->base;
 	hs_heap *h;
 	int rc;
@@ -607,6 +664,8 @@ static int serve_end(struct dst *d)
 	if (!d->imp)
 		return hs_errno_set(-EBADMSG, "an end before a hello");
 	if (d->any_data) {
+		if (final)
+			hs_import_lease_set(d->imp, HS_LEASE_HELD);
 		if ((rc = mg_dec_finish(d->dec)) == 0 && (rc = mg__batch_flush(&d->batch, d->imp)) == 0)
 			rc = hs_import_commit(d->imp, &version);
 	} else if (!d->base) {
@@ -685,8 +744,8 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 			}
 			continue;
 		}
-		if (type == MG_MSG_END) {
-			rc = d.err ? d.err : serve_end(&d);
+		if (type == MG_MSG_END || type == MG_MSG_FINAL) {
+			rc = d.err ? d.err : serve_end(&d, type == MG_MSG_FINAL);
 			if (rc < 0) {   /* the round failed: say why, keep serving */
 				snprintf(why, sizeof(why), "%s", d.err ? d.err_msg : hs_error_last());
 				if (d.imp)   /* what arrived whole is kept, as garbage */

@@ -163,7 +163,7 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st);
 
 /* ---- migration: the negotiation (proto.c, PROTOCOL in STREAM.md) -------- */
 
-#define MG_PROTO 1
+#define MG_PROTO 2                    /* 2: the final end ('f'); 1 still served */
 #define MG_SHORT_ID 8                 /* bytes of a content's hash in an offer */
 #define MG_OFFER_MAX 65536u           /* ids in one offer */
 #define MG_HELLO_MAX 65536u           /* checkpoints a hello may list */
@@ -178,6 +178,7 @@ enum {
 	MG_MSG_ANSWER = 'a',          /* destination: a bit per id it holds */
 	MG_MSG_DATA = 'd',            /* source: stream bytes */
 	MG_MSG_END = 'e',             /* source: the stream is whole */
+	MG_MSG_FINAL = 'f',           /* source: ... and the round is final after all */
 	MG_MSG_RESULT = 'k',          /* destination: committed, or why not */
 	MG_MSG_QUIT = 'q',            /* source: done */
 };
@@ -185,6 +186,7 @@ enum {
 #define MG_HELLO_FINAL 1u             /* the last round: commit the heap live */
 
 typedef struct mg_hello {
+	uint32_t proto;                   /* the source's protocol (1 or 2) */
 	uint32_t flags;
 	uint8_t ident[HS_IDENT_LEN];
 	uint32_t line_size;

@@ -25,6 +25,7 @@ size_t mg_msg_max(uint8_t type)
 	case MG_MSG_DATA: return MG_DATA_MAX;
 	case MG_MSG_RESULT: return RESULT_FIXED + MG_MSG_TEXT_MAX;
 	case MG_MSG_END:
+	case MG_MSG_FINAL:
 	case MG_MSG_QUIT: return 0;
 	default: return SIZE_MAX;   /* unknown */
 	}
@@ -98,9 +99,10 @@ int mg_hello_get(mg_hello *h, const uint8_t *p, size_t n)
 	memset(h, 0, sizeof(*h));
 	if (n < HELLO_FIXED || memcmp(p, "HEAPFSMG", 8) != 0)
 		return hs_errno_set(-EBADMSG, "not a heapfs migration (hello of %zu bytes)", n);
-	if (le32_get(p + 8) != MG_PROTO)
-		return hs_errno_set(-EPROTONOSUPPORT, "migration protocol %u; this heapfs speaks %u",
-				    le32_get(p + 8), MG_PROTO);
+	h->proto = le32_get(p + 8);
+	if (h->proto < 1 || h->proto > MG_PROTO)
+		return hs_errno_set(-EPROTONOSUPPORT, "migration protocol %u; this heapfs speaks "
+				    "1 to %u", h->proto, MG_PROTO);
 	h->flags = le32_get(p + 12);
 	memcpy(h->ident, p + 16, HS_IDENT_LEN);
 	h->line_size = le32_get(p + 32);

@@ -197,6 +197,9 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_int_eq(waitpid(holder, NULL, 0), holder);
 	ck_assert_uint_eq(json_u64(out, "common_version"), 0);
 	ck_assert_uint_eq(json_u64(out, "lines_present"), 0);
+	/* The mapped store, written back once the pre-copy stream was out,
+	 * changed the heap: no early finish, a final round of its own. */
+	ck_assert_uint_eq(json_u64(out, "rounds"), 2);
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	mu_expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
@@ -227,7 +230,17 @@ START_TEST(there_and_back_moves_only_what_changed)
 	mu_fill(line, LS, 9, 0);
 	mu_pwrite_all(fd, line, LS, 10 * LS);
 	close(fd);
+	efd = open(mu_b_at("app/events"), O_RDONLY | O_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
 	ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+	/* Nothing written after its checkpoint: B stopped the heap while A
+	 * checked the round, which A then committed live (one round). */
+	ck_assert_uint_eq(json_u64(out, "rounds"), 1);
+	n = read(efd, ev, sizeof(ev) - 1);
+	ck_assert_int_gt(n, 0);
+	ev[n] = '\0';
+	ck_assert_msg(strstr(ev, "lease-expired\nmigrated localhost:"), "%s", ev);
+	close(efd);
 	ck_assert_uint_eq(json_u64(out, "lines_sent"), 1);
 	ck_assert_uint_gt(json_u64(out, "common_version"), 0);
 	ck_assert_uint_lt(json_u64(out, "payload_bytes"), LS + 4096);
@@ -246,6 +259,7 @@ START_TEST(there_and_back_moves_only_what_changed)
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
+	ck_assert_uint_eq(json_u64(out, "rounds"), 1);
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	/* A long history costs the same: 100 checkpoints more there (B), then

@@ -386,6 +386,45 @@ START_TEST(hostile_streams_leave_the_store_as_it_was)
 }
 END_TEST
 
+/*
+ * The hello's protocol: a source of protocol 1 (which never ends a round
+ * with 'f') is still served, 2 is this build's, others are refused by
+ * name; 'f' carries nothing.
+ */
+START_TEST(hello_protocols_one_and_two)
+{
+	mg_hello h = { .flags = MG_HELLO_FINAL, .ident = { 7 }, .line_size = 4096 }, got;
+	mg_enc e;
+
+	strcpy(h.name, "app");
+	ck_assert_uint_eq(mg_msg_max(MG_MSG_FINAL), 0);
+	for (uint32_t proto = 0; proto <= 3; proto++) {
+		int rc;
+
+		ck_assert_int_eq(mg_enc_init(&e), 0);
+		ck_assert_int_eq(mg_hello_put(&e, &h), 0);
+		/* After the record's header: "HEAPFSMG", then the protocol. */
+		e.buf[MG_REC_HDR + 8] = (uint8_t)proto;
+		rc = mg_hello_get(&got, e.buf + MG_REC_HDR, e.len - MG_REC_HDR);
+		if (proto == 1 || proto == 2) {
+			ck_assert_int_eq(rc, 0);
+			ck_assert_uint_eq(got.proto, proto);
+			ck_assert_uint_eq(got.flags, MG_HELLO_FINAL);
+			ck_assert_str_eq(got.name, "app");
+		} else {
+			char want[96];
+
+			snprintf(want, sizeof(want), "migration protocol %u; this heapfs speaks 1 to 2",
+				 proto);
+			ck_assert_int_eq(rc, -EPROTONOSUPPORT);
+			ck_assert_str_eq(hs_error_last(), want);
+		}
+		mg_hello_free(&got);
+		mg_enc_free(&e);
+	}
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
 	Suite *s = suite_create("migrate");
@@ -396,6 +435,7 @@ static Suite *migrate_suite(void)
 	tcase_add_test(tc, send_recv_round_trips_and_return_trip);
 	tcase_add_test(tc, verify_checks_against_a_store);
 	tcase_add_test(tc, hostile_streams_leave_the_store_as_it_was);
+	tcase_add_test(tc, hello_protocols_one_and_two);
 	suite_add_tcase(s, tc);
 	return s;
 }
