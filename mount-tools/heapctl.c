@@ -651,16 +651,15 @@ static json_t *stream_request(cmd_session *ses, const json_t *req, int fd, int f
 static void store_exec(cmd_session *ses, char **argv)
 {
 	char path[PATH_MAX], why[PATH_MAX + 64];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - sizeof("/heapctl-store"));
-	char *slash;
+	size_t room = sizeof(path) - sizeof("heapctl-store");
+	ssize_t n = readlink("/proc/self/exe", path, room);
 
-	if (n <= 0 || !(slash = memchr(path, '/', (size_t)n))) {
+	if (n <= 0 || (size_t)n >= room || path[0] != '/') {
 		ctl_fail(ses, "--store: cannot find heapctl-store (/proc/self/exe)");
 		return;
 	}
 	path[n] = '\0';
-	slash = strrchr(path, '/');
-	strcpy(slash + 1, "heapctl-store");
+	strcpy(strrchr(path, '/') + 1, "heapctl-store");
 	execv(path, argv);
 	snprintf(why, sizeof(why), "--store: %s: %s", path, strerror(errno));
 	ctl_fail(ses, why);
