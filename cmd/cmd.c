@@ -864,11 +864,20 @@ int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
  * round, which often brings nothing new, leaves nothing to drop in the
  * downtime); the final one tells the runtime.
  */
+/* A stale copy here was dropped to start afresh: as if rm'ed. */
+static void dropped(const void *arg, uint64_t heap_id)
+{
+	const cmd_ctx *ctx = arg;
+
+	if (ctx->hooks->heap_gone)
+		ctx->hooks->heap_gone(heap_id, ctx->hooks->payload);
+}
+
 int cmd__serve(const cmd_ctx *ctx, json_t *resp)
 {
 	const cmd_caller *c = ctx->hooks->caller;
 	mg_serve_opts o = { c != NULL, c ? c->uid : 0, c ? c->gid : 0, HS_MODE_DEFAULT,
-			    recv_allowed, !admin(ctx->hooks), received, ctx };
+			    recv_allowed, !admin(ctx->hooks), received, dropped, ctx };
 	mg_io in, out;
 
 	(void)resp;

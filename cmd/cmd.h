@@ -88,7 +88,8 @@ typedef struct cmd_hooks {
 	pool_budget *mem;
 	/* The mount's space budget's ledger (heapctl pool, stat); NULL: none. */
 	pool_budget *space;
-	/* Heap @heap_id was deleted (rm): what the mount kept for it goes. */
+	/* Heap @heap_id was deleted (rm, or a stale copy a migration round
+	 * dropped): what the mount kept for it goes, its file's pages too. */
 	void (*heap_gone)(uint64_t heap_id, void *payload);
 } cmd_hooks;
 

@@ -298,7 +298,8 @@ int fs_mem_run(struct fs *fs);
 void fs_mem_stop(struct fs *fs);
 /* Delete heap @name (rmdir), and what the budget kept for it. */
 int fs_heap_delete(struct fs *fs, const char *name);
-/* cmd_hooks.heap_gone: heap @id was deleted (heapctl rm). */
+/* cmd_hooks.heap_gone: heap @id was deleted (heapctl rm, a migration's
+ * stale copy): the budgets forget it, the kernel drops its file's pages. */
 void fs_heap_gone(uint64_t id, void *fs);
 /* Heap @h's space reserve or quota changed: tell the space budget. */
 void fs_space_set(struct fs *fs, hs_heap *h);

@@ -587,6 +587,8 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 			h = NULL;
 			if ((rc = hs_heap_delete(d->s, d->name)) < 0)
 				goto out;
+			if (d->o && d->o->dropped)
+				d->o->dropped(d->o->arg, hi.id);
 			exists = false;
 		}
 	}

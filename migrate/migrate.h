@@ -271,6 +271,9 @@ typedef struct mg_serve_opts {
 	 * or it is a new heap); @final, the heap is live here now. */
 	void (*received)(const void *arg, const char *heap, uint64_t version, bool changed,
 			 bool final, const hs_import *imp);
+	/* NULL, or told that the copy here of heap @heap_id was dropped (it
+	 * ended at a checkpoint the source no longer holds). */
+	void (*dropped)(const void *arg, uint64_t heap_id);
 	const void *arg;
 } mg_serve_opts;
 

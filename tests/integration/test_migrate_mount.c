@@ -266,8 +266,38 @@ START_TEST(there_and_back_moves_only_what_changed)
 	 * back with nothing changed. */
 	for (int i = 0; i < 100; i++)
 		ck_assert_int_eq(mkdir(mu_b_at("app/checkpoints/h%d", i), 0700), 0);
-	ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
-	free(out);
+	{
+		/*
+		 * A's copy ends at a checkpoint B's hello no longer lists, so A
+		 * drops it and starts afresh: the kernel's pages of the old heap
+		 * file go with it (a mapping of it read through shows none
+		 * resident after), not at the next open of the new one.
+		 */
+		int mfd = mu_open(mu_at("app/heap"), O_RDONLY);
+		uint8_t *map = mmap(NULL, 64 * LS, PROT_READ, MAP_SHARED, mfd, 0), vec[64 * LS / 4096];
+		volatile uint8_t sum = 0;
+		size_t resident = 0;
+
+		ck_assert_ptr_ne(map, MAP_FAILED);
+		for (size_t off = 0; off < 64 * LS; off += 4096)
+			sum += map[off];
+		ck_assert_int_eq(mincore(map, 64 * LS, vec), 0);
+		for (size_t i = 0; i < sizeof(vec); i++)
+			resident += vec[i] & 1;
+		ck_assert_uint_eq(resident, sizeof(vec));
+		ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+		ck_assert_uint_gt(json_u64(out, "lines_total"), 64);   /* a whole resend */
+		ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
+		free(out);
+		ck_assert_int_eq(mincore(map, 64 * LS, vec), 0);
+		resident = 0;
+		for (size_t i = 0; i < sizeof(vec); i++)
+			resident += vec[i] & 1;
+		ck_assert_msg(resident == 0, "%zu pages of the dropped copy's file still cached",
+			      resident);
+		munmap(map, 64 * LS);
+		close(mfd);
+	}
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	ck_assert_uint_le(json_u64(out, "transferred"), 4096);
 	free(out);
