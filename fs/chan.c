@@ -136,13 +136,19 @@ static void conn_progress(void *arg, const mg_progress *p)
  * too but drop the whole cache (55-70 ms for 1 GiB cached here): that is
  * the fallback if the file does not open (the daemon may not read the
  * heap).  After the lease expired the write-back is refused, and the
- * writer's msync() reports it.
+ * writer's msync() reports it.  With the file open nowhere there is
+ * nothing to write back (a close writes its dirty pages back before its
+ * release reaches us; a mapping keeps the file open), and opening it
+ * through the mount cost 0.2-6 ms a time, twice per migration.
  */
 static void conn_flush_mapped(uint64_t heap_id, const char *name, void *payload)
 {
 	struct fs *fs = payload;
 	char path[PATH_MAX];
 	int fd = -1;
+
+	if (!fs_heap_file_open(fs, heap_id))
+		return;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/heap", fs->opts.mountpoint, name) <
 	    sizeof(path))

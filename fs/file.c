@@ -155,6 +155,19 @@ void fs_do_release(struct fs *fs, struct fuse_file_info *fi)
 	file_free(f);
 }
 
+/* Whether heap @heap_id's live heap file is open (mapped included). */
+bool fs_heap_file_open(struct fs *fs, uint64_t heap_id)
+{
+	bool open = false;
+
+	pthread_mutex_lock(&fs->lock);
+	for (const struct fs_file *f = fs->files; f && !open; f = f->next)
+		open = f->node->kind == FS_HEAP && f->node->heap_id == heap_id &&
+		       f->node->version == HS_VERSION_LIVE;
+	pthread_mutex_unlock(&fs->lock);
+	return open;
+}
+
 /* At unmount: files whose release the kernel never sent. */
 void fs_files_dispose(struct fs *fs)
 {

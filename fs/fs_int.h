@@ -259,6 +259,8 @@ int fs_do_fallocate(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi,
 int fs_do_lseek(struct fs *fs, struct fs_node *n, off_t off, int whence, off_t *out);
 int fs_do_statfs(struct fs *fs, struct statvfs *st);
 
+/* file.c: whether heap @heap_id's live heap file is open anywhere */
+bool fs_heap_file_open(struct fs *fs, uint64_t heap_id);
 /* file.c: cmd_hooks.heap_changed (the heap file's cached pages dropped) */
 void fs_heap_changed(uint64_t heap_id, const uint64_t (*ranges)[2], size_t n, void *fs);
 
