@@ -35,13 +35,29 @@ mnt3=$tmp/mnt3
 mkdir "$mnt" "$mnt2" "$mnt3"
 app_pid=
 rt_pid=
+# fusermount3 returns before the detached daemon has closed its store:
+# wait (30 s at most) until heapctl --store can open it, i.e. no daemon
+# holds it any more, so nothing writes into a directory being removed.
+store_free() {
+	local n
+	[ -d "$1" ] || return 0
+	for ((n = 0; n < 300; n++)); do
+		"$heapctl" --store "$1" ls >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "demo: $1 is still in use 30 s after its unmount" >&2
+	return 1
+}
 cleanup() {
+	local rc=$?
 	[ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
 	[ -n "$rt_pid" ] && kill "$rt_pid" 2>/dev/null || true
 	mountpoint -q "$mnt" && fusermount3 -u "$mnt"
 	mountpoint -q "$mnt2" && fusermount3 -u "$mnt2"
 	mountpoint -q "$mnt3" && fusermount3 -u "$mnt3"
-	rm -rf "$tmp"
+	store_free "$tmp/store" && store_free "$tmp/store2" && store_free "$tmp/store3" &&
+		rm -rf "$tmp" || rc=1
+	exit $rc
 }
 trap cleanup EXIT
 say() { printf '\n$ %s\n' "$*"; }
