@@ -858,12 +858,6 @@ int cmd__migrate(const cmd_ctx *ctx, json_t *resp)
 	return 0;
 }
 
-/*
- * A round committed here.  Every round that brought versions changed the
- * heap's content behind the kernel's pages: they go at once (so the final
- * round, which often brings nothing new, leaves nothing to drop in the
- * downtime); the final one tells the runtime.
- */
 /* A stale copy here was dropped to start afresh: as if rm'ed. */
 static void dropped(const void *arg, uint64_t heap_id)
 {
@@ -873,6 +867,12 @@ static void dropped(const void *arg, uint64_t heap_id)
 		ctx->hooks->heap_gone(heap_id, ctx->hooks->payload);
 }
 
+/*
+ * A round committed here.  Every round that brought versions changed the
+ * heap's content behind the kernel's pages: they go at once (so the final
+ * round, which often brings nothing new, leaves nothing to drop in the
+ * downtime); the final one tells the runtime.
+ */
 int cmd__serve(const cmd_ctx *ctx, json_t *resp)
 {
 	const cmd_caller *c = ctx->hooks->caller;

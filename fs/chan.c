@@ -149,7 +149,6 @@ static void conn_flush_mapped(uint64_t heap_id, const char *name, void *payload)
 
 	if (!fs_heap_file_open(fs, heap_id))
 		return;
-
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s/heap", fs->opts.mountpoint, name) <
 	    sizeof(path))
 		fd = open(path, O_RDONLY | O_CLOEXEC);
