@@ -666,7 +666,7 @@ static int serve_end(struct dst *d, bool finish)
 	if (!d->imp)
 		return hs_errno_set(-EBADMSG, "an end before a hello");
 	if (d->any_data) {
-		if (final)
+		if (finish)   /* a final hello began the import live already */
 			hs_import_lease_set(d->imp, HS_LEASE_HELD);
 		if ((rc = mg_dec_finish(d->dec)) == 0 && (rc = mg__batch_flush(&d->batch, d->imp)) == 0)
 			rc = hs_import_commit(d->imp, &version);

@@ -145,6 +145,19 @@ static void expect_source_live(const char *heap)
 	free(b);
 }
 
+/* Pages of the mapping @map (@len bytes) the kernel has in its cache. */
+static size_t resident_pages(uint8_t *map, size_t len)
+{
+	uint8_t vec[64 * LS / 4096];
+	size_t n = 0;
+
+	ck_assert_uint_le(len / 4096, sizeof(vec));
+	ck_assert_int_eq(mincore(map, len, vec), 0);
+	for (size_t i = 0; i < len / 4096; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
 START_TEST(there_and_back_moves_only_what_changed)
 {
 	char *out, *st, ev[512];
@@ -274,25 +287,19 @@ START_TEST(there_and_back_moves_only_what_changed)
 		 * resident after), not at the next open of the new one.
 		 */
 		int mfd = mu_open(mu_at("app/heap"), O_RDONLY);
-		uint8_t *map = mmap(NULL, 64 * LS, PROT_READ, MAP_SHARED, mfd, 0), vec[64 * LS / 4096];
+		uint8_t *map = mmap(NULL, 64 * LS, PROT_READ, MAP_SHARED, mfd, 0);
 		volatile uint8_t sum = 0;
-		size_t resident = 0;
+		size_t resident;
 
 		ck_assert_ptr_ne(map, MAP_FAILED);
 		for (size_t off = 0; off < 64 * LS; off += 4096)
 			sum += map[off];
-		ck_assert_int_eq(mincore(map, 64 * LS, vec), 0);
-		for (size_t i = 0; i < sizeof(vec); i++)
-			resident += vec[i] & 1;
-		ck_assert_uint_eq(resident, sizeof(vec));
+		ck_assert_uint_eq(resident_pages(map, 64 * LS), 64 * LS / 4096);
 		ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
 		ck_assert_uint_gt(json_u64(out, "lines_total"), 64);   /* a whole resend */
 		ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
 		free(out);
-		ck_assert_int_eq(mincore(map, 64 * LS, vec), 0);
-		resident = 0;
-		for (size_t i = 0; i < sizeof(vec); i++)
-			resident += vec[i] & 1;
+		resident = resident_pages(map, 64 * LS);
 		ck_assert_msg(resident == 0, "%zu pages of the dropped copy's file still cached",
 			      resident);
 		munmap(map, 64 * LS);
