@@ -237,25 +237,44 @@ struct holders {
 };
 
 /*
+ * The hrefs column read in hash order by one iterator for a whole batch (its
+ * blobs are sorted): one iterator per blob was most of the accounting of a
+ * migration's commit, whose 164 new blobs each have another holder.
+ */
+struct href_scan {
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+};
+
+static void href_scan_end(struct href_scan *sc)
+{
+	if (sc->it)
+		rocksdb_iter_destroy(sc->it);
+	if (sc->ro)
+		rocksdb_readoptions_destroy(sc->ro);
+}
+
+/*
  * The heaps other than @self holding blob @hash (up to two: enough to know
  * whether one alone holds it).  With @heal_stored, also marks every holder
  * of a blob fsck found lost (stored 0) as holding @heal_stored bytes again.
  */
-static int acct_holders(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *hash,
-			uint64_t self, uint32_t heal_stored, int64_t *self_ref,
-			struct holders *out)
+static int acct_holders(hs_store *s, struct href_scan *sc, rocksdb_writebatch_t *wb,
+			const uint8_t *hash, uint64_t self, uint32_t heal_stored,
+			int64_t *self_ref, struct holders *out)
 {
-	uint8_t upper[HS_HREF_KEY_LEN];
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_iterator_t *it;
 	size_t all = 0;
 	uint64_t first = 0;
-	int rc;
 
 	memset(out, 0, sizeof(*out));
-	hs_key__href(upper, hash, UINT64_MAX);
-	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)upper, sizeof(upper));
-	it = rocksdb_create_iterator_cf(s->db, ro, s->cf[HS_CF_HREFS]);
+	if (!sc->it) {
+		if (!(sc->ro = rocksdb_readoptions_create()))
+			return hs_errno_set(-ENOMEM, "out of memory");
+		if (!(sc->it = rocksdb_create_iterator_cf(s->db, sc->ro, s->cf[HS_CF_HREFS])))
+			return hs_errno_set(-ENOMEM, "out of memory");
+	}
+	it = sc->it;
 	for (rocksdb_iter_seek(it, (const char *)hash, HS_HASH_LEN); rocksdb_iter_valid(it);
 	     rocksdb_iter_next(it)) {
 		size_t kl, vl;
@@ -263,8 +282,9 @@ static int acct_holders(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *ha
 		const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
 		uint64_t id;
 
-		if (kl != HS_HREF_KEY_LEN || vl != HS_HREF_VALUE_LEN ||
-		    memcmp(k, hash, HS_HASH_LEN) != 0)
+		if (kl < HS_HASH_LEN || memcmp(k, hash, HS_HASH_LEN) != 0)
+			break;   /* past this blob's holders */
+		if (kl != HS_HREF_KEY_LEN || vl != HS_HREF_VALUE_LEN)
 			continue;
 		id = hs_be64_get(k + HS_HASH_LEN);
 		if (heal_stored) {
@@ -287,12 +307,9 @@ static int acct_holders(hs_store *s, rocksdb_writebatch_t *wb, const uint8_t *ha
 	}
 	if (heal_stored && all == 1)
 		counter_merge(s, wb, 'U', first, heal_stored);
-	rc = hs_iter__error(it, "reading the heaps holding a blob");
-	rocksdb_iter_destroy(it);
-	rocksdb_readoptions_destroy(ro);
 	if (out->n > 2)
 		out->n = 2;
-	return rc;
+	return hs_iter__error(it, "reading the heaps holding a blob");
 }
 
 /* Put (@on) or delete blob @hash's garbage record: 'G' hash -> le64 stored. */
@@ -328,8 +345,8 @@ static int acct_parse(const char *v, size_t vl, size_t want, int64_t *count,
 }
 
 /* One blob's net change @a for heap @id, from its counts now. */
-static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct hs_acct *a,
-		    const char *gv, size_t gvl, const char *cv, size_t cvl,
+static int acct_one(hs_store *s, struct href_scan *hrefs, uint64_t id, struct hs_batch *b,
+		    const struct hs_acct *a, const char *gv, size_t gvl, const char *cv, size_t cvl,
 		    int64_t *ref, int64_t *uniq, int64_t tot[HS_TOTAL_COUNT])
 {
 	uint8_t hk[HS_HREF_KEY_LEN];
@@ -346,7 +363,7 @@ static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct h
 	/* A blob fsck marked lost (stored 0) stored again: every holder's
 	 * bytes come back (hs_blob__heal). */
 	if (g > 0 && sg == 0 && a->stored) {
-		if ((rc = acct_holders(s, b->wb, a->hash, id, a->stored, ref, &others)) < 0)
+		if ((rc = acct_holders(s, hrefs, b->wb, a->hash, id, a->stored, ref, &others)) < 0)
 			return rc;
 		tot[HS_TOTAL_STORED] += a->stored;
 		sg = a->stored;
@@ -373,7 +390,7 @@ static int acct_one(hs_store *s, uint64_t id, struct hs_batch *b, const struct h
 		if (g - c <= 0) {
 			*uniq += sign * bytes;   /* no other heap holds it */
 		} else {
-			if ((rc = acct_holders(s, b->wb, a->hash, id, 0, NULL, &others)) < 0)
+			if ((rc = acct_holders(s, hrefs, b->wb, a->hash, id, 0, NULL, &others)) < 0)
 				return rc;
 			if (others.n == 1)   /* it was, or becomes, that heap's alone */
 				counter_merge(s, b->wb, 'U', others.id,
@@ -406,6 +423,7 @@ static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref
 		      int64_t tot[HS_TOTAL_COUNT])
 {
 	struct hs_multiget mg;
+	struct href_scan sc = { 0 };
 	uint8_t (*hk)[HS_HREF_KEY_LEN] = NULL;
 	size_t n = 0;
 	int64_t uniq = 0;
@@ -435,7 +453,7 @@ static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref
 	}
 	rc = hs_multiget__run(&mg, s, "reading reference counts");
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = acct_one(s, id, b, &b->acct[i], mg.vals[2 * i], mg.vlen[2 * i],
+		rc = acct_one(s, &sc, id, b, &b->acct[i], mg.vals[2 * i], mg.vlen[2 * i],
 			      mg.vals[2 * i + 1], mg.vlen[2 * i + 1], ref, &uniq, tot);
 	if (rc == 0) {
 		counter_merge(s, b->wb, 'R', id, *ref);
@@ -444,6 +462,7 @@ static int acct_stage(hs_store *s, uint64_t id, struct hs_batch *b, int64_t *ref
 			counter_merge(s, b->wb, 'T', (uint64_t)k, tot[k]);
 	}
 out:
+	href_scan_end(&sc);
 	hs_multiget__free(&mg);
 	free(hk);
 	return rc;
