@@ -413,7 +413,7 @@ static size_t boundaries(const char *path, size_t *at, size_t max, size_t *commi
 
 	ck_assert_ptr_nonnull(b);
 	while (p + 8 <= len && n < max) {
-		if (b[p] == 'e')
+		if (b[p] == 'e' || b[p] == 'f')   /* a round's end, final or not */
 			*commit = p + 8;
 		at[n++] = p;
 		p += 8 + ((size_t)b[p + 4] | (size_t)b[p + 5] << 8 | (size_t)b[p + 6] << 16 |
@@ -439,7 +439,7 @@ static void b_forget(const char *heap)
 
 START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 {
-	size_t at[64], n, commit = 0;
+	size_t at[64], n, commit = 0, cuts = 0;
 	char mode[512], *out, *err;
 	uint64_t full;
 	struct mu_rng r;
@@ -459,6 +459,7 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 	b_forget("rec");
 	n = boundaries(mu_in_root("sent"), at, 64, &commit);
 	ck_assert_uint_ge(n, 6);
+	ck_assert_uint_gt(commit, at[n / 2]);
 	mu_rng_seed(&r, 77);
 	for (size_t i = 0; i < n + 4; i++) {
 		size_t base = i < n ? at[i] : 1 + (size_t)mu_rnd(&r, commit - 1);
@@ -475,8 +476,10 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 			ck_assert_msg(strstr(err, "heapctl: migrate app: "), "%s: %s", mode, err);
 			free(err);
 			expect_source_live("app");
+			cuts++;
 		}
 	}
+	ck_assert_uint_ge(cuts, n);   /* the boundaries before the end, ±1 */
 	/* Cut in the middle of the first round's data, then whole: it
 	 * completes, and what the cut try verified is not sent again. */
 	b_forget("app");
