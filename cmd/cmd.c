@@ -96,7 +96,7 @@ static json_t *heap_json(const hs_heap_info *hi)
 			 hi->lease == HS_LEASE_HELD ? "held" : hi->lease == HS_LEASE_EXPIRED ?
 			 "expired" : "migrated");
 
-	if (j && hi->lease == HS_LEASE_MIGRATED)
+	if (j && hi->lease != HS_LEASE_HELD && *hi->moved_to)
 		json_object_set_new(j, "moved_to", json_string(hi->moved_to));
 	return j;
 }
@@ -471,6 +471,12 @@ int cmd__resume(const cmd_ctx *ctx, json_t *resp)
 	if ((rc = hs_heap_info_get(ctx->heap, &hi)) < 0)
 		return rc;
 	if (hi.lease != HS_LEASE_HELD) {
+		if (!force && hi.lease == HS_LEASE_EXPIRED && *hi.moved_to)
+			return cmd__errno_set(-EROFS, "heap '%s' was being handed to %s (its lease "
+					      "expired): heapctl migrate %s %s finds out whether it "
+					      "went; if that node is lost for good, heapctl resume %s "
+					      "--force takes it back", hi.name, hi.moved_to, hi.name,
+					      hi.moved_to, hi.name);
 		if (!force)
 			return cmd__errno_set(-EROFS, "heap '%s' %s%s: if that node is lost for good, "
 					      "heapctl resume %s --force takes it back", hi.name,

@@ -248,7 +248,7 @@ int fs_text_make(struct fs *fs, struct fs_node *n, char **out, size_t *len)
 				(unsigned long long)hi.bytes_held,
 				hi.lease == HS_LEASE_HELD ? "held" : hi.lease == HS_LEASE_EXPIRED ?
 				"expired" : "migrated");
-			if (hi.lease == HS_LEASE_MIGRATED)
+			if (hi.lease != HS_LEASE_HELD && *hi.moved_to)
 				tprintf(&t, "moved_to: %s\n", hi.moved_to);
 			budget_heap_text(&t, fs->mem, fs->mem, "memory_", hi.id);
 			budget_heap_text(&t, fs->space, NULL, "space_", hi.id);

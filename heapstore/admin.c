@@ -219,7 +219,7 @@ int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
 
 	if ((unsigned)lease > HS_LEASE_MIGRATED)
 		return hs_errno_set(-EINVAL, "lease state %d", (int)lease);
-	if (!moved_to || lease != HS_LEASE_MIGRATED)
+	if (!moved_to || lease == HS_LEASE_HELD)
 		moved_to = "";
 	if (strlen(moved_to) > HS_MOVED_MAX)
 		return hs_errno_set(-ENAMETOOLONG, "'%s': longer than %d bytes", moved_to,

@@ -429,14 +429,15 @@ typedef struct hs_heap_info {
 					all zero in a format 2 store opened
 					read-only */
 	hs_lease lease;
-	char moved_to[HS_MOVED_MAX + 1];   /* where it went; "" unless migrated */
+	char moved_to[HS_MOVED_MAX + 1];   /* where it went (migrated) or goes (expired) */
 } hs_heap_info;
 
 /**
  * Set the heap's writer lease: HS_LEASE_EXPIRED first writes back every
  * write that returned, then refuses changes to the live heap (-EROFS);
- * HS_LEASE_MIGRATED also records @moved_to (at most HS_MOVED_MAX bytes,
- * shown by heapctl stat); HS_LEASE_HELD takes it back.  Synced.  Returns 0,
+ * HS_LEASE_MIGRATED and HS_LEASE_EXPIRED also record @moved_to (at most
+ * HS_MOVED_MAX bytes, shown by heapctl stat: where it went, or is going);
+ * HS_LEASE_HELD takes it back.  Synced.  Returns 0,
  * -EINVAL, -ENAMETOOLONG, -ENOENT.
  */
 HS_API int hs_heap_lease_set(hs_heap *heap, hs_lease lease, const char *moved_to);

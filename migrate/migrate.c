@@ -11,8 +11,17 @@
  * while the destination checks the stream, which commits it live; the
  * final round it would have taken (a lease handed over, two synced writes
  * and a round trip) is not needed.
+ *
+ * Once the final round's end is out, only the destination knows whether it
+ * committed: a lost answer leaves the source's lease expired (never two
+ * live copies), and a later migrate to the same destination finds out
+ * (the destination says the heap is live there at the source's newest
+ * checkpoint) or finishes the hand-over.  So the destination says when a
+ * round ended without its end (nothing committed), and the source gives
+ * its lease back only on such an answer or before its end went out.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,9 +98,14 @@ static int link_read(struct link *l, uint8_t *type, const uint8_t **payload, siz
 
 static int link_expect(struct link *l, uint8_t want, const uint8_t **p, size_t *n)
 {
+	char why[MG_MSG_TEXT_MAX + 1];
+	uint64_t v;
 	uint8_t type;
-	int rc = link_read(l, &type, p, n);
+	int rc = link_read(l, &type, p, n), status;
 
+	if (rc == 0 && type != want && type == MG_MSG_RESULT &&
+	    mg_result_get(*p, *n, &status, &v, why, sizeof(why)) == 0 && status < 0)
+		return hs_errno_set(status, "the destination: %s", why);   /* it gave up */
 	if (rc == 0 && type != want)
 		rc = hs_errno_set(-EBADMSG, "a '%c' message where '%c' was due", type, want);
 	return rc;
@@ -114,6 +128,8 @@ struct src {
 	struct link l;
 	unsigned budget;                  /* downtime, ms */
 	bool expired;                     /* the lease: ours to give back on failure */
+	bool handed;                      /* the final end is out, no answer yet */
+	bool again;                       /* began expired: a hand-over to find out */
 	uint64_t down;                    /* when it expired (mono_ms) */
 	char why[MG_MSG_TEXT_MAX + 1];
 };
@@ -148,7 +164,7 @@ static int expire(struct src *c)
 {
 	int rc;
 
-	if ((rc = hs_heap_lease_set(c->h, HS_LEASE_EXPIRED, NULL)) < 0)
+	if ((rc = hs_heap_lease_set(c->h, HS_LEASE_EXPIRED, c->o->dest)) < 0)
 		return rc;
 	c->down = mono_ms();
 	c->expired = true;
@@ -372,17 +388,21 @@ static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 			goto out;
 		end = MG_MSG_FINAL;
 	}
-	if ((rc = mg_msg_put(&c->l.e, end, NULL, 0)) < 0 || (rc = link_flush(&c->l)) < 0 ||
-	    (rc = link_expect(&c->l, MG_MSG_RESULT, &p, &n)) < 0 ||
+	if ((rc = mg_msg_put(&c->l.e, end, NULL, 0)) < 0 || (rc = link_flush(&c->l)) < 0)
+		goto out;
+	c->handed = final || end == MG_MSG_FINAL;   /* it may commit it live now */
+	if ((rc = link_expect(&c->l, MG_MSG_RESULT, &p, &n)) < 0 ||
 	    (rc = mg_result_get(p, n, &status, &base, c->why, sizeof(c->why))) < 0)
 		goto out;
-	if (status < 0)
+	if (status < 0) {
+		c->handed = false;   /* it says it did not commit */
 		rc = hs_errno_set(status, "the destination: %s", c->why);
-	else if (base != v)
+	} else if (base != v) {
 		rc = hs_errno_set(-EBADMSG, "the destination committed version %llu, not %llu",
 				  (unsigned long long)base, (unsigned long long)v);
-	else
+	} else {
 		*finished = final || end == MG_MSG_FINAL;
+	}
 	c->st->rounds++;
 out:
 	for (size_t i = 0; lines && i < last - first; i++)
@@ -405,13 +425,82 @@ static int take(struct src *c, uint64_t *v)
 	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MANUAL, v);
 }
 
+/*
+ * The heaps this process is migrating, by store and id: one migration of a
+ * heap at a time, or two could hand it to two destinations.
+ */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct running {
+	const hs_store *s;
+	uint64_t id;
+	struct running *next;
+} *running;
+
+static int running_add(struct running *r, const hs_store *s, uint64_t id, const char *name)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&running_lock);
+	for (const struct running *o = running; o && rc == 0; o = o->next) {
+		if (o->s == s && o->id == id)
+			rc = hs_errno_set(-EBUSY, "heap '%s' is being migrated already "
+					  "(another heapctl migrate)", name);
+	}
+	if (rc == 0) {
+		r->s = s;
+		r->id = id;
+		r->next = running;
+		running = r;
+	}
+	pthread_mutex_unlock(&running_lock);
+	return rc;
+}
+
+static void running_drop(const struct running *r)
+{
+	pthread_mutex_lock(&running_lock);
+	for (struct running **o = &running; *o; o = &(*o)->next) {
+		if (*o == r) {
+			*o = r->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&running_lock);
+}
+
+/*
+ * A heap whose lease expired in a migration that lost its answer (or whose
+ * daemon died in one), which recorded where it went: it may be live there.
+ * Only a migration to that destination may go on, without pre-copy (the
+ * heap is stopped) and from its newest checkpoint, which the destination
+ * then recognises as its own if it committed it.
+ */
+static int again_begin(struct src *c, uint64_t *v)
+{
+	const char *dest = c->o->dest ? c->o->dest : "";
+
+	if (!*c->hi.moved_to)   /* a copy a migration brought here, not handed over */
+		return hs_errno_set(-EROFS, "heap '%s' is not live here (its lease expired)",
+				    c->hi.name);
+	if (strcmp(c->hi.moved_to, dest) != 0)
+		return hs_errno_set(-EROFS, "heap '%s' was handed to %s by a migration that did "
+				    "not learn the outcome: migrate it there again to find out, "
+				    "or, if that node is lost for good, heapctl resume %s --force",
+				    c->hi.name, c->hi.moved_to, c->hi.name);
+	c->expired = c->again = true;
+	c->down = mono_ms();
+	*v = c->hi.latest;
+	return 0;
+}
+
 int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	       const mg_migrate_opts *o, mg_migrate_stats *st)
 {
 	struct src c = { .s = s, .o = o, .st = st, .l = { .in = in, .out = out } };
 	unsigned rounds = o->max_rounds ? o->max_rounds : ROUNDS_DEFAULT;
 	uint64_t t0 = mono_ms(), v = 0;
-	bool done = false;
+	struct running me;
+	bool done = false, listed = false;
 	int rc;
 
 	c.budget = o->downtime_ms ? o->downtime_ms : DOWNTIME_DEFAULT_MS;
@@ -420,12 +509,15 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	mg__io_widen(out);
 	if ((rc = hs_heap_open(&c.h, s, heap)) < 0 || (rc = hs_heap_info_get(c.h, &c.hi)) < 0)
 		goto out;
-	if (c.hi.lease != HS_LEASE_HELD) {
-		rc = hs_errno_set(-EROFS, "heap '%s' is not live here (%s)", heap,
-				  c.hi.lease == HS_LEASE_MIGRATED ? c.hi.moved_to : "its lease expired");
+	if ((rc = running_add(&me, s, c.hi.id, heap)) < 0)
+		goto out;
+	listed = true;
+	if (c.hi.lease == HS_LEASE_MIGRATED) {
+		rc = hs_errno_set(-EROFS, "heap '%s' is not live here (%s)", heap, c.hi.moved_to);
 		goto out;
 	}
-	if ((rc = mg_enc_init(&c.l.e)) < 0)
+	if ((c.hi.lease == HS_LEASE_EXPIRED && (rc = again_begin(&c, &v)) < 0) ||
+	    (rc = mg_enc_init(&c.l.e)) < 0)
 		goto out;
 	/* Pre-copy: the heap stays writable; each round ships what the
 	 * destination lacks of a fresh checkpoint, until what changed since
@@ -466,13 +558,22 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	(void)mg_msg_put(&c.l.e, MG_MSG_QUIT, NULL, 0);
 	(void)link_flush(&c.l);
 out:
-	if (c.expired) {   /* not committed there: the heap is ours again */
+	if (c.expired) {
 		char keep[512];
 
 		snprintf(keep, sizeof(keep), "%s", hs_error_last());
-		(void)hs_heap_lease_set(c.h, HS_LEASE_HELD, NULL);
-		hs_errno_set(rc, "%s", keep);
+		if (!c.handed && !c.again) {   /* not committed there: ours again */
+			(void)hs_heap_lease_set(c.h, HS_LEASE_HELD, NULL);
+			hs_errno_set(rc, "%s", keep);
+		} else {
+			hs_errno_set(rc, "%s; the heap stays read-only here, as the destination "
+				     "may have it live: migrate it there again to find out, or, if "
+				     "that node is lost for good, heapctl resume %s --force", keep,
+				     heap);
+		}
 	}
+	if (listed)
+		running_drop(&me);
 	st->payload_bytes = c.l.data_sent;
 	st->negotiation_bytes = c.l.sent + c.l.recvd - c.l.data_sent;
 	st->total_ms = mono_ms() - t0;
@@ -493,6 +594,7 @@ struct dst {
 	uint64_t base;
 	uint8_t base_ident[HS_IDENT_LEN];
 	bool any_data;
+	bool live_here;                   /* a final hello for what is live here */
 	struct mg__batch batch;           /* blobs gathered for their checks */
 	int err;                          /* the round failed here: said at its end */
 	char err_msg[MG_MSG_TEXT_MAX + 1];
@@ -528,6 +630,29 @@ static int dec_blob(void *arg, const uint8_t *hash, const void *frame, size_t le
 }
 
 /*
+ * The heap is live here.  A final hello whose newest checkpoint is one of
+ * its own is a source asking again after a hand-over whose answer it lost
+ * (or whose daemon died): it was committed here.  The round carries
+ * nothing, and its answer lets the source mark the heap migrated.
+ */
+static int live_here(struct dst *d, hs_heap *h)
+{
+	const struct mg_hello_v *newest = d->hello.n ? &d->hello.v[d->hello.n - 1] : NULL;
+	hs_version_info vi;
+
+	if ((d->hello.flags & MG_HELLO_FINAL) && newest &&
+	    hs_version_info_get(h, newest->version, &vi) == 0 &&
+	    memcmp(vi.ident, newest->ident, HS_IDENT_LEN) == 0) {
+		d->base = vi.version;
+		memcpy(d->base_ident, vi.ident, HS_IDENT_LEN);
+		d->live_here = true;
+		return 0;
+	}
+	return hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; if the "
+			    "source is stale, rm it there or resume it here)", d->name);
+}
+
+/*
  * Hello: find the copy here and the base (its newest checkpoint, which
  * must be one the source holds), and begin the round's import.
  */
@@ -546,6 +671,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 		return rc;
 	strcpy(d->name, d->hello.name);
 	d->base = 0;
+	d->live_here = false;
 	rc = hs_heap_open(&h, d->s, d->name);
 	exists = rc == 0;
 	if (rc < 0 && rc != -ENOENT)
@@ -560,9 +686,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 			goto out;
 		}
 		if (hi.lease == HS_LEASE_HELD) {
-			rc = hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; "
-					  "if the source is stale, rm it there or resume it here)",
-					  d->name);
+			rc = live_here(d, h);
 			goto out;
 		}
 		if (hi.latest && (rc = hs_version_info_get(h, hi.latest, &vi)) == 0) {
@@ -663,6 +787,12 @@ static int serve_end(struct dst *d, bool finish)
 	hs_heap *h;
 	int rc;
 
+	if (d->live_here) {   /* committed here before: nothing changes */
+		d->live_here = false;
+		if ((rc = mg_result_put(&d->l.e, 0, d->base, NULL)) == 0)
+			rc = link_flush(&d->l);
+		return rc;
+	}
 	if (!d->imp)
 		return hs_errno_set(-EBADMSG, "an end before a hello");
 	if (d->any_data) {
@@ -708,8 +838,21 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 		uint8_t type;
 		size_t n;
 
-		if ((rc = link_read(&d.l, &type, &p, &n)) < 0)
+		if ((rc = link_read(&d.l, &type, &p, &n)) < 0) {
+			/* The source's messages stopped (or came garbled) before
+			 * a round's end: say that nothing was committed, should
+			 * the way back still be open (a pipe cut one way), so
+			 * the source knows it may take its lease back. */
+			char keep[512];
+
+			snprintf(keep, sizeof(keep), "%s", hs_error_last());
+			snprintf(why, sizeof(why), "the source's messages stopped (%s): "
+				 "nothing was committed in this round", keep);
+			if (mg_result_put(&d.l.e, rc, 0, why) == 0)
+				(void)link_flush(&d.l);
+			hs_errno_set(rc, "%s", keep);
 			break;
+		}
 		if (type == MG_MSG_QUIT) {
 			rc = 0;
 			break;

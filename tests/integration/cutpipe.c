@@ -8,6 +8,16 @@
  *                            nothing for SECONDS (default 60, at most a
  *                            day), then exit 0:
  *                            a stalled peer, silent in both directions
+ *   cutpipe N drain          after N bytes close stdout, then read and drop
+ *                            stdin until EOF (10 s at most): the writer
+ *                            upstream sends all it has, its reader gets N
+ *   cutpipe answer T CMD...  run CMD with pipes for its stdin and stdout and
+ *                            pass both ways, until CMD's output (migration
+ *                            messages: 8-byte headers, type first, payload
+ *                            length little-endian at bytes 4-7) begins a
+ *                            message of type T: then close both ways
+ *                            (that header is not passed) and wait for CMD:
+ *                            an answer lost with the connection
  *
  * It never reads past byte N, so what follows stays unread in the pipe.
  * EOF before N bytes exits 0 too, having forwarded everything.  A write
@@ -18,21 +28,25 @@
  * add_dependencies(<test> cutpipe).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CUTPIPE_BUF_BYTES (64 * 1024)
 #define CUTPIPE_HOLD_S_DEFAULT 60
 #define CUTPIPE_HOLD_S_MAX (24 * 3600)
+#define CUTPIPE_DRAIN_S 10   /* a writer that never ends is not waited for longer */
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: cutpipe BYTES [hold [SECONDS]]\n");
+	fprintf(stderr, "usage: cutpipe BYTES [hold [SECONDS] | drain]\n"
+		"       cutpipe answer TYPE COMMAND [ARG...]\n");
 	return 2;
 }
 
@@ -105,13 +119,124 @@ static void hold(uint64_t seconds)
 		;
 }
 
+/* Read and drop stdin until EOF or @seconds pass. */
+static void drain(unsigned seconds)
+{
+	static char buf[CUTPIPE_BUF_BYTES];
+	time_t end = time(NULL) + seconds;
+	struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+
+	while (time(NULL) < end) {
+		int r = poll(&p, 1, 1000);
+
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r > 0 && read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+			return;   /* EOF, or an error: the writer is gone */
+	}
+}
+
+/*
+ * Pass stdin to @argv's stdin and its stdout to ours until its output
+ * begins a message of @type; then close every end and reap it.  0 or 1.
+ */
+static int answer(int type, char **argv)
+{
+	static char buf[CUTPIPE_BUF_BYTES];
+	uint8_t hdr[8];
+	size_t have = 0;                  /* header bytes of the message begun */
+	uint64_t left = 0;                /* its payload still to pass */
+	int in[2], out[2], st;
+	pid_t pid;
+
+	if (pipe(in) < 0 || pipe(out) < 0 || (pid = fork()) < 0) {
+		perror("cutpipe");
+		return 1;
+	}
+	if (pid == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		execvp(argv[0], argv);
+		perror("cutpipe: exec");
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
+				       { .fd = out[0], .events = POLLIN } };
+		ssize_t r;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents) {
+			if ((r = read(STDIN_FILENO, buf, sizeof(buf))) <= 0 ||
+			    write_all(in[1], buf, (size_t)r) < 0)
+				break;
+		}
+		if (!p[1].revents)
+			continue;
+		if ((r = read(out[0], buf, sizeof(buf))) <= 0)
+			break;
+		/* Pass whole headers and payloads, a header only once its type
+		 * is known not to be @type. */
+		for (ssize_t at = 0; at < r;) {
+			size_t n;
+
+			if (left) {
+				n = (size_t)(r - at) < left ? (size_t)(r - at) : (size_t)left;
+				if (write_all(STDOUT_FILENO, buf + at, n) < 0)
+					goto cut;
+				left -= n;
+				at += (ssize_t)n;
+				continue;
+			}
+			hdr[have++] = (uint8_t)buf[at++];
+			if (have < sizeof(hdr))
+				continue;
+			if (hdr[0] == type)
+				goto cut;
+			if (write_all(STDOUT_FILENO, (const char *)hdr, sizeof(hdr)) < 0)
+				goto cut;
+			left = (uint64_t)hdr[4] | (uint64_t)hdr[5] << 8 | (uint64_t)hdr[6] << 16 |
+			       (uint64_t)hdr[7] << 24;
+			have = 0;
+		}
+	}
+cut:
+	close(in[1]);
+	close(out[0]);
+	close(STDIN_FILENO);
+	close(STDOUT_FILENO);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t limit, hold_s = CUTPIPE_HOLD_S_DEFAULT;
 	int holding = 0;
 
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 4 && strcmp(argv[1], "answer") == 0 && strlen(argv[2]) == 1)
+		return answer((unsigned char)argv[2][0], argv + 3);
 	if (argc < 2 || argc > 4 || parse_u64(argv[1], &limit) < 0)
 		return usage();
+	if (argc == 3 && strcmp(argv[2], "drain") == 0) {
+		if (forward(limit) < 0)
+			return 1;
+		close(STDOUT_FILENO);
+		drain(CUTPIPE_DRAIN_S);
+		return 0;
+	}
 	if (argc >= 3) {
 		if (strcmp(argv[2], "hold") != 0)
 			return usage();
@@ -120,7 +245,6 @@ int main(int argc, char **argv)
 			return usage();
 	}
 	/* A reader that goes away is an error to report, not a silent death. */
-	signal(SIGPIPE, SIG_IGN);
 	if (forward(limit) < 0)
 		return 1;
 	if (holding)

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -469,17 +470,28 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 			 * and the migration is done: not a failure to test here. */
 			if ((ssize_t)base + d <= 0 || base + (size_t)d >= commit)
 				continue;
-			/* Each cut against a fresh destination, as recorded. */
-			b_forget("app");
-			snprintf(mode, sizeof(mode), "cut %zu %s", base + (size_t)d, CUTPIPE_BIN);
-			ck_assert_msg(migrate(true, "app", mode, NULL, &err) == 1, "%s: done", mode);
-			ck_assert_msg(strstr(err, "heapctl: migrate app: "), "%s: %s", mode, err);
-			free(err);
-			expect_source_live("app");
-			cuts++;
+			/* Each cut against a fresh destination, as recorded:
+			 * the source's writes past it fail (cut), or all go
+			 * out and are dropped (drain), its end too, so only
+			 * B's answer that it committed nothing gives A its
+			 * lease back. */
+			for (int drain = 0; drain < 2; drain++) {
+				b_forget("app");
+				snprintf(mode, sizeof(mode), "%s %zu %s", drain ? "drain" : "cut",
+					 base + (size_t)d, CUTPIPE_BIN);
+				ck_assert_msg(migrate(true, "app", mode, NULL, &err) == 1,
+					      "%s: done", mode);
+				ck_assert_msg(strstr(err, "heapctl: migrate app: "), "%s: %s", mode,
+					      err);
+				ck_assert_msg(!drain || strstr(err, "nothing was committed"), "%s: %s",
+					      mode, err);
+				free(err);
+				expect_source_live("app");
+				cuts++;
+			}
 		}
 	}
-	ck_assert_uint_ge(cuts, n);   /* the boundaries before the end, ±1 */
+	ck_assert_uint_ge(cuts, 2 * n);   /* the boundaries before the end, ±1, both ways */
 	/* Cut in the middle of the first round's data, then whole: it
 	 * completes, and what the cut try verified is not sent again. */
 	b_forget("app");
@@ -538,6 +550,125 @@ START_TEST(far_side_killed_mid_transfer)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "migrate ended %d", st);
 	expect_source_live("app");
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	free(out);
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+}
+END_TEST
+
+/*
+ * The connection lost just as B answers that it committed the final round:
+ * A cannot know, so it keeps its lease expired (read-only) rather than
+ * risk two live copies, and says so.  Only a migration to where it went
+ * may find out; it asks B, which has the heap live at A's newest
+ * checkpoint: nothing travels, and A marks it migrated.
+ */
+START_TEST(answer_lost_after_the_commit)
+{
+	char *out, *err, *a, *b, mode[512], c = 0;
+	const char *elsewhere[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app",
+				    "otherhost:/elsewhere", "--rsh", TESTRSH " plain",
+				    "--heapctl-path", HEAPCTL_BIN, NULL };
+	const char *resume[] = { HEAPCTL_BIN, "-m", mu.mnt, "resume", "app", NULL };
+	int fd;
+
+	make_heap("app", 24, 8);
+	snprintf(mode, sizeof(mode), "noanswer k %s", CUTPIPE_BIN);
+	ck_assert_int_eq(migrate(true, "app", mode, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "stays read-only here") && strstr(err, "migrate it there again"),
+		      "%s", err);
+	free(err);
+	a = stat_of(mu_at("app/stat"));
+	ck_assert_msg(strstr(a, "\nlease: expired\n") && strstr(a, "state: migrating\n"), "A:\n%s",
+		      a);
+	ck_assert_msg(strstr(a, "moved_to: localhost:"), "A:\n%s", a);
+	free(a);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 5), -EROFS);
+	ck_assert_int_eq(mu_run_out(&out, resume), 1);   /* not without --force */
+	free(out);
+	err = mu_slurp(mu_in_root("run.err"), NULL);
+	ck_assert_msg(err && strstr(err, "finds out whether it went"), "%s", err);
+	free(err);
+	b = stat_of(mu_b_at("app/stat"));
+	ck_assert_msg(strstr(b, "\nlease: held\n") && strstr(b, "state: live\n"), "B:\n%s", b);
+	free(b);
+	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
+	/* The program goes on at B meanwhile. */
+	fd = mu_open(mu_b_at("app/heap"), O_RDWR);
+	mu_pwrite_all(fd, "B", 1, 7 * LS + 9);
+	close(fd);
+	/* Somewhere else: refused, A unchanged. */
+	ck_assert_int_eq(mu_run_out(&out, elsewhere), 1);
+	free(out);
+	err = mu_slurp(mu_in_root("run.err"), NULL);
+	ck_assert_msg(err && strstr(err, "was handed to localhost:"), "%s", err);
+	free(err);
+	ck_assert_int_eq(try_write(mu_at("app/heap"), 5), -EROFS);
+	/* Where it went: B has it live at A's newest checkpoint. */
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
+	ck_assert_uint_eq(json_u64(out, "payload_bytes"), 0);
+	ck_assert_uint_lt(json_u64(out, "transferred"), 4096);
+	free(out);
+	a = stat_of(mu_at("app/stat"));
+	ck_assert_msg(strstr(a, "\nlease: migrated\n") && strstr(a, "moved_to: localhost:"),
+		      "A:\n%s", a);
+	free(a);
+	b = stat_of(mu_b_at("app/stat"));
+	ck_assert_msg(strstr(b, "\nlease: held\n"), "B:\n%s", b);
+	free(b);
+	fd = mu_open(mu_b_at("app/heap"), O_RDONLY);
+	ck_assert_int_eq(pread(fd, &c, 1, 7 * LS + 9), 1);
+	ck_assert_int_eq(c, 'B');
+	close(fd);
+}
+END_TEST
+
+/*
+ * One migration of a heap at a time: while one is stalled (its pipe holds
+ * after the first bytes, and its pre-copy checkpoint has been posted), a
+ * second of the same heap is refused by name and changes nothing; once the
+ * first has failed, the next goes through.
+ */
+START_TEST(one_migration_of_a_heap_at_a_time)
+{
+	char *out, *err, rsh[600], dest[400], ev[256] = "";
+	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
+			 "--heapctl-path", HEAPCTL_BIN, NULL };
+	posix_spawn_file_actions_t fa;
+	size_t got = 0;
+	pid_t pid;
+	int efd, st;
+
+	make_heap("app", 24, 10);
+	efd = open(mu_at("app/events"), O_RDONLY);
+	ck_assert_int_ge(efd, 0);
+	snprintf(rsh, sizeof(rsh), "%s stall 100 %s 1", TESTRSH, CUTPIPE_BIN);
+	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	/* Its pre-copy checkpoint: the first is under way. */
+	while (!strstr(ev, "checkpoint ")) {
+		struct pollfd p = { .fd = efd, .events = POLLIN };
+		ssize_t n;
+
+		ck_assert_msg(poll(&p, 1, 10000) == 1, "no checkpoint event: %s", ev);
+		n = read(efd, ev + got, sizeof(ev) - 1 - got);
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+		ev[got] = '\0';
+	}
+	close(efd);
+	ck_assert_int_eq(migrate(true, "app", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "heap 'app' is being migrated already"), "%s", err);
+	free(err);
+	/* The first fails once its pipe gives out; the heap is A's. */
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "the first ended %d", st);
+	expect_source_live_only("app");
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
@@ -800,6 +931,8 @@ static Suite *migrate_suite(void)
 		{ "refusals", refusals_keep_the_source_live_and_resume_force },
 		{ "pipe_cut", pipe_cut_anywhere_then_a_rerun_finishes },
 		{ "far_side_killed", far_side_killed_mid_transfer },
+		{ "answer_lost", answer_lost_after_the_commit },
+		{ "one_at_a_time", one_migration_of_a_heap_at_a_time },
 		{ "disk_full", destination_disk_full },
 		{ "racing_writes", writes_racing_the_migration },
 		{ "over_ssh", over_ssh },

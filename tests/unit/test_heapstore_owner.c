@@ -252,8 +252,9 @@ END_TEST
 
 /*
  * The writer lease: expired, the live heap refuses changes with EROFS
- * after every earlier write is in the store; migrated, it says where it
- * went; both kept across a reopen; taken back, writes work again.
+ * after every earlier write is in the store, and it says where it is
+ * going; migrated, where it went; both kept across a reopen; taken back,
+ * writes work again and it names no node.
  */
 START_TEST(lease_refuses_changes_until_taken_back)
 {
@@ -266,11 +267,11 @@ START_TEST(lease_refuses_changes_until_taken_back)
 	st = tu_store_open(dir, 64u << 20, 0);
 	h = tu_heap_new(st, "l", 4096);
 	ck_assert_int_eq(hs_heap_write(h, "before", 6, 0), 6);
-	ck_assert_int_eq(hs_heap_lease_set(h, HS_LEASE_EXPIRED, "ignored"), 0);
+	ck_assert_int_eq(hs_heap_lease_set(h, HS_LEASE_EXPIRED, "nodeb:/mnt/heaps"), 0);
 	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
 	ck_assert_uint_eq(hi.lines_dirty, 0);
 	ck_assert_int_eq(hi.lease, HS_LEASE_EXPIRED);
-	ck_assert_str_eq(hi.moved_to, "");
+	ck_assert_str_eq(hi.moved_to, "nodeb:/mnt/heaps");   /* where it is going */
 	ck_assert_int_eq(hs_heap_write(h, "after", 5, 0), -EROFS);
 	ck_assert_int_eq(hs_heap_truncate(h, 0), -EROFS);
 	ck_assert_int_eq(hs_heap_punch(h, 0, 4096), -EROFS);
