@@ -38,11 +38,18 @@ void cmd__print_ls(FILE *out, const json_t *resp)
 	const json_t *h;
 	size_t i;
 
-	fprintf(out, "%-24s %14s %8s %10s %6s\n", "HEAP", "SIZE", "LINE", "LINES", "CKPTS");
-	json_array_foreach(json_object_get(resp, "heaps"), i, h)
-		fprintf(out, "%-24s %14lld %8lld %10lld %6lld\n",
+	fprintf(out, "%-24s %14s %8s %10s %6s  %s\n", "HEAP", "SIZE", "LINE", "LINES", "CKPTS",
+		"STATE");
+	json_array_foreach(json_object_get(resp, "heaps"), i, h) {
+		const char *state = json_string_value(json_object_get(h, "state"));
+		const char *to = json_string_value(json_object_get(h, "moved_to"));
+
+		/* A migrated heap says where it went; one being migrated, where to. */
+		fprintf(out, "%-24s %14lld %8lld %10lld %6lld  %s%s%s\n",
 			json_string_value(json_object_get(h, "name")), int_of(h, "size"),
-			int_of(h, "line_size"), int_of(h, "lines_used"), int_of(h, "checkpoints"));
+			int_of(h, "line_size"), int_of(h, "lines_used"), int_of(h, "checkpoints"),
+			state ? state : "?", to ? " to " : "", to ? to : "");
+	}
 }
 
 void cmd__print_stat(FILE *out, const json_t *resp)

@@ -43,7 +43,7 @@
 #define LS (64 * KiB)                  /* the mount's default line size */
 #define CTL_TIMEOUT_S 20.0             /* a heapctl run that takes longer hangs */
 
-#define LS_HEADER "HEAP                               SIZE     LINE      LINES  CKPTS\n"
+#define LS_HEADER "HEAP                               SIZE     LINE      LINES  CKPTS  STATE\n"
 #define CKPTS_HEADER \
 	" VERSION  CREATED              LABEL                   LINES        BYTES\n"
 #define NO_MOUNT "no heapfs mount here: give -m MOUNTPOINT, set HEAPFS_MOUNT, or --store STORE_DIR"
@@ -364,7 +364,7 @@ static const char *ls_row(const char *name, unsigned long long size, unsigned li
 	static unsigned next;
 	char *r = rows[next++ % 4];
 
-	snprintf(r, 512, "%-24s %14llu %8u %10llu %6u\n", name, size, line, lines, ckpts);
+	snprintf(r, 512, "%-24s %14llu %8u %10llu %6u  live\n", name, size, line, lines, ckpts);
 	return r;
 }
 

@@ -235,7 +235,11 @@ START_TEST(there_and_back_moves_only_what_changed)
 		const char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "ls", NULL };
 		char *ls;
 
+		char want[600];
+
 		ck_assert_int_eq(mu_run_out(&ls, argv), 0);
+		snprintf(want, sizeof(want), "  migrated to localhost:%s\n", mu_b.mnt);
+		ck_assert_msg(strstr(ls, want), "%s", ls);   /* ls says where it went */
 		free(ls);
 	}
 
