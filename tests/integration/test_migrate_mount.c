@@ -429,6 +429,20 @@ static size_t boundaries(const char *path, size_t *at, size_t max, size_t *commi
 	return n;
 }
 
+/* B's store checks out whole (every blob's content too): B is unmounted for
+ * it, then mounted again on the same store. */
+static void b_fsck(void)
+{
+	const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu_b.store, "--verify-data",
+			       NULL };
+	char *out;
+
+	mu_b_unmount();
+	ck_assert_msg(mu_run_out(&out, fsck) == 0, "fsck of B: %s", out);
+	free(out);
+	mu_b_mount(NULL);
+}
+
 /* B forgets heap @heap and every blob it held: a fresh destination. */
 static void b_forget(const char *heap)
 {
@@ -511,15 +525,7 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 	ck_assert_uint_gt(json_u64(out, "lines_present") + json_u64(out, "common_version"), 0);
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
-	mu_b_unmount();
-	{
-		const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu_b.store, "--verify-data",
-				       NULL };
-
-		ck_assert_int_eq(mu_run_out(&out, fsck), 0);
-		free(out);
-	}
-	mu_b_mount(NULL);
+	b_fsck();
 }
 END_TEST
 
@@ -554,6 +560,7 @@ START_TEST(far_side_killed_mid_transfer)
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "migrate ended %d", st);
 	expect_source_live("app");
+	b_fsck();   /* what the killed round left there is consistent */
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
@@ -705,6 +712,9 @@ START_TEST(destination_disk_full)
 							  strstr(err, "space")), "%s", err);
 	free(err);
 	expect_source_live("app");
+	/* No copy there (the first round failed), and its store is whole. */
+	ck_assert_ptr_null(mu_slurp(mu_b_at("app/stat"), NULL));
+	b_fsck();
 	ck_assert_int_eq(mount("tmpfs", small, "tmpfs", MS_REMOUNT, "size=256m"), 0);
 	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
 	full_lines = json_u64(out, "lines_total");
@@ -752,7 +762,7 @@ static void writer(bool mapped, const char *path, const char *log)
 		} else {
 			ok = pwrite(fd, &i, 8, (off_t)(slot * 8)) == 8;
 		}
-		fprintf(lg, "%llu %d\n", (unsigned long long)i, ok);
+		fprintf(lg, "%llu %d\n", (unsigned long long)i, ok ? 0 : errno);
 		refused += !ok;
 	}
 	fclose(lg);
@@ -803,13 +813,15 @@ START_TEST(writes_racing_the_migration)
 		FILE *lg = fopen(mu_in_root("w%d.log", k), "r");
 		int fd = open(mu_b_at("app/heap"), O_RDONLY);
 		unsigned long long i;
-		int ok, acked = 0, refused = 0;
+		int why, acked = 0, refused = 0;
 
 		ck_assert_ptr_nonnull(lg);
 		ck_assert_int_ge(fd, 0);
 		memset(last, 0, sizeof(last));
-		while (fscanf(lg, "%llu %d", &i, &ok) == 2) {
-			if (!ok) {
+		while (fscanf(lg, "%llu %d", &i, &why) == 2) {
+			if (why) {   /* refused: the lease is gone, and it says so */
+				ck_assert_msg(why == EROFS, "writer %d: %llu refused with %s", k, i,
+					      strerror(why));
 				refused++;
 				continue;
 			}
