@@ -162,7 +162,7 @@ static size_t resident_pages(uint8_t *map, size_t len)
 START_TEST(there_and_back_moves_only_what_changed)
 {
 	char *out, *st, ev[512];
-	int efd, fd;
+	int efd, afd, fd;
 	ssize_t n;
 	uint8_t line[LS];
 
@@ -214,6 +214,15 @@ START_TEST(there_and_back_moves_only_what_changed)
 	/* The mapped store, written back once the pre-copy stream was out,
 	 * changed the heap: no early finish, a final round of its own. */
 	ck_assert_uint_eq(json_u64(out, "rounds"), 2);
+	/* The summary's fields agree: QEMU's names are the same figures. */
+	ck_assert_uint_eq(json_u64(out, "transferred"),
+			  json_u64(out, "payload_bytes") + json_u64(out, "negotiation_bytes"));
+	ck_assert_uint_eq(json_u64(out, "dirty-sync-count"), json_u64(out, "rounds"));
+	ck_assert_uint_eq(json_u64(out, "downtime"), json_u64(out, "downtime_ms"));
+	ck_assert_uint_le(json_u64(out, "downtime_ms"), json_u64(out, "total-time"));
+	ck_assert_uint_eq(json_u64(out, "bytes_skipped"), 0);   /* B held nothing */
+	ck_assert_uint_eq(json_u64(out, "lines_sent"), json_u64(out, "lines_total"));
+	ck_assert_ptr_nonnull(strstr(out, "\"seconds\": "));
 	free(out);
 	mu_expect_same_file(mu_at("app/heap"), mu_b_at("app/heap"));
 	mu_expect_same_file(mu_at("app/state"), mu_b_at("app/state"));
@@ -250,7 +259,22 @@ START_TEST(there_and_back_moves_only_what_changed)
 	close(fd);
 	efd = open(mu_b_at("app/events"), O_RDONLY | O_NONBLOCK);
 	ck_assert_int_ge(efd, 0);
+	afd = open(mu_at("app/events"), O_RDONLY | O_NONBLOCK);   /* A receives it */
+	ck_assert_int_ge(afd, 0);
 	ck_assert_int_eq(migrate(false, "app", NULL, &out, NULL), 0);
+	{
+		struct pollfd p = { .fd = afd, .events = POLLIN };
+		char want[64];
+
+		ck_assert_int_eq(poll(&p, 1, 0), 1);   /* it woke a reader */
+		n = read(afd, ev, sizeof(ev) - 1);
+		ck_assert_int_gt(n, 0);
+		ev[n] = '\0';
+		snprintf(want, sizeof(want), "received %llu\n",
+			 (unsigned long long)json_u64(out, "version"));
+		ck_assert_msg(strstr(ev, want), "A's events, %s wanted:\n%s", want, ev);
+		close(afd);
+	}
 	/* Nothing written after its checkpoint: B stopped the heap while A
 	 * checked the round, which A then committed live (one round). */
 	ck_assert_uint_eq(json_u64(out, "rounds"), 1);
