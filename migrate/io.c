@@ -42,12 +42,14 @@ static int io_wait(const mg_io *io, short events)
 }
 
 static __thread mg_progress io_prog;
+static __thread bool io_fresh;   /* a total just became known: show it at once */
 
 void mg__io_total(uint64_t total, uint64_t lines_total)
 {
 	io_prog.total = total;
 	io_prog.lines_total = lines_total;
 	io_prog.lines = 0;
+	io_fresh = total != 0;
 }
 
 void mg__io_lines(uint64_t lines)
@@ -64,7 +66,8 @@ static void io_progress(const mg_io *io, uint64_t bytes, uint64_t *last_ns)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	if (now - *last_ns >= IO_TICK_MS * 1000000ull) {
+	if (io_fresh || now - *last_ns >= IO_TICK_MS * 1000000ull) {
+		io_fresh = false;
 		*last_ns = now;
 		io_prog.bytes = bytes;
 		io->progress(io->arg, &io_prog);

@@ -710,6 +710,32 @@ START_TEST(one_migration_of_a_heap_at_a_time)
 }
 END_TEST
 
+/*
+ * Progress: on a terminal (script(1) gives heapctl one), the bytes and
+ * lines of how many, the rate and the time left, as soon as the round's
+ * total is known; with stderr not a terminal, nothing at all.
+ */
+START_TEST(progress_on_a_terminal_only)
+{
+	char cmd[2400], *out, *err;
+
+	make_heap("app", 96, 12);
+	snprintf(cmd, sizeof(cmd), "script -qec \"%s -m %s migrate app localhost:%s --rsh "
+		 "'%s plain' --heapctl-path %s\" /dev/null > %s", HEAPCTL_BIN, mu.mnt, mu_b.mnt,
+		 TESTRSH, HEAPCTL_BIN, mu_in_root("tty.out"));
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	out = mu_slurp(mu_in_root("tty.out"), NULL);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(strstr(out, "\r") && strstr(out, " MiB, ") && strstr(out, " lines ") &&
+		      strstr(out, " MiB/s ") && strstr(out, " s left"), "%s", out);
+	ck_assert_msg(strstr(out, "migrated app to localhost:"), "%s", out);
+	free(out);
+	ck_assert_int_eq(migrate(false, "app", NULL, NULL, &err), 0);
+	ck_assert_msg(err && !*err, "stderr not a terminal: %s", err);
+	free(err);
+}
+END_TEST
+
 /* B's store on a tmpfs too small for the heap (64 MiB, 96 MiB of random
  * lines): ENOSPC from B, the source live; with room again, the re-run
  * sends only what B did not keep. */
@@ -973,6 +999,7 @@ static Suite *migrate_suite(void)
 		{ "far_side_killed", far_side_killed_mid_transfer },
 		{ "answer_lost", answer_lost_after_the_commit },
 		{ "one_at_a_time", one_migration_of_a_heap_at_a_time },
+		{ "progress", progress_on_a_terminal_only },
 		{ "disk_full", destination_disk_full },
 		{ "racing_writes", writes_racing_the_migration },
 		{ "over_ssh", over_ssh },
