@@ -10,14 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <zstd.h>
 
 #include "migrate.h"
 #include "test_util.h"
+#include "xfer_util.h"
 
-#define LS 4096u
+#ifndef LS
+#define LS 4096u   /* xfer_util.h's too */
+#endif
 
 /* A stream as a structure: what the encoder is given and the decoder gives. */
 struct sv {
@@ -414,6 +418,47 @@ static void mutate(struct model *m, enum hostile h)
 	}
 }
 
+/*
+ * The same streams received by a store that holds a heap with history: each
+ * refused for its fault, and the store as it was (its heaps, its bytes and
+ * blobs after GC, no garbage, fsck with every blob's content checked).
+ */
+START_TEST(hostile_streams_leave_a_store_as_it_was)
+{
+	char path[] = "/tmp/heapfs-hostile-XXXXXX";
+	mg_recv_opts o = { 0 };
+	struct xu_view before;
+	struct model m;
+	mg_stats st;
+	uint8_t *buf;
+	size_t len;
+	int fd, rc;
+
+	xu_make_history(sb, "keep");
+	xu_view_take(sb, &before);
+	model_make(&m);
+	mutate(&m, hostile[_i].what);
+	buf = encode(&m, &len);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	{
+		mg_io io = MG_IO_FD(fd);
+
+		rc = mg_recv(sb, &io, &o, &st);
+	}
+	close(fd);
+	ck_assert_msg(rc < 0, "case %d: received", _i);
+	ck_assert_msg(strstr(hs_error_last(), hostile[_i].says), "case %d says: %s", _i,
+		      hs_error_last());
+	xu_view_expect(sb, &before);
+	free(buf);
+	model_free(&m);
+}
+END_TEST
+
 START_TEST(hostile_streams_refused)
 {
 	struct model m, got;
@@ -597,6 +642,12 @@ static Suite *stream_suite(void)
 	tcase_add_test(tc, format_1_read);
 	tcase_add_test(tc, frame_with_bytes_after_it_refused);
 	tcase_add_test(tc, long_versions_span_records);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("store");   /* its own fixture: two stores */
+	tcase_add_checked_fixture(tc, xu_setup, xu_teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, hostile_streams_leave_a_store_as_it_was, 0,
+			    (int)(sizeof(hostile) / sizeof(hostile[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
