@@ -48,7 +48,8 @@ static void seed_messages(const char *dir)
 {
 	static const uint8_t hashes[3][HS_HASH_LEN] = { { 1 }, { 2 }, { 3 } };
 	struct mg_hello_v v[2] = { { 1, { 9 } }, { 4, { 8 } } };
-	mg_hello h = { MG_HELLO_FINAL, { 7 }, 4096, "app", 5, 2, v };
+	mg_hello h = { .proto = 2, .flags = MG_HELLO_FINAL, .ident = { 7 }, .line_size = 4096,
+		       .name = "app", .created_ns = 5, .n = 2, .v = v };
 	const uint8_t bits[1] = { 5 };
 	char path[4096];
 	mg_enc e;

@@ -158,6 +158,8 @@ static char *ring_next(void)
 
 /* MNT/ then @fmt, in the next buffer of the ring. */
 static const char *at_in(const char *mnt, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static const char *at_in(const char *mnt, const char *fmt, va_list ap)
 {
 	char *buf = ring_next();
 	int n = snprintf(buf, PATH_MAX, "%s/", mnt);

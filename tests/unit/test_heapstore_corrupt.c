@@ -404,12 +404,12 @@ static void run_line_fault(int i, const struct fault_target *t)
 	memset(buf, 0xa5, 4 * LS);
 	n = hs_heap_read(g_heap, buf, 4 * LS, off);
 	ck_assert_int_eq(n, (ssize_t)(bad * LS - off));
-	ck_assert_int_eq(cu_first_diff(buf, g_live[0] + off, (size_t)n), -1);
+	ck_assert_int_eq(cu_first_diff(buf, (const uint8_t *)g_live + off, (size_t)n), -1);
 	if (t->sealed) {
 		memset(buf, 0xa5, 4 * LS);
 		n = hs_version_read(g_heap, 1, buf, 4 * LS, off);
 		ck_assert_int_eq(n, (ssize_t)(bad * LS - off));
-		ck_assert_int_eq(cu_first_diff(buf, g_v1[0] + off, (size_t)n), -1);
+		ck_assert_int_eq(cu_first_diff(buf, (const uint8_t *)g_v1 + off, (size_t)n), -1);
 	}
 
 	/* A write that has to read the bad line is refused whole: the line
