@@ -814,8 +814,10 @@ static int check_refs(struct fsck *f)
 			       !memcmp(f->entries[j].hash, f->entries[i].hash, HS_HASH_LEN))
 				j++;
 		}
-		rc = check_hash(f, order <= 0 ? k : f->entries[i].hash, v, vl, &f->entries[i],
-				j - i);
+		/* No entries at all: no array to point into (e is read only
+		 * when j > i). */
+		rc = check_hash(f, order <= 0 ? k : f->entries[i].hash, v, vl,
+				f->entries ? &f->entries[i] : NULL, j - i);
 		i = j;
 		if (order <= 0)
 			rocksdb_iter_next(it);
