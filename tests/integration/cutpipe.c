@@ -4,10 +4,11 @@
  *   cutpipe N                copy stdin to stdout, exactly N bytes at most,
  *                            then exit 0 (closing both: the writer upstream
  *                            gets EPIPE, the reader downstream EOF)
- *   cutpipe N hold [SECONDS] after N bytes read nothing more and close
- *                            nothing for SECONDS (default 60, at most a
- *                            day), then exit 0:
- *                            a stalled peer, silent in both directions
+ *   cutpipe N hold [SECONDS [FILE]]  after N bytes read nothing more and
+ *                            close nothing for SECONDS (default 60, at
+ *                            most a day), then exit 0: a stalled peer,
+ *                            silent in both directions; FILE is created
+ *                            when the stall begins
  *   cutpipe N drain          after N bytes close stdout, then read and drop
  *                            stdin until EOF (10 s at most): the writer
  *                            upstream sends all it has, its reader gets N
@@ -45,7 +46,7 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: cutpipe BYTES [hold [SECONDS] | drain]\n"
+	fprintf(stderr, "usage: cutpipe BYTES [hold [SECONDS [FILE]] | drain]\n"
 		"       cutpipe answer TYPE COMMAND [ARG...]\n");
 	return 2;
 }
@@ -223,12 +224,13 @@ cut:
 int main(int argc, char **argv)
 {
 	uint64_t limit, hold_s = CUTPIPE_HOLD_S_DEFAULT;
+	const char *mark = NULL;
 	int holding = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 4 && strcmp(argv[1], "answer") == 0 && strlen(argv[2]) == 1)
 		return answer((unsigned char)argv[2][0], argv + 3);
-	if (argc < 2 || argc > 4 || parse_u64(argv[1], &limit) < 0)
+	if (argc < 2 || argc > 5 || parse_u64(argv[1], &limit) < 0)
 		return usage();
 	if (argc == 3 && strcmp(argv[2], "drain") == 0) {
 		if (forward(limit) < 0)
@@ -241,13 +243,21 @@ int main(int argc, char **argv)
 		if (strcmp(argv[2], "hold") != 0)
 			return usage();
 		holding = 1;
-		if (argc == 4 && parse_u64(argv[3], &hold_s) < 0)
+		if (argc >= 4 && parse_u64(argv[3], &hold_s) < 0)
 			return usage();
+		mark = argc == 5 ? argv[4] : NULL;
 	}
 	/* A reader that goes away is an error to report, not a silent death. */
 	if (forward(limit) < 0)
 		return 1;
-	if (holding)
+	if (holding) {
+		FILE *f = mark ? fopen(mark, "w") : NULL;
+
+		if (mark && (!f || fclose(f) != 0)) {
+			perror(mark);
+			return 1;
+		}
 		hold(hold_s);
+	}
 	return 0;
 }

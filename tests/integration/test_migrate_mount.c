@@ -554,6 +554,12 @@ START_TEST(pipe_cut_anywhere_then_a_rerun_finishes)
 }
 END_TEST
 
+/*
+ * The far side SIGKILLed mid-transfer: the stream stalls at its first MiB
+ * (cutpipe holds it there for 2 s and says when), and only then is the
+ * far side killed, so the source cannot have sent its end: it must give
+ * its lease back, whatever the timing.
+ */
 START_TEST(far_side_killed_mid_transfer)
 {
 	char *out, *pidtxt;
@@ -564,8 +570,9 @@ START_TEST(far_side_killed_mid_transfer)
 			 "--heapctl-path", HEAPCTL_BIN, NULL };
 	int st;
 
-	make_heap("app", 512, 3);   /* 32 MiB: long enough to be killed in */
-	snprintf(rsh, sizeof(rsh), "%s pid %s", TESTRSH, mu_in_root("far.pid"));
+	make_heap("app", 512, 3);   /* 32 MiB: far more than the stall and the buffers */
+	snprintf(rsh, sizeof(rsh), "%s stallpid 1048576 %s 2 %s %s", TESTRSH, CUTPIPE_BIN,
+		 mu_in_root("stalled"), mu_in_root("far.pid"));
 	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
@@ -580,7 +587,9 @@ START_TEST(far_side_killed_mid_transfer)
 		mu_sleep_ms(5);
 	}
 	ck_assert_int_gt(far, 0);
-	mu_sleep_ms(30);
+	for (int i = 0; i < 1000 && access(mu_in_root("stalled"), F_OK) != 0; i++)
+		mu_sleep_ms(5);   /* the stream reaching its first MiB */
+	ck_assert_int_eq(access(mu_in_root("stalled"), F_OK), 0);
 	kill(far, SIGKILL);   /* the far side this test's migrate started */
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "migrate ended %d", st);
