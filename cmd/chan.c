@@ -118,8 +118,8 @@ static int read_line(int conn, char **out, int *fd)
 		if (len) {
 			/* The rest as it is queued: a look first, then only
 			 * what ends the line is taken, so nothing past it
-			 * leaves the socket.  (A byte a syscall took half a
-			 * millisecond of every command.) */
+			 * leaves the socket (a syscall a byte was 380 for a
+			 * migration's answer). */
 			r = recv(conn, buf + len, LINE_MAX_BYTES - len, MSG_PEEK);
 			if (r > 0) {
 				nl = memchr(buf + len, '\n', (size_t)r);

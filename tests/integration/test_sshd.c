@@ -355,11 +355,27 @@ START_TEST(cutpipe_hold_stalls_then_exits)
 	char cmd[256], *out;
 	double t0 = mu_now();
 
-	snprintf(cmd, sizeof(cmd), "yes | %s 10 hold 1 | wc -c", CUTPIPE_BIN);
+	snprintf(cmd, sizeof(cmd), "yes | %s 10 hold 1 %s | wc -c", CUTPIPE_BIN,
+		 mu_in_root("stalled"));
 	ck_assert_int_eq(sh(&out, cmd), 0);
 	ck_assert_str_eq(out, "10\n");
 	ck_assert_msg(mu_now() - t0 >= 0.9, "wc saw EOF after %.2f s, before the hold ended",
 		      mu_now() - t0);
+	ck_assert_int_eq(access(mu_in_root("stalled"), F_OK), 0);   /* it said so */
+	free(out);
+}
+END_TEST
+
+/* drain: N bytes out, the rest read and dropped, its writer never refused. */
+START_TEST(cutpipe_drain_takes_the_rest)
+{
+	char cmd[256], *out;
+
+	snprintf(cmd, sizeof(cmd), "(head -c 300000 /dev/zero && touch %s) | %s 10 drain | wc -c",
+		 mu_in_root("wrote-all"), CUTPIPE_BIN);
+	ck_assert_int_eq(sh(&out, cmd), 0);
+	ck_assert_str_eq(out, "10\n");
+	ck_assert_int_eq(access(mu_in_root("wrote-all"), F_OK), 0);   /* no write refused */
 	free(out);
 }
 END_TEST
@@ -367,7 +383,8 @@ END_TEST
 START_TEST(cutpipe_refuses_a_bad_command_line)
 {
 	static const char *const bad[] = { "", "x", "-1", "10k", "10 stall", "10 hold x",
-					   "10 hold 1 2" };
+					   "10 hold 1 m x", "10 drain x", "answer",
+					   "answer kk sh" };
 	char cmd[256], *out;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -425,6 +442,7 @@ static Suite *sshd_suite(void)
 	tcase_add_test(tc, cutpipe_forwards_exactly_n_bytes);
 	tcase_add_test(tc, cutpipe_eof_before_n_exits_0);
 	tcase_add_test(tc, cutpipe_hold_stalls_then_exits);
+	tcase_add_test(tc, cutpipe_drain_takes_the_rest);
 	tcase_add_test(tc, cutpipe_refuses_a_bad_command_line);
 	tcase_add_test(tc, cutpipe_reader_gone_exits_1);
 	suite_add_tcase(s, tc);
