@@ -111,6 +111,14 @@ static int link_expect(struct link *l, uint8_t want, const uint8_t **p, size_t *
 	return rc;
 }
 
+/* The destination's answer to a round: committed @version, or why not. */
+static int link_result(struct link *l, int status, uint64_t version, const char *why)
+{
+	int rc = mg_result_put(&l->e, status, version, why);
+
+	return rc < 0 ? rc : link_flush(l);
+}
+
 static void link_free(struct link *l)
 {
 	mg_enc_free(&l->e);
@@ -129,7 +137,6 @@ struct src {
 	unsigned budget;                  /* downtime, ms */
 	bool expired;                     /* the lease: ours to give back on failure */
 	bool handed;                      /* the final end is out, no answer yet */
-	bool again;                       /* began expired: a hand-over to find out */
 	uint64_t down;                    /* when it expired (mono_ms) */
 	char why[MG_MSG_TEXT_MAX + 1];
 };
@@ -487,7 +494,7 @@ static int again_begin(struct src *c, uint64_t *v)
 				    "not learn the outcome: migrate it there again to find out, "
 				    "or, if that node is lost for good, heapctl resume %s --force",
 				    c->hi.name, c->hi.moved_to, c->hi.name);
-	c->expired = c->again = true;
+	c->expired = true;
 	c->down = mono_ms();
 	*v = c->hi.latest;
 	return 0;
@@ -562,7 +569,9 @@ out:
 		char keep[512];
 
 		snprintf(keep, sizeof(keep), "%s", hs_error_last());
-		if (!c.handed && !c.again) {   /* not committed there: ours again */
+		/* Not committed there, and not a hand-over to find out
+		 * (c.hi is as the migration began): ours again. */
+		if (!c.handed && c.hi.lease != HS_LEASE_EXPIRED) {
 			(void)hs_heap_lease_set(c.h, HS_LEASE_HELD, NULL);
 			hs_errno_set(rc, "%s", keep);
 		} else {
@@ -789,9 +798,7 @@ static int serve_end(struct dst *d, bool finish)
 
 	if (d->live_here) {   /* committed here before: nothing changes */
 		d->live_here = false;
-		if ((rc = mg_result_put(&d->l.e, 0, d->base, NULL)) == 0)
-			rc = link_flush(&d->l);
-		return rc;
+		return link_result(&d->l, 0, d->base, NULL);
 	}
 	if (!d->imp)
 		return hs_errno_set(-EBADMSG, "an end before a hello");
@@ -810,8 +817,8 @@ static int serve_end(struct dst *d, bool finish)
 	}
 	if (rc == 0 && d->o && d->o->received)
 		d->o->received(d->o->arg, d->name, version, changed, final, d->imp);
-	if (rc == 0 && (rc = mg_result_put(&d->l.e, 0, version, NULL)) == 0)
-		rc = link_flush(&d->l);
+	if (rc == 0)
+		rc = link_result(&d->l, 0, version, NULL);
 	/* After the answer: its staging heap goes to the store's purger. */
 	mg__batch_free(&d->batch, d->imp);
 	hs_import_free(d->imp);
@@ -848,8 +855,7 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 			snprintf(keep, sizeof(keep), "%s", hs_error_last());
 			snprintf(why, sizeof(why), "the source's messages stopped (%s): "
 				 "nothing was committed in this round", keep);
-			if (mg_result_put(&d.l.e, rc, 0, why) == 0)
-				(void)link_flush(&d.l);
+			(void)link_result(&d.l, rc, 0, why);
 			hs_errno_set(rc, "%s", keep);
 			break;
 		}
@@ -902,7 +908,7 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 				d.dec = NULL;
 				d.any_data = false;
 				d.err = 0;
-				if (mg_result_put(&d.l.e, rc, 0, why) < 0 || link_flush(&d.l) < 0)
+				if (link_result(&d.l, rc, 0, why) < 0)
 					break;
 			}
 			continue;

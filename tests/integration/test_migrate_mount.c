@@ -85,6 +85,26 @@ static int migrate(bool a_to_b, const char *heap, const char *mode, char **out, 
 	return rc;
 }
 
+/* migrate(true, "app", ...) started in the background through --rsh
+ * 'testrsh @mode': its PID (stdout dropped, stderr in mig.err). */
+static pid_t migrate_bg(const char *mode)
+{
+	char rsh[700], dest[400];
+	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
+			 "--heapctl-path", HEAPCTL_BIN, NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	snprintf(rsh, sizeof(rsh), "%s %s", TESTRSH, mode);
+	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, mu_in_root("mig.err"), O_WRONLY | O_CREAT, 0644);
+	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
 /* "key": N in a JSON text. */
 static uint64_t json_u64(const char *text, const char *key)
 {
@@ -562,23 +582,14 @@ END_TEST
  */
 START_TEST(far_side_killed_mid_transfer)
 {
-	char *out, *pidtxt;
+	char *out, *pidtxt, mode[600];
 	pid_t pid, far = 0;
-	posix_spawn_file_actions_t fa;
-	char rsh[600], dest[400];
-	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
-			 "--heapctl-path", HEAPCTL_BIN, NULL };
 	int st;
 
 	make_heap("app", 512, 3);   /* 32 MiB: far more than the stall and the buffers */
-	snprintf(rsh, sizeof(rsh), "%s stallpid 1048576 %s 2 %s %s", TESTRSH, CUTPIPE_BIN,
+	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
 		 mu_in_root("stalled"), mu_in_root("far.pid"));
-	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, mu_in_root("mig.err"), O_WRONLY | O_CREAT, 0644);
-	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	pid = migrate_bg(mode);
 	for (int i = 0; i < 500 && !far; i++) {
 		pidtxt = mu_slurp(mu_in_root("far.pid"), NULL);
 		if (pidtxt)
@@ -677,10 +688,7 @@ END_TEST
  */
 START_TEST(one_migration_of_a_heap_at_a_time)
 {
-	char *out, *err, rsh[600], dest[400], ev[256] = "";
-	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
-			 "--heapctl-path", HEAPCTL_BIN, NULL };
-	posix_spawn_file_actions_t fa;
+	char *out, *err, mode[600], ev[256] = "";
 	size_t got = 0;
 	pid_t pid;
 	int efd, st;
@@ -688,13 +696,8 @@ START_TEST(one_migration_of_a_heap_at_a_time)
 	make_heap("app", 24, 10);
 	efd = open(mu_at("app/events"), O_RDONLY);
 	ck_assert_int_ge(efd, 0);
-	snprintf(rsh, sizeof(rsh), "%s stall 100 %s 1", TESTRSH, CUTPIPE_BIN);
-	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
+	snprintf(mode, sizeof(mode), "stall 100 %s 1", CUTPIPE_BIN);
+	pid = migrate_bg(mode);
 	/* Its pre-copy checkpoint: the first is under way. */
 	while (!strstr(ev, "checkpoint ")) {
 		struct pollfd p = { .fd = efd, .events = POLLIN };

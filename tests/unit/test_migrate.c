@@ -19,24 +19,11 @@
 #include "migrate.h"
 #include "xfer_util.h"
 
-/* An unlinked temporary file holding @len bytes, at offset 0. */
-static int file_of(const uint8_t *buf, size_t len)
-{
-	char path[] = "/tmp/heapfs-stream-XXXXXX";
-	int fd = mkstemp(path);
-
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
-	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
-	return fd;
-}
-
 /* mg_send into memory. */
 static uint8_t *send_buf(hs_store *s, const char *heap, uint64_t version, uint64_t from,
 			 size_t *len, mg_stats *st)
 {
-	int fd = file_of((const uint8_t *)"", 0);
+	int fd = xu_file_of((const uint8_t *)"", 0);
 	off_t end;
 	uint8_t *buf;
 
@@ -57,7 +44,7 @@ static int recv_opts(hs_store *s, const uint8_t *buf, size_t len, const char *as
 		     int carried_only, mg_stats *st)
 {
 	mg_recv_opts o = { as, 0, 0, 0, 0, NULL, NULL, carried_only, NULL };
-	int fd = file_of(buf, len), rc;
+	int fd = xu_file_of(buf, len), rc;
 	mg_io io = MG_IO_FD(fd);
 
 	rc = mg_recv(s, &io, &o, st);
@@ -73,7 +60,7 @@ static int recv_buf(hs_store *s, const uint8_t *buf, size_t len, const char *as,
 
 static int verify_buf(hs_store *s, const uint8_t *buf, size_t len, mg_stats *st)
 {
-	int fd = file_of(buf, len), rc;
+	int fd = xu_file_of(buf, len), rc;
 	mg_io io = MG_IO_FD(fd);
 
 	rc = mg_verify(s, &io, st);

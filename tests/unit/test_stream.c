@@ -425,7 +425,6 @@ static void mutate(struct model *m, enum hostile h)
  */
 START_TEST(hostile_streams_leave_a_store_as_it_was)
 {
-	char path[] = "/tmp/heapfs-hostile-XXXXXX";
 	mg_recv_opts o = { 0 };
 	struct xu_view before;
 	struct model m;
@@ -439,11 +438,7 @@ START_TEST(hostile_streams_leave_a_store_as_it_was)
 	model_make(&m);
 	mutate(&m, hostile[_i].what);
 	buf = encode(&m, &len);
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	unlink(path);
-	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
-	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	fd = xu_file_of(buf, len);
 	{
 		mg_io io = MG_IO_FD(fd);
 

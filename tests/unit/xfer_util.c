@@ -6,11 +6,24 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "xfer_util.h"
 
 char *dir_a, *dir_b;
 hs_store *sa, *sb;
+
+int xu_file_of(const void *buf, size_t len)
+{
+	char path[] = "/tmp/heapfs-stream-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
 
 void xu_setup(void)
 {

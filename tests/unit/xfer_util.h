@@ -16,6 +16,9 @@ extern char *dir_a, *dir_b;
 extern hs_store *sa, *sb;
 void xu_setup(void);
 void xu_teardown(void);
+/* An unlinked temporary file holding @len bytes, at offset 0: a stream to
+ * receive from. */
+int xu_file_of(const void *buf, size_t len);
 
 /* Lines [first, first + n) of @h get content (seed, line). */
 void xu_write_lines(hs_heap *h, uint64_t first, uint64_t n, uint64_t seed);
