@@ -19,6 +19,11 @@
  *                            message of type T: then close both ways
  *                            (that header is not passed) and wait for CMD:
  *                            an answer lost with the connection
+ *   cutpipe keepanswer T FILE CMD...  as answer, but at that message
+ *                            create FILE, drop CMD's output from there on
+ *                            and go on passing stdin to CMD until its EOF:
+ *                            an answer held back while the source waits
+ *                            (a test kills the source's daemon then)
  *
  * It never reads past byte N, so what follows stays unread in the pipe.
  * EOF before N bytes exits 0 too, having forwarded everything.  A write
@@ -31,6 +36,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +53,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: cutpipe BYTES [hold [SECONDS [FILE]] | drain]\n"
-		"       cutpipe answer TYPE COMMAND [ARG...]\n");
+		"       cutpipe answer TYPE COMMAND [ARG...]\n"
+		"       cutpipe keepanswer TYPE FILE COMMAND [ARG...]\n");
 	return 2;
 }
 
@@ -139,15 +146,17 @@ static void drain(unsigned seconds)
 
 /*
  * Pass stdin to @argv's stdin and its stdout to ours until its output
- * begins a message of @type; then close every end and reap it.  0 or 1.
+ * begins a message of @type; then close every end and reap it (or, with
+ * @mark, create it and pass stdin on until its EOF first).  0 or 1.
  */
-static int answer(int type, char **argv)
+static int answer(int type, const char *mark, char **argv)
 {
 	static char buf[CUTPIPE_BUF_BYTES];
 	uint8_t hdr[8];
 	size_t have = 0;                  /* header bytes of the message begun */
 	uint64_t left = 0;                /* its payload still to pass */
 	int in[2], out[2], st;
+	bool held = false;                /* @type began: its output is dropped */
 	pid_t pid;
 
 	if (pipe(in) < 0 || pipe(out) < 0 || (pid = fork()) < 0) {
@@ -167,9 +176,9 @@ static int answer(int type, char **argv)
 	}
 	close(in[0]);
 	close(out[1]);
-	for (;;) {
+	for (bool out_open = true;;) {
 		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
-				       { .fd = out[0], .events = POLLIN } };
+				       { .fd = out_open ? out[0] : -1, .events = POLLIN } };
 		ssize_t r;
 
 		if (poll(p, 2, -1) < 0) {
@@ -184,7 +193,12 @@ static int answer(int type, char **argv)
 		}
 		if (!p[1].revents)
 			continue;
-		if ((r = read(out[0], buf, sizeof(buf))) <= 0)
+		r = read(out[0], buf, sizeof(buf));
+		if (held) {   /* dropped; its end does not end the hold */
+			out_open = r > 0;
+			continue;
+		}
+		if (r <= 0)
 			break;
 		/* Pass whole headers and payloads, a header only once its type
 		 * is known not to be @type. */
@@ -202,6 +216,14 @@ static int answer(int type, char **argv)
 			hdr[have++] = (uint8_t)buf[at++];
 			if (have < sizeof(hdr))
 				continue;
+			if (hdr[0] == type && mark) {
+				FILE *f = fopen(mark, "w");
+
+				if (!f || fclose(f) != 0)
+					perror(mark);
+				held = true;
+				break;
+			}
 			if (hdr[0] == type)
 				goto cut;
 			if (write_all(STDOUT_FILENO, (const char *)hdr, sizeof(hdr)) < 0)
@@ -229,7 +251,9 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc >= 4 && strcmp(argv[1], "answer") == 0 && strlen(argv[2]) == 1)
-		return answer((unsigned char)argv[2][0], argv + 3);
+		return answer((unsigned char)argv[2][0], NULL, argv + 3);
+	if (argc >= 5 && strcmp(argv[1], "keepanswer") == 0 && strlen(argv[2]) == 1)
+		return answer((unsigned char)argv[2][0], argv[3], argv + 4);
 	if (argc < 2 || argc > 5 || parse_u64(argv[1], &limit) < 0)
 		return usage();
 	if (argc == 3 && strcmp(argv[2], "drain") == 0) {

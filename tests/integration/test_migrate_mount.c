@@ -85,21 +85,23 @@ static int migrate(bool a_to_b, const char *heap, const char *mode, char **out, 
 	return rc;
 }
 
-/* migrate(true, "app", ...) started in the background through --rsh
+/* migrate(true, @heap, ...) started in the background through --rsh
  * 'testrsh @mode': its PID (stdout dropped, stderr in mig.err). */
-static pid_t migrate_bg(const char *mode)
+static pid_t migrate_bg(const char *heap, const char *mode)
 {
-	char rsh[700], dest[400];
-	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", "app", dest, "--rsh", rsh,
+	char rsh[700], dest[400], name[64];
+	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", name, dest, "--rsh", rsh,
 			 "--heapctl-path", HEAPCTL_BIN, NULL };
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 
+	snprintf(name, sizeof(name), "%s", heap);
 	snprintf(rsh, sizeof(rsh), "%s %s", TESTRSH, mode);
 	snprintf(dest, sizeof(dest), "localhost:%s", mu_b.mnt);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 2, mu_in_root("mig.err"), O_WRONLY | O_CREAT, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, mu_in_root("mig.err"),
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_eq(posix_spawn(&pid, HEAPCTL_BIN, &fa, NULL, argv, environ), 0);
 	posix_spawn_file_actions_destroy(&fa);
 	return pid;
@@ -589,7 +591,7 @@ START_TEST(far_side_killed_mid_transfer)
 	make_heap("app", 512, 3);   /* 32 MiB: far more than the stall and the buffers */
 	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
 		 mu_in_root("stalled"), mu_in_root("far.pid"));
-	pid = migrate_bg(mode);
+	pid = migrate_bg("app", mode);
 	for (int i = 0; i < 500 && !far; i++) {
 		pidtxt = mu_slurp(mu_in_root("far.pid"), NULL);
 		if (pidtxt)
@@ -680,6 +682,128 @@ START_TEST(answer_lost_after_the_commit)
 }
 END_TEST
 
+/* A's store checks out whole, as b_fsck() does B's. */
+static void a_fsck(void)
+{
+	const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu.store, "--verify-data", NULL };
+	char *out;
+
+	mu_unmount();
+	ck_assert_msg(mu_run_out(&out, fsck) == 0, "fsck of A: %s", out);
+	free(out);
+	mu_mount(NULL);
+}
+
+/* The daemon of A (@b: B) SIGKILLed, by the PID this test started it with,
+ * and a new one mounted on its store. */
+static void daemon_killed_and_back(bool b)
+{
+	int st;
+
+	if (b)
+		mu_b_swap();
+	ck_assert_int_eq(kill(mu.pid, SIGKILL), 0);
+	st = mu_daemon_wait(10);
+	ck_assert_msg(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		      "%s's daemon ended 0x%x before the SIGKILL", b ? "B" : "A", st);
+	mu_stale_unmount();
+	mu_mount(NULL);
+	if (b)
+		mu_b_swap();
+}
+
+/* @path appears: what a testrsh mode creates when the moment has come. */
+static void await_file(const char *path)
+{
+	for (int i = 0; i < 2000 && access(path, F_OK) != 0; i++)
+		mu_sleep_ms(5);
+	ck_assert_msg(access(path, F_OK) == 0, "%s did not appear in 10 s", path);
+}
+
+/* The background migrate @pid failed (exit 1). */
+static void expect_failed(pid_t pid)
+{
+	int st;
+
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "migrate ended 0x%x", st);
+}
+
+/*
+ * A daemon SIGKILLed mid-migration, and started again on its store:
+ * - the source's, in a pre-copy round (its stream held at its first MiB):
+ *   the lease never expired, so the heap comes back live and writable,
+ *   the store consistent, and a re-run completes;
+ * - the destination's, in the same place: the source gives its lease back
+ *   (its end never went out), B comes back with no copy and consistent;
+ * - the source's, after its final end went out and B committed (B's
+ *   answer held back, the source waiting for it): the heap comes back
+ *   read-only, the lease expired, B named; B has it live; a re-run there
+ *   finds that out and carries nothing.
+ */
+START_TEST(daemons_killed_mid_migration)
+{
+	char *out, *err, *a, *b, mode[600];
+	pid_t pid;
+
+	/* The source's daemon, in pre-copy. */
+	make_heap("pre", 512, 21);   /* 32 MiB: far more than the stall and the buffers */
+	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
+		 mu_in_root("pre.held"), mu_in_root("pre.pid"));
+	pid = migrate_bg("pre", mode);
+	await_file(mu_in_root("pre.held"));
+	daemon_killed_and_back(false);
+	expect_failed(pid);
+	expect_source_live("pre");
+	a_fsck();
+	ck_assert_int_eq(migrate(true, "pre", NULL, &out, NULL), 0);
+	free(out);
+	mu_expect_same_file(mu_at("pre/heap"), mu_b_at("pre/heap"));
+
+	/* The destination's daemon, in the same place. */
+	make_heap("dst", 512, 22);
+	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
+		 mu_in_root("dst.held"), mu_in_root("dst.pid"));
+	pid = migrate_bg("dst", mode);
+	await_file(mu_in_root("dst.held"));
+	daemon_killed_and_back(true);
+	expect_failed(pid);
+	expect_source_live("dst");
+	b = mu_list(mu_b.mnt);
+	ck_assert_msg(!mu_has_line(b, "dst"), "B lists a copy:\n%s", b);
+	free(b);
+	b_fsck();
+	ck_assert_int_eq(migrate(true, "dst", NULL, &out, NULL), 0);
+	free(out);
+	mu_expect_same_file(mu_at("dst/heap"), mu_b_at("dst/heap"));
+
+	/* The source's daemon, waiting for the answer to its final round. */
+	make_heap("ans", 24, 23);
+	snprintf(mode, sizeof(mode), "keepanswer k %s %s", CUTPIPE_BIN, mu_in_root("ans.held"));
+	pid = migrate_bg("ans", mode);
+	await_file(mu_in_root("ans.held"));   /* B's answer begun: it committed */
+	daemon_killed_and_back(false);
+	expect_failed(pid);
+	a = stat_of(mu_at("ans/stat"));
+	ck_assert_msg(strstr(a, "\nlease: expired\n") && strstr(a, "moved_to: localhost:"),
+		      "A:\n%s", a);
+	free(a);
+	ck_assert_int_eq(try_write(mu_at("ans/heap"), 5), -EROFS);
+	b = stat_of(mu_b_at("ans/stat"));
+	ck_assert_msg(strstr(b, "\nlease: held\n") && strstr(b, "state: live\n"), "B:\n%s", b);
+	free(b);
+	mu_expect_same_file(mu_at("ans/heap"), mu_b_at("ans/heap"));
+	ck_assert_int_eq(migrate(true, "ans", NULL, &out, &err), 0);
+	ck_assert_uint_eq(json_u64(out, "payload_bytes"), 0);
+	free(out);
+	free(err);
+	a = stat_of(mu_at("ans/stat"));
+	ck_assert_msg(strstr(a, "\nlease: migrated\n"), "A:\n%s", a);
+	free(a);
+	a_fsck();
+}
+END_TEST
+
 /*
  * One migration of a heap at a time: while one is stalled (its pipe holds
  * after the first bytes, and its pre-copy checkpoint has been posted), a
@@ -697,7 +821,7 @@ START_TEST(one_migration_of_a_heap_at_a_time)
 	efd = open(mu_at("app/events"), O_RDONLY);
 	ck_assert_int_ge(efd, 0);
 	snprintf(mode, sizeof(mode), "stall 100 %s 1", CUTPIPE_BIN);
-	pid = migrate_bg(mode);
+	pid = migrate_bg("app", mode);
 	/* Its pre-copy checkpoint: the first is under way. */
 	while (!strstr(ev, "checkpoint ")) {
 		struct pollfd p = { .fd = efd, .events = POLLIN };
@@ -1011,6 +1135,7 @@ static Suite *migrate_suite(void)
 		{ "pipe_cut", pipe_cut_anywhere_then_a_rerun_finishes },
 		{ "far_side_killed", far_side_killed_mid_transfer },
 		{ "answer_lost", answer_lost_after_the_commit },
+		{ "daemons_killed", daemons_killed_mid_migration },
 		{ "one_at_a_time", one_migration_of_a_heap_at_a_time },
 		{ "progress", progress_on_a_terminal_only },
 		{ "disk_full", destination_disk_full },

@@ -384,7 +384,7 @@ START_TEST(cutpipe_refuses_a_bad_command_line)
 {
 	static const char *const bad[] = { "", "x", "-1", "10k", "10 stall", "10 hold x",
 					   "10 hold 1 m x", "10 drain x", "answer",
-					   "answer kk sh" };
+					   "answer kk sh", "keepanswer k m", "keepanswer kk m sh" };
 	char cmd[256], *out;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
