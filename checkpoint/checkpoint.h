@@ -81,6 +81,8 @@ int ckpt_keep_parse(const char *s, uint32_t *out);
 typedef enum ckpt_why {
 	CKPT_MANUAL = 0,          /* mkdir, heapctl checkpoint */
 	CKPT_AUTO = 1,            /* the scheduler */
+	CKPT_MIGRATE = 2,         /* a migration's own (the only kind a heap being
+				     handed over takes) */
 } ckpt_why;
 
 typedef struct ckpt_outcome {

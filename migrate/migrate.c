@@ -137,6 +137,7 @@ struct src {
 	unsigned budget;                  /* downtime, ms */
 	bool expired;                     /* the lease: ours to give back on failure */
 	bool handed;                      /* the final end is out, no answer yet */
+	bool refused;                     /* the destination refused the round's hello */
 	uint64_t down;                    /* when it expired (mono_ms) */
 	char why[MG_MSG_TEXT_MAX + 1];
 };
@@ -257,6 +258,8 @@ static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 	 * (a copy ending further back is dropped there and re-sent, mostly
 	 * as contents it holds). */
 	hello.flags = final ? MG_HELLO_FINAL : 0;
+	if (c->hi.lease == HS_LEASE_EXPIRED)   /* again_begin(): c->hi as it began */
+		hello.flags |= MG_HELLO_AGAIN;
 	memcpy(hello.ident, c->hi.ident, HS_IDENT_LEN);
 	hello.line_size = c->hi.line_size;
 	strcpy(hello.name, c->hi.name);
@@ -276,6 +279,7 @@ static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 	    (rc = mg_reply_get(p, n, &status, &base, base_ident, c->why, sizeof(c->why))) < 0)
 		goto out;
 	if (status < 0) {
+		c->refused = true;
 		rc = hs_errno_set(status, "the destination: %s", c->why);
 		goto out;
 	}
@@ -429,7 +433,7 @@ out:
 
 static int take(struct src *c, uint64_t *v)
 {
-	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MANUAL, v);
+	return ckpt_take(c->o->ckpt, c->h, NULL, CKPT_MIGRATE, v);
 }
 
 /*
@@ -574,6 +578,9 @@ out:
 		if (!c.handed && c.hi.lease != HS_LEASE_EXPIRED) {
 			(void)hs_heap_lease_set(c.h, HS_LEASE_HELD, NULL);
 			hs_errno_set(rc, "%s", keep);
+		} else if (c.refused) {   /* a re-run the destination turned away */
+			hs_errno_set(rc, "%s; the heap stays read-only here: if no node has it "
+				     "live, heapctl resume %s --force takes it back", keep, heap);
 		} else {
 			hs_errno_set(rc, "%s; the heap stays read-only here, as the destination "
 				     "may have it live: migrate it there again to find out, or, if "
@@ -638,27 +645,57 @@ static int dec_blob(void *arg, const uint8_t *hash, const void *frame, size_t le
 	return mg__batch_add(&d->batch, d->imp, hash, frame, len);
 }
 
-/*
- * The heap is live here.  A final hello whose newest checkpoint is one of
- * its own is a source asking again after a hand-over whose answer it lost
- * (or whose daemon died): it was committed here.  The round carries
- * nothing, and its answer lets the source mark the heap migrated.
- */
-static int live_here(struct dst *d, hs_heap *h)
+/* The copy here holds the source's newest checkpoint (the same one). */
+static bool holds_newest(struct dst *d, hs_heap *h, hs_version_info *vi)
 {
 	const struct mg_hello_v *newest = d->hello.n ? &d->hello.v[d->hello.n - 1] : NULL;
+
+	return newest && hs_version_info_get(h, newest->version, vi) == 0 &&
+	       memcmp(vi->ident, newest->ident, HS_IDENT_LEN) == 0;
+}
+
+/*
+ * The copy here was committed live: it holds the lease, or held it and was
+ * handed on (@hi: migrated, or its lease expired with where it went).  A
+ * final hello whose newest checkpoint it holds is a source asking again
+ * after a hand-over whose answer it lost (or whose daemon died): that
+ * hand-over was committed here.  The round carries nothing, and its answer
+ * lets the source mark the heap migrated.  A copy that moved on is never
+ * replaced by such a re-run (that would make it live twice), unless it is
+ * older than the source's (its newest is one of the source's: the
+ * hand-over never arrived, and the round goes on as any other).
+ */
+static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi, bool *go_on)
+{
+	unsigned long long newest = d->hello.n ? d->hello.v[d->hello.n - 1].version : 0;
 	hs_version_info vi;
 
-	if ((d->hello.flags & MG_HELLO_FINAL) && newest &&
-	    hs_version_info_get(h, newest->version, &vi) == 0 &&
-	    memcmp(vi.ident, newest->ident, HS_IDENT_LEN) == 0) {
+	*go_on = false;
+	if ((d->hello.flags & MG_HELLO_FINAL) && holds_newest(d, h, &vi)) {
 		d->base = vi.version;
 		memcpy(d->base_ident, vi.ident, HS_IDENT_LEN);
 		d->live_here = true;
 		return 0;
 	}
-	return hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; if the "
-			    "source is stale, rm it there or resume it here)", d->name);
+	if (hi->lease == HS_LEASE_HELD && (d->hello.flags & MG_HELLO_AGAIN))
+		return hs_errno_set(-EBUSY, "heap '%s' is live there, but not from this node's "
+				    "hand-over (it lacks checkpoint %llu): the copies diverged; "
+				    "keep one and heapctl rm the other", d->name, newest);
+	if (hi->lease == HS_LEASE_HELD)
+		return hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; if the "
+				    "source is stale, rm it there or resume it here)", d->name);
+	for (uint32_t i = 0; i < d->hello.n; i++) {
+		if (hi->latest && d->hello.v[i].version == hi->latest &&
+		    hs_version_info_get(h, hi->latest, &vi) == 0 &&
+		    memcmp(d->hello.v[i].ident, vi.ident, HS_IDENT_LEN) == 0) {
+			*go_on = true;
+			return 0;
+		}
+	}
+	return hs_errno_set(-EBUSY, "heap '%s' there was live and moved on to %s since: "
+			    "it is not the copy this node handed over (it lacks checkpoint "
+			    "%llu); heapctl rm the stale one", d->name,
+			    *hi->moved_to ? hi->moved_to : "another node", newest);
 }
 
 /*
@@ -694,9 +731,14 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 			rc = hs_errno_set(-EEXIST, "another heap named '%s' exists there", d->name);
 			goto out;
 		}
-		if (hi.lease == HS_LEASE_HELD) {
-			rc = live_here(d, h);
-			goto out;
+		/* Held, or handed on from here, asked by a re-run. */
+		if (hi.lease == HS_LEASE_HELD ||
+		    ((d->hello.flags & MG_HELLO_AGAIN) &&
+		     (hi.lease == HS_LEASE_MIGRATED || *hi.moved_to))) {
+			bool go_on;
+
+			if ((rc = handed_here(d, h, &hi, &go_on)) < 0 || !go_on)
+				goto out;
 		}
 		if (hi.latest && (rc = hs_version_info_get(h, hi.latest, &vi)) == 0) {
 			for (uint32_t i = 0; i < d->hello.n; i++) {

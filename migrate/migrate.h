@@ -184,6 +184,9 @@ enum {
 };
 
 #define MG_HELLO_FINAL 1u             /* the last round: commit the heap live */
+#define MG_HELLO_AGAIN 2u             /* a re-run to where a hand-over of unknown
+					 outcome went (a destination of an earlier
+					 build ignores it) */
 
 typedef struct mg_hello {
 	uint32_t proto;                   /* the source's protocol (1 or 2) */

@@ -7,7 +7,8 @@
  * source live, the pipe cut at every message boundary and one byte either
  * side and at random offsets, the far side killed, the destination's disk
  * full (each: the source live and writable, the destination with no live
- * copy, a re-run completing and sending less), and writes through pwrite
+ * copy, a re-run completing and sending less), either daemon SIGKILLed
+ * mid-migration and started again on its store, and writes through pwrite
  * and through a mapping racing the migration: every one acknowledged
  * (pwrite returned, msync returned) before the lease expired is on B,
  * every later one fails, none is lost silently.
@@ -804,6 +805,123 @@ START_TEST(daemons_killed_mid_migration)
 }
 END_TEST
 
+/* A third node, C: a daemon on store3 at mnt3, mounted and unmounted by
+ * the test that uses it (swapped in as mu, as mu_b_* does B). */
+static struct mu mu_c;
+
+static void c_swap(void)
+{
+	struct mu t = mu;
+
+	mu = mu_c;
+	mu_c = t;
+}
+
+static void c_up(void)
+{
+	mu_c = mu;
+	snprintf(mu_c.store, sizeof(mu_c.store), "%s/store3", mu.root);
+	snprintf(mu_c.mnt, sizeof(mu_c.mnt), "%s/mnt3", mu.root);
+	snprintf(mu_c.err, sizeof(mu_c.err), "%s/daemon3.err", mu.root);
+	mu_c.opts[0] = mu_c.netns[0] = '\0';
+	mu_c.pid = 0;
+	ck_assert_int_eq(mkdir(mu_c.mnt, 0755), 0);
+	c_swap();
+	mu_mount(NULL);
+	c_swap();
+}
+
+static void c_down(void)
+{
+	c_swap();
+	mu_unmount();
+	c_swap();
+}
+
+/* heapctl -m B migrate @heap localhost:C (plain): its exit status. */
+static int migrate_b_to_c(const char *heap)
+{
+	char dest[400];
+	const char *argv[] = { HEAPCTL_BIN, "-m", mu_b.mnt, "migrate", heap, dest, "--rsh",
+			       TESTRSH " plain", "--heapctl-path", HEAPCTL_BIN, NULL };
+	char *out;
+	int rc;
+
+	snprintf(dest, sizeof(dest), "localhost:%s", mu_c.mnt);
+	rc = mu_run_out(&out, argv);
+	free(out);
+	return rc;
+}
+
+static void expect_lease(const char *stat_path, const char *lease)
+{
+	char *t = stat_of(stat_path), want[64];
+
+	snprintf(want, sizeof(want), "\nlease: %s\n", lease);
+	ck_assert_msg(strstr(t, want), "%s:\n%s", stat_path, t);
+	free(t);
+}
+
+/*
+ * The answer to A -> B lost, then the heap moves on from B to C before
+ * anyone asks: A's re-run to B must not make B's copy live again (B and C
+ * both live).  B still holds the checkpoint A handed over, so the re-run
+ * learns it went and marks A migrated; B's copy that dropped it (keep=1)
+ * refuses the re-run by name and keeps its copy.  Meanwhile A, read-only
+ * and bound for B, takes no checkpoint of its own, which would have hidden
+ * the one it handed over.
+ */
+START_TEST(rerun_after_the_heap_moved_on)
+{
+	char *out, *err, mode[512], c = 0;
+	int fd;
+
+	c_up();
+	make_heap("app", 24, 31);
+	make_heap("kp", 24, 32);
+	snprintf(mode, sizeof(mode), "noanswer k %s", CUTPIPE_BIN);
+	ck_assert_int_eq(migrate(true, "app", mode, NULL, NULL), 1);
+	ck_assert_int_eq(migrate(true, "kp", mode, NULL, NULL), 1);
+	expect_lease(mu_at("app/stat"), "expired");
+	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/mine"), 0700), -1);
+	ck_assert_int_eq(errno, EROFS);
+	/* B uses it, keeps one unlabelled checkpoint of kp, and hands both on. */
+	fd = mu_open(mu_b_at("app/heap"), O_RDWR);
+	mu_pwrite_all(fd, "B", 1, 5 * LS + 3);
+	close(fd);
+	ck_assert_int_eq(setxattr(mu_b_at("kp"), "user.heapfs.keep", "1", 1, 0), 0);
+	ck_assert_int_eq(migrate_b_to_c("app"), 0);
+	ck_assert_int_eq(migrate_b_to_c("kp"), 0);
+	expect_lease(mu_b_at("app/stat"), "migrated");
+	/* A asks B again: B has A's checkpoint, so it went; nothing moves. */
+	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	ck_assert_uint_eq(json_u64(out, "payload_bytes"), 0);
+	free(out);
+	expect_lease(mu_at("app/stat"), "migrated");
+	expect_lease(mu_b_at("app/stat"), "migrated");
+	c_swap();
+	expect_lease(mu_at("app/stat"), "held");
+	fd = mu_open(mu_at("app/heap"), O_RDONLY);
+	ck_assert_int_eq(pread(fd, &c, 1, 5 * LS + 3), 1);
+	ck_assert_int_eq(c, 'B');
+	close(fd);
+	c_swap();
+	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 5), -EROFS);
+	/* kp: B dropped A's checkpoint; it cannot tell, so it refuses. */
+	ck_assert_int_eq(migrate(true, "kp", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "moved on to localhost:") && strstr(err, "stays read-only here"),
+		      "%s", err);
+	free(err);
+	expect_lease(mu_at("kp/stat"), "expired");
+	expect_lease(mu_b_at("kp/stat"), "migrated");
+	ck_assert_int_eq(try_write(mu_b_at("kp/heap"), 5), -EROFS);
+	c_swap();
+	expect_lease(mu_at("kp/stat"), "held");
+	c_swap();
+	c_down();
+}
+END_TEST
+
 /*
  * One migration of a heap at a time: while one is stalled (its pipe holds
  * after the first bytes, and its pre-copy checkpoint has been posted), a
@@ -1136,6 +1254,7 @@ static Suite *migrate_suite(void)
 		{ "far_side_killed", far_side_killed_mid_transfer },
 		{ "answer_lost", answer_lost_after_the_commit },
 		{ "daemons_killed", daemons_killed_mid_migration },
+		{ "moved_on", rerun_after_the_heap_moved_on },
 		{ "one_at_a_time", one_migration_of_a_heap_at_a_time },
 		{ "progress", progress_on_a_terminal_only },
 		{ "disk_full", destination_disk_full },
