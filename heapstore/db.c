@@ -156,6 +156,13 @@ int hs_store__write(hs_store *s, rocksdb_writebatch_t *wb, bool sync)
 	return rc;
 }
 
+int hs_store_write_error(hs_store *s)
+{
+	return atomic_load(&s->write_error);
+}
+
+int (*hs__test_sync)(hs_store *s);
+
 /* Make every write that returned durable: one synced WAL flush. */
 int hs_store__sync(hs_store *s)
 {
@@ -166,6 +173,10 @@ int hs_store__sync(hs_store *s)
 		return 0;
 	if ((rc = write_stopped(s)) < 0)
 		return rc;
+	if (hs__test_sync && (rc = hs__test_sync(s)) < 0) {
+		atomic_compare_exchange_strong(&s->write_error, &none, rc);
+		return hs_errno_set(rc, "syncing the store: %s (a test's fault)", strerror(-rc));
+	}
 	rocksdb_flush_wal(s->db, 1, &err);
 	if (!err)
 		return 0;

@@ -919,6 +919,20 @@ HS_API int hs_import_lines(hs_import *imp, const hs_xline *lines, size_t n);
  */
 HS_API int hs_import_commit(hs_import *imp, uint64_t *version_out);
 
+/**
+ * After hs_import_commit() failed: true when the store's writes failed
+ * while its batch was being written, so the batch may be in the store
+ * after all (at its next open: the store writes nothing more until then);
+ * false when it certainly is not.
+ */
+HS_API bool hs_import_outcome_unknown(const hs_import *imp);
+
+/**
+ * 0 while the store writes, or the -errno of the write or sync that
+ * failed, after which it refuses every write until it is reopened.
+ */
+HS_API int hs_store_write_error(hs_store *store);
+
 /** The lease the heap will have once committed, in place of the one
  *  hs_import_begin() was given (a migration round that turned final). */
 HS_API void hs_import_lease_set(hs_import *imp, hs_lease lease);

@@ -681,6 +681,13 @@ int hs_fsck__space(hs_store *s);
  */
 HS_API extern void (*hs__test_probed)(hs_store *s, const uint8_t *hash);
 
+/*
+ * Test hook: called, when set, by every sync of the store's log after the
+ * writes before it went in; a negative errno fails that sync as a failed
+ * fdatasync would (and stops the store's writes).
+ */
+HS_API extern int (*hs__test_sync)(hs_store *s);
+
 /* test hook: return the ready-made Rocksdb handles (tests inject faults). */
 HS_API rocksdb_t *hs_store__db(hs_store *s);
 HS_API rocksdb_column_family_handle_t *hs_store__cf(hs_store *s, enum hs_cf cf);

@@ -338,6 +338,7 @@ struct hs_import {
 	hs_xline *lines;
 	size_t n_lines, cap_lines;
 	bool done, committed;
+	bool unknown;                     /* the commit's write failed: it may be in */
 	/* hs_import_blobs()'s workers: w_lock guards w_seq, w_left and
 	 * w_stop; w_job is theirs while w_busy, until w_left is 0. */
 	unsigned w_started;
@@ -1108,6 +1109,22 @@ static int commit_stage(struct hs_import *imp, struct hs_batch *b, struct hs_cur
 }
 
 /* The heap the stream carries, new: its name, record and counters too. */
+/*
+ * The commit's one synced batch.  Should the store's writes fail in it (a
+ * write refused, or a sync after an unsynced write went in), the batch may
+ * be in the store nonetheless, at the next open: say so.  A refusal before
+ * anything was written (a limit, a store stopped already) is not that.
+ */
+static int commit_write(struct hs_import *imp, hs_heap *h, struct hs_batch *b)
+{
+	int was = atomic_load(&imp->s->write_error);
+	int rc = hs_batch__commit_id(imp->s, h ? h->id : imp->tid, h, b, true);
+
+	if (rc < 0 && !was && atomic_load(&imp->s->write_error))
+		imp->unknown = true;
+	return rc;
+}
+
 static int commit_new(struct hs_import *imp, uint64_t *version_out)
 {
 	hs_store *s = imp->s;
@@ -1169,7 +1186,7 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	if (rc == 0)
 		rc = hs_errno_set(-EEXIST, "heap '%s' was created meanwhile", imp->name);
 	if (rc == -ENOENT)
-		rc = hs_batch__commit_id(s, imp->tid, NULL, &b, true);
+		rc = commit_write(imp, NULL, &b);
 	pthread_mutex_unlock(&s->lock);
 	if (rc == 0)
 		*version_out = last->vi.version;
@@ -1243,8 +1260,7 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	copy.lease = imp->p.lease;
 	copy.moved_to[0] = '\0';
 	b.lines_used_delta = used - atomic_load(&h->lines_used);
-	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 ||
-	    (rc = hs_batch__commit(h, &b, true)) < 0)
+	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 || (rc = commit_write(imp, h, &b)) < 0)
 		goto out;
 	hs_heap__rec_set(h, &copy);
 	h->latest = last->vi.version;
@@ -1301,6 +1317,11 @@ int hs_import_commit(hs_import *imp, uint64_t *version_out)
 	if (rc == 0 && version_out)
 		*version_out = v;
 	return rc;
+}
+
+bool hs_import_outcome_unknown(const hs_import *imp)
+{
+	return imp->done && !imp->committed && imp->unknown;
 }
 
 void hs_import_lease_set(hs_import *imp, hs_lease lease)

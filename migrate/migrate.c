@@ -611,6 +611,7 @@ struct dst {
 	uint8_t base_ident[HS_IDENT_LEN];
 	bool any_data;
 	bool live_here;                   /* a final hello for what is live here */
+	bool unknown;                     /* the round's commit may be in after all */
 	struct mg__batch batch;           /* blobs gathered for their checks */
 	int err;                          /* the round failed here: said at its end */
 	char err_msg[MG_MSG_TEXT_MAX + 1];
@@ -678,9 +679,10 @@ static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi, bool *
 		return 0;
 	}
 	if (hi->lease == HS_LEASE_HELD && (d->hello.flags & MG_HELLO_AGAIN))
-		return hs_errno_set(-EBUSY, "heap '%s' is live there, but not from this node's "
-				    "hand-over (it lacks checkpoint %llu): the copies diverged; "
-				    "keep one and heapctl rm the other", d->name, newest);
+		return hs_errno_set(-EBUSY, "heap '%s' is live there but lacks checkpoint %llu, "
+				    "the one this node handed over (deleted there since, or the "
+				    "copies diverged): keep one and heapctl rm the other", d->name,
+				    newest);
 	if (hi->lease == HS_LEASE_HELD)
 		return hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; if the "
 				    "source is stale, rm it there or resume it here)", d->name);
@@ -853,10 +855,15 @@ static int serve_end(struct dst *d, bool finish)
 		rc = hs_errno_set(-EBADMSG, "a round with nothing to send for a new heap");
 	} else if ((rc = hs_heap_open(&h, d->s, d->name)) == 0) {
 		/* It has every version already: only the lease changes. */
-		if (final)
-			rc = hs_heap_lease_set(h, HS_LEASE_HELD, NULL);
+		int was = hs_store_write_error(d->s);
+
+		if (final && (rc = hs_heap_lease_set(h, HS_LEASE_HELD, NULL)) < 0 && !was &&
+		    hs_store_write_error(d->s))
+			d->unknown = true;   /* its one synced write may be in */
 		hs_heap_close(h);
 	}
+	if (rc < 0 && d->imp && hs_import_outcome_unknown(d->imp))
+		d->unknown = true;
 	if (rc == 0 && d->o && d->o->received)
 		d->o->received(d->o->arg, d->name, version, changed, final, d->imp);
 	if (rc == 0)
@@ -939,6 +946,19 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 		}
 		if (type == MG_MSG_END || type == MG_MSG_FINAL) {
 			rc = d.err ? d.err : serve_end(&d, type == MG_MSG_FINAL);
+			if (rc < 0 && d.unknown) {
+				/* The store's writes failed in the commit, which may
+				 * be in after all (at its next open): no answer
+				 * rather than a wrong one.  A final round's source
+				 * then keeps the heap read-only until a re-run here
+				 * finds out. */
+				char keep[512];
+
+				snprintf(keep, sizeof(keep), "%s", hs_error_last());
+				hs_errno_set(rc, "%s; whether the round was committed is not known "
+					     "until this store is reopened", keep);
+				break;
+			}
 			if (rc < 0) {   /* the round failed: say why, keep serving */
 				snprintf(why, sizeof(why), "%s", d.err ? d.err_msg : hs_error_last());
 				if (d.imp)   /* what arrived whole is kept, as garbage */
