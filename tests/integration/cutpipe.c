@@ -21,9 +21,10 @@
  *                            an answer lost with the connection
  *   cutpipe keepanswer T FILE CMD...  as answer, but at that message
  *                            create FILE, drop CMD's output from there on
- *                            and go on passing stdin to CMD until its EOF:
- *                            an answer held back while the source waits
- *                            (a test kills the source's daemon then)
+ *                            and go on passing stdin to CMD until its EOF
+ *                            or CMD's output ends: an answer held back
+ *                            while the source waits (a test kills either
+ *                            daemon then)
  *
  * It never reads past byte N, so what follows stays unread in the pipe.
  * EOF before N bytes exits 0 too, having forwarded everything.  A write
@@ -176,9 +177,9 @@ static int answer(int type, const char *mark, char **argv)
 	}
 	close(in[0]);
 	close(out[1]);
-	for (bool out_open = true;;) {
+	for (;;) {
 		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN },
-				       { .fd = out_open ? out[0] : -1, .events = POLLIN } };
+				       { .fd = out[0], .events = POLLIN } };
 		ssize_t r;
 
 		if (poll(p, 2, -1) < 0) {
@@ -194,12 +195,10 @@ static int answer(int type, const char *mark, char **argv)
 		if (!p[1].revents)
 			continue;
 		r = read(out[0], buf, sizeof(buf));
-		if (held) {   /* dropped; its end does not end the hold */
-			out_open = r > 0;
-			continue;
-		}
-		if (r <= 0)
+		if (r <= 0)   /* CMD is gone (a far side whose daemon died) */
 			break;
+		if (held)     /* dropped */
+			continue;
 		/* Pass whole headers and payloads, a header only once its type
 		 * is known not to be @type. */
 		for (ssize_t at = 0; at < r;) {

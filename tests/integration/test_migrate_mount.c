@@ -740,7 +740,9 @@ static void expect_failed(pid_t pid)
  * - the source's, after its final end went out and B committed (B's
  *   answer held back, the source waiting for it): the heap comes back
  *   read-only, the lease expired, B named; B has it live; a re-run there
- *   finds that out and carries nothing.
+ *   finds that out and carries nothing;
+ * - the destination's, in that same place: back on its store it has the
+ *   heap live, and the source, read-only meanwhile, learns so on a re-run.
  */
 START_TEST(daemons_killed_mid_migration)
 {
@@ -802,6 +804,29 @@ START_TEST(daemons_killed_mid_migration)
 	ck_assert_msg(strstr(a, "\nlease: migrated\n"), "A:\n%s", a);
 	free(a);
 	a_fsck();
+
+	/* The destination's daemon, its answer to a committed round held back:
+	 * back on its store, it has the heap live; A learns it on a re-run. */
+	make_heap("ans2", 24, 24);
+	snprintf(mode, sizeof(mode), "keepanswer k %s %s", CUTPIPE_BIN, mu_in_root("ans2.held"));
+	pid = migrate_bg("ans2", mode);
+	await_file(mu_in_root("ans2.held"));
+	daemon_killed_and_back(true);
+	expect_failed(pid);
+	a = stat_of(mu_at("ans2/stat"));
+	ck_assert_msg(strstr(a, "\nlease: expired\n"), "A:\n%s", a);
+	free(a);
+	b = stat_of(mu_b_at("ans2/stat"));
+	ck_assert_msg(strstr(b, "\nlease: held\n") && strstr(b, "state: live\n"), "B:\n%s", b);
+	free(b);
+	ck_assert_int_eq(migrate(true, "ans2", NULL, &out, NULL), 0);
+	ck_assert_uint_eq(json_u64(out, "payload_bytes"), 0);
+	free(out);
+	a = stat_of(mu_at("ans2/stat"));
+	ck_assert_msg(strstr(a, "\nlease: migrated\n"), "A:\n%s", a);
+	free(a);
+	mu_expect_same_file(mu_at("ans2/heap"), mu_b_at("ans2/heap"));
+	b_fsck();
 }
 END_TEST
 
