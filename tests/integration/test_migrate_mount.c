@@ -731,6 +731,31 @@ static void expect_failed(pid_t pid)
 }
 
 /*
+ * A new heap @heap (@lines lines of @seed) migrates to B through testrsh:
+ * with @answer, B's answer to its committed round is held back, else the
+ * stream stalls at its first MiB.  Then the daemon of A (@b: B) is killed
+ * and back, and the migration has failed.
+ */
+static void killed_mid_migration(const char *heap, unsigned lines, uint64_t seed, bool answer,
+				 bool b)
+{
+	char mode[600];
+	pid_t pid;
+
+	make_heap(heap, lines, seed);
+	if (answer)
+		snprintf(mode, sizeof(mode), "keepanswer k %s %s", CUTPIPE_BIN,
+			 mu_in_root("%s.held", heap));
+	else
+		snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
+			 mu_in_root("%s.held", heap), mu_in_root("%s.pid", heap));
+	pid = migrate_bg(heap, mode);
+	await_file(mu_in_root("%s.held", heap));
+	daemon_killed_and_back(b);
+	expect_failed(pid);
+}
+
+/*
  * A daemon SIGKILLed mid-migration, and started again on its store:
  * - the source's, in a pre-copy round (its stream held at its first MiB):
  *   the lease never expired, so the heap comes back live and writable,
@@ -746,17 +771,11 @@ static void expect_failed(pid_t pid)
  */
 START_TEST(daemons_killed_mid_migration)
 {
-	char *out, *err, *a, *b, mode[600];
-	pid_t pid;
+	char *out, *err, *a, *b;
 
-	/* The source's daemon, in pre-copy. */
-	make_heap("pre", 512, 21);   /* 32 MiB: far more than the stall and the buffers */
-	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
-		 mu_in_root("pre.held"), mu_in_root("pre.pid"));
-	pid = migrate_bg("pre", mode);
-	await_file(mu_in_root("pre.held"));
-	daemon_killed_and_back(false);
-	expect_failed(pid);
+	/* The source's daemon, in pre-copy (32 MiB: far more than the stall
+	 * and the buffers). */
+	killed_mid_migration("pre", 512, 21, false, false);
 	expect_source_live("pre");
 	a_fsck();
 	ck_assert_int_eq(migrate(true, "pre", NULL, &out, NULL), 0);
@@ -764,13 +783,7 @@ START_TEST(daemons_killed_mid_migration)
 	mu_expect_same_file(mu_at("pre/heap"), mu_b_at("pre/heap"));
 
 	/* The destination's daemon, in the same place. */
-	make_heap("dst", 512, 22);
-	snprintf(mode, sizeof(mode), "stallpid 1048576 %s 2 %s %s", CUTPIPE_BIN,
-		 mu_in_root("dst.held"), mu_in_root("dst.pid"));
-	pid = migrate_bg("dst", mode);
-	await_file(mu_in_root("dst.held"));
-	daemon_killed_and_back(true);
-	expect_failed(pid);
+	killed_mid_migration("dst", 512, 22, false, true);
 	expect_source_live("dst");
 	b = mu_list(mu_b.mnt);
 	ck_assert_msg(!mu_has_line(b, "dst"), "B lists a copy:\n%s", b);
@@ -781,12 +794,7 @@ START_TEST(daemons_killed_mid_migration)
 	mu_expect_same_file(mu_at("dst/heap"), mu_b_at("dst/heap"));
 
 	/* The source's daemon, waiting for the answer to its final round. */
-	make_heap("ans", 24, 23);
-	snprintf(mode, sizeof(mode), "keepanswer k %s %s", CUTPIPE_BIN, mu_in_root("ans.held"));
-	pid = migrate_bg("ans", mode);
-	await_file(mu_in_root("ans.held"));   /* B's answer begun: it committed */
-	daemon_killed_and_back(false);
-	expect_failed(pid);
+	killed_mid_migration("ans", 24, 23, true, false);   /* B's answer begun: it committed */
 	a = stat_of(mu_at("ans/stat"));
 	ck_assert_msg(strstr(a, "\nlease: expired\n") && strstr(a, "moved_to: localhost:"),
 		      "A:\n%s", a);
@@ -807,12 +815,7 @@ START_TEST(daemons_killed_mid_migration)
 
 	/* The destination's daemon, its answer to a committed round held back:
 	 * back on its store, it has the heap live; A learns it on a re-run. */
-	make_heap("ans2", 24, 24);
-	snprintf(mode, sizeof(mode), "keepanswer k %s %s", CUTPIPE_BIN, mu_in_root("ans2.held"));
-	pid = migrate_bg("ans2", mode);
-	await_file(mu_in_root("ans2.held"));
-	daemon_killed_and_back(true);
-	expect_failed(pid);
+	killed_mid_migration("ans2", 24, 24, true, true);
 	a = stat_of(mu_at("ans2/stat"));
 	ck_assert_msg(strstr(a, "\nlease: expired\n"), "A:\n%s", a);
 	free(a);
