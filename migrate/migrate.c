@@ -537,14 +537,7 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	for (unsigned r = 0; r + 1 < rounds && !done && !c.expired; r++) {
 		uint64_t t = mono_ms(), before = c.l.sent, dirty, rate;
 
-		/* Nothing since its newest checkpoint: that one goes, rather
-		 * than a copy of it (a heap moved back and forth unchanged
-		 * gathers no checkpoints). */
-		if (r == 0 && unchanged_since(&c, c.hi.latest))
-			v = c.hi.latest;
-		else if ((rc = take(&c, &v)) < 0)
-			goto out;
-		if ((rc = round_run(&c, v, false, &done)) < 0)
+		if ((rc = take(&c, &v)) < 0 || (rc = round_run(&c, v, false, &done)) < 0)
 			goto out;
 		rate = (c.l.sent - before) * 1000 / (mono_ms() - t + 1);   /* bytes a second */
 		dirty = dirty_bytes(&c);
