@@ -186,17 +186,10 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	if ((rc = heap_claim(p, h, true, &e, &hi)) < 0)
 		return rc;
 
-	/* A heap being handed to another node takes only the migration's
-	 * checkpoints: its newest must stay the one it handed over, which a
-	 * re-run asks the destination about.  Read once ours: the lease may
-	 * have expired while we waited. */
-	if (why != CKPT_MIGRATE && (rc = hs_heap_info_get(h, &hi)) == 0 &&
-	    hi.lease == HS_LEASE_EXPIRED && hi.moved_to[0])
-		rc = hs_errno_set(-EROFS, "heap '%s' is being handed to %s (its lease "
-				  "expired): only the migration takes its checkpoints",
-				  hi.name, hi.moved_to);
-	if (rc == 0 && (rc = space_check(p, h)) == 0 &&
-	    (rc = hs_version_seal(h, label && *label ? label : NULL, &v)) == 0)
+	/* A migration's own: the one kind a heap bound elsewhere takes. */
+	if ((rc = space_check(p, h)) == 0 &&
+	    (rc = why == CKPT_MIGRATE ? hs_version_seal_handover(h, &v) :
+		  hs_version_seal(h, label && *label ? label : NULL, &v)) == 0)
 		prune_rc = prune(h, &pruned);
 
 	pthread_mutex_lock(&p->lock);

@@ -692,6 +692,14 @@ HS_API int hs_version_seal(hs_heap *heap, const char *label,
 			   uint64_t *version_out);
 
 /**
+ * As hs_version_seal(), unlabelled, for a migration.  A heap whose lease
+ * expired in a migration to another node (hs_heap_info.moved_to set)
+ * takes only these (-EROFS for the others) and keeps its newest checkpoint
+ * (hs_version_delete() refuses it): a re-run asks the destination about it.
+ */
+HS_API int hs_version_seal_handover(hs_heap *heap, uint64_t *version_out);
+
+/**
  * Suspend the heap: write back its dirty lines, seal a checkpoint and mark
  * the heap suspended in the same synced batch, and give its cached lines
  * back.  Until hs_heap_resume(), reads work and every change to the live

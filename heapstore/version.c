@@ -98,8 +98,18 @@ static int changed_lines(hs_heap *h, uint64_t lo, uint64_t hi, uint64_t **out,
 	return 0;
 }
 
-/* Seal a checkpoint; with @suspend, suspend the heap in the same batch. */
-static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_out)
+/* Its lease expired in a migration to @moved_to, whose outcome it may not
+ * know yet: a re-run asks there about its newest checkpoint. */
+static bool bound_elsewhere(const hs_heap *h)
+{
+	return h->rec.lease == HS_LEASE_EXPIRED && h->rec.moved_to[0];
+}
+
+/* Seal a checkpoint; with @suspend, suspend the heap in the same batch;
+ * with @handover, a migration's (the only kind a heap bound elsewhere
+ * takes: its newest must stay the one it handed over). */
+static int seal(hs_heap *h, const char *label, bool suspend, bool handover,
+		uint64_t *version_out)
 {
 	uint8_t key[HS_META_KEY_MAX], val[HS_REC_MAX], vbuf[8];
 	struct hs_heap_rec copy;
@@ -121,6 +131,12 @@ static int seal(hs_heap *h, const char *label, bool suspend, uint64_t *version_o
 		goto out;
 	if (h->rec.lease == HS_LEASE_MIGRATED) {   /* its next versions are another node's */
 		rc = hs_errno_set(-EROFS, "heap '%s' migrated to %s", h->rec.name,
+				  h->rec.moved_to);
+		goto out;
+	}
+	if (!handover && bound_elsewhere(h)) {
+		rc = hs_errno_set(-EROFS, "heap '%s' is being handed to %s (its lease expired): "
+				  "only the migration takes its checkpoints", h->rec.name,
 				  h->rec.moved_to);
 		goto out;
 	}
@@ -193,12 +209,17 @@ out:
 
 int hs_version_seal(hs_heap *h, const char *label, uint64_t *version_out)
 {
-	return seal(h, label, false, version_out);
+	return seal(h, label, false, false, version_out);
+}
+
+int hs_version_seal_handover(hs_heap *h, uint64_t *version_out)
+{
+	return seal(h, NULL, false, true, version_out);
 }
 
 int hs_heap_suspend(hs_heap *h, uint64_t *version_out)
 {
-	return seal(h, NULL, true, version_out);
+	return seal(h, NULL, true, false, version_out);
 }
 
 int hs_heap_resume(hs_heap *h)
@@ -416,7 +437,11 @@ int hs_version_delete(hs_heap *h, uint64_t version)
 
 	hs_batch__init(&b);
 	pthread_rwlock_wrlock(&h->lock);
-	if ((rc = hs_heap__check_live(h)) < 0 ||
+	if ((rc = hs_heap__check_live(h)) == 0 && version == h->latest && bound_elsewhere(h))
+		rc = hs_errno_set(-EROFS, "checkpoint %llu of heap '%s' is the one handed to %s "
+				  "(its lease expired): it stays while the outcome is not known",
+				  (unsigned long long)version, h->rec.name, h->rec.moved_to);
+	if (rc < 0 ||
 	    (rc = hs_version__exists(h, version, &vi)) < 0 ||
 	    (rc = hs_version__next(h, version, &next)) < 0 ||
 	    (rc = changed_lines(h, version - 1, version, &lines, &n, NULL)) < 0)

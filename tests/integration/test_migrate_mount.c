@@ -897,7 +897,7 @@ static void expect_lease(const char *stat_path, const char *lease)
  * learns it went and marks A migrated; B's copy that dropped it (keep=1)
  * refuses the re-run by name and keeps its copy.  Meanwhile A, read-only
  * and bound for B, takes no checkpoint of its own, which would have hidden
- * the one it handed over.
+ * the one it handed over, and keeps that one.
  */
 START_TEST(rerun_after_the_heap_moved_on)
 {
@@ -912,6 +912,10 @@ START_TEST(rerun_after_the_heap_moved_on)
 	ck_assert_int_eq(migrate(true, "kp", mode, NULL, NULL), 1);
 	expect_lease(mu_at("app/stat"), "expired");
 	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/mine"), 0700), -1);
+	ck_assert_int_eq(errno, EROFS);
+	/* ... nor loses the one it handed over. */
+	snprintf(mode, sizeof(mode), "app/checkpoints/%s", mu_readlink_at("app/checkpoints/latest"));
+	ck_assert_int_eq(rmdir(mu_at("%s", mode)), -1);
 	ck_assert_int_eq(errno, EROFS);
 	/* B uses it, keeps one unlabelled checkpoint of kp, and hands both on. */
 	fd = mu_open(mu_b_at("app/heap"), O_RDWR);
