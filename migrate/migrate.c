@@ -717,6 +717,14 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	mg_hello_free(&d->hello);
 	if ((rc = mg_hello_get(&d->hello, p, n)) < 0)
 		return rc;
+	/* A store whose writes failed may show what never reached its disk
+	 * (a commit whose sync failed): nothing is decided from it. */
+	if ((rc = hs_store_write_error(d->s)) < 0) {
+		rc = hs_errno_set(rc, "the store there stopped writing after a write failed "
+				  "(%s): remount it, then migrate again", strerror(-rc));
+		snprintf(why, cap, "%s", hs_error_last());
+		return rc;
+	}
 	strcpy(d->name, d->hello.name);
 	d->base = 0;
 	d->live_here = false;

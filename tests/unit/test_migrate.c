@@ -487,8 +487,9 @@ static hs_lease lease_of(hs_store *s, const char *name)
  * failed fdatasync).  Whether it is committed is known only once the store
  * is reopened, where it is.  So the destination must not answer that it
  * committed nothing (the source would take the lease back: two live
- * copies); it answers nothing, the source stays read-only, and a re-run
- * once the destination is back finds the heap live there.
+ * copies); it answers nothing, the source stays read-only, a re-run is
+ * refused until the destination's store is reopened, and then finds the
+ * heap live there.
  */
 START_TEST(a_commit_of_unknown_outcome_gets_no_answer)
 {
@@ -504,6 +505,10 @@ START_TEST(a_commit_of_unknown_outcome_gets_no_answer)
 	hs__test_sync = NULL;
 	ck_assert_int_lt(drc, 0);
 	ck_assert_int_ne(hs_store_write_error(sb), 0);
+	ck_assert_int_eq(lease_of(sa, "h"), HS_LEASE_EXPIRED);
+	/* Not reopened, B decides nothing from what it shows (it may not be
+	 * on its disk): the re-run is refused, A stays read-only. */
+	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
 	ck_assert_int_eq(lease_of(sa, "h"), HS_LEASE_EXPIRED);
 	/* B reopened: the batch is there, live. */
 	hs_store_close(sb);
