@@ -258,8 +258,10 @@ static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 	 * (a copy ending further back is dropped there and re-sent, mostly
 	 * as contents it holds). */
 	hello.flags = final ? MG_HELLO_FINAL : 0;
-	if (c->hi.lease == HS_LEASE_EXPIRED)   /* again_begin(): c->hi as it began */
+	if (c->hi.lease == HS_LEASE_EXPIRED) {   /* again_begin(): c->hi as it began */
 		hello.flags |= MG_HELLO_AGAIN;
+		hello.proto = MG_PROTO_AGAIN;
+	}
 	memcpy(hello.ident, c->hi.ident, HS_IDENT_LEN);
 	hello.line_size = c->hi.line_size;
 	strcpy(hello.name, c->hi.name);

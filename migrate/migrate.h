@@ -163,7 +163,11 @@ int mg_verify(hs_store *s, const mg_io *io, mg_stats *st);
 
 /* ---- migration: the negotiation (proto.c, PROTOCOL in STREAM.md) -------- */
 
-#define MG_PROTO 2                    /* 2: the final end ('f'); 1 still served */
+#define MG_PROTO 3                    /* the newest served, down to 1 */
+#define MG_PROTO_ROUND 2              /* a round's hello: 2 added the final end ('f') */
+#define MG_PROTO_AGAIN 3              /* a re-run's (MG_HELLO_AGAIN): an earlier build
+					 refuses it rather than take it for an
+					 ordinary final round */
 #define MG_SHORT_ID 8                 /* bytes of a content's hash in an offer */
 #define MG_OFFER_MAX 65536u           /* ids in one offer */
 #define MG_HELLO_MAX 65536u           /* checkpoints a hello may list */
@@ -185,11 +189,11 @@ enum {
 
 #define MG_HELLO_FINAL 1u             /* the last round: commit the heap live */
 #define MG_HELLO_AGAIN 2u             /* a re-run to where a hand-over of unknown
-					 outcome went (a destination of an earlier
-					 build ignores it) */
+					 outcome went (sent as MG_PROTO_AGAIN) */
 
 typedef struct mg_hello {
-	uint32_t proto;                   /* the source's protocol (1 or 2) */
+	uint32_t proto;                   /* the hello's protocol (1 to MG_PROTO); to
+					     put, 0 is MG_PROTO_ROUND */
 	uint32_t flags;
 	uint8_t ident[HS_IDENT_LEN];
 	uint32_t line_size;

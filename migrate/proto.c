@@ -76,7 +76,7 @@ int mg_hello_put(mg_enc *e, const mg_hello *h)
 	if (!(p = msg_begin(e, MG_MSG_HELLO, HELLO_FIXED + nl + (size_t)h->n * HELLO_ENTRY)))
 		return hs_errno_set(-ENOMEM, "out of memory");
 	memcpy(p, "HEAPFSMG", 8);
-	le32_put(p + 8, MG_PROTO);
+	le32_put(p + 8, h->proto ? h->proto : MG_PROTO_ROUND);
 	le32_put(p + 12, h->flags);
 	memcpy(p + 16, h->ident, HS_IDENT_LEN);
 	le32_put(p + 32, h->line_size);

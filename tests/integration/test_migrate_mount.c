@@ -663,8 +663,22 @@ START_TEST(answer_lost_after_the_commit)
 	ck_assert_msg(err && strstr(err, "was handed to localhost:"), "%s", err);
 	free(err);
 	ck_assert_int_eq(try_write(mu_at("app/heap"), 5), -EROFS);
-	/* Where it went: B has it live at A's newest checkpoint. */
-	ck_assert_int_eq(migrate(true, "app", NULL, &out, NULL), 0);
+	/* Where it went: B has it live at A's newest checkpoint.  The re-run's
+	 * hello (recorded) is protocol 3, final and a re-run (flags 1 | 2):
+	 * an earlier build refuses it. */
+	snprintf(mode, sizeof(mode), "record %s", mu_in_root("again.rec"));
+	ck_assert_int_eq(migrate(true, "app", mode, &out, NULL), 0);
+	{
+		size_t len;
+		uint8_t *rec = (uint8_t *)mu_slurp(mu_in_root("again.rec"), &len);
+
+		ck_assert_uint_gt(len, 24);
+		ck_assert_int_eq(rec[0], 'h');
+		ck_assert_mem_eq(rec + 8, "HEAPFSMG", 8);
+		ck_assert_int_eq(rec[16] | rec[17] << 8, 3);
+		ck_assert_int_eq(rec[20] | rec[21] << 8, 3);
+		free(rec);
+	}
 	ck_assert_uint_eq(json_u64(out, "lines_sent"), 0);
 	ck_assert_uint_eq(json_u64(out, "payload_bytes"), 0);
 	ck_assert_uint_lt(json_u64(out, "transferred"), 4096);
