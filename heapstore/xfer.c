@@ -1108,7 +1108,6 @@ static int commit_stage(struct hs_import *imp, struct hs_batch *b, struct hs_cur
 	return rc;
 }
 
-/* The heap the stream carries, new: its name, record and counters too. */
 /*
  * The commit's one synced batch.  Should the store's writes fail in it (a
  * write refused, or a sync after an unsynced write went in), the batch may
@@ -1125,6 +1124,7 @@ static int commit_write(struct hs_import *imp, hs_heap *h, struct hs_batch *b)
 	return rc;
 }
 
+/* The heap the stream carries, new: its name, record and counters too. */
 static int commit_new(struct hs_import *imp, uint64_t *version_out)
 {
 	hs_store *s = imp->s;
