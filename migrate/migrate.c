@@ -663,17 +663,16 @@ static bool holds_newest(struct dst *d, hs_heap *h, hs_version_info *vi)
  * final hello whose newest checkpoint it holds is a source asking again
  * after a hand-over whose answer it lost (or whose daemon died): that
  * hand-over was committed here.  The round carries nothing, and its answer
- * lets the source mark the heap migrated.  A copy that moved on is never
- * replaced by such a re-run (that would make it live twice), unless it is
- * older than the source's (its newest is one of the source's: the
- * hand-over never arrived, and the round goes on as any other).
+ * lets the source mark the heap migrated (d->live_here).  A copy that moved
+ * on is never replaced by such a re-run (that would make it live twice),
+ * unless it is older than the source's (d->base: its newest is one of the
+ * source's, so the hand-over never arrived, and the round goes on).
  */
-static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi, bool *go_on)
+static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi)
 {
 	unsigned long long newest = d->hello.n ? d->hello.v[d->hello.n - 1].version : 0;
 	hs_version_info vi;
 
-	*go_on = false;
 	if ((d->hello.flags & MG_HELLO_FINAL) && holds_newest(d, h, &vi)) {
 		d->base = vi.version;
 		memcpy(d->base_ident, vi.ident, HS_IDENT_LEN);
@@ -688,14 +687,8 @@ static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi, bool *
 	if (hi->lease == HS_LEASE_HELD)
 		return hs_errno_set(-EBUSY, "heap '%s' is live there (it holds the lease; if the "
 				    "source is stale, rm it there or resume it here)", d->name);
-	for (uint32_t i = 0; i < d->hello.n; i++) {
-		if (hi->latest && d->hello.v[i].version == hi->latest &&
-		    hs_version_info_get(h, hi->latest, &vi) == 0 &&
-		    memcmp(d->hello.v[i].ident, vi.ident, HS_IDENT_LEN) == 0) {
-			*go_on = true;
-			return 0;
-		}
-	}
+	if (d->base)
+		return 0;
 	return hs_errno_set(-EBUSY, "heap '%s' there was live and moved on to %s since: "
 			    "it is not the copy this node handed over (it lacks checkpoint "
 			    "%llu); heapctl rm the stale one", d->name,
@@ -724,8 +717,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	if ((rc = hs_store_write_error(d->s)) < 0) {
 		rc = hs_errno_set(rc, "the store there stopped writing after a write failed "
 				  "(%s): remount it, then migrate again", strerror(-rc));
-		snprintf(why, cap, "%s", hs_error_last());
-		return rc;
+		goto out;
 	}
 	strcpy(d->name, d->hello.name);
 	d->base = 0;
@@ -743,15 +735,6 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 			rc = hs_errno_set(-EEXIST, "another heap named '%s' exists there", d->name);
 			goto out;
 		}
-		/* Held, or handed on from here, asked by a re-run. */
-		if (hi.lease == HS_LEASE_HELD ||
-		    ((d->hello.flags & MG_HELLO_AGAIN) &&
-		     (hi.lease == HS_LEASE_MIGRATED || *hi.moved_to))) {
-			bool go_on;
-
-			if ((rc = handed_here(d, h, &hi, &go_on)) < 0 || !go_on)
-				goto out;
-		}
 		if (hi.latest && (rc = hs_version_info_get(h, hi.latest, &vi)) == 0) {
 			for (uint32_t i = 0; i < d->hello.n; i++) {
 				if (d->hello.v[i].version == vi.version &&
@@ -761,6 +744,12 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 			memcpy(base_ident, vi.ident, HS_IDENT_LEN);
 		}
 		if (rc < 0)
+			goto out;
+		/* Held, or handed on from here, asked by a re-run. */
+		if ((hi.lease == HS_LEASE_HELD ||
+		     ((d->hello.flags & MG_HELLO_AGAIN) &&
+		      (hi.lease == HS_LEASE_MIGRATED || *hi.moved_to))) &&
+		    ((rc = handed_here(d, h, &hi)) < 0 || d->live_here))
 			goto out;
 		if (!d->base) {
 			/*

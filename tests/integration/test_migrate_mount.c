@@ -477,18 +477,27 @@ static size_t boundaries(const char *path, size_t *at, size_t max, size_t *commi
 	return n;
 }
 
-/* B's store checks out whole (every blob's content too): B is unmounted for
- * it, then mounted again on the same store. */
-static void b_fsck(void)
+/* A's store (@b: B's) checks out whole (every blob's content too): the
+ * node is unmounted for it, then mounted again on the same store. */
+static void node_fsck(bool b)
 {
-	const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu_b.store, "--verify-data",
-			       NULL };
+	const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", NULL, "--verify-data", NULL };
 	char *out;
 
-	mu_b_unmount();
-	ck_assert_msg(mu_run_out(&out, fsck) == 0, "fsck of B: %s", out);
+	if (b)
+		mu_b_swap();
+	fsck[3] = mu.store;
+	mu_unmount();
+	ck_assert_msg(mu_run_out(&out, fsck) == 0, "fsck of %s: %s", b ? "B" : "A", out);
 	free(out);
-	mu_b_mount(NULL);
+	mu_mount(NULL);
+	if (b)
+		mu_b_swap();
+}
+
+static void b_fsck(void)
+{
+	node_fsck(true);
 }
 
 /* B forgets heap @heap and every blob it held: a fresh destination. */
@@ -697,18 +706,6 @@ START_TEST(answer_lost_after_the_commit)
 }
 END_TEST
 
-/* A's store checks out whole, as b_fsck() does B's. */
-static void a_fsck(void)
-{
-	const char *fsck[] = { HEAPCTL_BIN, "fsck", "--store", mu.store, "--verify-data", NULL };
-	char *out;
-
-	mu_unmount();
-	ck_assert_msg(mu_run_out(&out, fsck) == 0, "fsck of A: %s", out);
-	free(out);
-	mu_mount(NULL);
-}
-
 /* The daemon of A (@b: B) SIGKILLed, by the PID this test started it with,
  * and a new one mounted on its store. */
 static void daemon_killed_and_back(bool b)
@@ -791,7 +788,7 @@ START_TEST(daemons_killed_mid_migration)
 	 * and the buffers). */
 	killed_mid_migration("pre", 512, 21, false, false);
 	expect_source_live("pre");
-	a_fsck();
+	node_fsck(false);
 	ck_assert_int_eq(migrate(true, "pre", NULL, &out, NULL), 0);
 	free(out);
 	mu_expect_same_file(mu_at("pre/heap"), mu_b_at("pre/heap"));
@@ -825,7 +822,7 @@ START_TEST(daemons_killed_mid_migration)
 	a = stat_of(mu_at("ans/stat"));
 	ck_assert_msg(strstr(a, "\nlease: migrated\n"), "A:\n%s", a);
 	free(a);
-	a_fsck();
+	node_fsck(false);
 
 	/* The destination's daemon, its answer to a committed round held back:
 	 * back on its store, it has the heap live; A learns it on a re-run. */
