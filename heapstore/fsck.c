@@ -402,6 +402,15 @@ static int check_meta(struct fsck *f)
 				problem(f, "heap %llu label '%.*s' points at missing checkpoint %llu",
 					(unsigned long long)id, (int)(kl - 9), (const char *)k + 9,
 					(unsigned long long)ver);
+		} else if (k[0] == 'D') {
+			hs_removed_copy rm;
+
+			/* Damaged, it protects nothing (migrate/STREAM.md). */
+			if (kl != HS_REMOVED_KEY_LEN || hs_removed__decode(&rm, v, vl) < 0) {
+				fixable(f, "deleted", "record of a removed copy: damaged "
+					"(%zu-byte key, %zu bytes)", kl, vl);
+				del(f, HS_CF_META, k, kl);
+			}
 		} else if ((k[0] == 'C' || k[0] == 'R' || k[0] == 'U') &&
 			   (kl != 9 || !heap_find(f, id))) {
 			/* A heap whose record is damaged (reported above) keeps its counter. */

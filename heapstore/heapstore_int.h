@@ -17,6 +17,8 @@
  *            'T' k                        -> i64 store-wide figures (merge: add),
  *                                            k: enum hs_total
  *            'G' hash                     -> "" a garbage candidate (GC)
+ *            'D' heap ident               -> a copy handed on, then deleted here
+ *                                            (hs_removed_copy; admin.c)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
  *                                            (state lines: line = 1<<63 | i)
  *   changes  id version line              -> u32 stored bytes of the new content
@@ -423,6 +425,10 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
 #define HS_REC_MAX 640
+#define HS_REMOVED_KEY_LEN (1 + HS_IDENT_LEN)
+void hs_key__removed(uint8_t out[HS_REMOVED_KEY_LEN], const uint8_t ident[HS_IDENT_LEN]);
+size_t hs_removed__encode(uint8_t *out, size_t cap, const hs_removed_copy *r);
+int hs_removed__decode(hs_removed_copy *r, const uint8_t *p, size_t n);
 
 struct hs_scratch *hs_scratch__get(void);
 void hs_codec__hash(struct hs_scratch *sc, const void *data, size_t len,

@@ -696,6 +696,33 @@ static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi)
 }
 
 /*
+ * No copy here, asked by a re-run: a copy handed on from here and deleted
+ * since (its record) may have taken the source's hand-over and be live
+ * where it went.  Unless its newest checkpoint was older than the
+ * source's (one the hello lists, not its newest: the hand-over never
+ * arrived), the re-run is refused, as handed_here() refuses a copy that
+ * moved on.
+ */
+static int removed_here(struct dst *d)
+{
+	hs_removed_copy rm;
+	int rc = hs_removed_copy_get(d->s, d->hello.ident, &rm);
+
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	for (uint32_t i = 0; rm.version && i + 1 < d->hello.n; i++) {
+		if (d->hello.v[i].version == rm.version &&
+		    memcmp(d->hello.v[i].ident, rm.ident, HS_IDENT_LEN) == 0)
+			return 0;
+	}
+	return hs_errno_set(-EBUSY, "heap '%s' there was handed on to %s and deleted since, "
+			    "not older than this node's copy: it may be live there", d->name,
+			    *rm.moved_to ? rm.moved_to : "another node");
+}
+
+/*
  * Hello: find the copy here and the base (its newest checkpoint, which
  * must be one the source holds), and begin the round's import.
  */
@@ -767,6 +794,8 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 				d->o->dropped(d->o->arg, hi.id);
 			exists = false;
 		}
+	} else if ((d->hello.flags & MG_HELLO_AGAIN) && (rc = removed_here(d)) < 0) {
+		goto out;
 	}
 	memset(&ip, 0, sizeof(ip));
 	ip.name = d->name;

@@ -906,21 +906,25 @@ static void expect_lease(const char *stat_path, const char *lease)
  * anyone asks: A's re-run to B must not make B's copy live again (B and C
  * both live).  B still holds the checkpoint A handed over, so the re-run
  * learns it went and marks A migrated; B's copy that dropped it (keep=1)
- * refuses the re-run by name and keeps its copy.  Meanwhile A, read-only
- * and bound for B, takes no checkpoint of its own, which would have hidden
- * the one it handed over, and keeps that one.
+ * refuses the re-run by name and keeps its copy, and so does B for a copy
+ * it handed on and deleted since (gone: it remembers that).  Meanwhile A,
+ * read-only and bound for B, takes no checkpoint of its own, which would
+ * have hidden the one it handed over, and keeps that one.
  */
 START_TEST(rerun_after_the_heap_moved_on)
 {
+	const char *rm[] = { HEAPCTL_BIN, "-m", mu_b.mnt, "rm", "gone", NULL };
 	char *out, *err, mode[512], c = 0;
 	int fd;
 
 	c_up();
 	make_heap("app", 24, 31);
 	make_heap("kp", 24, 32);
+	make_heap("gone", 24, 33);
 	snprintf(mode, sizeof(mode), "noanswer k %s", CUTPIPE_BIN);
 	ck_assert_int_eq(migrate(true, "app", mode, NULL, NULL), 1);
 	ck_assert_int_eq(migrate(true, "kp", mode, NULL, NULL), 1);
+	ck_assert_int_eq(migrate(true, "gone", mode, NULL, NULL), 1);
 	expect_lease(mu_at("app/stat"), "expired");
 	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/mine"), 0700), -1);
 	ck_assert_int_eq(errno, EROFS);
@@ -961,6 +965,23 @@ START_TEST(rerun_after_the_heap_moved_on)
 	c_swap();
 	expect_lease(mu_at("kp/stat"), "held");
 	c_swap();
+	/* gone: handed on from B to C, then deleted at B.  The re-run finds
+	 * no copy there, but B remembers one went on: refused, nothing made. */
+	ck_assert_int_eq(migrate_b_to_c("gone"), 0);
+	ck_assert_int_eq(mu_run_out(&out, rm), 0);
+	free(out);
+	ck_assert_int_eq(migrate(true, "gone", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "was handed on to localhost:") && strstr(err, "deleted since") &&
+		      strstr(err, "stays read-only here"), "%s", err);
+	free(err);
+	expect_lease(mu_at("gone/stat"), "expired");
+	ck_assert_int_eq(access(mu_b_at("gone"), F_OK), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	c_swap();
+	expect_lease(mu_at("gone/stat"), "held");
+	c_swap();
+	node_fsck(false);
+	b_fsck();
 	c_down();
 }
 END_TEST

@@ -1077,6 +1077,40 @@ START_TEST(fsck_reports_wrong_refcount_and_dangling_records)
 }
 END_TEST
 
+/* A copy handed on and then deleted leaves a record of its newest
+ * checkpoint, a live one none; a damaged record is a problem fsck reports
+ * and a read refuses. */
+START_TEST(fsck_checks_removed_copy_records)
+{
+	uint8_t key[HS_REMOVED_KEY_LEN], junk[5] = { 1, 2, 3, 4, 5 };
+	hs_version_info vi;
+	hs_heap_info hi, oi;
+	hs_removed_copy rm;
+	struct found f;
+
+	ck_assert_int_eq(hs_heap_info_get(g_heap, &hi), 0);
+	ck_assert_int_eq(hs_heap_info_get(g_other, &oi), 0);
+	ck_assert_int_eq(hs_version_info_get(g_heap, 1, &vi), 0);
+	ck_assert_int_eq(hs_heap_lease_set(g_heap, HS_LEASE_MIGRATED, "nodeb:/m"), 0);
+	close_heaps();
+	ck_assert_int_eq(hs_heap_delete(g_store, "victim"), 0);
+	ck_assert_int_eq(hs_heap_delete(g_store, "bystander"), 0);
+	ck_assert_int_eq(hs_removed_copy_get(g_store, hi.ident, &rm), 0);
+	ck_assert_uint_eq(rm.version, 1);
+	ck_assert_mem_eq(rm.ident, vi.ident, HS_IDENT_LEN);
+	ck_assert_str_eq(rm.moved_to, "nodeb:/m");
+	ck_assert_int_eq(hs_removed_copy_get(g_store, oi.ident, &rm), -ENOENT);
+	f = fsck_run(0);
+	ck_assert_msg(f.n == 0, "problems after deletions:\n%s", f.text);
+	hs_key__removed(key, hi.ident);
+	st_put(HS_CF_META, key, sizeof(key), junk, sizeof(junk));
+	ck_assert_int_eq(hs_removed_copy_get(g_store, hi.ident, &rm), -EUCLEAN);
+	f = fsck_run(0);
+	ck_assert_msg(f.n == 1 && strstr(f.text, "record of a removed copy: damaged"),
+		      "want 1 problem, got %d:\n%s", f.n, f.text);
+}
+END_TEST
+
 Suite *hs_corrupt_suite(void);
 
 Suite *hs_corrupt_suite(void)
@@ -1107,6 +1141,7 @@ Suite *hs_corrupt_suite(void)
 	tcase_add_test(tc, fsck_clean_store_has_no_problems);
 	tcase_add_loop_test(tc, fsck_reports_each_line_fault, 0, (int)ARRAY_LEN(line_faults));
 	tcase_add_test(tc, fsck_reports_wrong_refcount_and_dangling_records);
+	tcase_add_test(tc, fsck_checks_removed_copy_records);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");
