@@ -10,53 +10,6 @@
 
 #include "heapstore_int.h"
 
-/*
- * A copy handed on from here (migrated, or bound elsewhere) leaves a record
- * of its newest checkpoint: a source re-running its hand-over here must not
- * take the copy's absence for a hand-over that never arrived (a second live
- * copy; migrate/STREAM.md).  @tmp names the heap (id, record).
- */
-static void removed_put(hs_heap *tmp, rocksdb_writebatch_t *wb)
-{
-	static const uint8_t none[HS_IDENT_LEN];
-	const struct hs_heap_rec *rec = &tmp->rec;
-	uint8_t key[HS_REMOVED_KEY_LEN], val[64 + HS_MOVED_MAX];
-	hs_removed_copy r;
-	hs_version_info vi;
-	uint64_t v = 0;
-
-	if ((rec->lease != HS_LEASE_MIGRATED && (rec->lease != HS_LEASE_EXPIRED || !*rec->moved_to)) ||
-	    !memcmp(rec->ident, none, HS_IDENT_LEN))
-		return;
-	memset(&r, 0, sizeof(r));
-	/* Unreadable, it stays 0: a re-run is then refused, the safe side. */
-	if (hs_version__prev(tmp, rec->head, &v) == 0 && v &&
-	    hs_version__exists(tmp, v, &vi) == 0) {
-		r.version = v;
-		memcpy(r.ident, vi.ident, HS_IDENT_LEN);
-	}
-	r.removed_ns = hs_now_ns();
-	strcpy(r.moved_to, rec->moved_to);
-	hs_key__removed(key, rec->ident);
-	rocksdb_writebatch_put_cf(wb, tmp->store->cf[HS_CF_META], (const char *)key, sizeof(key),
-				  (const char *)val, hs_removed__encode(val, sizeof(val), &r));
-}
-
-int hs_removed_copy_get(hs_store *s, const uint8_t ident[HS_IDENT_LEN], hs_removed_copy *out)
-{
-	uint8_t key[HS_REMOVED_KEY_LEN];
-	char *val = NULL;
-	size_t vl = 0;
-	int rc;
-
-	hs_key__removed(key, ident);
-	if ((rc = hs_store__get(s, HS_CF_META, NULL, key, sizeof(key), &val, &vl)) < 0)
-		return rc;
-	rc = hs_removed__decode(out, (const uint8_t *)val, vl);
-	rocksdb_free(val);
-	return rc;
-}
-
 int hs_heap_delete(hs_store *s, const char *name)
 {
 	struct hs_heap_rec rec;
@@ -107,10 +60,8 @@ int hs_heap_delete(hs_store *s, const char *name)
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.store = s;
 	tmp.id = id;
-	tmp.rec = rec;
 	if ((rc = hs_heap__put_rec(&tmp, wb, &rec)) < 0)
 		goto out;
-	removed_put(&tmp, wb);
 	if ((rc = hs_store__write(s, wb, true)) == 0 && open_h) {
 		open_h->deleted = true;
 		open_h->rec.state = HS_HEAP_DELETING;
@@ -260,10 +211,13 @@ int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
 	return 0;
 }
 
-int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
+/* hs_heap_lease_set(); @handover: a hand-over of the newest checkpoint is
+ * taken with the lease (hs_heap_lease_take_over). */
+static int lease_set(hs_heap *h, hs_lease lease, const char *moved_to, bool handover)
 {
 	struct hs_heap_rec copy;
 	rocksdb_writebatch_t *wb;
+	hs_version_info vi;
 	int rc;
 
 	if ((unsigned)lease > HS_LEASE_MIGRATED)
@@ -281,10 +235,17 @@ int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
 	if ((rc = hs_heap__check_live(h)) < 0 ||
 	    (lease != HS_LEASE_HELD && (rc = hs_cache__flush_heap(h)) < 0))
 		goto out;
+	if (handover && (!h->latest || (rc = hs_version__exists(h, h->latest, &vi)) < 0)) {
+		rc = h->latest ? rc : hs_errno_set(-ESTALE, "heap '%s' has no checkpoint to "
+						   "take over", h->rec.name);
+		goto out;
+	}
 	copy = h->rec;
 	copy.lease = lease;
 	strcpy(copy.moved_to, moved_to);
 	wb = rocksdb_writebatch_create();
+	if (handover)
+		hs_handover__put(h->store, wb, h->rec.ident, vi.version, vi.ident);
 	if ((rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
 		hs_heap__rec_set(h, &copy);
@@ -292,4 +253,14 @@ int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
 out:
 	pthread_rwlock_unlock(&h->lock);
 	return rc;
+}
+
+int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
+{
+	return lease_set(h, lease, moved_to, false);
+}
+
+int hs_heap_lease_take_over(hs_heap *h)
+{
+	return lease_set(h, HS_LEASE_HELD, NULL, true);
 }

@@ -403,13 +403,23 @@ static int check_meta(struct fsck *f)
 					(unsigned long long)id, (int)(kl - 9), (const char *)k + 9,
 					(unsigned long long)ver);
 		} else if (k[0] == 'D') {
-			hs_removed_copy rm;
+			hs_handover ho = { .version = HS_HANDOVER_UNKNOWN };
+			uint8_t val[HS_HANDOVER_LEN];
 
-			/* Damaged, it protects nothing (migrate/STREAM.md). */
-			if (kl != HS_REMOVED_KEY_LEN || hs_removed__decode(&rm, v, vl) < 0) {
-				fixable(f, "deleted", "record of a removed copy: damaged "
-					"(%zu-byte key, %zu bytes)", kl, vl);
+			/* A damaged one becomes "some hand-over": re-runs of the
+			 * heap are refused here, never let through (STREAM.md). */
+			if (kl != HS_HANDOVER_KEY_LEN) {
+				fixable(f, "deleted", "hand-over record with a %zu-byte key", kl);
 				del(f, HS_CF_META, k, kl);
+			} else if (hs_handover__decode(&ho, v, vl) < 0) {
+				fixable(f, "rewritten as unknown", "hand-over record damaged "
+					"(%zu bytes)", vl);
+				ho.version = HS_HANDOVER_UNKNOWN;
+				hs_handover__encode(val, &ho);
+				if (f->repair)
+					rocksdb_writebatch_put_cf(f->wb, f->s->cf[HS_CF_META],
+								  (const char *)k, kl,
+								  (const char *)val, sizeof(val));
 			}
 		} else if ((k[0] == 'C' || k[0] == 'R' || k[0] == 'U') &&
 			   (kl != 9 || !heap_find(f, id))) {

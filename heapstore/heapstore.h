@@ -379,8 +379,7 @@ HS_API void hs_heap_close(hs_heap *heap);
  * Delete heap @name with all its checkpoints, dropping every reference it
  * holds (space returns after GC).  Open handles fail with -ENOENT afterwards.
  * The name is free again at once; a crash mid-way is finished at next open.
- * A copy handed on from here leaves a record of itself in the same batch
- * (hs_removed_copy_get).  Returns 0, -EINVAL, -ENOENT.
+ * Returns 0, -EINVAL, -ENOENT.
  */
 HS_API int hs_heap_delete(hs_store *store, const char *name);
 
@@ -443,26 +442,36 @@ typedef struct hs_heap_info {
  */
 HS_API int hs_heap_lease_set(hs_heap *heap, hs_lease lease, const char *moved_to);
 
-/*
- * What a store keeps of a copy deleted after it was handed on from it (its
- * lease migrated, or expired with where it went): one record a heap
- * identity, the latest such delete's, so that a source re-running a
- * hand-over to this node can tell a copy that arrived and moved on from
- * one that never arrived (migrate/STREAM.md).
+/**
+ * Take the lease handed over with the heap's newest checkpoint (a final
+ * round that carried nothing: this node holds every version already):
+ * HS_LEASE_HELD and the hand-over's record (hs_handover_get) in one synced
+ * write.  Returns 0, -ENOENT, -ESTALE (no checkpoint).
  */
-typedef struct hs_removed_copy {
-	uint64_t version;                  /* its newest checkpoint then, 0: unknown */
+HS_API int hs_heap_lease_take_over(hs_heap *heap);
+
+/*
+ * The newest hand-over a node took of a heap: for each heap identity, the
+ * checkpoint the latest final round committed live here ended at (an
+ * import with HS_LEASE_HELD, or hs_heap_lease_take_over), whatever became
+ * of the copy since (handed on, overwritten by another source's pre-copy,
+ * deleted).  A source re-running a hand-over whose answer it lost asks
+ * whether its checkpoint, or a later one, arrived here (migrate/STREAM.md).
+ */
+typedef struct hs_handover {
+	uint64_t version;                  /* HS_HANDOVER_UNKNOWN: a damaged
+					      record repaired */
 	uint8_t ident[HS_IDENT_LEN];       /* that checkpoint's identity */
-	uint64_t removed_ns;               /* CLOCK_REALTIME */
-	char moved_to[HS_MOVED_MAX + 1];   /* where it had gone */
-} hs_removed_copy;
+	uint64_t at_ns;                    /* CLOCK_REALTIME */
+} hs_handover;
+#define HS_HANDOVER_UNKNOWN UINT64_MAX
 
 /**
- * The record of the handed-on copy of heap @ident deleted here last.
- * Returns 0, -ENOENT (none), or -EUCLEAN (damaged).
+ * The newest hand-over of heap @ident this store took.  Returns 0,
+ * -ENOENT (none), or -EUCLEAN (damaged).
  */
-HS_API int hs_removed_copy_get(hs_store *store, const uint8_t ident[HS_IDENT_LEN],
-			       hs_removed_copy *out);
+HS_API int hs_handover_get(hs_store *store, const uint8_t ident[HS_IDENT_LEN],
+			   hs_handover *out);
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
 HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);

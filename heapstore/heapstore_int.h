@@ -17,8 +17,8 @@
  *            'T' k                        -> i64 store-wide figures (merge: add),
  *                                            k: enum hs_total
  *            'G' hash                     -> "" a garbage candidate (GC)
- *            'D' heap ident               -> a copy handed on, then deleted here
- *                                            (hs_removed_copy; admin.c)
+ *            'D' heap ident               -> the newest hand-over taken here
+ *                                            (hs_handover; keys.c)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
  *                                            (state lines: line = 1<<63 | i)
  *   changes  id version line              -> u32 stored bytes of the new content
@@ -425,10 +425,16 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
 #define HS_REC_MAX 640
-#define HS_REMOVED_KEY_LEN (1 + HS_IDENT_LEN)
-void hs_key__removed(uint8_t out[HS_REMOVED_KEY_LEN], const uint8_t ident[HS_IDENT_LEN]);
-size_t hs_removed__encode(uint8_t *out, size_t cap, const hs_removed_copy *r);
-int hs_removed__decode(hs_removed_copy *r, const uint8_t *p, size_t n);
+#define HS_HANDOVER_KEY_LEN (1 + HS_IDENT_LEN)
+#define HS_HANDOVER_LEN 40
+void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t ident[HS_IDENT_LEN]);
+void hs_handover__encode(uint8_t out[HS_HANDOVER_LEN], const hs_handover *r);
+int hs_handover__decode(hs_handover *r, const uint8_t *p, size_t n);
+/* Put, in @wb, that this store took heap @heap_ident's hand-over of
+ * checkpoint @version (@ident). */
+void hs_handover__put(hs_store *s, rocksdb_writebatch_t *wb,
+		      const uint8_t heap_ident[HS_IDENT_LEN], uint64_t version,
+		      const uint8_t ident[HS_IDENT_LEN]);
 
 struct hs_scratch *hs_scratch__get(void);
 void hs_codec__hash(struct hs_scratch *sc, const void *data, size_t len,

@@ -293,43 +293,30 @@ int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 }
 
 /*
- * A handed-on copy's record, when it was deleted here ('D' ident), format 1:
- *   u8 format | u8 moved_len | u16 0 | u32 0 | u64 version | u8 ident[16] |
- *   u64 removed_ns | moved_to
+ * The newest hand-over taken here ('D' heap ident), format 1:
+ *   u8 format | u8 0[7] | u64 version | u8 ident[16] | u64 at_ns
  */
-#define REMOVED_FIXED 40
-
-void hs_key__removed(uint8_t out[HS_REMOVED_KEY_LEN], const uint8_t ident[HS_IDENT_LEN])
+void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t ident[HS_IDENT_LEN])
 {
 	out[0] = 'D';
 	memcpy(out + 1, ident, HS_IDENT_LEN);
 }
 
-size_t hs_removed__encode(uint8_t *out, size_t cap, const hs_removed_copy *r)
+void hs_handover__encode(uint8_t out[HS_HANDOVER_LEN], const hs_handover *r)
 {
-	size_t ml = strlen(r->moved_to);
-
-	if (ml > HS_MOVED_MAX || cap < REMOVED_FIXED + ml)
-		return 0;
-	memset(out, 0, REMOVED_FIXED);
+	memset(out, 0, HS_HANDOVER_LEN);
 	out[0] = 1;
-	out[1] = (uint8_t)ml;
 	hs_le64_put(out + 8, r->version);
 	memcpy(out + 16, r->ident, HS_IDENT_LEN);
-	hs_le64_put(out + 32, r->removed_ns);
-	memcpy(out + REMOVED_FIXED, r->moved_to, ml);
-	return REMOVED_FIXED + ml;
+	hs_le64_put(out + 32, r->at_ns);
 }
 
-int hs_removed__decode(hs_removed_copy *r, const uint8_t *p, size_t n)
+int hs_handover__decode(hs_handover *r, const uint8_t *p, size_t n)
 {
-	if (n < REMOVED_FIXED || p[0] != 1 || n != REMOVED_FIXED + (size_t)p[1])
-		return hs_errno_set(-EUCLEAN, "record of a removed copy is damaged (%zu bytes)", n);
-	memset(r, 0, sizeof(*r));
+	if (n != HS_HANDOVER_LEN || p[0] != 1)
+		return hs_errno_set(-EUCLEAN, "hand-over record damaged (%zu bytes)", n);
 	r->version = hs_le64_get(p + 8);
 	memcpy(r->ident, p + 16, HS_IDENT_LEN);
-	r->removed_ns = hs_le64_get(p + 32);
-	memcpy(r->moved_to, p + REMOVED_FIXED, p[1]);
-	r->moved_to[p[1]] = '\0';
+	r->at_ns = hs_le64_get(p + 32);
 	return 0;
 }

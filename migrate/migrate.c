@@ -696,30 +696,26 @@ static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi)
 }
 
 /*
- * No copy here, asked by a re-run: a copy handed on from here and deleted
- * since (its record) may have taken the source's hand-over and be live
- * where it went.  Unless its newest checkpoint was older than the
- * source's (one the hello lists, not its newest: the hand-over never
- * arrived), the re-run is refused, as handed_here() refuses a copy that
- * moved on.
+ * A re-run, whose hello ends at the checkpoint its source handed over:
+ * *@took says whether this node took that hand-over or a later one,
+ * whatever became of its copy since (handed on, overwritten by another
+ * source's pre-copy, deleted).  Its newest hand-over's record tells:
+ * versions number a heap's history alike on every node.  Without one
+ * (none taken, or by a build before these records) it did not.
  */
-static int removed_here(struct dst *d)
+static int took_handover(struct dst *d, bool *took)
 {
-	hs_removed_copy rm;
-	int rc = hs_removed_copy_get(d->s, d->hello.ident, &rm);
+	const struct mg_hello_v *newest = d->hello.n ? &d->hello.v[d->hello.n - 1] : NULL;
+	hs_handover ho;
+	int rc;
 
-	if (rc == -ENOENT)
+	*took = false;
+	if (!newest || (rc = hs_handover_get(d->s, d->hello.ident, &ho)) == -ENOENT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	for (uint32_t i = 0; rm.version && i + 1 < d->hello.n; i++) {
-		if (d->hello.v[i].version == rm.version &&
-		    memcmp(d->hello.v[i].ident, rm.ident, HS_IDENT_LEN) == 0)
-			return 0;
-	}
-	return hs_errno_set(-EBUSY, "heap '%s' there was handed on to %s and deleted since, "
-			    "not older than this node's copy: it may be live there", d->name,
-			    *rm.moved_to ? rm.moved_to : "another node");
+	*took = ho.version >= newest->version;
+	return 0;
 }
 
 /*
@@ -733,7 +729,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	hs_heap_info hi;
 	uint8_t base_ident[HS_IDENT_LEN] = { 0 };
 	hs_heap *h = NULL;
-	bool exists;
+	bool exists, took = false;
 	int rc;
 
 	mg_hello_free(&d->hello);
@@ -746,6 +742,8 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 				  "(%s): remount it, then migrate again", strerror(-rc));
 		goto out;
 	}
+	if ((d->hello.flags & MG_HELLO_AGAIN) && (rc = took_handover(d, &took)) < 0)
+		goto out;
 	strcpy(d->name, d->hello.name);
 	d->base = 0;
 	d->live_here = false;
@@ -778,6 +776,17 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 		      (hi.lease == HS_LEASE_MIGRATED || *hi.moved_to))) &&
 		    ((rc = handed_here(d, h, &hi)) < 0 || d->live_here))
 			goto out;
+	}
+	/* A re-run whose hand-over this node took, its copy here not showing
+	 * it (gone, moved on, or changed since): never made live again. */
+	if (took) {
+		rc = hs_errno_set(-EBUSY, "heap '%s' there took checkpoint %llu or a later one "
+				  "handed over, and its copy there went or changed since: it may "
+				  "be live elsewhere", d->name,
+				  (unsigned long long)d->hello.v[d->hello.n - 1].version);
+		goto out;
+	}
+	if (exists) {
 		if (!d->base) {
 			/*
 			 * Its copy here ends at a checkpoint the source no longer
@@ -794,8 +803,6 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 				d->o->dropped(d->o->arg, hi.id);
 			exists = false;
 		}
-	} else if ((d->hello.flags & MG_HELLO_AGAIN) && (rc = removed_here(d)) < 0) {
-		goto out;
 	}
 	memset(&ip, 0, sizeof(ip));
 	ip.name = d->name;
@@ -885,7 +892,7 @@ static int serve_end(struct dst *d, bool finish)
 		/* It has every version already: only the lease changes. */
 		int was = hs_store_write_error(d->s);
 
-		if (final && (rc = hs_heap_lease_set(h, HS_LEASE_HELD, NULL)) < 0 && !was &&
+		if (final && (rc = hs_heap_lease_take_over(h)) < 0 && !was &&
 		    hs_store_write_error(d->s))
 			d->unknown = true;   /* its one synced write may be in */
 		hs_heap_close(h);

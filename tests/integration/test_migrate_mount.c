@@ -947,10 +947,12 @@ static int migrate_b_to_c(const char *heap)
  * anyone asks: A's re-run to B must not make B's copy live again (B and C
  * both live).  B still holds the checkpoint A handed over, so the re-run
  * learns it went and marks A migrated; B's copy that dropped it (keep=1)
- * refuses the re-run by name and keeps its copy, and so does B for a copy
- * it handed on and deleted since (gone: it remembers that).  Meanwhile A,
- * read-only and bound for B, takes no checkpoint of its own, which would
- * have hidden the one it handed over, and keeps that one.
+ * refuses the re-run by name and keeps its copy.  So does B where its copy
+ * went (gone: deleted) or was overwritten by C's pre-copy round (ovr: C's
+ * migration back to B failed after it, C live again): B remembers the
+ * hand-overs it took.  Meanwhile A, read-only and bound for B, takes no
+ * checkpoint of its own, which would have hidden the one it handed over,
+ * and keeps that one.
  */
 START_TEST(rerun_after_the_heap_moved_on)
 {
@@ -962,10 +964,12 @@ START_TEST(rerun_after_the_heap_moved_on)
 	make_heap("app", 24, 31);
 	make_heap("kp", 24, 32);
 	make_heap("gone", 24, 33);
+	make_heap("ovr", 24, 34);
 	snprintf(mode, sizeof(mode), "noanswer k %s", CUTPIPE_BIN);
 	ck_assert_int_eq(migrate(true, "app", mode, NULL, NULL), 1);
 	ck_assert_int_eq(migrate(true, "kp", mode, NULL, NULL), 1);
 	ck_assert_int_eq(migrate(true, "gone", mode, NULL, NULL), 1);
+	ck_assert_int_eq(migrate(true, "ovr", mode, NULL, NULL), 1);
 	expect_lease(mu_at("app/stat"), "expired");
 	ck_assert_int_eq(mkdir(mu_at("app/checkpoints/mine"), 0700), -1);
 	ck_assert_int_eq(errno, EROFS);
@@ -1007,12 +1011,12 @@ START_TEST(rerun_after_the_heap_moved_on)
 	expect_lease(mu_at("kp/stat"), "held");
 	c_swap();
 	/* gone: handed on from B to C, then deleted at B.  The re-run finds
-	 * no copy there, but B remembers one went on: refused, nothing made. */
+	 * no copy there, but B took A's hand-over: refused, nothing made. */
 	ck_assert_int_eq(migrate_b_to_c("gone"), 0);
 	ck_assert_int_eq(mu_run_out(&out, rm), 0);
 	free(out);
 	ck_assert_int_eq(migrate(true, "gone", NULL, NULL, &err), 1);
-	ck_assert_msg(strstr(err, "was handed on to localhost:") && strstr(err, "deleted since") &&
+	ck_assert_msg(strstr(err, "there took checkpoint") && strstr(err, "went or changed since") &&
 		      strstr(err, "stays read-only here"), "%s", err);
 	free(err);
 	expect_lease(mu_at("gone/stat"), "expired");
@@ -1021,6 +1025,36 @@ START_TEST(rerun_after_the_heap_moved_on)
 	c_swap();
 	expect_lease(mu_at("gone/stat"), "held");
 	c_swap();
+	/* ovr: handed on from B to C; C rewrites 6 MiB (so its migration back
+	 * takes a pre-copy round) and migrates to B, the connection lost at
+	 * B's answer to that round: B's copy is C's pre-copy one, and C is
+	 * live again.  A's re-run, whose checkpoint B's copy lacks now, is
+	 * refused, and B's copy stays as it was. */
+	ck_assert_int_eq(migrate_b_to_c("ovr"), 0);
+	c_swap();
+	{
+		uint8_t *buf = malloc(96 * LS);
+
+		ck_assert_ptr_nonnull(buf);
+		mu_fill(buf, 96 * LS, 35, 0);
+		fd = mu_open(mu_at("ovr/heap"), O_RDWR);
+		mu_pwrite_all(fd, buf, 96 * LS, 0);
+		close(fd);
+		free(buf);
+	}
+	snprintf(mode, sizeof(mode), "noanswer k %s", CUTPIPE_BIN);
+	ck_assert_int_eq(migrate(true, "ovr", mode, &out, NULL), 1);
+	free(out);
+	expect_lease(mu_at("ovr/stat"), "held");
+	c_swap();
+	expect_lease(mu_b_at("ovr/stat"), "expired");
+	ck_assert_int_eq(migrate(true, "ovr", NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, "there took checkpoint") && strstr(err, "stays read-only here"),
+		      "%s", err);
+	free(err);
+	expect_lease(mu_at("ovr/stat"), "expired");
+	expect_lease(mu_b_at("ovr/stat"), "expired");
+	ck_assert_int_eq(try_write(mu_b_at("ovr/heap"), 5), -EROFS);
 	node_fsck(false);
 	b_fsck();
 	c_down();

@@ -1077,37 +1077,47 @@ START_TEST(fsck_reports_wrong_refcount_and_dangling_records)
 }
 END_TEST
 
-/* A copy handed on and then deleted leaves a record of its newest
- * checkpoint, a live one none; a damaged record is a problem fsck reports
- * and a read refuses. */
-START_TEST(fsck_checks_removed_copy_records)
+/* A hand-over taken leaves a record of its checkpoint that outlives the
+ * heap; a damaged record is a problem fsck reports and a read refuses, and
+ * repair makes it "unknown" (re-runs refused), never drops it. */
+START_TEST(fsck_checks_handover_records)
 {
-	uint8_t key[HS_REMOVED_KEY_LEN], junk[5] = { 1, 2, 3, 4, 5 };
+	uint8_t key[HS_HANDOVER_KEY_LEN], junk[5] = { 1, 2, 3, 4, 5 };
 	hs_version_info vi;
 	hs_heap_info hi, oi;
-	hs_removed_copy rm;
+	hs_handover ho;
 	struct found f;
 
 	ck_assert_int_eq(hs_heap_info_get(g_heap, &hi), 0);
 	ck_assert_int_eq(hs_heap_info_get(g_other, &oi), 0);
 	ck_assert_int_eq(hs_version_info_get(g_heap, 1, &vi), 0);
-	ck_assert_int_eq(hs_heap_lease_set(g_heap, HS_LEASE_MIGRATED, "nodeb:/m"), 0);
+	ck_assert_int_eq(hs_handover_get(g_store, hi.ident, &ho), -ENOENT);
+	ck_assert_int_eq(hs_heap_lease_take_over(g_other), -ESTALE);   /* no checkpoint */
+	ck_assert_int_eq(hs_heap_lease_set(g_heap, HS_LEASE_EXPIRED, "nodeb:/m"), 0);
+	ck_assert_int_eq(hs_heap_lease_take_over(g_heap), 0);
+	ck_assert_int_eq(hs_heap_info_get(g_heap, &hi), 0);
+	ck_assert_int_eq(hi.lease, HS_LEASE_HELD);
 	close_heaps();
 	ck_assert_int_eq(hs_heap_delete(g_store, "victim"), 0);
-	ck_assert_int_eq(hs_heap_delete(g_store, "bystander"), 0);
-	ck_assert_int_eq(hs_removed_copy_get(g_store, hi.ident, &rm), 0);
-	ck_assert_uint_eq(rm.version, 1);
-	ck_assert_mem_eq(rm.ident, vi.ident, HS_IDENT_LEN);
-	ck_assert_str_eq(rm.moved_to, "nodeb:/m");
-	ck_assert_int_eq(hs_removed_copy_get(g_store, oi.ident, &rm), -ENOENT);
+	ck_assert_int_eq(hs_handover_get(g_store, hi.ident, &ho), 0);
+	ck_assert_uint_eq(ho.version, 1);
+	ck_assert_mem_eq(ho.ident, vi.ident, HS_IDENT_LEN);
+	ck_assert_int_eq(hs_handover_get(g_store, oi.ident, &ho), -ENOENT);
 	f = fsck_run(0);
-	ck_assert_msg(f.n == 0, "problems after deletions:\n%s", f.text);
-	hs_key__removed(key, hi.ident);
+	ck_assert_msg(f.n == 0, "problems with a record:\n%s", f.text);
+	hs_key__handover(key, hi.ident);
 	st_put(HS_CF_META, key, sizeof(key), junk, sizeof(junk));
-	ck_assert_int_eq(hs_removed_copy_get(g_store, hi.ident, &rm), -EUCLEAN);
+	ck_assert_int_eq(hs_handover_get(g_store, hi.ident, &ho), -EUCLEAN);
 	f = fsck_run(0);
-	ck_assert_msg(f.n == 1 && strstr(f.text, "record of a removed copy: damaged"),
+	ck_assert_msg(f.n == 1 && strstr(f.text, "hand-over record damaged"),
 		      "want 1 problem, got %d:\n%s", f.n, f.text);
+	f.n = 0;
+	ck_assert_int_eq(hs_store_fsck(g_store, HS_FSCK_REPAIR, found_add, &f), 0);
+	ck_assert_msg(f.n == 1 && strstr(f.text, "rewritten as unknown"), "%s", f.text);
+	ck_assert_int_eq(hs_handover_get(g_store, hi.ident, &ho), 0);
+	ck_assert_uint_eq(ho.version, HS_HANDOVER_UNKNOWN);
+	f = fsck_run(0);
+	ck_assert_msg(f.n == 0, "problems after repair:\n%s", f.text);
 }
 END_TEST
 
@@ -1141,7 +1151,7 @@ Suite *hs_corrupt_suite(void)
 	tcase_add_test(tc, fsck_clean_store_has_no_problems);
 	tcase_add_loop_test(tc, fsck_reports_each_line_fault, 0, (int)ARRAY_LEN(line_faults));
 	tcase_add_test(tc, fsck_reports_wrong_refcount_and_dangling_records);
-	tcase_add_test(tc, fsck_checks_removed_copy_records);
+	tcase_add_test(tc, fsck_checks_handover_records);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("format");
