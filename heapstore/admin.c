@@ -211,9 +211,10 @@ int hs_heap_list(hs_store *s, hs_heap_info **out, size_t *n_out)
 	return 0;
 }
 
-/* hs_heap_lease_set(); @handover: a hand-over of the newest checkpoint is
- * taken with the lease (hs_heap_lease_take_over). */
-static int lease_set(hs_heap *h, hs_lease lease, const char *moved_to, bool handover)
+/* hs_heap_lease_set(); @ho: the newest checkpoint's identity, whose
+ * hand-over is taken with the lease (hs_heap_lease_take_over, at @hv). */
+static int lease_set(hs_heap *h, hs_lease lease, const char *moved_to, uint64_t hv,
+		     const uint8_t *ho)
 {
 	struct hs_heap_rec copy;
 	rocksdb_writebatch_t *wb;
@@ -235,17 +236,18 @@ static int lease_set(hs_heap *h, hs_lease lease, const char *moved_to, bool hand
 	if ((rc = hs_heap__check_live(h)) < 0 ||
 	    (lease != HS_LEASE_HELD && (rc = hs_cache__flush_heap(h)) < 0))
 		goto out;
-	if (handover && (!h->latest || (rc = hs_version__exists(h, h->latest, &vi)) < 0)) {
-		rc = h->latest ? rc : hs_errno_set(-ESTALE, "heap '%s' has no checkpoint to "
-						   "take over", h->rec.name);
+	if (ho && (h->latest != hv || (rc = hs_version__exists(h, hv, &vi)) < 0 ||
+		   memcmp(vi.ident, ho, HS_IDENT_LEN) != 0)) {
+		rc = hs_errno_set(-ESTALE, "heap '%s': checkpoint %llu is not its newest here "
+				  "any more", h->rec.name, (unsigned long long)hv);
 		goto out;
 	}
 	copy = h->rec;
 	copy.lease = lease;
 	strcpy(copy.moved_to, moved_to);
 	wb = rocksdb_writebatch_create();
-	if (handover)
-		hs_handover__put(h->store, wb, h->rec.ident, vi.version, vi.ident);
+	if (ho)
+		hs_handover__put(h->store, wb, h->rec.ident, hv, ho);
 	if ((rc = hs_heap__put_rec(h, wb, &copy)) == 0 &&
 	    (rc = hs_store__write(h->store, wb, true)) == 0)
 		hs_heap__rec_set(h, &copy);
@@ -257,10 +259,10 @@ out:
 
 int hs_heap_lease_set(hs_heap *h, hs_lease lease, const char *moved_to)
 {
-	return lease_set(h, lease, moved_to, false);
+	return lease_set(h, lease, moved_to, 0, NULL);
 }
 
-int hs_heap_lease_take_over(hs_heap *h)
+int hs_heap_lease_take_over(hs_heap *h, uint64_t version, const uint8_t ident[HS_IDENT_LEN])
 {
-	return lease_set(h, HS_LEASE_HELD, NULL, true);
+	return lease_set(h, HS_LEASE_HELD, NULL, version, ident);
 }

@@ -403,18 +403,19 @@ static int check_meta(struct fsck *f)
 					(unsigned long long)id, (int)(kl - 9), (const char *)k + 9,
 					(unsigned long long)ver);
 		} else if (k[0] == 'D') {
-			hs_handover ho = { .version = HS_HANDOVER_UNKNOWN };
+			hs_handover ho = { .version = 0 };
 			uint8_t val[HS_HANDOVER_LEN];
 
-			/* A damaged one becomes "some hand-over": re-runs of the
-			 * heap are refused here, never let through (STREAM.md). */
+			/* What counts is that the key is there (a re-run of that
+			 * hand-over is refused here): a damaged value is
+			 * rewritten, never dropped (STREAM.md). */
 			if (kl != HS_HANDOVER_KEY_LEN) {
 				fixable(f, "deleted", "hand-over record with a %zu-byte key", kl);
 				del(f, HS_CF_META, k, kl);
 			} else if (hs_handover__decode(&ho, v, vl) < 0) {
 				fixable(f, "rewritten as unknown", "hand-over record damaged "
 					"(%zu bytes)", vl);
-				ho.version = HS_HANDOVER_UNKNOWN;
+				ho.version = 0;
 				hs_handover__encode(val, &ho);
 				if (f->repair)
 					rocksdb_writebatch_put_cf(f->wb, f->s->cf[HS_CF_META],

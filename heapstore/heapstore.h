@@ -443,35 +443,36 @@ typedef struct hs_heap_info {
 HS_API int hs_heap_lease_set(hs_heap *heap, hs_lease lease, const char *moved_to);
 
 /**
- * Take the lease handed over with the heap's newest checkpoint (a final
- * round that carried nothing: this node holds every version already):
- * HS_LEASE_HELD and the hand-over's record (hs_handover_get) in one synced
- * write.  Returns 0, -ENOENT, -ESTALE (no checkpoint).
+ * Take the lease handed over with checkpoint @version (@ident), which must
+ * be the heap's newest (a final round that carried nothing: this node
+ * holds every version already): HS_LEASE_HELD and the hand-over's record
+ * (hs_handover_get) in one synced write.  Returns 0, -ENOENT, -ESTALE (the
+ * newest checkpoint is another).
  */
-HS_API int hs_heap_lease_take_over(hs_heap *heap);
+HS_API int hs_heap_lease_take_over(hs_heap *heap, uint64_t version,
+				   const uint8_t ident[HS_IDENT_LEN]);
 
 /*
- * The newest hand-over a node took of a heap: for each heap identity, the
- * checkpoint the latest final round committed live here ended at (an
- * import with HS_LEASE_HELD, or hs_heap_lease_take_over), whatever became
- * of the copy since (handed on, overwritten by another source's pre-copy,
- * deleted).  A source re-running a hand-over whose answer it lost asks
- * whether its checkpoint, or a later one, arrived here (migrate/STREAM.md).
+ * The hand-overs a node took: one record for each checkpoint a migration's
+ * final round handed over to it (committed live here: an import with
+ * migration set and HS_LEASE_HELD, or hs_heap_lease_take_over), kept
+ * whatever becomes of the copy since (handed on, overwritten by another
+ * source's pre-copy, its checkpoints or the copy deleted).  A source
+ * re-running a hand-over whose answer it lost asks whether that very
+ * checkpoint arrived here (migrate/STREAM.md).  About 60 bytes each.
  */
 typedef struct hs_handover {
-	uint64_t version;                  /* HS_HANDOVER_UNKNOWN: a damaged
-					      record repaired */
-	uint8_t ident[HS_IDENT_LEN];       /* that checkpoint's identity */
+	uint64_t version;                  /* the checkpoint's number; 0: unknown
+					      (a damaged record repaired) */
 	uint64_t at_ns;                    /* CLOCK_REALTIME */
 } hs_handover;
-#define HS_HANDOVER_UNKNOWN UINT64_MAX
 
 /**
- * The newest hand-over of heap @ident this store took.  Returns 0,
- * -ENOENT (none), or -EUCLEAN (damaged).
+ * Whether this store took the hand-over of heap @heap_ident at checkpoint
+ * @ident.  Returns 0 (yes: *@out), -ENOENT (no), or -EUCLEAN (damaged).
  */
-HS_API int hs_handover_get(hs_store *store, const uint8_t ident[HS_IDENT_LEN],
-			   hs_handover *out);
+HS_API int hs_handover_get(hs_store *store, const uint8_t heap_ident[HS_IDENT_LEN],
+			   const uint8_t ident[HS_IDENT_LEN], hs_handover *out);
 
 /** Describe an open heap.  Returns 0 or -ENOENT (deleted). */
 HS_API int hs_heap_info_get(hs_heap *heap, hs_heap_info *out);
@@ -888,6 +889,9 @@ typedef struct hs_import_params {
 				     every content must come with the stream (a
 				     sender who may not learn what the store holds:
 				     whether it holds a content is an oracle) */
+	int migration;            /* 1: a migration's round; committed with
+				     HS_LEASE_HELD, it is a hand-over taken, and
+				     recorded (hs_handover_get) */
 } hs_import_params;
 
 /**

@@ -17,7 +17,7 @@
  *            'T' k                        -> i64 store-wide figures (merge: add),
  *                                            k: enum hs_total
  *            'G' hash                     -> "" a garbage candidate (GC)
- *            'D' heap ident               -> the newest hand-over taken here
+ *            'D' heap ident ckpt ident    -> a hand-over taken here
  *                                            (hs_handover; keys.c)
  *   lines    id line ~version             -> 32-byte hash, or "" for a zero line
  *                                            (state lines: line = 1<<63 | i)
@@ -425,12 +425,13 @@ int hs_heap_rec__decode(struct hs_heap_rec *r, const uint8_t *p, size_t n);
 size_t hs_version_rec__encode(uint8_t *out, size_t cap, const hs_version_info *v);
 int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n);
 #define HS_REC_MAX 640
-#define HS_HANDOVER_KEY_LEN (1 + HS_IDENT_LEN)
-#define HS_HANDOVER_LEN 40
-void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t ident[HS_IDENT_LEN]);
+#define HS_HANDOVER_KEY_LEN (1 + 2 * HS_IDENT_LEN)
+#define HS_HANDOVER_LEN 24
+void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t heap_ident[HS_IDENT_LEN],
+		      const uint8_t ident[HS_IDENT_LEN]);
 void hs_handover__encode(uint8_t out[HS_HANDOVER_LEN], const hs_handover *r);
 int hs_handover__decode(hs_handover *r, const uint8_t *p, size_t n);
-/* Put, in @wb, that this store took heap @heap_ident's hand-over of
+/* Put, in @wb, that this store took heap @heap_ident's hand-over at
  * checkpoint @version (@ident). */
 void hs_handover__put(hs_store *s, rocksdb_writebatch_t *wb,
 		      const uint8_t heap_ident[HS_IDENT_LEN], uint64_t version,

@@ -293,13 +293,15 @@ int hs_version_rec__decode(hs_version_info *v, const uint8_t *p, size_t n)
 }
 
 /*
- * The newest hand-over taken here ('D' heap ident), format 1:
- *   u8 format | u8 0[7] | u64 version | u8 ident[16] | u64 at_ns
+ * A hand-over taken here ('D' heap ident, checkpoint ident), format 1:
+ *   u8 format | u8 0[7] | u64 version | u64 at_ns
  */
-void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t ident[HS_IDENT_LEN])
+void hs_key__handover(uint8_t out[HS_HANDOVER_KEY_LEN], const uint8_t heap_ident[HS_IDENT_LEN],
+		      const uint8_t ident[HS_IDENT_LEN])
 {
 	out[0] = 'D';
-	memcpy(out + 1, ident, HS_IDENT_LEN);
+	memcpy(out + 1, heap_ident, HS_IDENT_LEN);
+	memcpy(out + 1 + HS_IDENT_LEN, ident, HS_IDENT_LEN);
 }
 
 void hs_handover__encode(uint8_t out[HS_HANDOVER_LEN], const hs_handover *r)
@@ -307,8 +309,7 @@ void hs_handover__encode(uint8_t out[HS_HANDOVER_LEN], const hs_handover *r)
 	memset(out, 0, HS_HANDOVER_LEN);
 	out[0] = 1;
 	hs_le64_put(out + 8, r->version);
-	memcpy(out + 16, r->ident, HS_IDENT_LEN);
-	hs_le64_put(out + 32, r->at_ns);
+	hs_le64_put(out + 16, r->at_ns);
 }
 
 int hs_handover__decode(hs_handover *r, const uint8_t *p, size_t n)
@@ -316,7 +317,6 @@ int hs_handover__decode(hs_handover *r, const uint8_t *p, size_t n)
 	if (n != HS_HANDOVER_LEN || p[0] != 1)
 		return hs_errno_set(-EUCLEAN, "hand-over record damaged (%zu bytes)", n);
 	r->version = hs_le64_get(p + 8);
-	memcpy(r->ident, p + 16, HS_IDENT_LEN);
-	r->at_ns = hs_le64_get(p + 32);
+	r->at_ns = hs_le64_get(p + 16);
 	return 0;
 }

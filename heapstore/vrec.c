@@ -208,7 +208,7 @@ int hs_version__list_all(hs_heap *h, hs_version_info **out, size_t *n_out)
 	return 0;
 }
 
-/* ---- the newest hand-over taken here ('D': keys.c encodes it) ---------- */
+/* ---- hand-overs taken here ('D': keys.c encodes them) ------------------ */
 
 void hs_handover__put(hs_store *s, rocksdb_writebatch_t *wb,
 		      const uint8_t heap_ident[HS_IDENT_LEN], uint64_t version,
@@ -217,21 +217,21 @@ void hs_handover__put(hs_store *s, rocksdb_writebatch_t *wb,
 	uint8_t key[HS_HANDOVER_KEY_LEN], val[HS_HANDOVER_LEN];
 	hs_handover r = { .version = version, .at_ns = hs_now_ns() };
 
-	memcpy(r.ident, ident, HS_IDENT_LEN);
-	hs_key__handover(key, heap_ident);
+	hs_key__handover(key, heap_ident, ident);
 	hs_handover__encode(val, &r);
 	rocksdb_writebatch_put_cf(wb, s->cf[HS_CF_META], (const char *)key, sizeof(key),
 				  (const char *)val, sizeof(val));
 }
 
-int hs_handover_get(hs_store *s, const uint8_t ident[HS_IDENT_LEN], hs_handover *out)
+int hs_handover_get(hs_store *s, const uint8_t heap_ident[HS_IDENT_LEN],
+		    const uint8_t ident[HS_IDENT_LEN], hs_handover *out)
 {
 	uint8_t key[HS_HANDOVER_KEY_LEN];
 	char *val = NULL;
 	size_t vl = 0;
 	int rc;
 
-	hs_key__handover(key, ident);
+	hs_key__handover(key, heap_ident, ident);
 	if ((rc = hs_store__get(s, HS_CF_META, NULL, key, sizeof(key), &val, &vl)) < 0)
 		return rc;
 	rc = hs_handover__decode(out, (const uint8_t *)val, vl);

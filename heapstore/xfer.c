@@ -1166,7 +1166,7 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	tmp.id = imp->tid;
 	if ((rc = hs_heap__put_rec(&tmp, b.wb, &rec)) < 0)
 		goto out;
-	if (rec.lease == HS_LEASE_HELD)   /* a final round: a hand-over taken */
+	if (imp->p.migration && rec.lease == HS_LEASE_HELD)   /* a hand-over taken */
 		hs_handover__put(s, b.wb, rec.ident, last->vi.version, last->vi.ident);
 	kl = hs_key__meta(key, 'C', imp->tid, NULL);
 	rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_META], (const char *)key, kl,
@@ -1262,7 +1262,7 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	copy.lease = imp->p.lease;
 	copy.moved_to[0] = '\0';
 	b.lines_used_delta = used - atomic_load(&h->lines_used);
-	if (copy.lease == HS_LEASE_HELD)   /* a final round: a hand-over taken */
+	if (imp->p.migration && copy.lease == HS_LEASE_HELD)   /* a hand-over taken */
 		hs_handover__put(h->store, b.wb, copy.ident, last->vi.version, last->vi.ident);
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 || (rc = commit_write(imp, h, &b)) < 0)
 		goto out;

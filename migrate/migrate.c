@@ -697,11 +697,10 @@ static int handed_here(struct dst *d, hs_heap *h, const hs_heap_info *hi)
 
 /*
  * A re-run, whose hello ends at the checkpoint its source handed over:
- * *@took says whether this node took that hand-over or a later one,
- * whatever became of its copy since (handed on, overwritten by another
- * source's pre-copy, deleted).  Its newest hand-over's record tells:
- * versions number a heap's history alike on every node.  Without one
- * (none taken, or by a build before these records) it did not.
+ * *@took says whether this node took that very hand-over, whatever became
+ * of its copy since (handed on, overwritten by another source's pre-copy,
+ * deleted): its record of hand-overs taken tells.  Without one (not
+ * taken, or taken by a build before these records) it did not.
  */
 static int took_handover(struct dst *d, bool *took)
 {
@@ -710,11 +709,11 @@ static int took_handover(struct dst *d, bool *took)
 	int rc;
 
 	*took = false;
-	if (!newest || (rc = hs_handover_get(d->s, d->hello.ident, &ho)) == -ENOENT)
+	if (!newest || (rc = hs_handover_get(d->s, d->hello.ident, newest->ident, &ho)) == -ENOENT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	*took = ho.version >= newest->version;
+	*took = true;
 	return 0;
 }
 
@@ -780,9 +779,9 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	/* A re-run whose hand-over this node took, its copy here not showing
 	 * it (gone, moved on, or changed since): never made live again. */
 	if (took) {
-		rc = hs_errno_set(-EBUSY, "heap '%s' there took checkpoint %llu or a later one "
-				  "handed over, and its copy there went or changed since: it may "
-				  "be live elsewhere", d->name,
+		rc = hs_errno_set(-EBUSY, "heap '%s' there took checkpoint %llu handed over, "
+				  "and its copy there went or changed since: it may be live "
+				  "elsewhere", d->name,
 				  (unsigned long long)d->hello.v[d->hello.n - 1].version);
 		goto out;
 	}
@@ -814,6 +813,7 @@ static int serve_hello(struct dst *d, const uint8_t *p, size_t n, char *why, siz
 	memcpy(d->base_ident, base_ident, HS_IDENT_LEN);
 	ip.lease = (d->hello.flags & MG_HELLO_FINAL) ? HS_LEASE_HELD : HS_LEASE_EXPIRED;
 	ip.carried_only = d->o ? d->o->carried_only : 0;
+	ip.migration = 1;
 	if (d->o && d->o->owned) {
 		ip.owned = 1;
 		ip.uid = d->o->uid;
@@ -892,7 +892,7 @@ static int serve_end(struct dst *d, bool finish)
 		/* It has every version already: only the lease changes. */
 		int was = hs_store_write_error(d->s);
 
-		if (final && (rc = hs_heap_lease_take_over(h)) < 0 && !was &&
+		if (final && (rc = hs_heap_lease_take_over(h, d->base, d->base_ident)) < 0 && !was &&
 		    hs_store_write_error(d->s))
 			d->unknown = true;   /* its one synced write may be in */
 		hs_heap_close(h);

@@ -527,6 +527,141 @@ START_TEST(a_commit_of_unknown_outcome_gets_no_answer)
 }
 END_TEST
 
+/* ---- hand-overs a destination took ------------------------------------ */
+
+/* The source's view after a hand-over whose answer it lost: read-only,
+ * bound for B (as mg_migrate leaves it). */
+static void lose_answer(hs_store *s, const char *name)
+{
+	hs_heap *h;
+
+	ck_assert_int_eq(hs_heap_open(&h, s, name), 0);
+	ck_assert_int_eq(hs_heap_lease_set(h, HS_LEASE_EXPIRED, "b:/mnt"), 0);
+	hs_heap_close(h);
+}
+
+/* @name's lease in @s, or -1 if there is no such heap. */
+static int lease_or_none(hs_store *s, const char *name)
+{
+	hs_heap_info hi;
+	hs_heap *h;
+
+	if (hs_heap_open(&h, s, name) == -ENOENT)
+		return -1;
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	hs_heap_close(h);
+	return (int)hi.lease;
+}
+
+/*
+ * A hand-over A -> B whose answer A lost; B hands the heap on to C and
+ * deletes its copy; A's re-run to B must be refused (else B and C are both
+ * live), however B took it: as a new heap, or (@back: B held the heap
+ * before, A -> B -> A first) as an incremental commit.
+ * Then a copy of an older checkpoint received at B (recv, the same
+ * identity) changes nothing.
+ */
+static void refused_after_onward(bool back)
+{
+	hs_heap *h = tu_heap_new(sa, "h", LS);
+	char *dir_c = tu_tmpdir("xu-c");
+	hs_store *sc = tu_store_open(dir_c, 0, 0);
+	mg_stats st, rt;
+	uint8_t *old;
+	size_t len;
+	uint64_t v1;
+	int drc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	xu_write_lines(h, 0, 8, 41);
+	ck_assert_int_eq(hs_version_seal(h, NULL, &v1), 0);
+	xu_write_lines(h, 0, 2, 42);
+	hs_heap_close(h);
+	old = send_buf(sa, "h", v1, 0, &len, &st);
+	if (back) {
+		ck_assert_int_eq(migrate_between(sa, sb, "h", &drc), 0);
+		ck_assert_int_eq(migrate_between(sb, sa, "h", &drc), 0);
+		ck_assert_int_eq(hs_heap_open(&h, sa, "h"), 0);
+		xu_write_lines(h, 0, 2, 43);
+		hs_heap_close(h);
+	}
+	ck_assert_int_eq(migrate_between(sa, sb, "h", &drc), 0);
+	lose_answer(sa, "h");
+	ck_assert_int_eq(migrate_between(sb, sc, "h", &drc), 0);
+	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
+	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
+	ck_assert_msg(strstr(hs_error_last(), "took checkpoint"), "%s", hs_error_last());
+	ck_assert_int_eq(recv_buf(sb, old, len, "h", &rt), 0);
+	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
+	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
+	ck_assert_int_eq(lease_or_none(sa, "h"), HS_LEASE_EXPIRED);
+	ck_assert_int_eq(lease_or_none(sb, "h"), -1);
+	ck_assert_int_eq(lease_or_none(sc, "h"), HS_LEASE_HELD);
+	free(old);
+	hs_store_close(sc);
+	tu_rmtree(dir_c);
+	free(dir_c);
+}
+
+START_TEST(a_handover_taken_new_is_remembered)
+{
+	refused_after_onward(false);
+}
+END_TEST
+
+START_TEST(a_handover_taken_incrementally_is_remembered)
+{
+	refused_after_onward(true);
+}
+END_TEST
+
+/*
+ * What B never took does not refuse a re-run: a stream of the heap
+ * received there (recv), or a hand-over of another branch of it (after
+ * resume --force at A, B's copy went on alone and was deleted; its
+ * checkpoints carry the same numbers as A's, not the same identities).
+ */
+START_TEST(only_handovers_taken_refuse_a_rerun)
+{
+	hs_heap *h = tu_heap_new(sa, "h", LS);
+	mg_stats st, rt;
+	uint8_t *buf;
+	size_t len;
+	int drc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	xu_write_lines(h, 0, 8, 41);
+	hs_heap_close(h);
+	ck_assert_int_eq(migrate_between(sa, sb, "h", &drc), 0);
+	lose_answer(sa, "h");
+	/* resume --force at A; B's branch goes on: checkpoints 3 and 4. */
+	ck_assert_int_eq(hs_heap_open(&h, sa, "h"), 0);
+	ck_assert_int_eq(hs_heap_lease_set(h, HS_LEASE_HELD, NULL), 0);
+	hs_heap_close(h);
+	ck_assert_int_eq(hs_heap_open(&h, sb, "h"), 0);
+	for (int i = 0; i < 2; i++) {
+		xu_write_lines(h, 0, 2, 50 + (uint64_t)i);
+		ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	}
+	hs_heap_close(h);
+	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
+	/* A's branch: checkpoint 3 handed over, B never got the end. */
+	ck_assert_int_eq(hs_heap_open(&h, sa, "h"), 0);
+	xu_write_lines(h, 0, 2, 70);
+	ck_assert_int_eq(hs_version_seal(h, NULL, NULL), 0);
+	hs_heap_close(h);
+	buf = send_buf(sa, "h", 0, 0, &len, &st);
+	lose_answer(sa, "h");
+	ck_assert_int_eq(recv_buf(sb, buf, len, "copy", &rt), 0);
+	free(buf);
+	ck_assert_int_eq(migrate_between(sa, sb, "h", &drc), 0);
+	ck_assert_int_eq(drc, 0);
+	ck_assert_int_eq(lease_or_none(sa, "h"), HS_LEASE_MIGRATED);
+	ck_assert_int_eq(lease_or_none(sb, "h"), HS_LEASE_HELD);
+	xu_expect_same(sa, "h", sb, "h");
+}
+END_TEST
+
 static Suite *migrate_suite(void)
 {
 	Suite *s = suite_create("migrate");
@@ -539,6 +674,9 @@ static Suite *migrate_suite(void)
 	tcase_add_test(tc, hostile_streams_leave_the_store_as_it_was);
 	tcase_add_test(tc, hello_protocols_one_to_three);
 	tcase_add_test(tc, a_commit_of_unknown_outcome_gets_no_answer);
+	tcase_add_test(tc, a_handover_taken_new_is_remembered);
+	tcase_add_test(tc, a_handover_taken_incrementally_is_remembered);
+	tcase_add_test(tc, only_handovers_taken_refuse_a_rerun);
 	suite_add_tcase(s, tc);
 	return s;
 }
