@@ -892,8 +892,8 @@ static int serve_end(struct dst *d, bool finish)
 		/* It has every version already: only the lease changes. */
 		int was = hs_store_write_error(d->s);
 
-		if (final && (rc = hs_heap_lease_take_over(h, d->base, d->base_ident)) < 0 && !was &&
-		    hs_store_write_error(d->s))
+		if (final && (rc = hs_heap_lease_take_over(h, d->base, d->base_ident)) < 0 &&
+		    !was && hs_store_write_error(d->s))
 			d->unknown = true;   /* its one synced write may be in */
 		hs_heap_close(h);
 	}
