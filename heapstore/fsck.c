@@ -269,15 +269,19 @@ static void put_ref(struct fsck *f, const uint8_t *hash, int64_t count, uint32_t
 				  HS_HASH_LEN, (const char *)v, sizeof(v));
 }
 
+static void put(struct fsck *f, enum hs_cf cf, const void *key, size_t kl, const void *v,
+		size_t vl)
+{
+	if (f->repair)
+		rocksdb_writebatch_put_cf(f->wb, f->s->cf[cf], key, kl, v, vl);
+}
+
 static void put_counter(struct fsck *f, const uint8_t *key, size_t kl, uint64_t value)
 {
 	uint8_t v[8];
 
-	if (!f->repair)
-		return;
 	hs_le64_put(v, value);
-	rocksdb_writebatch_put_cf(f->wb, f->s->cf[HS_CF_META], (const char *)key, kl,
-				  (const char *)v, 8);
+	put(f, HS_CF_META, key, kl, v, sizeof(v));
 }
 
 static void del(struct fsck *f, enum hs_cf cf, const void *key, size_t kl)
@@ -417,10 +421,7 @@ static int check_meta(struct fsck *f)
 					"(%zu bytes)", vl);
 				ho.version = 0;
 				hs_handover__encode(val, &ho);
-				if (f->repair)
-					rocksdb_writebatch_put_cf(f->wb, f->s->cf[HS_CF_META],
-								  (const char *)k, kl,
-								  (const char *)val, sizeof(val));
+				put(f, HS_CF_META, k, kl, val, sizeof(val));
 			}
 		} else if ((k[0] == 'C' || k[0] == 'R' || k[0] == 'U') &&
 			   (kl != 9 || !heap_find(f, id))) {

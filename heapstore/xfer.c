@@ -1109,15 +1109,21 @@ static int commit_stage(struct hs_import *imp, struct hs_batch *b, struct hs_cur
 }
 
 /*
- * The commit's one synced batch.  Should the store's writes fail in it (a
- * write refused, or a sync after an unsynced write went in), the batch may
- * be in the store nonetheless, at the next open: say so.  A refusal before
- * anything was written (a limit, a store stopped already) is not that.
+ * The commit's one synced batch; a migration's final round (the heap live
+ * here) records in it the hand-over taken.  Should the store's writes fail
+ * in it (a write refused, or a sync after an unsynced write went in), the
+ * batch may be in the store nonetheless, at the next open: say so.  A
+ * refusal before anything was written (a limit, a store stopped already)
+ * is not that.
  */
 static int commit_write(struct hs_import *imp, hs_heap *h, struct hs_batch *b)
 {
-	int was = atomic_load(&imp->s->write_error);
-	int rc = hs_batch__commit_id(imp->s, h ? h->id : imp->tid, h, b, true);
+	const struct iver *last = &imp->vers[imp->n_vers - 1];
+	int was = atomic_load(&imp->s->write_error), rc;
+
+	if (imp->p.migration && imp->p.lease == HS_LEASE_HELD)
+		hs_handover__put(imp->s, b->wb, imp->p.ident, last->vi.version, last->vi.ident);
+	rc = hs_batch__commit_id(imp->s, h ? h->id : imp->tid, h, b, true);
 
 	if (rc < 0 && !was && atomic_load(&imp->s->write_error))
 		imp->unknown = true;
@@ -1166,8 +1172,6 @@ static int commit_new(struct hs_import *imp, uint64_t *version_out)
 	tmp.id = imp->tid;
 	if ((rc = hs_heap__put_rec(&tmp, b.wb, &rec)) < 0)
 		goto out;
-	if (imp->p.migration && rec.lease == HS_LEASE_HELD)   /* a hand-over taken */
-		hs_handover__put(s, b.wb, rec.ident, last->vi.version, last->vi.ident);
 	kl = hs_key__meta(key, 'C', imp->tid, NULL);
 	rocksdb_writebatch_put_cf(b.wb, s->cf[HS_CF_META], (const char *)key, kl,
 				  (const char *)zero, 8);
@@ -1262,8 +1266,6 @@ static int commit_incremental(struct hs_import *imp, uint64_t *version_out)
 	copy.lease = imp->p.lease;
 	copy.moved_to[0] = '\0';
 	b.lines_used_delta = used - atomic_load(&h->lines_used);
-	if (imp->p.migration && copy.lease == HS_LEASE_HELD)   /* a hand-over taken */
-		hs_handover__put(h->store, b.wb, copy.ident, last->vi.version, last->vi.ident);
 	if ((rc = hs_heap__put_rec(h, b.wb, &copy)) < 0 || (rc = commit_write(imp, h, &b)) < 0)
 		goto out;
 	hs_heap__rec_set(h, &copy);

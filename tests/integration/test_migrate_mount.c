@@ -942,6 +942,20 @@ static int migrate_b_to_c(const char *heap)
 	return rc;
 }
 
+/* A's re-run of @heap to B is refused, saying @why: A stays read-only,
+ * bound for B, and B's copy keeps lease @b_lease and takes no write. */
+static void rerun_refused(const char *heap, const char *why, const char *b_lease)
+{
+	char *err;
+
+	ck_assert_int_eq(migrate(true, heap, NULL, NULL, &err), 1);
+	ck_assert_msg(strstr(err, why) && strstr(err, "stays read-only here"), "%s", err);
+	free(err);
+	expect_lease(mu_at("%s/stat", heap), "expired");
+	expect_lease(mu_b_at("%s/stat", heap), b_lease);
+	ck_assert_int_eq(try_write(mu_b_at("%s/heap", heap), 5), -EROFS);
+}
+
 /*
  * The answer to A -> B lost, then the heap moves on from B to C before
  * anyone asks: A's re-run to B must not make B's copy live again (B and C
@@ -1000,13 +1014,7 @@ START_TEST(rerun_after_the_heap_moved_on)
 	c_swap();
 	ck_assert_int_eq(try_write(mu_b_at("app/heap"), 5), -EROFS);
 	/* kp: B dropped A's checkpoint; it cannot tell, so it refuses. */
-	ck_assert_int_eq(migrate(true, "kp", NULL, NULL, &err), 1);
-	ck_assert_msg(strstr(err, "moved on to localhost:") && strstr(err, "stays read-only here"),
-		      "%s", err);
-	free(err);
-	expect_lease(mu_at("kp/stat"), "expired");
-	expect_lease(mu_b_at("kp/stat"), "migrated");
-	ck_assert_int_eq(try_write(mu_b_at("kp/heap"), 5), -EROFS);
+	rerun_refused("kp", "moved on to localhost:", "migrated");
 	c_swap();
 	expect_lease(mu_at("kp/stat"), "held");
 	c_swap();
@@ -1049,13 +1057,7 @@ START_TEST(rerun_after_the_heap_moved_on)
 	expect_lease(mu_at("ovr/stat"), "held");
 	c_swap();
 	expect_lease(mu_b_at("ovr/stat"), "expired");
-	ck_assert_int_eq(migrate(true, "ovr", NULL, NULL, &err), 1);
-	ck_assert_msg(strstr(err, "there took checkpoint") && strstr(err, "stays read-only here"),
-		      "%s", err);
-	free(err);
-	expect_lease(mu_at("ovr/stat"), "expired");
-	expect_lease(mu_b_at("ovr/stat"), "expired");
-	ck_assert_int_eq(try_write(mu_b_at("ovr/heap"), 5), -EROFS);
+	rerun_refused("ovr", "there took checkpoint", "expired");
 	node_fsck(false);
 	b_fsck();
 	c_down();
