@@ -218,9 +218,11 @@ int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, cons
 		  size_t len)
 {
 	struct mg__bbuf *g = &b->buf[b->cur];
+	uint64_t max = b->seen / 8 < MG_BATCH_MIN ? MG_BATCH_MIN :
+		       b->seen / 8 > MG_BATCH_BYTES ? MG_BATCH_BYTES : b->seen / 8;
 	int rc;
 
-	if (g->n && (g->n == MG_BATCH_BLOBS || g->used + len > MG_BATCH_BYTES)) {
+	if (g->n && (g->n == MG_BATCH_BLOBS || g->used + len > max)) {
 		if ((rc = batch_submit(b, imp)) < 0)
 			return rc;
 		g = &b->buf[b->cur];
@@ -239,6 +241,7 @@ int mg__batch_add(struct mg__batch *b, hs_import *imp, const uint8_t *hash, cons
 	g->off[g->n] = g->used;
 	g->len[g->n++] = len;
 	g->used += len;
+	b->seen += len;
 	return 0;
 }
 

@@ -204,13 +204,14 @@ static int finish_early(struct src *c, uint64_t v, uint64_t bytes)
 	return unchanged_since(c, v);
 }
 
-/* Stream bytes the encoder holds go out as data messages. */
+/* Stream bytes the encoder holds go out as data messages, once there are
+ * MG_DATA_FLUSH of them. */
 static int data_flush(struct src *c, mg_enc *se, bool force)
 {
 	size_t at = 0;
 	int rc = 0;
 
-	if (!force && se->len < MG_DATA_MAX)
+	if (!force && se->len < MG_DATA_FLUSH)
 		return 0;
 	while (at < se->len && rc == 0) {
 		size_t n = se->len - at < MG_DATA_MAX ? se->len - at : MG_DATA_MAX;
@@ -218,7 +219,7 @@ static int data_flush(struct src *c, mg_enc *se, bool force)
 		rc = mg_msg_put(&c->l.e, MG_MSG_DATA, se->buf + at, n);
 		c->l.data_sent += n + MG_REC_HDR;
 		at += n;
-		if (rc == 0 && c->l.e.len >= MG_DATA_MAX)
+		if (rc == 0 && c->l.e.len >= MG_DATA_FLUSH)
 			rc = link_flush(&c->l);
 	}
 	mg_enc_drain(se);
@@ -349,7 +350,7 @@ static int round_run(struct src *c, uint64_t v, bool final, bool *finished)
 		}
 		for (size_t i = first; i < last; i++)
 			total += 2 * MG_REC_HDR + 80 + strlen(vs[i].label) + nlines[i - first] * 41;
-		mg__io_total(total + total / MG_DATA_MAX * MG_REC_HDR + 300, to_send);
+		mg__io_total(total + total / MG_DATA_FLUSH * MG_REC_HDR + 300, to_send);
 
 		/* first > 0 with a base: vs[first - 1] is it. */
 		if ((rc = mg_enc_init(&se)) < 0 ||
