@@ -564,13 +564,14 @@ int mg_migrate(hs_store *s, const char *heap, const mg_io *in, const mg_io *out,
 	}
 	st->downtime_ms = mono_ms() - c.down;
 	st->version = v;
+	/* The far side may end now, while this side's record is synced. */
+	(void)mg_msg_put(&c.l.e, MG_MSG_QUIT, NULL, 0);
+	(void)link_flush(&c.l);
 	/* The destination serves it now. */
 	if ((rc = hs_heap_lease_set(c.h, HS_LEASE_MIGRATED, o->dest)) < 0)
 		goto out;
 	hs_event_post(c.h, "migrated %s", o->dest ? o->dest : "");
 	c.expired = false;
-	(void)mg_msg_put(&c.l.e, MG_MSG_QUIT, NULL, 0);
-	(void)link_flush(&c.l);
 out:
 	if (c.expired) {
 		char keep[512];
