@@ -1101,6 +1101,7 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 	}
 	f.snap = rocksdb_create_snapshot(s->db);
 	f.ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(f.ro, 1);   /* scans: refs has a prefix filter */
 	rocksdb_readoptions_set_snapshot(f.ro, f.snap);
 
 	if ((rc = check_meta(&f)) < 0 || (rc = check_lines(&f)) < 0 ||
@@ -1138,6 +1139,7 @@ int hs_fsck__space(hs_store *s)
 	f.wb = rocksdb_writebatch_create();
 	f.snap = rocksdb_create_snapshot(s->db);
 	f.ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(f.ro, 1);   /* scans: refs has a prefix filter */
 	rocksdb_readoptions_set_snapshot(f.ro, f.snap);
 	if ((rc = check_meta(&f)) == 0 && (rc = check_lines(&f)) == 0 &&
 	    (rc = check_refs(&f)) == 0 && (rc = check_space(&f)) == 0 &&

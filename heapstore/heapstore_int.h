@@ -105,6 +105,11 @@
 
 #include "heapstore.h"
 
+/* The refs family's filters also hold each key's first bytes, so a seek
+ * for a content named by that much of its hash (a migration's short id)
+ * reads no block where none starts with them. */
+#define HS_REF_PREFIX 8
+
 enum hs_cf {
 	HS_CF_DEFAULT,
 	HS_CF_META,
@@ -145,7 +150,8 @@ struct hs_store {
 	rocksdb_cache_t *block_cache;
 	rocksdb_writeoptions_t *wo;       /* WAL, not synced */
 	rocksdb_writeoptions_t *wo_sync;  /* WAL, synced */
-	rocksdb_readoptions_t *ro;
+	rocksdb_readoptions_t *ro;        /* total order, whatever the family */
+	rocksdb_readoptions_t *ro_prefix; /* seeks within HS_REF_PREFIX (refs) */
 	int zstd_level;
 	bool read_only;
 	char *dir;

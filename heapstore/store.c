@@ -175,6 +175,11 @@ static void cf_options_build(hs_store *s, enum hs_cf cf, const hs_store_opts *o)
 		break;
 	case HS_CF_REFS:
 		rocksdb_options_set_compression(opt, rocksdb_no_compression);
+		/* Whole keys stay in the filters too (point reads).  A 1%
+		 * migration's answer to 164 short ids, seeking each, took 10 ms
+		 * of block reads where the refs had left the page cache. */
+		rocksdb_options_set_prefix_extractor(
+			opt, rocksdb_slicetransform_create_fixed_prefix(HS_REF_PREFIX));
 		/* fall through */
 	case HS_CF_META:
 		rocksdb_block_based_options_set_filter_policy(
@@ -643,6 +648,8 @@ int hs_store_open(hs_store **out, const char *dir, const hs_store_opts *opts)
 	s->wo_sync = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo_sync, 1);
 	s->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(s->ro, 1);
+	s->ro_prefix = rocksdb_readoptions_create();
 	if (!s->dir) {
 		rc = hs_errno_set(-ENOMEM, "out of memory");
 		goto fail;
@@ -723,6 +730,8 @@ int hs_store_close(hs_store *s)
 		rocksdb_writeoptions_destroy(s->wo_sync);
 	if (s->ro)
 		rocksdb_readoptions_destroy(s->ro);
+	if (s->ro_prefix)
+		rocksdb_readoptions_destroy(s->ro_prefix);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->acct_lock);
 	hs_events__store_dispose(s);

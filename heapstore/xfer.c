@@ -260,8 +260,11 @@ int hs_blob_find_prefixes(hs_store *s, const uint8_t *prefixes, size_t n, size_t
 
 	if (n == 0 || n > HS_HASH_LEN)
 		return hs_errno_set(-EINVAL, "a prefix of %zu bytes", n);
-	/* One iterator for them all: making one costs more than a seek. */
-	it = rocksdb_create_iterator_cf(s->db, s->ro, s->cf[HS_CF_REFS]);
+	/* One iterator for them all: making one costs more than a seek.  Its
+	 * seeks skip the files whose filters lack the prefix, unless it is too
+	 * short for them. */
+	it = rocksdb_create_iterator_cf(s->db, n >= HS_REF_PREFIX ? s->ro_prefix : s->ro,
+					s->cf[HS_CF_REFS]);
 	for (size_t i = 0; i < count && rc == 0; i++) {
 		const uint8_t *prefix = prefixes + i * n;
 

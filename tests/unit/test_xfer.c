@@ -515,6 +515,69 @@ START_TEST(pipelined_blobs_then_a_close_leave_nothing)
 END_TEST
 
 /*
+ * Short ids, as a migration's offers name contents: each finds its blob
+ * and the rest of its hash, from the refs family's files (whose filters
+ * skip a file lacking the prefix) as from memory, and a prefix no blob has
+ * finds none; also prefixes shorter than the filters' (a seek in total
+ * order) and longer.
+ */
+START_TEST(short_ids_find_their_blobs_on_disk_and_in_memory)
+{
+	static const size_t widths[] = { 4, 8, 16 };   /* 8: the filters' (a short id) */
+	hs_import_params p = { 0 };
+	hs_export *x;
+	hs_heap *h, *h2;
+	hs_xline *ls;
+	size_t nl, n = 0;
+	uint8_t (*held)[HS_HASH_LEN] = calloc(400, HS_HASH_LEN);
+
+	one_version("ids", 300, 11, &h, &x, &ls, &nl, &p);
+	for (size_t i = 0; i < nl; i++)
+		memcpy(held[n++], ls[i].hash, HS_HASH_LEN);
+	one_version_end(h, x, ls);
+	ck_assert_int_eq(hs_store_trim(sa), 0);   /* the refs go to files */
+	/* A second heap's, in memory only. */
+	one_version("ids2", 50, 12, &h2, &x, &ls, &nl, &p);
+	for (size_t i = 0; i < nl; i++)
+		memcpy(held[n++], ls[i].hash, HS_HASH_LEN);
+	one_version_end(h2, x, ls);
+
+	for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+		size_t k = widths[w], m = 2 * n;
+		uint8_t *ids = calloc(m, k), *found = calloc(m, 1);
+		uint8_t (*got)[HS_HASH_LEN] = calloc(m, HS_HASH_LEN);
+
+		/* Each held id, then one no blob has: its first byte changed
+		 * until no held hash starts with it. */
+		for (size_t i = 0; i < n; i++) {
+			uint8_t *a = ids + 2 * i * k;
+			bool clash = true;
+
+			memcpy(a, held[i], k);
+			memcpy(a + k, held[i], k);
+			while (clash) {
+				a[k]++;
+				clash = false;
+				for (size_t j = 0; j < n && !clash; j++)
+					clash = memcmp(held[j], a + k, k) == 0;
+			}
+		}
+		ck_assert_int_eq(hs_blob_find_prefixes(sa, ids, k, m, got, found), 0);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_msg(found[2 * i] == 1, "%zu-byte id of blob %zu not found", k, i);
+			ck_assert_msg(memcmp(got[2 * i], held[i], HS_HASH_LEN) == 0,
+				      "%zu-byte id of blob %zu found another", k, i);
+			ck_assert_msg(found[2 * i + 1] == 0, "%zu-byte id no blob has found", k);
+		}
+		free(ids);
+		free(found);
+		free(got);
+	}
+	free(held);
+}
+END_TEST
+
+/*
  * A transfer cut short leaves what it staged as garbage: until GC takes
  * it, the next try counts it as held (pinned again, so GC waits) and it
  * is not sent twice; once GC took it, it must be sent.
@@ -570,6 +633,7 @@ static Suite *xfer_suite(void)
 	tcase_add_test(tc, pipelined_blobs_then_a_close_leave_nothing);
 	tcase_add_test(tc, changed_ranges_of_a_commit);
 	tcase_add_test(tc, garbage_of_a_cut_transfer_counts_until_gc);
+	tcase_add_test(tc, short_ids_find_their_blobs_on_disk_and_in_memory);
 	suite_add_tcase(s, tc);
 	return s;
 }
