@@ -454,7 +454,13 @@ if part 2; then
 			sync -f "$bdst/full$r/s0/heap"
 			b_sync=$(ms_since "$t0")
 			echo "         btrfs send | receive $b_ms ms (then sync $b_sync ms)"
-			[ "$r" -lt "$R" ] && btrfs subvolume delete "$bdst/full$r/s0" >/dev/null
+			if [ "$r" -lt "$R" ]; then
+				# The kernel frees a deleted subvolume's 1 GiB later, in
+				# the background, through whatever runs next (sync does
+				# not wait for it): wait here, so no timed step pays it.
+				btrfs subvolume delete "$bdst/full$r/s0" >/dev/null
+				btrfs subvolume sync "$bdst" >/dev/null
+			fi
 		fi
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$usable" "$mig_ms" "$(mj transferred)" "$b_ms" "$b_sync" \
 			"$(awk -v a="$b_ms" -v b="$b_sync" 'BEGIN { if (a == "-") print "-"; else print a + b }')" >>"$p2c"
