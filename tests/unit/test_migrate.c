@@ -450,12 +450,13 @@ static void *serve_main(void *arg)
 }
 
 /* mg_migrate of @heap from @src to mg_serve on @dst (threads, a socket
- * pair): the source's return code; the destination's in *@dst_rc. */
-static int migrate_between(hs_store *src, hs_store *dst, const char *heap, int *dst_rc)
+ * pair) with a downtime budget of @downtime_ms (0: the default): the
+ * source's return code and *@st; the destination's in *@dst_rc. */
+static int migrate_with(hs_store *src, hs_store *dst, const char *heap, unsigned downtime_ms,
+			mg_migrate_stats *st, int *dst_rc)
 {
 	struct serve_run r = { dst, -1, 0 };
 	mg_migrate_opts o;
-	mg_migrate_stats st;
 	ckpt_policy *p;
 	pthread_t t;
 	int sv[2], rc;
@@ -468,13 +469,21 @@ static int migrate_between(hs_store *src, hs_store *dst, const char *heap, int *
 	memset(&o, 0, sizeof(o));
 	o.dest = "b:/mnt";
 	o.ckpt = p;
+	o.downtime_ms = downtime_ms;
 	io = (mg_io)MG_IO_FD(sv[0]);
-	rc = mg_migrate(src, heap, &io, &io, &o, &st);
+	rc = mg_migrate(src, heap, &io, &io, &o, st);
 	close(sv[0]);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ckpt_stop(p);
 	*dst_rc = r.rc;
 	return rc;
+}
+
+static int migrate_between(hs_store *src, hs_store *dst, const char *heap, int *dst_rc)
+{
+	mg_migrate_stats st;
+
+	return migrate_with(src, dst, heap, 0, &st, dst_rc);
 }
 
 /* @name's lease in @s, or -1 if there is no such heap. */
@@ -605,6 +614,50 @@ START_TEST(a_handover_taken_incrementally_is_remembered)
 END_TEST
 
 /*
+ * A hand-over that carried no line is remembered too: the pre-copy round
+ * took every line, a stream too large to turn final within a 1 ms budget,
+ * so the final round hands over only the lease (hs_heap_lease_take_over
+ * at B).  B hands the heap on to C and deletes its copy; A's re-run is
+ * refused.
+ */
+START_TEST(a_handover_of_the_lease_alone_is_remembered)
+{
+	hs_heap *h = tu_heap_new(sa, "h", LS);
+	char *dir_c = tu_tmpdir("xu-c");
+	hs_store *sc = tu_store_open(dir_c, 0, 0);
+	mg_migrate_stats st;
+	hs_version_info vi;
+	hs_heap_info hi;
+	hs_handover ho;
+	int drc = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	xu_write_lines(h, 0, 512, 41);   /* frames well over 40 KB a ms */
+	hs_heap_close(h);
+	ck_assert_int_eq(migrate_with(sa, sb, "h", 1, &st, &drc), 0);
+	ck_assert_int_eq(drc, 0);
+	ck_assert_uint_eq(st.rounds, 2);
+	ck_assert_uint_eq(st.lines_sent, 512);   /* all in the first round */
+	ck_assert_int_eq(hs_heap_open(&h, sb, "h"), 0);
+	ck_assert_int_eq(hs_heap_info_get(h, &hi), 0);
+	ck_assert_int_eq(hs_version_info_get(h, st.version, &vi), 0);
+	hs_heap_close(h);
+	ck_assert_int_eq(hs_handover_get(sb, hi.ident, vi.ident, &ho), 0);
+	ck_assert_uint_eq(ho.version, st.version);
+	lose_answer(sa, "h");
+	ck_assert_int_eq(migrate_between(sb, sc, "h", &drc), 0);
+	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
+	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
+	ck_assert_msg(strstr(hs_error_last(), "took checkpoint"), "%s", hs_error_last());
+	ck_assert_int_eq(lease_or_none(sa, "h"), HS_LEASE_EXPIRED);
+	ck_assert_int_eq(lease_or_none(sc, "h"), HS_LEASE_HELD);
+	hs_store_close(sc);
+	tu_rmtree(dir_c);
+	free(dir_c);
+}
+END_TEST
+
+/*
  * What B never took does not refuse a re-run: a stream of the heap
  * received there (recv), or a hand-over of another branch of it (after
  * resume --force at A, B's copy went on alone and was deleted; its
@@ -666,6 +719,7 @@ static Suite *migrate_suite(void)
 	tcase_add_test(tc, a_handover_taken_new_is_remembered);
 	tcase_add_test(tc, a_handover_taken_incrementally_is_remembered);
 	tcase_add_test(tc, only_handovers_taken_refuse_a_rerun);
+	tcase_add_test(tc, a_handover_of_the_lease_alone_is_remembered);
 	suite_add_tcase(s, tc);
 	return s;
 }
