@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -686,6 +687,10 @@ int main(int argc, char **argv)
 	struct line l = { 0 };
 	int rc = 1;
 
+	/* A reader gone is an error to report (EPIPE), not a silent death:
+	 * with --store this process writes streams and runs migrations
+	 * itself, and a migration must give its lease back on failure. */
+	signal(SIGPIPE, SIG_IGN);
 	parse(&l, ses, argc, argv);
 	/* --help anywhere wins over the rest of the line, but names a real command. */
 	if (l.help && !(l.word && !l.def)) {

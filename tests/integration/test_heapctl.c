@@ -952,6 +952,39 @@ START_TEST(store_commands_on_an_unmounted_store)
 }
 END_TEST
 
+/*
+ * With --store heapctl writes the stream itself: a reader that went away
+ * is an error it reports (exit 1, why), as through the mount, not a
+ * silent death by SIGPIPE (which, in a migration, would also skip giving
+ * the lease back).
+ */
+START_TEST(store_send_to_a_reader_gone_exits_1)
+{
+	char cmd[2048], *rc, *err;
+
+	/* 8 MiB that do not compress: more than any pipe holds. */
+	ck_assert_int_eq(mkdir(mu_at("big"), 0700), 0);
+	snprintf(cmd, sizeof(cmd), "head -c 8M /dev/urandom > '%s'", mu_at("big/heap"));
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	ok_out(CTL("checkpoint", "big"), "1\n");
+	mu_unmount();
+	snprintf(cmd, sizeof(cmd),
+		 "{ '%s' --store '%s' send big 2>'%s'; echo $? > '%s'; } | head -c 1 >/dev/null",
+		 HEAPCTL_BIN, mu.store, mu_in_root("send.err"), mu_in_root("send.rc"));
+	ck_assert_int_eq(mu_sh(NULL, cmd), 0);
+	rc = mu_slurp(mu_in_root("send.rc"), NULL);
+	err = mu_slurp(mu_in_root("send.err"), NULL);
+	ck_assert_msg(rc && strcmp(rc, "1\n") == 0, "heapctl --store send: exit %s, said:\n%s",
+		      rc ? rc : "?", err ? err : "");
+	ck_assert_msg(err && strcmp(err, "heapctl: send big: writing the stream: Broken pipe\n") == 0,
+		      "said:\n%s", err ? err : "");
+	free(rc);
+	free(err);
+	ok_out(CTL_IN(NULL, NULL, "fsck", "--store", mu.store), "0 errors\n");
+	mu_mount(NULL);
+}
+END_TEST
+
 START_TEST(store_held_by_the_daemon_is_refused)
 {
 	static const char *const cmds[][4] = {
@@ -1423,6 +1456,7 @@ static Suite *heapctl_suite(void)
 
 	tc = mu_tcase_new(s, "store", setup_store);
 	tcase_add_test(tc, store_commands_on_an_unmounted_store);
+	tcase_add_test(tc, store_send_to_a_reader_gone_exits_1);
 	tcase_add_test(tc, store_held_by_the_daemon_is_refused);
 	tcase_add_test(tc, store_where_there_is_none_is_refused_and_not_made);
 	tcase_add_test(tc, fsck_of_a_clean_store_finds_no_errors);
