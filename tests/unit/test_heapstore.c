@@ -171,6 +171,7 @@ static uint64_t check_refs(void)
 			arr[u++] = arr[i];
 	}
 	/* Every refs record agrees with the recount (absent means 0). */
+	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(db, ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl, vl;

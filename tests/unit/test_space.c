@@ -162,6 +162,7 @@ static void recount(struct recount *r)
 	}
 	free(refs);
 	/* Garbage: refs records with no entry left. */
+	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t vl;
@@ -612,6 +613,7 @@ static void downgrade(void)
 	/* Format 1 wrote a candidate ('G' hash, empty) at every dropped
 	 * reference, live blobs' included: the upgrade must not let GC trust
 	 * those. */
+	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl;
