@@ -419,8 +419,7 @@ static int check_meta(struct fsck *f)
 			} else if (hs_handover__decode(&ho, v, vl) < 0) {
 				fixable(f, "rewritten as unknown", "hand-over record damaged "
 					"(%zu bytes)", vl);
-				ho.version = 0;
-				hs_handover__encode(val, &ho);
+				hs_handover__encode(val, &ho);   /* version 0: unknown */
 				put(f, HS_CF_META, k, kl, val, sizeof(val));
 			}
 		} else if ((k[0] == 'C' || k[0] == 'R' || k[0] == 'U') &&

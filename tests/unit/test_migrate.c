@@ -551,6 +551,19 @@ static void lose_answer(hs_store *s, const char *name)
 	hs_heap_close(h);
 }
 
+/* A's answer to its hand-over of "h" to B is lost; B hands the heap on to
+ * @sc and deletes its copy; A's re-run to B is refused by B's record. */
+static void onward_then_refused(hs_store *sc)
+{
+	int drc = 0;
+
+	lose_answer(sa, "h");
+	ck_assert_int_eq(migrate_between(sb, sc, "h", &drc), 0);
+	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
+	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
+	ck_assert_msg(strstr(hs_error_last(), "took checkpoint"), "%s", hs_error_last());
+}
+
 /*
  * A hand-over A -> B whose answer A lost; B hands the heap on to C and
  * deletes its copy; A's re-run to B must be refused (else B and C are both
@@ -584,11 +597,7 @@ static void refused_after_onward(bool back)
 		hs_heap_close(h);
 	}
 	ck_assert_int_eq(migrate_between(sa, sb, "h", &drc), 0);
-	lose_answer(sa, "h");
-	ck_assert_int_eq(migrate_between(sb, sc, "h", &drc), 0);
-	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
-	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
-	ck_assert_msg(strstr(hs_error_last(), "took checkpoint"), "%s", hs_error_last());
+	onward_then_refused(sc);
 	ck_assert_int_eq(recv_buf(sb, old, len, "h", &rt), 0);
 	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
 	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
@@ -644,11 +653,7 @@ START_TEST(a_handover_of_the_lease_alone_is_remembered)
 	hs_heap_close(h);
 	ck_assert_int_eq(hs_handover_get(sb, hi.ident, vi.ident, &ho), 0);
 	ck_assert_uint_eq(ho.version, st.version);
-	lose_answer(sa, "h");
-	ck_assert_int_eq(migrate_between(sb, sc, "h", &drc), 0);
-	ck_assert_int_eq(hs_heap_delete(sb, "h"), 0);
-	ck_assert_int_lt(migrate_between(sa, sb, "h", &drc), 0);
-	ck_assert_msg(strstr(hs_error_last(), "took checkpoint"), "%s", hs_error_last());
+	onward_then_refused(sc);
 	ck_assert_int_eq(lease_or_none(sa, "h"), HS_LEASE_EXPIRED);
 	ck_assert_int_eq(lease_or_none(sc, "h"), HS_LEASE_HELD);
 	hs_store_close(sc);
