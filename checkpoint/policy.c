@@ -177,7 +177,7 @@ static void heap_release(ckpt_policy *p, struct ckpt_heap *e)
 int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 	      uint64_t *version_out)
 {
-	struct ckpt_heap *e;
+	struct ckpt_heap *e = NULL;   /* set when heap_claim() returns 0 (-O3 cannot tell) */
 	hs_heap_info hi;
 	ckpt_outcome o;
 	uint64_t v = 0, pruned = 0;
@@ -226,7 +226,7 @@ int ckpt_take(ckpt_policy *p, hs_heap *h, const char *label, ckpt_why why,
 
 int ckpt_retain(ckpt_policy *p, hs_heap *h, uint64_t *pruned)
 {
-	struct ckpt_heap *e;
+	struct ckpt_heap *e = NULL;   /* as in ckpt_take() */
 	hs_heap_info hi;
 	int rc;
 

@@ -100,7 +100,7 @@ static int link_expect(struct link *l, uint8_t want, const uint8_t **p, size_t *
 {
 	char why[MG_MSG_TEXT_MAX + 1];
 	uint64_t v;
-	uint8_t type;
+	uint8_t type = 0;   /* link_read() sets it when it returns 0 (-O3 cannot tell) */
 	int rc = link_read(l, &type, p, n), status;
 
 	if (rc == 0 && type != want && type == MG_MSG_RESULT &&
@@ -927,9 +927,9 @@ int mg_serve(hs_store *s, const mg_io *in, const mg_io *out, const mg_serve_opts
 	if ((rc = mg_enc_init(&d.l.e)) < 0)
 		return rc;
 	for (;;) {
-		const uint8_t *p;
-		uint8_t type;
-		size_t n;
+		const uint8_t *p = NULL;   /* link_read() sets all three when it */
+		uint8_t type = 0;          /* returns 0 (-O3 cannot tell) */
+		size_t n = 0;
 
 		if ((rc = link_read(&d.l, &type, &p, &n)) < 0) {
 			/* The source's messages stopped (or came garbled) before

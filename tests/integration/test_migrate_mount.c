@@ -67,20 +67,17 @@ static void make_heap(const char *name, unsigned lines, uint64_t seed)
  */
 static int migrate(bool a_to_b, const char *heap, const char *mode, char **out, char **err)
 {
-	char rsh[512];
-	char dest[400];
+	char rsh[700];
+	char dest[sizeof(mu.mnt) + 16];
 	const char *argv[] = { HEAPCTL_BIN, "-m", a_to_b ? mu.mnt : mu_b.mnt, "migrate", heap,
 			       dest, "--rsh", rsh, "--heapctl-path", HEAPCTL_BIN, "--json", NULL };
-	char *o;
+	char *dropped = NULL;
 	int rc;
 
 	snprintf(rsh, sizeof(rsh), "%s %s", TESTRSH, mode ? mode : "plain");
 	snprintf(dest, sizeof(dest), "localhost:%s", a_to_b ? mu_b.mnt : mu.mnt);
-	rc = mu_run_out(&o, argv);
-	if (out)
-		*out = o;
-	else
-		free(o);
+	rc = mu_run_out(out ? out : &dropped, argv);
+	free(dropped);
 	if (err)
 		*err = mu_slurp(mu_in_root("run.err"), NULL);
 	return rc;
@@ -90,7 +87,7 @@ static int migrate(bool a_to_b, const char *heap, const char *mode, char **out, 
  * 'testrsh @mode': its PID (stdout dropped, stderr in mig.err). */
 static pid_t migrate_bg(const char *heap, const char *mode)
 {
-	char rsh[700], dest[400], name[64];
+	char rsh[700], dest[sizeof(mu_b.mnt) + 16], name[64];
 	char *argv[] = { HEAPCTL_BIN, "-m", mu.mnt, "migrate", name, dest, "--rsh", rsh,
 			 "--heapctl-path", HEAPCTL_BIN, NULL };
 	posix_spawn_file_actions_t fa;
