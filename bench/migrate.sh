@@ -29,8 +29,9 @@
 #    Goal: send | recv no slower than zstd -1 (frames travel as stored).
 # 2. Incremental: a cold migrate of the whole heap into a fresh mount (until
 #    a write is accepted there), R times; then RI times: rewrite 1% of the
-#    lines (random lines, new content) where the heap lives and migrate it to the other
-#    mount, which holds the version before (the heap goes back and forth).
+#    lines (random lines, new content) where the heap lives and migrate it
+#    to the other mount, which holds the version before (the heap goes back
+#    and forth).
 #    Baselines: rsync -I --inplace --no-whole-file --stats, with and without
 #    -z, of the new plain file onto a copy of the old one ("Total bytes sent"
 #    + "Total bytes received"; received is the block checksums the side
@@ -137,8 +138,9 @@ if [ $quick = 1 ]; then
 	H=$((64 << 20)); R=2; RI=2; R4=1
 else
 	# The incremental figures take tens of milliseconds, and a slow run
-	# (the VM faulting in pages it freed to the host) moves a median of 3:
-	# 7 runs of each side, about 3 s apiece.
+	# (on a VM where memory untouched for a second or two costs a host
+	# fault at its next touch: README) moves a median of 3.  7 runs of
+	# each side, about 3 s apiece.
 	H=$((1 << 30)); R=3; RI=7; R4=3
 fi
 

@@ -255,25 +255,22 @@ static int scan_end(rocksdb_iterator_t *it, const char *what)
 	return err ? hs_rdb_error(err, what) : 0;
 }
 
-static void put_ref(struct fsck *f, const uint8_t *hash, int64_t count, uint32_t stored,
-		    uint32_t raw)
-{
-	uint8_t v[HS_REF_VALUE_LEN];
-
-	if (!f->repair)
-		return;
-	hs_le64_put(v, (uint64_t)count);
-	hs_le32_put(v + 8, stored);
-	hs_le32_put(v + 12, raw);
-	rocksdb_writebatch_put_cf(f->wb, f->s->cf[HS_CF_REFS], (const char *)hash,
-				  HS_HASH_LEN, (const char *)v, sizeof(v));
-}
-
 static void put(struct fsck *f, enum hs_cf cf, const void *key, size_t kl, const void *v,
 		size_t vl)
 {
 	if (f->repair)
 		rocksdb_writebatch_put_cf(f->wb, f->s->cf[cf], key, kl, v, vl);
+}
+
+static void put_ref(struct fsck *f, const uint8_t *hash, int64_t count, uint32_t stored,
+		    uint32_t raw)
+{
+	uint8_t v[HS_REF_VALUE_LEN];
+
+	hs_le64_put(v, (uint64_t)count);
+	hs_le32_put(v + 8, stored);
+	hs_le32_put(v + 12, raw);
+	put(f, HS_CF_REFS, hash, HS_HASH_LEN, v, sizeof(v));
 }
 
 static void put_counter(struct fsck *f, const uint8_t *key, size_t kl, uint64_t value)

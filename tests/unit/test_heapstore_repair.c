@@ -109,8 +109,8 @@ static void store_digest(uint8_t out[HS_HASH_LEN])
 
 	ck_assert_ptr_nonnull(md);
 	ck_assert_int_eq(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
-		rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(hs_store__db(g_store), ro,
 								    hs_store__cf(g_store, cf));
 		uint8_t tag = (uint8_t)cf;
