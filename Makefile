@@ -12,13 +12,15 @@ all: build
 deps:
 	@scripts/deps.sh
 
-$(BUILD)/CMakeCache.txt:
+# The Makefile, not CMakeCache.txt: a configure that failed (a package
+# missing) leaves the cache behind, and the next make must configure again.
+$(BUILD)/Makefile:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
 # CMAKE_FLAGS reach a build directory configured before, too: otherwise
 # BUILD=build-asan CMAKE_FLAGS=-DHEAPFS_SANITIZE=ON on an existing plain
 # build-asan would test without sanitizers and say nothing.
-build: deps $(BUILD)/CMakeCache.txt
+build: deps $(BUILD)/Makefile
 	$(if $(CMAKE_FLAGS),cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null)
 	cmake --build $(BUILD) -j $(JOBS)
 
