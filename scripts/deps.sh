@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config check
       librocksdb-dev libzstd-dev libssl-dev libjansson-dev
       libfuse3-dev fuse3 zstd
+      attr   # setfattr: test_events sets an attribute as an operator would
       openssh-server openssh-client iproute2   # test_sshd: a real sshd, netns
       clang)   # the libFuzzer harness (make fuzz)
 
