@@ -923,8 +923,9 @@ HS_API int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const
  * hs_import_blob() for @n blobs at once, pipelined: their checks start on
  * two worker threads of the import's and the call returns; the next call
  * (or hs_import_blobs_wait(), hs_import_have(), hs_import_blob(),
- * hs_import_commit(), hs_import_free()) waits for them and keeps them in
- * order, so this thread writes one batch while the next is checked.  The
+ * hs_import_commit(), hs_import_free()) checks what the workers have not
+ * yet taken, waits for them and keeps the blobs in order, so this thread
+ * writes one batch while the next is checked.  The
  * caller keeps @hashes, @frames and @lens as they are until then.  The
  * first blob that fails (in their order) fails that later call, with
  * those before it kept and none after (the batch then in flight is
