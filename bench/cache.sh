@@ -33,9 +33,10 @@
 #    file's page cache), against cache= + 64 MiB.  Scaled down, with a
 #    warning, when the store's disk has less than 40 GiB free.
 #
-# Needs root or /dev/fuse, fio, jq, python3.  Every mount it starts is
-# unmounted and every daemon ended by its PID on exit, even when interrupted,
-# and every store removed.
+# Needs root or /dev/fuse; installs fio, jq and python3 when missing
+# (apt-get, as root or through sudo).  Every mount it starts is unmounted
+# and every daemon ended by its PID on exit, even when interrupted, and
+# every store removed.
 set -euo pipefail
 
 build=build
@@ -67,6 +68,14 @@ fi
 heapfs=$(cd "$(dirname "$heapfs")" && pwd)/heapfs
 here=$(cd "$(dirname "$0")" && pwd)
 [ -w /dev/fuse ] || { echo "cache.sh: /dev/fuse is not usable here" >&2; exit 1; }
+# What only this benchmark needs, so make test does not pull it.
+# shellcheck source=need.sh
+. "$here/need.sh"
+pkgs=()
+command -v fio >/dev/null || pkgs+=(fio)
+command -v jq >/dev/null || pkgs+=(jq)
+command -v python3 >/dev/null || pkgs+=(python3)
+bench_install cache.sh "${pkgs[@]}" || exit 1
 for c in fio jq python3 fusermount3; do
 	command -v $c >/dev/null || { echo "cache.sh: $c is missing" >&2; exit 1; }
 done

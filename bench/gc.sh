@@ -96,22 +96,13 @@ tool=$build/bench/gc_tool
 [ -w /dev/fuse ] || { echo "gc.sh: /dev/fuse is not usable here" >&2; exit 1; }
 
 # jq and restic: only this benchmark needs them, so make test does not pull them.
+# shellcheck source=need.sh
+. "$(dirname "$0")/need.sh"
 need=()
 command -v jq >/dev/null || need+=(jq)
 part 5 && ! command -v getfattr >/dev/null && need+=(attr)
 part 4 && ! command -v restic >/dev/null && need+=(restic)
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null ||
-			{ echo "gc.sh: need root or sudo to install: ${need[*]}" >&2; exit 1; }
-		sudo=sudo
-	fi
-	echo "gc.sh: installing ${need[*]}"
-	apt() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
-	apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-		{ apt update -qq && apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
-fi
+bench_install gc.sh "${need[@]}" || exit 1
 for c in jq fusermount3 awk du; do
 	command -v $c >/dev/null || { echo "gc.sh: $c is missing" >&2; exit 1; }
 done

@@ -111,19 +111,16 @@ localrsh="$localrsh plain"
 [ "$(id -u)" -eq 0 ] || { echo "migrate.sh: run as root (FUSE mounts, loop mounts)" >&2; exit 1; }
 [ -w /dev/fuse ] || { echo "migrate.sh: /dev/fuse is not usable here" >&2; exit 1; }
 
-# What only this benchmark needs, so make test does not pull it.
+# What only this benchmark needs, so make test does not pull it.  Without
+# btrfs-progs, part 2 says so and goes on; the rest is checked below.
+# shellcheck source=need.sh
+. "$here/need.sh"
 need=()
 command -v jq >/dev/null || need+=(jq)
 command -v zstd >/dev/null || need+=(zstd)
 command -v rsync >/dev/null || need+=(rsync)
 part 2 && ! command -v mkfs.btrfs >/dev/null && need+=(btrfs-progs)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "migrate.sh: installing ${need[*]}"
-	apt() { env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
-	apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-		{ apt update -qq && apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null; } ||
-		echo "migrate.sh: could not install ${need[*]}"
-fi
+bench_install migrate.sh "${need[@]}" || true
 for c in jq zstd rsync fusermount3 awk cmp; do
 	command -v $c >/dev/null || { echo "migrate.sh: $c is missing" >&2; exit 1; }
 done

@@ -64,21 +64,12 @@ if [ ! -w /dev/fuse ]; then
 fi
 
 # fio and jq: only this benchmark needs them, so make test does not pull them.
+# shellcheck source=need.sh
+. "$(dirname "$0")/need.sh"
 need=()
 command -v fio >/dev/null || need+=(fio)
 command -v jq >/dev/null || need+=(jq)
-if [ ${#need[@]} -gt 0 ]; then
-	sudo=""
-	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null ||
-			{ echo "mount.sh: need root or sudo to install: ${need[*]}" >&2; exit 1; }
-		sudo=sudo
-	fi
-	echo "mount.sh: installing ${need[*]}"
-	apt() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
-	apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 ||
-		{ apt update -qq && apt install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
-fi
+bench_install mount.sh "${need[@]}" || exit 1
 
 examples=/usr/share/doc/libfuse3-dev/examples
 if [ ! -r "$examples/passthrough_ll.c" ] && [ ! -r "$examples/passthrough_ll.c.gz" ]; then
