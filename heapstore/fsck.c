@@ -255,6 +255,28 @@ static int scan_end(rocksdb_iterator_t *it, const char *what)
 	return err ? hs_rdb_error(err, what) : 0;
 }
 
+/* A run's reads: one snapshot, in total order (refs has a prefix filter). */
+static void fsck_begin(struct fsck *f)
+{
+	f->snap = rocksdb_create_snapshot(f->s->db);
+	f->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(f->ro, 1);
+	rocksdb_readoptions_set_snapshot(f->ro, f->snap);
+}
+
+/* The reads end; what the checks gathered goes. */
+static void fsck_end(struct fsck *f)
+{
+	rocksdb_readoptions_destroy(f->ro);
+	rocksdb_release_snapshot(f->s->db, f->snap);
+	for (size_t i = 0; i < f->n_heaps; i++)
+		free(f->heaps[i].versions);
+	free(f->heaps);
+	free(f->entries);
+	free(f->hrefs);
+	free(f->garbage);
+}
+
 static void put(struct fsck *f, enum hs_cf cf, const void *key, size_t kl, const void *v,
 		size_t vl)
 {
@@ -1095,10 +1117,7 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 		f.flags |= HS_FSCK_VERIFY_DATA;
 		f.wb = rocksdb_writebatch_create();
 	}
-	f.snap = rocksdb_create_snapshot(s->db);
-	f.ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_total_order_seek(f.ro, 1);   /* scans: refs has a prefix filter */
-	rocksdb_readoptions_set_snapshot(f.ro, f.snap);
+	fsck_begin(&f);
 
 	if ((rc = check_meta(&f)) < 0 || (rc = check_lines(&f)) < 0 ||
 	    (rc = check_counters(&f)) < 0 || (rc = check_refs(&f)) < 0 ||
@@ -1106,18 +1125,11 @@ ssize_t hs_store_fsck(hs_store *s, int flags, hs_fsck_cb cb, void *payload)
 	    (f.repair && (rc = repair_write(&f)) < 0))
 		f.problems = rc;
 
-	rocksdb_readoptions_destroy(f.ro);
-	rocksdb_release_snapshot(s->db, f.snap);
+	fsck_end(&f);
 	if (f.repair) {
 		rocksdb_writebatch_destroy(f.wb);
 		pthread_mutex_unlock(&s->lock);
 	}
-	for (size_t i = 0; i < f.n_heaps; i++)
-		free(f.heaps[i].versions);
-	free(f.heaps);
-	free(f.entries);
-	free(f.hrefs);
-	free(f.garbage);
 	return f.problems;
 }
 
@@ -1133,22 +1145,12 @@ int hs_fsck__space(hs_store *s)
 	int rc;
 
 	f.wb = rocksdb_writebatch_create();
-	f.snap = rocksdb_create_snapshot(s->db);
-	f.ro = rocksdb_readoptions_create();
-	rocksdb_readoptions_set_total_order_seek(f.ro, 1);   /* scans: refs has a prefix filter */
-	rocksdb_readoptions_set_snapshot(f.ro, f.snap);
+	fsck_begin(&f);
 	if ((rc = check_meta(&f)) == 0 && (rc = check_lines(&f)) == 0 &&
 	    (rc = check_refs(&f)) == 0 && (rc = check_space(&f)) == 0 &&
 	    rocksdb_writebatch_count(f.wb))
 		rc = hs_store__write(s, f.wb, true);
-	rocksdb_readoptions_destroy(f.ro);
-	rocksdb_release_snapshot(s->db, f.snap);
+	fsck_end(&f);
 	rocksdb_writebatch_destroy(f.wb);
-	for (size_t i = 0; i < f.n_heaps; i++)
-		free(f.heaps[i].versions);
-	free(f.heaps);
-	free(f.entries);
-	free(f.hrefs);
-	free(f.garbage);
 	return rc;
 }

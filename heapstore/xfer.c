@@ -700,8 +700,9 @@ int hs_import_blob(hs_import *imp, const uint8_t hash[HS_HASH_LEN], const void *
  * each and the caller only waiting, a cold 1 GiB migrate's caller waited
  * 0.51 s of its 2.6 for the checks; helping, 0.14 s.)
  */
-static void check_part(hs_import *imp, const struct check_job *j, struct check_found *out)
+static void check_part(hs_import *imp, struct check_found *out)
 {
+	const struct check_job *j = &imp->w_job;
 	size_t i;
 
 	while ((i = atomic_fetch_add(&imp->w_next, 1)) < atomic_load(&imp->w_stop_at)) {
@@ -734,7 +735,7 @@ static void *check_worker(void *arg)
 			break;
 		seen = imp->w_seq;
 		pthread_mutex_unlock(&imp->w_lock);
-		check_part(imp, &imp->w_job, &imp->w_job.found[w->k]);
+		check_part(imp, &imp->w_job.found[w->k]);
 		pthread_mutex_lock(&imp->w_lock);
 		if (--imp->w_left == 0)
 			pthread_cond_broadcast(&imp->w_cond);
@@ -783,7 +784,7 @@ static bool job_wait(hs_import *imp, struct check_job *j)
 {
 	if (!imp->w_busy)
 		return false;
-	check_part(imp, &imp->w_job, &imp->w_job.found[IMPORT_WORKERS]);
+	check_part(imp, &imp->w_job.found[IMPORT_WORKERS]);
 	pthread_mutex_lock(&imp->w_lock);
 	while (imp->w_left)
 		pthread_cond_wait(&imp->w_cond, &imp->w_lock);

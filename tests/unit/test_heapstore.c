@@ -142,7 +142,7 @@ static int refcount_cmp(const void *a, const void *b)
 static uint64_t check_refs(void)
 {
 	rocksdb_t *db = hs_store__db(st);
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_t *ro = tu_scan_ro();
 	rocksdb_iterator_t *it;
 	struct refcount *arr = NULL;
 	size_t n = 0, cap = 0, u = 0;
@@ -171,7 +171,6 @@ static uint64_t check_refs(void)
 			arr[u++] = arr[i];
 	}
 	/* Every refs record agrees with the recount (absent means 0). */
-	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(db, ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl, vl;

@@ -104,12 +104,11 @@ static void st_delete(enum hs_cf cf, const void *key, size_t klen)
 static void store_digest(uint8_t out[HS_HASH_LEN])
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_t *ro = tu_scan_ro();
 	unsigned int n = 0;
 
 	ck_assert_ptr_nonnull(md);
 	ck_assert_int_eq(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
-	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	for (int cf = 0; cf < HS_CF_COUNT; cf++) {
 		rocksdb_iterator_t *it = rocksdb_create_iterator_cf(hs_store__db(g_store), ro,
 								    hs_store__cf(g_store, cf));

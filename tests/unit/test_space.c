@@ -112,7 +112,7 @@ static size_t id_slot(struct recount *r, uint64_t id)
 
 static void recount(struct recount *r)
 {
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_t *ro = tu_scan_ro();
 	rocksdb_iterator_t *it;
 	struct blobref *refs = NULL;
 	size_t n = 0, cap = 0;
@@ -162,7 +162,6 @@ static void recount(struct recount *r)
 	}
 	free(refs);
 	/* Garbage: refs records with no entry left. */
-	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t vl;
@@ -596,7 +595,7 @@ static void downgrade(void)
 {
 	rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_t *ro = tu_scan_ro();
 	rocksdb_iterator_t *it;
 	uint8_t fkey = 'F', fval[sizeof(HS_FORMAT_MAGIC) + 4];
 	char *err = NULL;
@@ -613,7 +612,6 @@ static void downgrade(void)
 	/* Format 1 wrote a candidate ('G' hash, empty) at every dropped
 	 * reference, live blobs' included: the upgrade must not let GC trust
 	 * those. */
-	rocksdb_readoptions_set_total_order_seek(ro, 1);   /* refs: a prefix filter */
 	it = rocksdb_create_iterator_cf(hs_store__db(st), ro, hs_store__cf(st, HS_CF_REFS));
 	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t kl;

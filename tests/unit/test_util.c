@@ -112,3 +112,11 @@ hs_heap *tu_heap_new(hs_store *s, const char *name, uint32_t line)
 	ck_assert_int_eq(hs_heap_open(&h, s, name), 0);
 	return h;
 }
+
+rocksdb_readoptions_t *tu_scan_ro(void)
+{
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+
+	rocksdb_readoptions_set_total_order_seek(ro, 1);
+	return ro;
+}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <rocksdb/c.h>
+
 #include "heapstore.h"
 
 /* A new empty directory under $TMPDIR (or /tmp); the caller frees the path. */
@@ -32,6 +34,11 @@ hs_store *tu_store_open(const char *dir, uint64_t cache, unsigned idle_ms);
 
 /* Create heap @name (line size @line, 0: the default) and open it; ck_asserts. */
 hs_heap *tu_heap_new(hs_store *s, const char *name, uint32_t line);
+
+/* Read options for a scan of any column family: total order (the refs
+ * family has a prefix filter, under which a scan may stop early).  The
+ * caller destroys them. */
+rocksdb_readoptions_t *tu_scan_ro(void);
 
 /* Run @s with CK_NORMAL output; returns the process exit status. */
 int tu_run(Suite *s);
